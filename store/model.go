@@ -27,7 +27,7 @@ type User struct {
 	// ID is the source's immutable id (Google's user id); it survives renames.
 	ID string `json:"id"`
 	// UID is the RDN value under ou=people. It is assigned by the sync engine
-	// when the user is first added and stays stable (see engine.AssignUIDs).
+	// when the user is first added and stays stable (see engine.Plan).
 	UID          string   `json:"uid"`
 	PrimaryEmail string   `json:"primaryEmail"`
 	Aliases      []string `json:"aliases,omitempty"` // every alias, editable or not

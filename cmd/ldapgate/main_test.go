@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ldapgate/ldapgate/ldapserver"
+)
+
+// cli runs ldapgate in-process with args and returns its exit code and outputs.
+func cli(t testing.TB, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errw bytes.Buffer
+	code = execute(context.Background(), args, strings.NewReader(stdin), &out, &errw)
+	return code, out.String(), errw.String()
+}
+
+// demoSetup writes a config like the demo's into a temporary folder, with a
+// private copy of the demo directory file and a store in that folder. It
+// returns the config path and the directory file path.
+func demoSetup(t testing.TB) (configPath, dirFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	data, err := os.ReadFile("../../configs/demo-directory.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirFile = filepath.Join(dir, "directory.json")
+	if err := os.WriteFile(dirFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	demo, err := os.ReadFile("../../configs/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer(
+		"file: demo-directory.json", "file: directory.json",
+		"path: ../data/ldapgate.db", "path: store/ldapgate.db",
+		"listen: 127.0.0.1:3389", "listen: 127.0.0.1:0",
+	).Replace(string(demo))
+	configPath = filepath.Join(dir, "ldapgate.yaml")
+	if err := os.WriteFile(configPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return configPath, dirFile
+}
+
+func TestConfigCheck(t *testing.T) {
+	cfgPath, _ := demoSetup(t)
+	code, out, errOut := cli(t, "", "config", "check", cfgPath)
+	if code != exitOK || !strings.Contains(out, ": OK") {
+		t.Fatalf("config check of a valid file: code %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typo := strings.Replace(string(data), "  max_delete_percent:", "  max_delete_precent:", 1)
+	bad := filepath.Join(t.TempDir(), "typo.yaml")
+	if err := os.WriteFile(bad, []byte(typo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line := 1 + strings.Count(typo[:strings.Index(typo, "max_delete_precent")], "\n")
+	code, _, errOut = cli(t, "", "config", "check", bad)
+	if code != exitConfig {
+		t.Errorf("config check of a typo: exit %d, want %d", code, exitConfig)
+	}
+	for _, want := range []string{bad + ":" + strconv.Itoa(line) + ":", `unknown key "max_delete_precent" in sync`, `did you mean "max_delete_percent"?`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q does not contain %q", errOut, want)
+		}
+	}
+}
+
+func TestSyncDryRunThenApply(t *testing.T) {
+	cfgPath, _ := demoSetup(t)
+
+	code, out, errOut := cli(t, "", "sync", "--config", cfgPath, "--dry-run")
+	if code != exitOK {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"+ user alice@example.com", "Dry run: nothing was changed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output does not contain %q:\n%s", want, out)
+		}
+	}
+	// The dry run wrote nothing, not even an empty store.
+	if _, err := os.Stat(filepath.Join(filepath.Dir(cfgPath), "store")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after a dry run the store folder exists (%v)", err)
+	}
+
+	code, out, errOut = cli(t, "", "sync", "--config", cfgPath)
+	if code != exitOK || !strings.Contains(out, "Applied as sync run") {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	code, out, _ = cli(t, "", "users", "show", "alice@example.com", "--config", cfgPath, "--json")
+	if code != exitOK {
+		t.Fatalf("users show: exit %d", code)
+	}
+	var alice userReport
+	if err := json.Unmarshal([]byte(out), &alice); err != nil {
+		t.Fatal(err)
+	}
+	if alice.DN != "uid=alice,ou=people,dc=example,dc=com" || len(alice.Groups) == 0 || !slices.Contains(alice.Privileges, "login") {
+		t.Errorf("alice after sync: %+v", alice)
+	}
+
+	// A second sync finds nothing to do.
+	code, out, _ = cli(t, "", "sync", "--config", cfgPath, "--json")
+	if code != exitOK {
+		t.Fatalf("second sync: exit %d\n%s", code, out)
+	}
+	var rep syncReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Applied || rep.Result == nil || !rep.Result.Plan.Empty() {
+		t.Errorf("second sync is not an empty applied plan: %s", out)
+	}
+}
+
+func TestSyncGuardExitCode(t *testing.T) {
+	cfgPath, dirFile := demoSetup(t)
+	if code, out, errOut := cli(t, "", "sync", "-c", cfgPath); code != exitOK {
+		t.Fatalf("first sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// Everyone leaves the source: far more than max_delete_percent.
+	var doc map[string]json.RawMessage
+	data, err := os.ReadFile(dirFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var users map[string]any
+	if err := json.Unmarshal(doc["users"], &users); err != nil {
+		t.Fatal(err)
+	}
+	all := users["users"].([]any)
+	users["users"] = all[:len(all)/2]
+	doc["users"], _ = json.Marshal(users)
+	// Members that point at removed users would make the file invalid: keep
+	// only the membership lists' group members and the remaining users.
+	kept := make(map[string]bool)
+	for _, u := range all[:len(all)/2] {
+		kept[u.(map[string]any)["id"].(string)] = true
+	}
+	var members map[string]map[string]any
+	if err := json.Unmarshal(doc["members"], &members); err != nil {
+		t.Fatal(err)
+	}
+	for _, list := range members {
+		ms, _ := list["members"].([]any)
+		var out []any
+		for _, m := range ms {
+			mm := m.(map[string]any)
+			if mm["type"] != "USER" || kept[mm["id"].(string)] {
+				out = append(out, m)
+			}
+		}
+		list["members"] = out
+	}
+	doc["members"], _ = json.Marshal(members)
+	data, _ = json.Marshal(doc)
+	if err := os.WriteFile(dirFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := cli(t, "", "sync", "-c", cfgPath)
+	if code != exitSyncRefused || !strings.Contains(errOut, "--force") {
+		t.Fatalf("mass deletion: exit %d, want %d\n%s\n%s", code, exitSyncRefused, out, errOut)
+	}
+	code, out, _ = cli(t, "", "users", "list", "-c", cfgPath, "--json")
+	var before []userReport
+	if code != exitOK || json.Unmarshal([]byte(out), &before) != nil || len(before) < len(all)/2+2 {
+		t.Fatalf("the refused sync changed the store: %d users", len(before))
+	}
+	if code, out, errOut := cli(t, "", "sync", "-c", cfgPath, "--force"); code != exitOK {
+		t.Fatalf("forced sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func TestPasswordHash(t *testing.T) {
+	code, out, errOut := cli(t, "correct horse\n", "password", "hash")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	h := strings.TrimSpace(out)
+	if err := ldapserver.CheckPasswordHash(h); err != nil || strings.Contains(h, "correct horse") {
+		t.Errorf("hash %q: %v", h, err)
+	}
+	if code, _, _ := cli(t, "\n", "password", "hash"); code != exitUsage {
+		t.Errorf("empty password: exit %d, want %d", code, exitUsage)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	if code, _, _ := cli(t, "", "sync", "--no-such-flag"); code != exitUsage {
+		t.Errorf("unknown flag: exit %d, want %d", code, exitUsage)
+	}
+	if code, _, _ := cli(t, "", "config", "check"); code != exitUsage {
+		t.Errorf("missing argument: exit %d, want %d", code, exitUsage)
+	}
+	code, out, _ := cli(t, "", "version")
+	if code != exitOK || !strings.HasPrefix(out, "ldapgate ") {
+		t.Errorf("version: exit %d %q", code, out)
+	}
+}

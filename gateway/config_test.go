@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ldapgate/ldapgate/ldapserver"
+)
+
+// minimal is a valid config the error cases below break one line at a time.
+const minimal = `domain: example.com
+source:
+  type: file
+  file: dir.json
+  filter:
+    groups: [archive-users@example.com]
+sync:
+  interval: 5m
+  default_privileges: [login]
+  privilege_rules:
+    - group: archive-admins@example.com
+      privileges: [admin, export]
+store:
+  path: data/ldapgate.db
+ldap:
+  listen: 127.0.0.1:3389
+service_accounts:
+  - name: archive
+    password_hash_env: TEST_ARCHIVE_HASH
+`
+
+func testHash(t testing.TB) string {
+	t.Helper()
+	h, err := ldapserver.HashPassword("s3cret-archive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	t.Setenv("TEST_ARCHIVE_HASH", testHash(t))
+	cfg, err := ParseConfig("/etc/ldapgate/ldapgate.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{
+		"base_dn":     cfg.LDAP.BaseDN,
+		"store":       cfg.StorePath(),
+		"source":      cfg.SourceFile(),
+		"interval":    cfg.Sync.Interval.D(),
+		"timeout":     cfg.Sync.Timeout.D(),
+		"delete":      cfg.DeleteUsers(),
+		"max_delete":  cfg.MaxDeletePercent(),
+		"privileges":  cfg.Privileges(),
+		"max_message": cfg.LDAP.MaxMessageBytes,
+		"log":         cfg.Log,
+	}
+	want := map[string]any{
+		"base_dn":     "dc=example,dc=com",
+		"store":       "/etc/ldapgate/data/ldapgate.db",
+		"source":      "/etc/ldapgate/dir.json",
+		"interval":    5 * time.Minute,
+		"timeout":     DefaultTimeout,
+		"delete":      true,
+		"max_delete":  float64(DefaultMaxDeletePercent),
+		"privileges":  []string{"admin", "export", "login"},
+		"max_message": int64(DefaultMaxMessageBytes),
+		"log":         LogConfig{Level: "info", Format: "text"},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("config (-got +want):\n%s", diff)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	t.Setenv("TEST_ARCHIVE_HASH", testHash(t))
+	tests := []struct {
+		name    string
+		replace [2]string // old, new in minimal
+		want    []string  // substrings of the error
+	}{
+		{"top-level typo", [2]string{"sync:", "sycn:"}, []string{"cfg.yaml:7:", `unknown key "sycn" in the top level`, `did you mean "sync"?`}},
+		{"nested typo", [2]string{"    groups:", "    grups:"}, []string{"cfg.yaml:6:", `unknown key "grups" in source.filter`, "expected one of: groups, org_units, include_suspended, include_archived"}},
+		{"typo in list item", [2]string{"      privileges: [admin", "      privilege: [admin"}, []string{"cfg.yaml:12:", `in sync.privilege_rules[0]`, `did you mean "privileges"?`}},
+		{"bad duration", [2]string{"interval: 5m", "interval: five minutes"}, []string{"cfg.yaml:8:", "expected a duration"}},
+		{"wrong type", [2]string{"ldap:\n  listen: 127.0.0.1:3389", "ldap:\n  size_limit: lots"}, []string{"cfg.yaml:16:", "cannot unmarshal"}},
+		{"unknown source type", [2]string{"type: file", "type: ldif"}, []string{"cfg.yaml:3:", `source.type: expected "file", got "ldif"`}},
+		{"missing domain", [2]string{"domain: example.com\n", ""}, []string{"domain: required"}},
+		{"filter group not an email", [2]string{"[archive-users@example.com]", "[archive-users]"}, []string{"cfg.yaml:6:", "expected a group email address"}},
+		{"interval too short", [2]string{"interval: 5m", "interval: 5s"}, []string{"cfg.yaml:8:", "at least 1m"}},
+		{"base DN the tree cannot root", [2]string{"  listen: 127.0.0.1:3389", "  base_dn: uid=root,dc=example,dc=com"}, []string{"cfg.yaml:16:", "first RDN must be dc, o, ou or c"}},
+		{"bad listen", [2]string{"listen: 127.0.0.1:3389", "listen: localhost"}, []string{"cfg.yaml:16:", "expected host:port"}},
+		{"two hash sources", [2]string{"password_hash_env: TEST_ARCHIVE_HASH", "password_hash_env: TEST_ARCHIVE_HASH\n    password_hash_file: x"}, []string{"cfg.yaml:18:", "exactly one of"}},
+		{"unset hash env", [2]string{"TEST_ARCHIVE_HASH", "TEST_NOT_SET_ANYWHERE"}, []string{"TEST_NOT_SET_ANYWHERE is not set"}},
+		{"not yaml", [2]string{"source:\n", "source: [\n"}, []string{"cfg.yaml:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := strings.Replace(minimal, tt.replace[0], tt.replace[1], 1)
+			if text == minimal {
+				t.Fatalf("replacement %q not found", tt.replace[0])
+			}
+			_, err := ParseConfig("cfg.yaml", []byte(text))
+			if err == nil {
+				t.Fatal("ParseConfig succeeded, want an error")
+			}
+			var ce ConfigErrors
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %T is not ConfigErrors: %v", err, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigSecretsStayOutOfErrors(t *testing.T) {
+	// A malformed hash is reported without being echoed.
+	const secret = "plaintext-password-pasted-by-mistake"
+	t.Setenv("TEST_ARCHIVE_HASH", secret)
+	_, err := ParseConfig("cfg.yaml", []byte(minimal))
+	if err == nil {
+		t.Fatal("a plain password as hash was accepted")
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error reveals the secret: %v", err)
+	}
+}
+
+func TestConfigHashFromFile(t *testing.T) {
+	dir := t.TempDir()
+	h := testHash(t)
+	if err := os.WriteFile(filepath.Join(dir, "archive.hash"), []byte(h+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(minimal, "password_hash_env: TEST_ARCHIVE_HASH", "password_hash_file: archive.hash", 1)
+	path := filepath.Join(dir, "ldapgate.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cfg.ServiceAccountHash(cfg.ServiceAccounts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != h {
+		t.Errorf("hash from file = %q, want %q", got, h)
+	}
+}
+
+func TestDemoConfigIsValid(t *testing.T) {
+	cfg, err := LoadConfig("../configs/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Source.Type != "file" || cfg.LDAP.Listen != DefaultListen {
+		t.Errorf("demo config: source %q listen %q", cfg.Source.Type, cfg.LDAP.Listen)
+	}
+	if _, err := os.Stat(cfg.SourceFile()); err != nil {
+		t.Errorf("demo directory file: %v", err)
+	}
+}

@@ -1,0 +1,242 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/ldapgate/ldapgate/sync/engine"
+)
+
+const demoPassword = "archive-demo" // documented in configs/demo.yaml and the README
+
+// startDemo runs a gateway on the demo config with LDAP on 127.0.0.1:0, a
+// store in a temporary folder and a private copy of the directory file. It
+// returns the gateway, its LDAP URL and the directory file path; the gateway
+// stops when the test ends.
+func startDemo(t testing.TB) (g *Gateway, url, dirFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	data, err := os.ReadFile("../configs/demo-directory.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirFile = filepath.Join(dir, "directory.json")
+	if err := os.WriteFile(dirFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	demo, err := os.ReadFile("../configs/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer(
+		"file: demo-directory.json", "file: "+dirFile,
+		"path: ../data/ldapgate.db", "path: "+filepath.Join(dir, "ldapgate.db"),
+		"listen: 127.0.0.1:3389", "listen: 127.0.0.1:0",
+	).Replace(string(demo))
+	cfg, err := ParseConfig(filepath.Join(dir, "ldapgate.yaml"), []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err = New(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if err := g.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	select {
+	case <-g.Ready():
+	case err := <-done:
+		t.Fatalf("Run ended before ready: %v", err)
+	}
+	return g, "ldap://" + g.LDAPAddrs()[0].String(), dirFile
+}
+
+func TestDemoEndToEnd(t *testing.T) {
+	g, url, dirFile := startDemo(t)
+	v := g.View()
+	if len(v.Users) < 40 || len(v.Groups) < 8 {
+		t.Fatalf("after the first sync the view has %d users and %d groups", len(v.Users), len(v.Groups))
+	}
+
+	conn, err := ldap.DialURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Bind("cn=archive,ou=services,dc=example,dc=com", demoPassword); err != nil {
+		t.Fatalf("service account bind: %v", err)
+	}
+	res, err := conn.Search(ldap.NewSearchRequest("dc=example,dc=com", ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(mail=alice@example.com)", []string{"memberOf"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Entries) != 1 || res.Entries[0].DN != "uid=alice,ou=people,dc=example,dc=com" {
+		t.Fatalf("search for alice: %d entries", len(res.Entries))
+	}
+	memberOf := res.Entries[0].GetAttributeValues("memberOf")
+	for _, want := range []string{"cn=archive-users,ou=groups,dc=example,dc=com", "cn=login,ou=privileges,dc=example,dc=com"} {
+		if !slices.Contains(memberOf, want) {
+			t.Errorf("alice's memberOf %q lacks %q", memberOf, want)
+		}
+	}
+
+	// A change in the source reaches LDAP clients after the next sync,
+	// on the same connection.
+	editDirectory(t, dirFile, func(doc map[string]any) {
+		for _, u := range doc["users"].(map[string]any)["users"].([]any) {
+			u := u.(map[string]any)
+			if u["primaryEmail"] == "alice@example.com" {
+				u["name"].(map[string]any)["givenName"] = "Alicia"
+			}
+		}
+	})
+	if _, err := g.Sync(context.Background(), engine.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = conn.Search(ldap.NewSearchRequest("dc=example,dc=com", ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(uid=alice)", []string{"givenName"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Entries) != 1 || res.Entries[0].GetAttributeValue("givenName") != "Alicia" {
+		t.Errorf("after the sync alice's givenName is %q", res.Entries[0].GetAttributeValue("givenName"))
+	}
+}
+
+// editDirectory rewrites a directory file through edit.
+func editDirectory(t testing.TB, path string, edit func(doc map[string]any)) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	edit(doc)
+	if data, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDemoWithLDAPUtils runs the README's commands with OpenLDAP's clients.
+func TestDemoWithLDAPUtils(t *testing.T) {
+	for _, tool := range []string{"ldapsearch", "ldapdelete", "ldapmodify"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s missing in CI: .ci/run must install ldap-utils", tool)
+			}
+			t.Skipf("%s not installed (apt-get install ldap-utils)", tool)
+		}
+	}
+	g, url, _ := startDemo(t)
+	bind := []string{"-x", "-H", url, "-D", "cn=archive,ou=services,dc=example,dc=com", "-w", demoPassword}
+	alice, ok := g.View().UserByMail("alice@example.com")
+	if !ok || len(alice.Aliases) == 0 {
+		t.Fatal("demo alice missing or without aliases")
+	}
+
+	run := func(t *testing.T, stdin string, name string, args ...string) (string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return out.String(), ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), 0
+	}
+
+	t.Run("alice with memberOf", func(t *testing.T) {
+		out, code := run(t, "", "ldapsearch", append(bind, "-b", "dc=example,dc=com", "(mail=alice@example.com)", "memberOf")...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, out)
+		}
+		for _, want := range []string{"dn: uid=alice,ou=people,dc=example,dc=com", "memberOf: cn=archive-users,ou=groups,dc=example,dc=com", "memberOf: cn=login,ou=privileges,dc=example,dc=com", "numEntries: 1"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("alias finds the user", func(t *testing.T) {
+		for _, alias := range alice.Aliases {
+			out, code := run(t, "", "ldapsearch", append(bind, "-b", "dc=example,dc=com", "(|(mail="+alias+")(mailAlternateAddress="+alias+"))", "uid")...)
+			if code != 0 || !strings.Contains(out, "uid: alice\n") || !strings.Contains(out, "numEntries: 1") {
+				t.Errorf("search by alias %s: exit %d\n%s", alias, code, out)
+			}
+		}
+	})
+	t.Run("groups list member DNs", func(t *testing.T) {
+		out, code := run(t, "", "ldapsearch", append(bind, "-b", "ou=groups,dc=example,dc=com", "(cn=archive-users)", "member")...)
+		if code != 0 || !strings.Contains(out, "member: cn=") && !strings.Contains(out, "member: uid=") {
+			t.Errorf("exit %d\n%s", code, out)
+		}
+	})
+	t.Run("anonymous reads only the RootDSE", func(t *testing.T) {
+		out, code := run(t, "", "ldapsearch", "-x", "-H", url, "-b", "", "-s", "base", "+")
+		if code != 0 || !strings.Contains(out, "namingContexts: dc=example,dc=com") || !strings.Contains(out, "supportedLDAPVersion: 3") {
+			t.Errorf("RootDSE: exit %d\n%s", code, out)
+		}
+		out, code = run(t, "", "ldapsearch", "-x", "-H", url, "-b", "dc=example,dc=com", "(uid=alice)")
+		if code == 0 || strings.Contains(out, "dn: uid=alice") {
+			t.Errorf("anonymous search of the tree: exit %d\n%s", code, out)
+		}
+	})
+	t.Run("writes are refused", func(t *testing.T) {
+		out, code := run(t, "", "ldapdelete", append(bind, "uid=alice,ou=people,dc=example,dc=com")...)
+		if code != 53 {
+			t.Errorf("ldapdelete: exit %d, want 53\n%s", code, out)
+		}
+		out, code = run(t, "dn: uid=alice,ou=people,dc=example,dc=com\nchangetype: modify\nreplace: displayName\ndisplayName: Mallory\n", "ldapmodify", bind...)
+		if code != 53 {
+			t.Errorf("ldapmodify: exit %d, want 53\n%s", code, out)
+		}
+		out, code = run(t, "dn: uid=mallory,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: mallory\ncn: M\nsn: M\n", "ldapadd", bind...)
+		if code != 53 {
+			t.Errorf("ldapadd: exit %d, want 53\n%s", code, out)
+		}
+		if u, ok := g.View().UserByMail("alice@example.com"); !ok || u.DisplayName == "Mallory" {
+			t.Error("a write changed the directory")
+		}
+	})
+}

@@ -1,0 +1,207 @@
+package ldapserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/ldapgate/ldapgate/store"
+)
+
+// UserAuthenticator decides the simple binds of directory users (app
+// passwords, ID tokens, an upstream LDAP, ... — the bind chain).
+type UserAuthenticator interface {
+	// AuthenticateUser returns nil if password proves the caller is user,
+	// and an error saying why not otherwise. The client sees only
+	// invalidCredentials; the error is logged. The directory has already
+	// checked that user is enabled and password is not empty.
+	AuthenticateUser(ctx context.Context, user *store.ViewUser, password string, client net.Addr) error
+}
+
+// Causes of failed binds, for the log.
+var (
+	errUnknownName     = errors.New("no such service account or user")
+	errWrongPassword   = errors.New("wrong password")
+	errRateLimited     = errors.New("too many failed binds, backing off")
+	errUserDisabled    = errors.New("user is suspended or archived")
+	errNoUserBinds     = errors.New("user binds are not enabled")
+	errNameWithoutDN   = errors.New("password given without a name")
+	errUnauthenticated = errors.New("unauthenticated bind: name without password (RFC 4513 §5.1.2)")
+)
+
+func invalidCredentials(cause error) *Error {
+	return &Error{Code: ResultInvalidCredentials, Message: "invalid credentials", Err: cause}
+}
+
+// Bind decides a simple bind (RFC 4513 §5.1):
+//
+//   - empty name and password: anonymous, always allowed;
+//   - a name with an empty password (an "unauthenticated bind"): refused
+//     with unwillingToPerform, as RFC 4513 §5.1.2 recommends, so a client
+//     that lost its password never mistakes it for a successful login;
+//   - a service account, named by its DN only
+//     (cn=<name>,ou=services,<base>): its password hash decides;
+//   - a user, named by DN, uid or mail address: must be enabled, then the
+//     UserAuthenticator decides (without one, user binds fail).
+//
+// Every failure is *Error with invalidCredentials (unwillingToPerform for
+// the unauthenticated case) and the message "invalid credentials"; the
+// cause is wrapped for the log. Names that do not exist are compared
+// against a real hash anyway, so the time taken does not tell whether a
+// name exists. After too many failures for one name or from one client
+// address (see BindLimit) binds are refused without a check.
+// client may be nil when the transport does not know it.
+func (d *Directory) Bind(ctx context.Context, name, password string, client net.Addr) (Identity, error) {
+	id, method, err := d.bind(ctx, name, password, client)
+	r := resultOf(err)
+	level := slog.LevelInfo
+	switch {
+	case err != nil:
+		level = slog.LevelWarn
+	case method == "anonymous":
+		level = slog.LevelDebug
+	}
+	attrs := []slog.Attr{slog.String("dn", name), slog.String("method", method), slog.String("result", r.Code.String())}
+	if client != nil {
+		attrs = append(attrs, slog.String("client", client.String()))
+	}
+	attrs = append(attrs, connAttr(ctx))
+	if r.Err != nil {
+		attrs = append(attrs, slog.String("reason", r.Err.Error()))
+	}
+	d.log.LogAttrs(ctx, level, "ldap bind", attrs...)
+	return id, err
+}
+
+// bindTarget is what a bind name resolves to.
+type bindTarget struct {
+	method string // "service_account", "user" or "unknown"
+	key    string // failed-bind limiter key
+	hash   string
+	user   *store.ViewUser
+	id     Identity
+}
+
+func (d *Directory) bind(ctx context.Context, name, password string, client net.Addr) (Identity, string, error) {
+	switch {
+	case name == "" && password == "":
+		return Identity{}, "anonymous", nil
+	case name == "":
+		return Identity{}, "simple", invalidCredentials(errNameWithoutDN)
+	case password == "":
+		return Identity{}, "unauthenticated", &Error{Code: ResultUnwillingToPerform, Message: "unauthenticated bind (name without password) not allowed", Err: errUnauthenticated}
+	}
+	tg := d.resolve(d.trees.get(d.live), name)
+	addr := addrKey(client)
+	if d.limiter.blocked(tg.key) || (addr != "" && d.limiter.blocked(addr)) {
+		return Identity{}, tg.method, invalidCredentials(errRateLimited)
+	}
+	if err := d.check(ctx, &tg, password, client); err != nil {
+		d.limiter.fail(tg.key, d.cfg.BindLimit.PerName)
+		if addr != "" {
+			d.limiter.fail(addr, d.cfg.BindLimit.PerAddress)
+		}
+		return Identity{}, tg.method, invalidCredentials(err)
+	}
+	d.limiter.succeed(tg.key)
+	return tg.id, tg.method, nil
+}
+
+// resolve finds what name refers to: a DN (service account or user), else
+// a mail address or uid (users only).
+func (d *Directory) resolve(t *tree, name string) bindTarget {
+	name = strings.TrimSpace(name)
+	if strings.Contains(name, "=") {
+		ndn, err := normDN(name)
+		if err != nil {
+			return bindTarget{method: "unknown", key: "name:" + normString(name)}
+		}
+		if e, ok := t.lookup(ndn); ok {
+			switch e.kind {
+			case kindService:
+				if sa, ok := d.accounts[ndn]; ok {
+					return bindTarget{method: "service_account", key: "dn:" + ndn, hash: sa.PasswordHash,
+						id: Identity{Kind: IdentityService, DN: e.dn, Name: sa.Name}}
+				}
+			case kindUser:
+				if u, ok := t.view.UserByID(e.userID); ok {
+					return userTarget(u, e)
+				}
+			}
+		}
+		return bindTarget{method: "unknown", key: "dn:" + ndn}
+	}
+	var u *store.ViewUser
+	var ok bool
+	if strings.Contains(name, "@") {
+		u, ok = t.view.UserByMail(name)
+	} else {
+		u, ok = t.view.UserByUID(name)
+	}
+	if ok {
+		people := d.layout.ous[ouPeople]
+		if e, found := t.lookup(normAVA("uid", u.UID) + "," + people.ndn); found && e.userID == u.ID {
+			return userTarget(u, e)
+		}
+	}
+	return bindTarget{method: "unknown", key: "name:" + normString(name)}
+}
+
+func userTarget(u *store.ViewUser, e *entry) bindTarget {
+	return bindTarget{method: "user", key: "user:" + u.ID, user: u,
+		id: Identity{Kind: IdentityUser, DN: e.dn, Name: u.UID, UserID: u.ID}}
+}
+
+// check verifies password for tg; nil means the bind succeeds.
+func (d *Directory) check(ctx context.Context, tg *bindTarget, password string, client net.Addr) error {
+	switch tg.method {
+	case "service_account":
+		ok, err := d.verify(tg.hash, password)
+		if err != nil {
+			return fmt.Errorf("service account %q: %w", tg.id.Name, err)
+		}
+		if !ok {
+			return errWrongPassword
+		}
+		return nil
+	case "user":
+		if !tg.user.Enabled() {
+			d.spendHashTime(password)
+			return errUserDisabled
+		}
+		if d.users == nil {
+			d.spendHashTime(password)
+			return errNoUserBinds
+		}
+		if err := d.users.AuthenticateUser(ctx, tg.user, password, client); err != nil {
+			return fmt.Errorf("user %s: %w", tg.user.UID, err)
+		}
+		return nil
+	}
+	d.spendHashTime(password)
+	return errUnknownName
+}
+
+// spendHashTime compares password with the dummy hash, so a failure that
+// needs no comparison takes as long as one that does.
+func (d *Directory) spendHashTime(password string) {
+	_, _ = d.verify(d.dummyHash(), password)
+}
+
+// addrKey is the limiter key of a client address ("" if unknown).
+func addrKey(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	if t, ok := a.(*net.TCPAddr); ok {
+		return "addr:" + t.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "addr:" + a.String()
+	}
+	return "addr:" + host
+}

@@ -1,0 +1,159 @@
+package ldapserver
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Config configures the directory and its LDAP listener. The zero values of
+// the optional fields select the documented defaults.
+type Config struct {
+	// BaseDN is the naming context, e.g. "dc=example,dc=com". Its first RDN
+	// must be dc, o, ou or c (the base entry's class follows from it).
+	BaseDN string
+	// OU names under BaseDN; defaults people, groups, privileges, services.
+	PeopleOU, GroupsOU, PrivilegesOU, ServicesOU string
+	// ServiceAccounts may bind as cn=<Name>,ou=<ServicesOU>,<BaseDN> and read
+	// the whole directory.
+	ServiceAccounts []ServiceAccount
+	// SizeLimit is the server's maximum number of entries per search; 0 means
+	// none. A search returns at most min(client limit, SizeLimit) entries.
+	SizeLimit int
+	// VendorVersion is shown in the RootDSE.
+	VendorVersion string
+	// TLS, when set, enables TLS: LDAPS on the whole listener if LDAPS is
+	// true, otherwise the StartTLS extended operation.
+	TLS   *tls.Config
+	LDAPS bool
+	// MaxMessageBytes bounds one incoming LDAP message (default 1 MiB). The
+	// BER decoder's limit is process-wide: the first Server created sets it.
+	MaxMessageBytes int64
+	// BindLimit throttles failed binds.
+	BindLimit BindLimit
+}
+
+// ServiceAccount is an account for the archive server (or another consumer)
+// to bind with. PasswordHash is bcrypt ($2a$, $2b$, $2y$) or argon2id in PHC
+// form (see HashPassword).
+type ServiceAccount struct {
+	Name         string
+	PasswordHash string
+}
+
+// BindLimit configures the failed-bind limiter: after PerName failures for
+// one bind name, or PerAddress failures from one client address, within
+// Window, further binds for it are refused for Backoff without checking the
+// password. Zero fields take the defaults (5, 50, 5m, 5m); a negative
+// PerName or PerAddress disables that limit.
+//
+// The per-address limit is higher because an archive server proxies every
+// user's bind from one address: one user's typos must not lock out the rest.
+type BindLimit struct {
+	PerName    int
+	PerAddress int
+	Window     time.Duration
+	Backoff    time.Duration
+}
+
+// Defaults.
+const (
+	DefaultMaxMessageBytes = 1 << 20
+	defaultPeopleOU        = "people"
+	defaultGroupsOU        = "groups"
+	defaultPrivilegesOU    = "privileges"
+	defaultServicesOU      = "services"
+)
+
+// withDefaults returns c with the zero optional fields filled in.
+func (c Config) withDefaults() Config {
+	c.BaseDN = strings.TrimSpace(c.BaseDN)
+	def := func(s *string, d string) {
+		*s = strings.TrimSpace(*s)
+		if *s == "" {
+			*s = d
+		}
+	}
+	def(&c.PeopleOU, defaultPeopleOU)
+	def(&c.GroupsOU, defaultGroupsOU)
+	def(&c.PrivilegesOU, defaultPrivilegesOU)
+	def(&c.ServicesOU, defaultServicesOU)
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.BindLimit.PerName == 0 {
+		c.BindLimit.PerName = 5
+	}
+	if c.BindLimit.PerAddress == 0 {
+		c.BindLimit.PerAddress = 50
+	}
+	if c.BindLimit.Window <= 0 {
+		c.BindLimit.Window = 5 * time.Minute
+	}
+	if c.BindLimit.Backoff <= 0 {
+		c.BindLimit.Backoff = 5 * time.Minute
+	}
+	return c
+}
+
+// Validate reports the first problem with c: a base DN that does not parse
+// or has an unsupported first RDN, clashing OU names, empty or duplicate
+// service account names, unusable password hashes, LDAPS without TLS.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	d, err := ldap.ParseDN(c.BaseDN)
+	if err != nil || len(d.RDNs) == 0 {
+		return fmt.Errorf("ldap base DN %q: not a DN", c.BaseDN)
+	}
+	first := d.RDNs[0]
+	if len(first.Attributes) != 1 {
+		return fmt.Errorf("ldap base DN %q: multi-valued first RDN", c.BaseDN)
+	}
+	switch strings.ToLower(first.Attributes[0].Type) {
+	case "dc", "o", "ou", "c":
+	default:
+		return fmt.Errorf("ldap base DN %q: first RDN must be dc, o, ou or c", c.BaseDN)
+	}
+	ous := map[string]string{}
+	for _, ou := range []struct{ field, name string }{
+		{"people", c.PeopleOU}, {"groups", c.GroupsOU}, {"privileges", c.PrivilegesOU}, {"services", c.ServicesOU},
+	} {
+		n := normString(ou.name)
+		if prev, dup := ous[n]; dup {
+			return fmt.Errorf("ldap OU names: %s and %s are both %q", prev, ou.field, ou.name)
+		}
+		ous[n] = ou.field
+	}
+	names := map[string]bool{}
+	for i, sa := range c.ServiceAccounts {
+		n := normString(sa.Name)
+		if n == "" {
+			return fmt.Errorf("service account %d: empty name", i+1)
+		}
+		if names[n] {
+			return fmt.Errorf("service account %q: duplicate name", sa.Name)
+		}
+		names[n] = true
+		if err := CheckPasswordHash(sa.PasswordHash); err != nil {
+			return fmt.Errorf("service account %q: %w", sa.Name, err)
+		}
+	}
+	if c.LDAPS && c.TLS == nil {
+		return errors.New("ldaps requires a TLS configuration")
+	}
+	if c.SizeLimit < 0 {
+		return fmt.Errorf("ldap size limit %d: must not be negative", c.SizeLimit)
+	}
+	return nil
+}
+
+// UserDN returns the DN of the user whose UID is uid, as the directory
+// serves it.
+func (c Config) UserDN(uid string) string {
+	c = c.withDefaults()
+	return makeRDN("uid", uid) + "," + makeRDN("ou", c.PeopleOU) + "," + c.BaseDN
+}

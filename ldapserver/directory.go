@@ -1,0 +1,184 @@
+// Package ldapserver serves ldapgate's directory over LDAPv3: a read-only
+// tree of users, groups, privilege groups and service accounts built from
+// the current store.View, searched with RFC 4511 filters, with simple binds
+// for service accounts (and, through a UserAuthenticator, for users).
+//
+// The protocol-neutral core is Directory: it takes parsed requests (bind
+// name and password; search base, scope, Filter, attributes, limits) and
+// hands out entries through a callback. Server adapts it to
+// github.com/jimlambrt/gldap, which does the BER and connection handling.
+package ldapserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ldapgate/ldapgate/store"
+)
+
+// IdentityKind says who is bound on a connection.
+type IdentityKind uint8
+
+const (
+	// IdentityAnonymous is a connection without a (successful) bind.
+	IdentityAnonymous IdentityKind = iota
+	// IdentityService is a bound service account.
+	IdentityService
+	// IdentityUser is a bound directory user.
+	IdentityUser
+)
+
+func (k IdentityKind) String() string {
+	switch k {
+	case IdentityService:
+		return "service_account"
+	case IdentityUser:
+		return "user"
+	}
+	return "anonymous"
+}
+
+// Identity is the outcome of a bind: who the connection acts as. The zero
+// Identity is anonymous.
+type Identity struct {
+	Kind   IdentityKind
+	DN     string // the bound entry's DN; "" for anonymous
+	Name   string // service account name or user UID
+	UserID string // store id of a user
+}
+
+// Option configures a Directory (and a Server).
+type Option func(*options)
+
+type options struct {
+	now   func() time.Time
+	users UserAuthenticator
+}
+
+// WithClock sets the clock of the failed-bind limiter (tests).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithUserAuthenticator lets users bind (see UserAuthenticator). Without
+// it every user bind fails with invalidCredentials.
+func WithUserAuthenticator(a UserAuthenticator) Option { return func(o *options) { o.users = a } }
+
+// Directory is the protocol-neutral LDAP directory: binds, searches and
+// refused writes over the view that live holds. It is safe for concurrent
+// use.
+type Directory struct {
+	cfg     Config
+	layout  *layout
+	live    *store.Live
+	log     *slog.Logger
+	users   UserAuthenticator
+	limiter *bindLimiter
+	trees   treeCache
+
+	// accounts maps a service account entry's normalised DN to its account.
+	accounts  map[string]ServiceAccount
+	dummyOnce sync.Once
+	dummy     string
+
+	rootDSE, subschema *entry
+
+	// Test hooks.
+	verify     func(hash, pw string) (bool, error)
+	searchHook func(*SearchRequest)
+}
+
+// NewDirectory returns the directory of cfg over the views live holds.
+func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option) (*Directory, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ldapserver: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	o := options{now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l, err := newLayout(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ldapserver: %w", err)
+	}
+	d := &Directory{
+		cfg:      cfg,
+		layout:   l,
+		live:     live,
+		log:      log,
+		users:    o.users,
+		limiter:  newBindLimiter(o.now, cfg.BindLimit.Window, cfg.BindLimit.Backoff),
+		accounts: make(map[string]ServiceAccount, len(cfg.ServiceAccounts)),
+		verify:   verifyPassword,
+	}
+	svc := l.ous[ouServices]
+	for _, sa := range cfg.ServiceAccounts {
+		sa.Name = strings.TrimSpace(sa.Name)
+		d.accounts[normAVA("cn", sa.Name)+","+svc.ndn] = sa
+	}
+	if len(cfg.ServiceAccounts) > 0 {
+		// Binds to unknown names are checked against a real account's hash,
+		// so they cost what a real bind costs.
+		d.dummyOnce.Do(func() { d.dummy = cfg.ServiceAccounts[0].PasswordHash })
+	}
+	d.trees.build = d.buildTree
+	d.rootDSE = newRootDSE(&cfg, l)
+	d.subschema = newSubschema()
+	return d, nil
+}
+
+func (d *Directory) buildTree(v *store.View) *tree {
+	start := time.Now()
+	t := buildTree(v, d.layout)
+	d.log.Debug("ldap directory tree built", "entries", len(t.entries), "took", time.Since(start))
+	if len(t.skipped) > 0 {
+		d.log.Warn("ldap directory: objects left out, their DN clashes with another or is empty",
+			"count", len(t.skipped), "objects", t.skipped)
+	}
+	return t
+}
+
+// Warm builds the tree of the current view now, so that the first search
+// after a Live.Store does not wait for it (under a second for 100k users).
+// Searches build it on demand anyway.
+func (d *Directory) Warm() { d.trees.get(d.live) }
+
+// dummyHash is what binds to unknown names are compared against.
+func (d *Directory) dummyHash() string {
+	d.dummyOnce.Do(func() {
+		h, err := hashArgon2id("ldapgate dummy password", defaultArgon2)
+		if err != nil {
+			h = "$2a$10$" + strings.Repeat("x", 53) // unreachable: crypto/rand does not fail
+		}
+		d.dummy = h
+	})
+	return d.dummy
+}
+
+// Write refuses add, modify, delete and modrdn (op names which): ldapgate
+// is read-only. The error is *Error with unwillingToPerform.
+func (d *Directory) Write(ctx context.Context, id Identity, op, dn string) error {
+	d.log.LogAttrs(ctx, slog.LevelInfo, "ldap write refused", slog.String("op", op), slog.String("dn", dn),
+		slog.String("bound", id.DN), connAttr(ctx))
+	return errReadOnly(op)
+}
+
+type connKey struct{}
+
+// withConn tags ctx with a connection id for the log.
+func withConn(ctx context.Context, id int) context.Context {
+	return context.WithValue(ctx, connKey{}, id)
+}
+
+func connAttr(ctx context.Context) slog.Attr {
+	if id, ok := ctx.Value(connKey{}).(int); ok {
+		return slog.Int("conn", id)
+	}
+	return slog.Attr{}
+}

@@ -1,0 +1,95 @@
+package ldapserver
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// DNs are compared in a normalised form: every attribute type lowercased
+// (and aliases such as commonName resolved to cn), every value prepared as
+// by caseIgnoreMatch, multi-valued RDNs sorted, and the result escaped as in
+// RFC 4514 with "," between RDNs and no spaces. So
+// "UID=Alice, OU=People,DC=example,DC=com" and
+// "uid=alice,ou=people,dc=example,dc=com" have the same normal form.
+
+// normDN parses s (RFC 4514) and returns its normal form. The empty DN is "".
+func normDN(s string) (string, error) {
+	rdns, err := normRDNs(s)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(rdns, ","), nil
+}
+
+// normRDNs returns the normalised RDNs of s, leaf first.
+func normRDNs(s string) ([]string, error) {
+	d, err := ldap.ParseDN(s)
+	if err != nil {
+		return nil, fmt.Errorf("invalid DN %q: %w", s, err)
+	}
+	out := make([]string, len(d.RDNs))
+	for i, rdn := range d.RDNs {
+		if len(rdn.Attributes) == 0 {
+			return nil, fmt.Errorf("invalid DN %q: empty RDN", s)
+		}
+		parts := make([]string, len(rdn.Attributes))
+		for j, ava := range rdn.Attributes {
+			if ava.Type == "" {
+				return nil, fmt.Errorf("invalid DN %q: empty attribute type", s)
+			}
+			parts[j] = normAVA(ava.Type, ava.Value)
+		}
+		slices.Sort(parts)
+		out[i] = strings.Join(parts, "+")
+	}
+	return out, nil
+}
+
+// normAVA is the normal form of one attribute type and value.
+func normAVA(typ, value string) string {
+	t := strings.ToLower(typ)
+	if d := lookupAttr(t); d != nil {
+		t = strings.ToLower(d.name)
+	}
+	return t + "=" + escapeDNValue(normString(value))
+}
+
+// escapeDNValue escapes an attribute value for a DN string (RFC 4514 §2.4).
+func escapeDNValue(v string) string {
+	if v == "" {
+		return ""
+	}
+	need := v[0] == ' ' || v[0] == '#' || v[len(v)-1] == ' '
+	for i := 0; i < len(v) && !need; i++ {
+		switch v[i] {
+		case '"', '+', ',', ';', '<', '>', '\\', '=', 0:
+			need = true
+		}
+	}
+	if !need {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == 0:
+			b.WriteString(`\00`)
+			continue
+		case c == '"' || c == '+' || c == ',' || c == ';' || c == '<' || c == '>' || c == '\\' || c == '=':
+			b.WriteByte('\\')
+		case i == 0 && (c == ' ' || c == '#'):
+			b.WriteByte('\\')
+		case i == len(v)-1 && c == ' ':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// makeRDN formats "type=value" for a display DN.
+func makeRDN(typ, value string) string { return typ + "=" + escapeDNValue(value) }

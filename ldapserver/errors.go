@@ -1,0 +1,102 @@
+package ldapserver
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// ResultCode is an LDAP result code (RFC 4511 §4.1.9). Only the codes the
+// directory answers with are named here.
+type ResultCode uint16
+
+// Result codes the directory answers with.
+const (
+	ResultSuccess                  ResultCode = 0
+	ResultOperationsError          ResultCode = 1
+	ResultProtocolError            ResultCode = 2
+	ResultTimeLimitExceeded        ResultCode = 3
+	ResultSizeLimitExceeded        ResultCode = 4
+	ResultAdminLimitExceeded       ResultCode = 11
+	ResultNoSuchObject             ResultCode = 32
+	ResultInvalidDNSyntax          ResultCode = 34
+	ResultInvalidCredentials       ResultCode = 49
+	ResultInsufficientAccessRights ResultCode = 50
+	ResultUnavailable              ResultCode = 52
+	ResultUnwillingToPerform       ResultCode = 53
+	ResultOther                    ResultCode = 80
+)
+
+var resultNames = map[ResultCode]string{
+	ResultSuccess:                  "success",
+	ResultOperationsError:          "operationsError",
+	ResultProtocolError:            "protocolError",
+	ResultTimeLimitExceeded:        "timeLimitExceeded",
+	ResultSizeLimitExceeded:        "sizeLimitExceeded",
+	ResultAdminLimitExceeded:       "adminLimitExceeded",
+	ResultNoSuchObject:             "noSuchObject",
+	ResultInvalidDNSyntax:          "invalidDNSyntax",
+	ResultInvalidCredentials:       "invalidCredentials",
+	ResultInsufficientAccessRights: "insufficientAccessRights",
+	ResultUnavailable:              "unavailable",
+	ResultUnwillingToPerform:       "unwillingToPerform",
+	ResultOther:                    "other",
+}
+
+// String returns the RFC 4511 name of the code, e.g. "noSuchObject".
+func (c ResultCode) String() string {
+	if s, ok := resultNames[c]; ok {
+		return s
+	}
+	return "resultCode(" + strconv.Itoa(int(c)) + ")"
+}
+
+// Error is an LDAP result other than success. Code, Message and MatchedDN
+// are what the client sees; Err is the cause, which goes to the log only
+// (a failed bind tells the client "invalid credentials", the log says why).
+type Error struct {
+	Code      ResultCode
+	Message   string // diagnostic message sent to the client
+	MatchedDN string
+	Err       error // cause; never sent to the client
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// resultOf maps err to what a client sees. Errors that are not *Error are
+// internal failures: the client sees "other" and nothing of the cause.
+func resultOf(err error) *Error {
+	if err == nil {
+		return &Error{Code: ResultSuccess}
+	}
+	var le *Error
+	if errors.As(err, &le) {
+		return le
+	}
+	return &Error{Code: ResultOther, Message: "internal error", Err: err}
+}
+
+// Sentinel errors; match them with errors.Is on what the directory returns.
+var (
+	// ErrBadFilter means a search filter could not be parsed (protocolError).
+	ErrBadFilter = errors.New("bad search filter")
+	// ErrFilterTooComplex means a filter is nested deeper or has more parts
+	// than the directory evaluates (adminLimitExceeded).
+	ErrFilterTooComplex = errors.New("search filter too complex")
+	// ErrReadOnly is the cause of every refused write (unwillingToPerform).
+	ErrReadOnly = errors.New("read-only directory")
+	// ErrServerClosed is returned by Serve after Close.
+	ErrServerClosed = errors.New("ldapserver: server closed")
+)
+
+// errReadOnly is the answer to add, modify, delete and modrdn.
+func errReadOnly(op string) *Error {
+	return &Error{Code: ResultUnwillingToPerform, Message: "ldapgate is a read-only directory", Err: fmt.Errorf("%s: %w", op, ErrReadOnly)}
+}

@@ -1,0 +1,494 @@
+package ldapserver
+
+import (
+	"fmt"
+	"strings"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Filter is a parsed search filter (RFC 4511 §4.5.1.7) with its attribute
+// types resolved and assertion values normalised, ready to evaluate against
+// entries. Get one from ParseFilter (RFC 4515 string) or FilterFromPacket
+// (the BER Filter of a SearchRequest).
+type Filter interface {
+	// String returns the filter in RFC 4515 form (attribute descriptions
+	// as given, assertion values escaped).
+	String() string
+	eval(e *entry) tri
+}
+
+// tri is a filter result under RFC 4511's three-valued logic.
+type tri int8
+
+const (
+	triFalse tri = iota
+	triTrue
+	triUndefined
+)
+
+func (t tri) String() string {
+	switch t {
+	case triTrue:
+		return "TRUE"
+	case triFalse:
+		return "FALSE"
+	}
+	return "Undefined"
+}
+
+// Limits on filters. Deeper or larger filters are refused with
+// adminLimitExceeded; no client of a user directory needs more.
+const (
+	maxFilterDepth = 32
+	maxFilterNodes = 2048
+	maxFilterBytes = 256 << 10
+)
+
+// ParseFilter parses an RFC 4515 filter string. Errors are *Error:
+// protocolError wrapping ErrBadFilter for a malformed filter,
+// adminLimitExceeded wrapping ErrFilterTooComplex beyond the limits.
+func ParseFilter(s string) (Filter, error) {
+	if len(s) > maxFilterBytes {
+		return nil, tooComplex("%d bytes, more than %d", len(s), maxFilterBytes)
+	}
+	// ldap.CompileFilter recurses once per parenthesis: bound the depth
+	// before handing it the string.
+	depth, maxDepth := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+			maxDepth = max(maxDepth, depth)
+		case ')':
+			depth--
+		}
+	}
+	if maxDepth > maxFilterDepth {
+		return nil, tooComplex("nested deeper than %d", maxFilterDepth)
+	}
+	p, err := ldap.CompileFilter(s)
+	if err != nil {
+		return nil, &Error{Code: ResultProtocolError, Message: "bad search filter", Err: fmt.Errorf("%w: %w", ErrBadFilter, err)}
+	}
+	return FilterFromPacket(p)
+}
+
+// FilterFromPacket converts the BER encoding of a Filter (RFC 4511 §4.5.1)
+// as go-asn1-ber decodes it from a SearchRequest. Errors as ParseFilter.
+func FilterFromPacket(p *ber.Packet) (Filter, error) {
+	var fp filterParser
+	return fp.parse(p, 1)
+}
+
+func badFilter(format string, args ...any) *Error {
+	return &Error{Code: ResultProtocolError, Message: "bad search filter", Err: fmt.Errorf("%w: "+format, append([]any{ErrBadFilter}, args...)...)}
+}
+
+func tooComplex(format string, args ...any) *Error {
+	return &Error{Code: ResultAdminLimitExceeded, Message: "search filter too complex", Err: fmt.Errorf("%w: "+format, append([]any{ErrFilterTooComplex}, args...)...)}
+}
+
+type filterParser struct{ nodes int }
+
+func (fp *filterParser) parse(p *ber.Packet, depth int) (Filter, error) {
+	if p == nil {
+		return nil, badFilter("missing filter")
+	}
+	if depth > maxFilterDepth {
+		return nil, tooComplex("nested deeper than %d", maxFilterDepth)
+	}
+	if fp.nodes++; fp.nodes > maxFilterNodes {
+		return nil, tooComplex("more than %d parts", maxFilterNodes)
+	}
+	if p.ClassType != ber.ClassContext {
+		return nil, badFilter("not a filter choice (class %d)", p.ClassType)
+	}
+	constructed := p.TagType == ber.TypeConstructed
+	switch p.Tag {
+	case ldap.FilterAnd, ldap.FilterOr:
+		if !constructed {
+			return nil, badFilter("primitive and/or")
+		}
+		fs := make([]Filter, 0, len(p.Children))
+		for _, c := range p.Children {
+			f, err := fp.parse(c, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			fs = append(fs, f)
+		}
+		if p.Tag == ldap.FilterAnd {
+			return &andFilter{fs}, nil
+		}
+		return &orFilter{fs}, nil
+	case ldap.FilterNot:
+		if !constructed || len(p.Children) != 1 {
+			return nil, badFilter("not must hold one filter")
+		}
+		f, err := fp.parse(p.Children[0], depth+1)
+		if err != nil {
+			return nil, err
+		}
+		return &notFilter{f}, nil
+	case ldap.FilterEqualityMatch, ldap.FilterGreaterOrEqual, ldap.FilterLessOrEqual, ldap.FilterApproxMatch:
+		if !constructed || len(p.Children) != 2 {
+			return nil, badFilter("attribute value assertion must hold a type and a value")
+		}
+		attr, err := octets(p.Children[0])
+		if err != nil {
+			return nil, err
+		}
+		value, err := octets(p.Children[1])
+		if err != nil {
+			return nil, err
+		}
+		kind := map[ber.Tag]cmpKind{
+			ldap.FilterEqualityMatch:  cmpEqual,
+			ldap.FilterGreaterOrEqual: cmpGreaterOrEqual,
+			ldap.FilterLessOrEqual:    cmpLessOrEqual,
+			ldap.FilterApproxMatch:    cmpApprox,
+		}[p.Tag]
+		return newCmpFilter(kind, attr, value), nil
+	case ldap.FilterSubstrings:
+		return parseSubstrings(p)
+	case ldap.FilterPresent:
+		if constructed {
+			return nil, badFilter("constructed present filter")
+		}
+		attr := string(data(p))
+		return &presentFilter{attr: attr, def: lookupAttr(attr)}, nil
+	case ldap.FilterExtensibleMatch:
+		return parseExtensible(p)
+	}
+	return nil, badFilter("unknown filter choice %d", p.Tag)
+}
+
+func parseSubstrings(p *ber.Packet) (Filter, error) {
+	if p.TagType != ber.TypeConstructed || len(p.Children) != 2 {
+		return nil, badFilter("substrings must hold a type and a sequence")
+	}
+	attr, err := octets(p.Children[0])
+	if err != nil {
+		return nil, err
+	}
+	seq := p.Children[1]
+	if seq.TagType != ber.TypeConstructed || len(seq.Children) == 0 {
+		return nil, badFilter("substrings without parts")
+	}
+	f := &substrFilter{attr: attr, def: lookupAttr(attr)}
+	last := len(seq.Children) - 1
+	for i, c := range seq.Children {
+		if c.ClassType != ber.ClassContext || c.TagType != ber.TypePrimitive {
+			return nil, badFilter("substrings part is not a context-specific string")
+		}
+		v := string(data(c))
+		switch c.Tag {
+		case ldap.FilterSubstringsInitial:
+			if i != 0 {
+				return nil, badFilter("substrings initial not first")
+			}
+			f.initial, f.hasInitial = v, true
+		case ldap.FilterSubstringsAny:
+			f.any = append(f.any, v)
+		case ldap.FilterSubstringsFinal:
+			if i != last {
+				return nil, badFilter("substrings final not last")
+			}
+			f.final, f.hasFinal = v, true
+		default:
+			return nil, badFilter("unknown substrings part %d", c.Tag)
+		}
+	}
+	f.nInitial = normSubstring(f.initial)
+	f.nFinal = normSubstring(f.final)
+	for _, a := range f.any {
+		f.nAny = append(f.nAny, normSubstring(a))
+	}
+	return f, nil
+}
+
+func parseExtensible(p *ber.Packet) (Filter, error) {
+	if p.TagType != ber.TypeConstructed {
+		return nil, badFilter("primitive extensible match")
+	}
+	f := &extFilter{}
+	hasValue := false
+	for _, c := range p.Children {
+		if c.ClassType != ber.ClassContext {
+			return nil, badFilter("extensible match part is not context-specific")
+		}
+		switch c.Tag {
+		case ldap.MatchingRuleAssertionMatchingRule:
+			f.rule = string(data(c))
+		case ldap.MatchingRuleAssertionType:
+			f.attr = string(data(c))
+		case ldap.MatchingRuleAssertionMatchValue:
+			f.value, hasValue = string(data(c)), true
+		case ldap.MatchingRuleAssertionDNAttributes:
+			b := data(c)
+			f.dnAttrs = len(b) == 1 && b[0] != 0
+		default:
+			return nil, badFilter("unknown extensible match part %d", c.Tag)
+		}
+	}
+	if !hasValue {
+		return nil, badFilter("extensible match without a value")
+	}
+	return f, nil
+}
+
+func data(p *ber.Packet) []byte {
+	if p == nil || p.Data == nil {
+		return nil
+	}
+	return p.Data.Bytes()
+}
+
+func octets(p *ber.Packet) (string, error) {
+	if p == nil || p.TagType != ber.TypePrimitive {
+		return "", badFilter("expected an octet string")
+	}
+	return string(data(p)), nil
+}
+
+// andFilter is TRUE if every part is TRUE, FALSE if any is FALSE, and
+// Undefined otherwise; "(&)" is TRUE (RFC 4526).
+type andFilter struct{ fs []Filter }
+
+func (f *andFilter) eval(e *entry) tri {
+	r := triTrue
+	for _, c := range f.fs {
+		switch c.eval(e) {
+		case triFalse:
+			return triFalse
+		case triUndefined:
+			r = triUndefined
+		}
+	}
+	return r
+}
+
+func (f *andFilter) String() string { return "(&" + joinFilters(f.fs) + ")" }
+
+// orFilter is TRUE if any part is TRUE, FALSE if every part is FALSE, and
+// Undefined otherwise; "(|)" is FALSE.
+type orFilter struct{ fs []Filter }
+
+func (f *orFilter) eval(e *entry) tri {
+	r := triFalse
+	for _, c := range f.fs {
+		switch c.eval(e) {
+		case triTrue:
+			return triTrue
+		case triUndefined:
+			r = triUndefined
+		}
+	}
+	return r
+}
+
+func (f *orFilter) String() string { return "(|" + joinFilters(f.fs) + ")" }
+
+func joinFilters(fs []Filter) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(f.String())
+	}
+	return b.String()
+}
+
+// notFilter swaps TRUE and FALSE; Undefined stays Undefined.
+type notFilter struct{ f Filter }
+
+func (f *notFilter) eval(e *entry) tri {
+	switch f.f.eval(e) {
+	case triTrue:
+		return triFalse
+	case triFalse:
+		return triTrue
+	}
+	return triUndefined
+}
+
+func (f *notFilter) String() string { return "(!" + f.f.String() + ")" }
+
+type cmpKind uint8
+
+const (
+	cmpEqual cmpKind = iota
+	cmpGreaterOrEqual
+	cmpLessOrEqual
+	cmpApprox // approximate match is equality here
+)
+
+var cmpOps = [...]string{cmpEqual: "=", cmpGreaterOrEqual: ">=", cmpLessOrEqual: "<=", cmpApprox: "~="}
+
+// cmpFilter is an equality, ordering or approximate match. It is Undefined
+// for an unknown attribute type, a syntax without the needed matching rule,
+// or an assertion value that is not valid for the syntax; FALSE when the
+// entry has no value that matches (including no value at all).
+type cmpFilter struct {
+	kind  cmpKind
+	attr  string
+	value string
+	def   *attrDef
+	norm  string
+	valid bool
+}
+
+func newCmpFilter(kind cmpKind, attr, value string) *cmpFilter {
+	f := &cmpFilter{kind: kind, attr: attr, value: value, def: lookupAttr(attr)}
+	if f.def != nil {
+		f.norm, f.valid = f.def.normalize(value)
+		if (kind == cmpGreaterOrEqual || kind == cmpLessOrEqual) && !f.def.hasOrdering() {
+			f.valid = false
+		}
+	}
+	return f
+}
+
+func (f *cmpFilter) eval(e *entry) tri {
+	if f.def == nil || !f.valid {
+		return triUndefined
+	}
+	a := e.attr(f.def)
+	if a == nil {
+		return triFalse
+	}
+	for _, n := range a.norm {
+		switch f.kind {
+		case cmpEqual, cmpApprox:
+			if n == f.norm {
+				return triTrue
+			}
+		case cmpGreaterOrEqual:
+			if f.def.compare(n, f.norm) >= 0 {
+				return triTrue
+			}
+		case cmpLessOrEqual:
+			if f.def.compare(n, f.norm) <= 0 {
+				return triTrue
+			}
+		}
+	}
+	return triFalse
+}
+
+func (f *cmpFilter) String() string {
+	return "(" + f.attr + cmpOps[f.kind] + ldap.EscapeFilter(f.value) + ")"
+}
+
+// indexKey returns the index and normalised value an equality (or
+// approximate) match can be answered from.
+func (f *cmpFilter) indexKey() (*attrDef, string, bool) {
+	if f.def == nil || !f.valid || !f.def.indexed || (f.kind != cmpEqual && f.kind != cmpApprox) {
+		return nil, "", false
+	}
+	return f.def, f.norm, true
+}
+
+// substrFilter matches initial*any*...*final on normalised values; it is
+// Undefined for types without a substrings rule (DNs, times, ...).
+type substrFilter struct {
+	attr                 string
+	initial, final       string
+	any                  []string
+	hasInitial, hasFinal bool
+	def                  *attrDef
+	nInitial, nFinal     string
+	nAny                 []string
+}
+
+func (f *substrFilter) eval(e *entry) tri {
+	if f.def == nil || !f.def.hasSubstrings() {
+		return triUndefined
+	}
+	a := e.attr(f.def)
+	if a == nil {
+		return triFalse
+	}
+	for _, n := range a.norm {
+		if f.match(n) {
+			return triTrue
+		}
+	}
+	return triFalse
+}
+
+func (f *substrFilter) match(v string) bool {
+	if !strings.HasPrefix(v, f.nInitial) {
+		return false
+	}
+	v = v[len(f.nInitial):]
+	for _, s := range f.nAny {
+		i := strings.Index(v, s)
+		if i < 0 {
+			return false
+		}
+		v = v[i+len(s):]
+	}
+	return strings.HasSuffix(v, f.nFinal)
+}
+
+func (f *substrFilter) String() string {
+	var b strings.Builder
+	b.WriteString("(" + f.attr + "=")
+	if f.hasInitial {
+		b.WriteString(ldap.EscapeFilter(f.initial))
+	}
+	b.WriteByte('*')
+	for _, a := range f.any {
+		b.WriteString(ldap.EscapeFilter(a) + "*")
+	}
+	if f.hasFinal {
+		b.WriteString(ldap.EscapeFilter(f.final))
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// presentFilter is TRUE if the entry has the attribute, FALSE if not, and
+// Undefined for an unknown attribute type (as slapd does).
+type presentFilter struct {
+	attr string
+	def  *attrDef
+}
+
+func (f *presentFilter) eval(e *entry) tri {
+	if f.def == nil {
+		return triUndefined
+	}
+	if e.attr(f.def) != nil {
+		return triTrue
+	}
+	return triFalse
+}
+
+func (f *presentFilter) String() string { return "(" + f.attr + "=*)" }
+
+// extFilter is an extensible match. No extensible matching rules are
+// implemented, so it is always Undefined (RFC 4511 §4.5.1.7.7).
+type extFilter struct {
+	rule, attr, value string
+	dnAttrs           bool
+}
+
+func (f *extFilter) eval(*entry) tri { return triUndefined }
+
+func (f *extFilter) String() string {
+	var b strings.Builder
+	b.WriteString("(" + f.attr)
+	if f.dnAttrs {
+		b.WriteString(":dn")
+	}
+	if f.rule != "" {
+		b.WriteString(":" + f.rule)
+	}
+	b.WriteString(":=" + ldap.EscapeFilter(f.value) + ")")
+	return b.String()
+}
+
+// matchAll is the filter of a search that names none: (objectClass=*).
+var matchAll Filter = &presentFilter{attr: "objectClass", def: atObjectClass}

@@ -1,0 +1,209 @@
+package ldapserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// These tests drive the server with OpenLDAP's command line tools (Debian
+// ldap-utils), the clients admins debug with. Without the tools they are
+// skipped, except in CI (CI set), where they must run.
+
+type ldapTool struct {
+	t   *testing.T
+	env []string
+}
+
+func newLDAPTool(t *testing.T) *ldapTool {
+	t.Helper()
+	for _, bin := range []string{"ldapsearch", "ldapadd", "ldapmodify", "ldapdelete"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CI") == "" {
+				t.Skipf("%s not installed (apt-get install ldap-utils)", bin)
+			}
+			t.Fatalf("%s not installed, and CI is set: %v", bin, err)
+		}
+	}
+	// Keep the user's and the system's ldap.conf out.
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ldap.conf")
+	if err := os.WriteFile(conf, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + dir, "LDAPCONF=" + conf, "LDAPRC=" + filepath.Join(dir, "ldaprc"), "PATH=" + os.Getenv("PATH")}
+	return &ldapTool{t: t, env: env}
+}
+
+// run runs an ldap-utils command and returns its output (stdout and
+// stderr) and exit code.
+func (lt *ldapTool) run(stdin string, name string, args ...string) (string, int) {
+	lt.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = lt.env
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), 0
+	case errors.As(err, &ee):
+		return out.String(), ee.ExitCode()
+	}
+	lt.t.Fatalf("%s: %v", name, err)
+	return "", -1
+}
+
+// ldif parses -LLL output into DN -> attribute -> values.
+func ldif(out string) map[string]map[string][]string {
+	res := map[string]map[string][]string{}
+	var cur map[string][]string
+	for _, line := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		if k == "dn" {
+			cur = map[string][]string{}
+			res[v] = cur
+			continue
+		}
+		if cur != nil {
+			cur[k] = append(cur[k], v)
+		}
+	}
+	return res
+}
+
+func TestLDAPUtils(t *testing.T) {
+	lt := newLDAPTool(t)
+	_, addr, _ := startServer(t)
+	url := "ldap://" + addr
+	bound := []string{"-x", "-H", url, "-D", archiveDN, "-w", archivePW, "-o", "ldif_wrap=no", "-LLL"}
+	search := func(args ...string) (string, int) {
+		return lt.run("", "ldapsearch", append(slices.Clone(bound), args...)...)
+	}
+
+	t.Run("search by mail", func(t *testing.T) {
+		out, code := search("-b", testBase, "(mail=alice@example.com)", "uid", "mail", "memberOf")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, out)
+		}
+		want := map[string]map[string][]string{aliceDN: {
+			"uid": {"alice"}, "mail": {"alice@example.com"},
+			"memberOf": {devsDN, engDN, staffDN, loginDN, readOwnDN},
+		}}
+		if diff := cmp.Diff(ldif(out), want); diff != "" {
+			t.Errorf("(-got +want):\n%s", diff)
+		}
+	})
+	t.Run("search by alias", func(t *testing.T) {
+		out, code := search("-b", testBase, "(|(mail=alice@alias.example.org)(mailAlternateAddress=alice@alias.example.org))", "1.1")
+		if code != 0 || !cmp.Equal(keys(ldif(out)), []string{aliceDN}) {
+			t.Errorf("exit %d: %s", code, out)
+		}
+	})
+	t.Run("member with other case", func(t *testing.T) {
+		out, code := search("-b", "ou=groups,"+testBase, "-s", "one", "(member=UID=Alice, OU=People, DC=Example, DC=Com)", "member")
+		if code != 0 || !cmp.Equal(keys(ldif(out)), []string{devsDN}) {
+			t.Errorf("exit %d: %s", code, out)
+		}
+	})
+	t.Run("size limit", func(t *testing.T) {
+		out, code := search("-z", "2", "-b", "ou=people,"+testBase, "-s", "one", "(objectClass=person)", "1.1")
+		if code != 4 || len(ldif(out)) != 2 {
+			t.Errorf("exit %d, want 4 with 2 entries: %s", code, out)
+		}
+	})
+	t.Run("no such object", func(t *testing.T) {
+		out, code := search("-b", "uid=nobody,ou=people,"+testBase, "-s", "base")
+		if code != 32 || !strings.Contains(out, "Matched DN: ou=people,dc=example,dc=com") {
+			t.Errorf("exit %d, want 32 with matched DN: %s", code, out)
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		out, code := lt.run("", "ldapsearch", "-x", "-H", url, "-D", archiveDN, "-w", "wrong", "-b", testBase, "-s", "base")
+		if code != 49 {
+			t.Errorf("exit %d, want 49: %s", code, out)
+		}
+	})
+	t.Run("anonymous", func(t *testing.T) {
+		out, code := lt.run("", "ldapsearch", "-x", "-H", url, "-LLL", "-b", testBase, "(uid=alice)")
+		if code != 50 {
+			t.Errorf("anonymous search: exit %d, want 50: %s", code, out)
+		}
+		out, code = lt.run("", "ldapsearch", "-x", "-H", url, "-LLL", "-b", "", "-s", "base", "+")
+		root := ldif("dn: \n" + out)[""]
+		if code != 0 || !cmp.Equal(root["namingContexts"], []string{testBase}) || !cmp.Equal(root["supportedLDAPVersion"], []string{"3"}) {
+			t.Errorf("RootDSE: exit %d: %s", code, out)
+		}
+	})
+	t.Run("writes refused", func(t *testing.T) {
+		auth := []string{"-x", "-H", url, "-D", archiveDN, "-w", archivePW}
+		for _, tc := range []struct {
+			tool, stdin string
+			args        []string
+		}{
+			{"ldapadd", "dn: uid=mallory,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: mallory\ncn: m\nsn: m\n", nil},
+			{"ldapmodify", "dn: " + aliceDN + "\nchangetype: modify\nreplace: mail\nmail: mallory@example.com\n", nil},
+			{"ldapdelete", "", []string{aliceDN}},
+		} {
+			out, code := lt.run(tc.stdin, tc.tool, append(slices.Clone(auth), tc.args...)...)
+			if code != 53 || !strings.Contains(out, "read-only") {
+				t.Errorf("%s: exit %d, want 53: %s", tc.tool, code, out)
+			}
+		}
+		out, code := search("-b", aliceDN, "-s", "base", "mail")
+		if code != 0 || !cmp.Equal(ldif(out)[aliceDN]["mail"], []string{"alice@example.com"}) {
+			t.Errorf("after writes: exit %d: %s", code, out)
+		}
+	})
+}
+
+func TestLDAPUtilsTLS(t *testing.T) {
+	lt := newLDAPTool(t)
+	certs := testTLS(t)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, certs.caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lt.env = append(lt.env, "LDAPTLS_CACERT="+ca, "LDAPTLS_REQCERT=demand")
+
+	for _, ldaps := range []bool{false, true} {
+		cfg := testConfig(t)
+		cfg.TLS, cfg.LDAPS = certs.server, ldaps
+		s, _ := newTestServer(t, cfg, testLive())
+		addr := serve(t, s)
+		args := []string{"-x", "-H", "ldap://" + addr, "-ZZ"}
+		if ldaps {
+			args = []string{"-x", "-H", "ldaps://" + addr}
+		}
+		args = append(args, "-D", archiveDN, "-w", archivePW, "-LLL", "-b", testBase, "(uid=alice)", "mail")
+		out, code := lt.run("", "ldapsearch", args...)
+		if code != 0 || !cmp.Equal(ldif(out)[aliceDN]["mail"], []string{"alice@example.com"}) {
+			t.Errorf("ldaps=%v: exit %d: %s", ldaps, code, out)
+		}
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,43 @@
+package ldapserver
+
+// OIDs the RootDSE announces.
+const (
+	oidStartTLS         = "1.3.6.1.4.1.1466.20037"
+	oidAllOperational   = "1.3.6.1.4.1.4203.1.5.1" // "+" in attribute lists (RFC 3673)
+	oidTrueFalseFilters = "1.3.6.1.4.1.4203.1.5.3" // "(&)" and "(|)" (RFC 4526)
+	vendorName          = "ldapgate"
+	subschemaNormalised = "cn=subschema"
+)
+
+// newRootDSE builds the RootDSE (RFC 4512 §5.1). Like slapd it shows only
+// objectClass to "*"; the rest is operational ("+" or by name). No controls
+// or SASL mechanisms are supported yet, so those attributes are absent
+// rather than empty; StartTLS is announced only when it is offered.
+func newRootDSE(c *Config, l *layout) *entry {
+	e := &entry{kind: kindRootDSE, pos: -1, end: -1, parent: -1}
+	e.add(atObjectClass, "top")
+	e.addShared(atNamingContexts, []string{l.baseDN}, []string{l.baseNDN})
+	e.add(atSupportedLDAPVersion, "3")
+	if c.TLS != nil && !c.LDAPS {
+		e.add(atSupportedExtension, oidStartTLS)
+	}
+	e.add(atSupportedFeatures, oidAllOperational, oidTrueFalseFilters)
+	e.add(atVendorName, vendorName)
+	e.add(atVendorVersion, c.VendorVersion)
+	e.addShared(atSubschemaSubentry, valSubschema, valSubschemaNorm)
+	return e
+}
+
+// newSubschema builds cn=Subschema, the subschema subentry every entry
+// points at. It names itself and its classes; publishing attributeTypes and
+// objectClasses is left for later.
+func newSubschema() *entry {
+	e := &entry{dn: subschemaDN, ndn: subschemaNormalised, kind: kindSubschema, pos: -1, end: -1, parent: -1}
+	e.add(atObjectClass, "top", "subentry", "subschema", "extensibleObject")
+	e.add(atCN, "Subschema")
+	e.add(atStructuralClass, "subentry")
+	e.addShared(atEntryDN, []string{e.dn}, []string{e.ndn})
+	e.addShared(atHasSubordinates, valFalse, valFalse)
+	e.addShared(atSubschemaSubentry, valSubschema, valSubschemaNorm)
+	return e
+}

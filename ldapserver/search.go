@@ -1,0 +1,373 @@
+package ldapserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Scope is a search scope (RFC 4511 §4.5.1.2).
+type Scope int
+
+// Search scopes.
+const (
+	ScopeBase Scope = 0
+	ScopeOne  Scope = 1
+	ScopeSub  Scope = 2
+)
+
+func (s Scope) String() string {
+	switch s {
+	case ScopeBase:
+		return "base"
+	case ScopeOne:
+		return "one"
+	case ScopeSub:
+		return "sub"
+	}
+	return fmt.Sprintf("scope(%d)", int(s))
+}
+
+// SearchRequest is a parsed search.
+type SearchRequest struct {
+	BaseDN string
+	Scope  Scope
+	// Filter selects entries; nil means (objectClass=*).
+	Filter Filter
+	// Attributes lists the attributes to return: names (any case, aliases
+	// such as commonName allowed), "*" for all user attributes, "+" for all
+	// operational ones, "1.1" for none. Empty means "*".
+	Attributes []string
+	TypesOnly  bool
+	// SizeLimit and TimeLimit are the client's; 0 means none. The server's
+	// Config.SizeLimit caps SizeLimit.
+	SizeLimit int
+	TimeLimit time.Duration
+}
+
+// SearchEntry is one result entry. Its value slices are shared with the
+// directory and must not be modified.
+type SearchEntry struct {
+	DN         string
+	Attributes []Attribute
+}
+
+// Attribute is an attribute of a SearchEntry. Values is nil for a
+// types-only search.
+type Attribute struct {
+	Name   string
+	Values []string
+}
+
+// ctxCheckEvery is how many entries a search looks at between checks of
+// its context.
+const ctxCheckEvery = 256
+
+// Search runs req as id and calls emit for each result entry, in a stable
+// order (preorder of the tree: people by uid, groups by cn, privileges,
+// service accounts). It returns nil on success, or an *Error: noSuchObject
+// (with MatchedDN) for a base that does not exist, insufficientAccessRights
+// for anonymous reads beyond the RootDSE, sizeLimitExceeded after the
+// limit's worth of entries, timeLimitExceeded, unavailable when ctx is
+// cancelled, and others; errors from emit are returned as they are and end
+// the search.
+func (d *Directory) Search(ctx context.Context, id Identity, req *SearchRequest, emit func(*SearchEntry) error) error {
+	if d.searchHook != nil {
+		d.searchHook(req)
+	}
+	if req.Scope < ScopeBase || req.Scope > ScopeSub {
+		return &Error{Code: ResultProtocolError, Message: "unknown search scope", Err: fmt.Errorf("scope %d", req.Scope)}
+	}
+	if req.TimeLimit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.TimeLimit)
+		defer cancel()
+	}
+	s := &search{
+		ctx:    ctx,
+		id:     id,
+		filter: req.Filter,
+		sel:    newSelection(req.Attributes),
+		types:  req.TypesOnly,
+		limit:  sizeLimit(req.SizeLimit, d.cfg.SizeLimit),
+		emit:   emit,
+	}
+	if s.filter == nil {
+		s.filter = matchAll
+	}
+	if err := ctx.Err(); err != nil {
+		return ctxError(err)
+	}
+
+	rdns, err := normRDNs(req.BaseDN)
+	if err != nil {
+		if !mayReadTree(id) {
+			return errAnonymous()
+		}
+		return &Error{Code: ResultInvalidDNSyntax, Message: "invalid DN syntax", Err: err}
+	}
+	ndn := strings.Join(rdns, ",")
+	switch {
+	case ndn == "":
+		// The RootDSE is not part of any subtree (RFC 4512 §5.1).
+		if req.Scope != ScopeBase {
+			if !mayReadTree(id) {
+				return errAnonymous()
+			}
+			return &Error{Code: ResultNoSuchObject, Message: "no such object"}
+		}
+		return s.visit(d.rootDSE)
+	case ndn == subschemaNormalised:
+		if req.Scope == ScopeOne {
+			return nil
+		}
+		return s.visit(d.subschema)
+	case !mayReadTree(id):
+		return errAnonymous()
+	}
+
+	t := d.trees.get(d.live)
+	var self string
+	if id.Kind == IdentityUser {
+		self, _ = normDN(id.DN)
+	}
+	base, ok := t.lookup(ndn)
+	if !ok || !canSearchFrom(id, base, self) {
+		return &Error{Code: ResultNoSuchObject, Message: "no such object", MatchedDN: t.matched(id, rdns, self)}
+	}
+
+	if cands, ok := t.candidates(s.filter); ok {
+		for _, p := range cands {
+			e := t.entries[p]
+			if inScope(base, e, req.Scope) {
+				if err := s.visit(e); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	switch req.Scope {
+	case ScopeBase:
+		return s.visit(base)
+	case ScopeOne:
+		for i := base.pos + 1; i < base.end; i = t.entries[i].end {
+			if err := s.visit(t.entries[i]); err != nil {
+				return err
+			}
+		}
+	default:
+		for _, e := range t.entries[base.pos:base.end] {
+			if err := s.visit(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func errAnonymous() *Error {
+	return &Error{Code: ResultInsufficientAccessRights, Message: "anonymous may read only the root DSE; bind first",
+		Err: errors.New("anonymous search outside the root DSE")}
+}
+
+func sizeLimit(client, server int) int {
+	switch {
+	case client <= 0:
+		return server
+	case server <= 0:
+		return client
+	}
+	return min(client, server)
+}
+
+func ctxError(err error) *Error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Code: ResultTimeLimitExceeded, Message: "time limit exceeded", Err: err}
+	}
+	return &Error{Code: ResultUnavailable, Message: "server shutting down", Err: err}
+}
+
+func inScope(base, e *entry, scope Scope) bool {
+	switch scope {
+	case ScopeBase:
+		return e == base
+	case ScopeOne:
+		return e.parent == base.pos
+	}
+	return base.pos <= e.pos && e.pos < base.end
+}
+
+// search is the state of one running search.
+type search struct {
+	ctx     context.Context
+	id      Identity
+	filter  Filter
+	sel     *selection
+	types   bool
+	limit   int
+	emit    func(*SearchEntry) error
+	seen    int
+	entries int
+}
+
+// visit evaluates e and emits it if it matches and id may read it.
+func (s *search) visit(e *entry) error {
+	if s.seen++; s.seen%ctxCheckEvery == 0 {
+		if err := s.ctx.Err(); err != nil {
+			return ctxError(err)
+		}
+	}
+	if s.filter.eval(e) != triTrue || !canRead(s.id, e) {
+		return nil
+	}
+	if s.limit > 0 && s.entries >= s.limit {
+		return &Error{Code: ResultSizeLimitExceeded, Message: "size limit exceeded"}
+	}
+	s.entries++
+	return s.emit(s.sel.project(e, s.types))
+}
+
+// matched returns the DN of the nearest existing ancestor of the DN with
+// normalised RDNs rdns that id may know of, for noSuchObject.
+func (t *tree) matched(id Identity, rdns []string, self string) string {
+	for i := 1; i < len(rdns); i++ {
+		if e, ok := t.lookup(strings.Join(rdns[i:], ",")); ok && canSearchFrom(id, e, self) {
+			return e.dn
+		}
+	}
+	return ""
+}
+
+// candidates returns the positions of the entries that can match f,
+// ascending, if the indexes can tell; false means every entry in scope has
+// to be evaluated. The caller still evaluates f on each candidate.
+//
+// An equality match on an indexed attribute reads its index. An and uses
+// its smallest indexable part; an or the union of its parts if all are
+// indexable. Everything else scans.
+func (t *tree) candidates(f Filter) ([]int32, bool) {
+	switch f := f.(type) {
+	case *cmpFilter:
+		def, norm, ok := f.indexKey()
+		if !ok {
+			return nil, false
+		}
+		return t.index[def][norm], true
+	case *andFilter:
+		var best []int32
+		found := false
+		for _, c := range f.fs {
+			if l, ok := t.candidates(c); ok && (!found || len(l) < len(best)) {
+				best, found = l, true
+			}
+		}
+		return best, found
+	case *orFilter:
+		if len(f.fs) == 0 {
+			return nil, true // (|) is FALSE
+		}
+		lists := make([][]int32, 0, len(f.fs))
+		for _, c := range f.fs {
+			l, ok := t.candidates(c)
+			if !ok {
+				return nil, false
+			}
+			lists = append(lists, l)
+		}
+		return union(lists), true
+	}
+	return nil, false
+}
+
+// union merges ascending lists into one without repeats.
+func union(lists [][]int32) []int32 {
+	switch len(lists) {
+	case 0:
+		return nil
+	case 1:
+		return lists[0]
+	}
+	mid := len(lists) / 2
+	a, b := union(lists[:mid]), union(lists[mid:])
+	out := make([]int32, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// selection is the resolved attribute list of a search.
+type selection struct {
+	allUser, allOper bool
+	named            []*attrDef
+}
+
+func newSelection(attrs []string) *selection {
+	s := &selection{}
+	if len(attrs) == 0 {
+		s.allUser = true
+		return s
+	}
+	for _, a := range attrs {
+		switch a = strings.TrimSpace(a); a {
+		case "*":
+			s.allUser = true
+		case "+":
+			s.allOper = true
+		case "1.1":
+			// No attributes; ignored when others are named (RFC 4511 §4.5.1.8).
+		default:
+			if d := lookupAttr(a); d != nil {
+				s.named = append(s.named, d)
+			}
+		}
+	}
+	return s
+}
+
+func (s *selection) wants(d *attrDef) bool {
+	if d.operational && s.allOper || !d.operational && s.allUser {
+		return true
+	}
+	for _, n := range s.named {
+		if n == d {
+			return true
+		}
+	}
+	return false
+}
+
+// project returns the entry with the selected attributes.
+func (s *selection) project(e *entry, typesOnly bool) *SearchEntry {
+	out := &SearchEntry{DN: e.dn}
+	for _, as := range e.parts() {
+		for i := range as {
+			a := &as[i]
+			if !s.wants(a.def) {
+				continue
+			}
+			vals := a.vals
+			if typesOnly {
+				vals = nil
+			}
+			out.Attributes = append(out.Attributes, Attribute{Name: a.def.name, Values: vals})
+		}
+	}
+	return out
+}

@@ -1,0 +1,77 @@
+package store
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// bigPlan adds users users, groups groups, perUser group memberships per
+// user and one default grant per user.
+func bigPlan(users, groups, perUser int) *Plan {
+	p := &Plan{}
+	for g := range groups {
+		grp := Group{ID: "g" + strconv.Itoa(g), CN: fmt.Sprintf("group%05d", g), Email: fmt.Sprintf("group%05d@example.com", g),
+			Name: fmt.Sprintf("Group %d", g)}
+		p.Groups = append(p.Groups, GroupChange{Action: ActionAdd, Group: grp, Reason: "new in source"})
+	}
+	created := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range users {
+		u := User{
+			ID: strconv.Itoa(100000000000 + i), UID: fmt.Sprintf("user%06d", i), PrimaryEmail: fmt.Sprintf("user%06d@example.com", i),
+			Aliases:   []string{fmt.Sprintf("u%06d@example.org", i)},
+			GivenName: "Given", FamilyName: fmt.Sprintf("Family%d", i), DisplayName: fmt.Sprintf("Given Family%d", i),
+			OrgUnitPath: "/Staff", SourceCreated: created, LastLogin: created.Add(time.Duration(i) * time.Minute), Origin: OriginDirectory,
+		}
+		p.Users = append(p.Users, UserChange{Action: ActionAdd, User: u, Reason: "new in source"})
+		p.Grants = append(p.Grants, GrantChange{Action: ActionAdd, UserEmail: u.PrimaryEmail, Reason: "default",
+			Grant: Grant{UserID: u.ID, Privilege: "login", Origin: GrantDefault}})
+		for k := range perUser {
+			g := p.Groups[(i+k*groups/perUser)%groups].Group
+			p.Members = append(p.Members, MemberChange{Action: ActionAdd, GroupID: g.ID, GroupEmail: g.Email,
+				Member: Member{Type: MemberUser, ID: u.ID, Email: u.PrimaryEmail}, Reason: "member in the source"})
+		}
+	}
+	return p
+}
+
+// BenchmarkApplyAndLoad100k applies a first sync of 100,000 users, 5,000
+// groups and 300,000 memberships to an empty store, then loads the state and
+// builds the view from it. It reports the two phases separately.
+func BenchmarkApplyAndLoad100k(b *testing.B) {
+	const users, groups, perUser = 100_000, 5_000, 3
+	plan := bigPlan(users, groups, perUser)
+	var apply, load time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		db := openPath(b, filepath.Join(b.TempDir(), "ldapgate.db"))
+		b.StartTimer()
+
+		start := time.Now()
+		if _, err := db.Apply(b.Context(), plan, SyncRun{StartedAt: start, Source: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+		applied := time.Now()
+		st, err := db.LoadState(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		v := NewView(st, nil, time.Now())
+		apply += applied.Sub(start)
+		load += time.Since(applied)
+
+		b.StopTimer()
+		if len(v.Users) != users || len(v.Groups) != groups || len(v.Users[0].Groups) != perUser {
+			b.Fatalf("view has %d users, %d groups, %d groups of the first user",
+				len(v.Users), len(v.Groups), len(v.Users[0].Groups))
+		}
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(apply.Seconds()/float64(b.N), "apply-s/op")
+	b.ReportMetric(load.Seconds()/float64(b.N), "load+view-s/op")
+}

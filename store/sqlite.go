@@ -1,0 +1,842 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// readConns is the size of the read pool.
+const readConns = 4
+
+// DB is the SQLite store. It has one writer connection, whose transactions
+// begin IMMEDIATE, and a separate pool of query-only connections, so that
+// reads (in WAL mode) never wait for a long sync write.
+type DB struct {
+	// Now returns the current time. Every timestamp the store writes comes
+	// from it, in UTC. Open sets it to time.Now; tests replace it.
+	Now func() time.Time
+
+	write *sql.DB
+	read  *sql.DB
+}
+
+// Open opens the SQLite database at path, creating it and its parent
+// directory if missing, and brings its schema up to date. It fails if the
+// database was written by a newer ldapgate (a schema version this binary does
+// not know) or if it cannot be put in WAL mode.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("store: open: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db := &DB{Now: time.Now}
+	if db.write, err = sql.Open("sqlite", dsn(abs, "_txlock=immediate")); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.write.SetMaxOpenConns(1)
+	if err := db.init(ctx); err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if db.read, err = sql.Open("sqlite", dsn(abs, "_pragma=query_only(1)")); err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.read.SetMaxOpenConns(readConns)
+	db.read.SetMaxIdleConns(readConns)
+	return db, nil
+}
+
+// dsn is the modernc data source name for the database file at abs, with
+// the pragmas every connection gets and the extra query parameters.
+func dsn(abs string, extra ...string) string {
+	q := []string{
+		"_pragma=busy_timeout(5000)",
+		"_pragma=foreign_keys(1)",
+		"_pragma=synchronous(NORMAL)",
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: strings.Join(append(q, extra...), "&")}
+	return u.String()
+}
+
+// init switches the database to WAL mode, checks the writer's pragmas took,
+// and runs the migrations.
+func (db *DB) init(ctx context.Context) error {
+	var mode string
+	if err := db.write.QueryRowContext(ctx, "PRAGMA journal_mode = wal").Scan(&mode); err != nil {
+		return fmt.Errorf("set journal mode: %w", err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("journal mode is %q, not wal", mode)
+	}
+	var fk, sync int
+	if err := db.write.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+		return fmt.Errorf("check foreign keys: %w", err)
+	}
+	if err := db.write.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		return fmt.Errorf("check synchronous: %w", err)
+	}
+	if fk != 1 || sync != 1 {
+		return fmt.Errorf("pragmas did not take: foreign_keys=%d synchronous=%d", fk, sync)
+	}
+	return db.migrate(ctx)
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// migration is one embedded schema migration, migrations/NNNN_name.sql.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations by version.
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		prefix, _, _ := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(prefix)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name does not start with a version", e.Name())
+		}
+		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s have the same version", ms[i-1].name, ms[i].name)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies the migrations the database lacks, each in its own
+// transaction, and records them in schema_migrations.
+func (db *DB) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	if _, err := db.write.ExecContext(ctx,
+		`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var current int
+	if err := db.write.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if known := ms[len(ms)-1].version; current > known {
+		return fmt.Errorf("database schema version %d is newer than this ldapgate knows (%d): upgrade ldapgate", current, known)
+	}
+	for _, m := range ms {
+		if m.version > current {
+			if err := db.migrateOne(ctx, m); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (db *DB) migrateOne(ctx context.Context, m migration) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// Another process may have applied it since we looked.
+	var done bool
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
+		return err
+	}
+	if done {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, db.now()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// now is the current time as stored.
+func (db *DB) now() string { return formatTime(db.Now()) }
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// nullTime stores the zero time (unknown) as NULL.
+func nullTime(t time.Time) sql.NullString {
+	if t.IsZero() {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: formatTime(t), Valid: true}
+}
+
+func parseTime(s sql.NullString) (time.Time, error) {
+	if !s.Valid {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s.String)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bad timestamp %q: %w", s.String, err)
+	}
+	return t, nil
+}
+
+// timeField is a stored timestamp and where to parse it to.
+type timeField struct {
+	dst *time.Time
+	src sql.NullString
+}
+
+// parseTimes parses each stored timestamp into its destination.
+func parseTimes(fields ...timeField) error {
+	for _, f := range fields {
+		t, err := parseTime(f.src)
+		if err != nil {
+			return err
+		}
+		*f.dst = t
+	}
+	return nil
+}
+
+// addrsJSON is the stored form of an address list.
+func addrsJSON(addrs []string) string {
+	if len(addrs) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(addrs) // cannot fail for a []string
+	return string(b)
+}
+
+// parseAddrs reads a stored address list; empty lists load as nil.
+func parseAddrs(s string) ([]string, error) {
+	if s == "[]" {
+		return nil, nil
+	}
+	var addrs []string
+	if err := json.Unmarshal([]byte(s), &addrs); err != nil {
+		return nil, fmt.Errorf("bad address list %q: %w", s, err)
+	}
+	if len(addrs) == 0 {
+		return nil, nil
+	}
+	return addrs, nil
+}
+
+// dbError marks SQLite's uniqueness violations with ErrConflict and its
+// foreign key violations (a reference to a missing row) with ErrNotFound.
+func dbError(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return fmt.Errorf("%w: %w", ErrConflict, err)
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
+}
+
+const userColumns = `id, uid, primary_email, origin, given_name, family_name, display_name, org_unit_path,
+	suspended, archived, is_admin, aliases, source_created, last_login, created_at, updated_at`
+
+func scanUser(rows *sql.Rows) (User, error) {
+	var (
+		u                                          User
+		aliases                                    string
+		sourceCreated, lastLogin, created, updated sql.NullString
+	)
+	err := rows.Scan(&u.ID, &u.UID, &u.PrimaryEmail, &u.Origin, &u.GivenName, &u.FamilyName, &u.DisplayName, &u.OrgUnitPath,
+		&u.Suspended, &u.Archived, &u.IsAdmin, &aliases, &sourceCreated, &lastLogin, &created, &updated)
+	if err != nil {
+		return User{}, err
+	}
+	if u.Aliases, err = parseAddrs(aliases); err != nil {
+		return User{}, fmt.Errorf("user %s: %w", u.PrimaryEmail, err)
+	}
+	err = parseTimes(timeField{&u.SourceCreated, sourceCreated}, timeField{&u.LastLogin, lastLogin},
+		timeField{&u.CreatedAt, created}, timeField{&u.UpdatedAt, updated})
+	if err != nil {
+		return User{}, fmt.Errorf("user %s: %w", u.PrimaryEmail, err)
+	}
+	return u, nil
+}
+
+func scanGroup(rows *sql.Rows) (Group, error) {
+	var (
+		g                Group
+		aliases          string
+		created, updated sql.NullString
+	)
+	if err := rows.Scan(&g.ID, &g.CN, &g.Email, &g.Name, &g.Description, &aliases, &created, &updated); err != nil {
+		return Group{}, err
+	}
+	var err error
+	if g.Aliases, err = parseAddrs(aliases); err != nil {
+		return Group{}, fmt.Errorf("group %s: %w", g.Email, err)
+	}
+	if err := parseTimes(timeField{&g.CreatedAt, created}, timeField{&g.UpdatedAt, updated}); err != nil {
+		return Group{}, fmt.Errorf("group %s: %w", g.Email, err)
+	}
+	return g, nil
+}
+
+func scanGrant(rows *sql.Rows) (Grant, error) {
+	var (
+		g       Grant
+		created sql.NullString
+	)
+	if err := rows.Scan(&g.UserID, &g.Privilege, &g.Origin, &g.Rule, &created); err != nil {
+		return Grant{}, err
+	}
+	if err := parseTimes(timeField{&g.CreatedAt, created}); err != nil {
+		return Grant{}, fmt.Errorf("grant %s of user %s: %w", g.Privilege, g.UserID, err)
+	}
+	return g, nil
+}
+
+// queryAll runs query and scans each row with scan.
+func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(*sql.Rows) (T, error), query string) ([]T, error) {
+	rows, err := tx.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// LoadState returns all the directory data, read in one transaction. Users
+// are sorted by UID, groups by CN, each group's members by type then ID, and
+// grants by user ID, privilege, origin and rule (all byte-wise). Empty
+// slices are nil; Members is never nil.
+func (db *DB) LoadState(ctx context.Context) (*State, error) {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("store: load state: %w", err)
+	}
+	defer tx.Rollback()
+	st := &State{Members: make(map[string][]Member)}
+	if st.Users, err = queryAll(ctx, tx, scanUser,
+		`SELECT `+userColumns+` FROM users ORDER BY uid COLLATE BINARY`); err != nil {
+		return nil, fmt.Errorf("store: load users: %w", err)
+	}
+	if st.Groups, err = queryAll(ctx, tx, scanGroup,
+		`SELECT id, cn, email, name, description, aliases, created_at, updated_at FROM groups ORDER BY cn COLLATE BINARY`); err != nil {
+		return nil, fmt.Errorf("store: load groups: %w", err)
+	}
+	// Group members first, then user members ("group" < "user"), each in
+	// primary key order.
+	type groupMember struct {
+		groupID string
+		m       Member
+	}
+	scanMember := func(t MemberType) func(*sql.Rows) (groupMember, error) {
+		return func(rows *sql.Rows) (groupMember, error) {
+			gm := groupMember{m: Member{Type: t}}
+			err := rows.Scan(&gm.groupID, &gm.m.ID, &gm.m.Email)
+			return gm, err
+		}
+	}
+	for _, q := range []struct {
+		t     MemberType
+		query string
+	}{
+		{MemberGroup, `SELECT m.group_id, m.member_group_id, g.email FROM group_group_members m
+			JOIN groups g ON g.id = m.member_group_id ORDER BY m.group_id, m.member_group_id`},
+		{MemberUser, `SELECT m.group_id, m.user_id, u.primary_email FROM group_user_members m
+			JOIN users u ON u.id = m.user_id ORDER BY m.group_id, m.user_id`},
+	} {
+		gms, err := queryAll(ctx, tx, scanMember(q.t), q.query)
+		if err != nil {
+			return nil, fmt.Errorf("store: load %s members: %w", q.t, err)
+		}
+		for _, gm := range gms {
+			st.Members[gm.groupID] = append(st.Members[gm.groupID], gm.m)
+		}
+	}
+	if st.Grants, err = queryAll(ctx, tx, scanGrant,
+		`SELECT user_id, privilege, origin, rule, created_at FROM grants ORDER BY user_id, privilege, origin, rule`); err != nil {
+		return nil, fmt.Errorf("store: load grants: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: load state: %w", err)
+	}
+	return st, nil
+}
+
+// Apply applies plan in one transaction and records run with it, with the
+// plan and its counts; it returns the run's id. The changes are applied in
+// this order: group adds and updates, user adds and updates, member adds,
+// grant adds, member deletes, grant deletes, user deletes, group deletes.
+//
+// Adds set CreatedAt and UpdatedAt to Now; updates write every field of the
+// change's User or Group, keep CreatedAt and set UpdatedAt. Updates and
+// deletes only touch users of origin directory. On any error nothing is
+// applied and no run is recorded. Errors wrap ErrConflict when a change
+// would take a UID, CN or address already taken (or add what exists), and
+// ErrNotFound when a change refers to a missing object (the plan is stale).
+func (db *DB) Apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error) {
+	if plan == nil {
+		plan = &Plan{}
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("store: apply: %w", err)
+	}
+	defer tx.Rollback()
+	a := &applier{stmts: stmts{tx: tx, m: make(map[string]*sql.Stmt)}, now: db.now()}
+	// Deletes go first, so that an address or UID freed by a deleted user or
+	// group can be taken by an add or a rename in the same plan (Google lets
+	// an admin delete a user and recreate the address under a new id).
+	del := func(c Action) bool { return c == ActionDelete }
+	keep := func(c Action) bool { return c != ActionDelete }
+	for _, step := range []func() error{
+		func() error { return each(plan.Members, del, func(c MemberChange) error { return a.member(ctx, c) }) },
+		func() error { return each(plan.Grants, del, func(c GrantChange) error { return a.grant(ctx, c) }) },
+		func() error { return each(plan.Users, del, func(c UserChange) error { return a.user(ctx, c) }) },
+		func() error { return each(plan.Groups, del, func(c GroupChange) error { return a.group(ctx, c) }) },
+		func() error { return each(plan.Groups, keep, func(c GroupChange) error { return a.group(ctx, c) }) },
+		func() error { return each(plan.Users, keep, func(c UserChange) error { return a.user(ctx, c) }) },
+		func() error { return each(plan.Members, keep, func(c MemberChange) error { return a.member(ctx, c) }) },
+		func() error { return each(plan.Grants, keep, func(c GrantChange) error { return a.grant(ctx, c) }) },
+	} {
+		if err := step(); err != nil {
+			return 0, err
+		}
+	}
+	run.Counts = plan.Counts()
+	run.Plan = plan
+	id, err := insertRun(ctx, tx, run)
+	if err != nil {
+		return 0, fmt.Errorf("store: apply: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("store: apply: %w", err)
+	}
+	return id, nil
+}
+
+// each applies the changes whose action passes want.
+func each[C interface{ action() Action }](changes []C, want func(Action) bool, apply func(C) error) error {
+	for _, c := range changes {
+		if want(c.action()) {
+			if err := apply(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c UserChange) action() Action   { return c.Action }
+func (c GroupChange) action() Action  { return c.Action }
+func (c MemberChange) action() Action { return c.Action }
+func (c GrantChange) action() Action  { return c.Action }
+
+// stmts prepares each statement once per transaction; the statements close
+// with the transaction.
+type stmts struct {
+	tx *sql.Tx
+	m  map[string]*sql.Stmt
+}
+
+// exec runs query and returns the number of rows it changed.
+func (s *stmts) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	st, ok := s.m[query]
+	if !ok {
+		var err error
+		if st, err = s.tx.PrepareContext(ctx, query); err != nil {
+			return 0, err
+		}
+		s.m[query] = st
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, dbError(err)
+	}
+	return res.RowsAffected()
+}
+
+// applier applies the changes of one plan.
+type applier struct {
+	stmts
+	now string
+}
+
+func (a *applier) group(ctx context.Context, c GroupChange) error {
+	g := c.Group
+	var (
+		n   int64
+		err error
+	)
+	switch c.Action {
+	case ActionAdd:
+		n, err = a.exec(ctx, `INSERT INTO groups (id, cn, email, name, description, aliases, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			g.ID, g.CN, g.Email, g.Name, g.Description, addrsJSON(g.Aliases), a.now, a.now)
+	case ActionUpdate:
+		n, err = a.exec(ctx, `UPDATE groups SET cn = ?, email = ?, name = ?, description = ?, aliases = ?, updated_at = ?
+			WHERE id = ?`,
+			g.CN, g.Email, g.Name, g.Description, addrsJSON(g.Aliases), a.now, g.ID)
+	case ActionDelete:
+		n, err = a.exec(ctx, `DELETE FROM groups WHERE id = ?`, g.ID)
+	default:
+		err = errors.New("unknown action")
+	}
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("store: apply: %s group %s (id %s): %w", c.Action, g.Email, g.ID, err)
+	}
+	return nil
+}
+
+func (a *applier) user(ctx context.Context, c UserChange) error {
+	u := c.User
+	var (
+		n   int64
+		err error
+	)
+	switch c.Action {
+	case ActionAdd:
+		n, err = a.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			u.ID, u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
+			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
+			a.now, a.now)
+	case ActionUpdate:
+		n, err = a.exec(ctx, `UPDATE users SET uid = ?, primary_email = ?, origin = ?, given_name = ?, family_name = ?,
+			display_name = ?, org_unit_path = ?, suspended = ?, archived = ?, is_admin = ?, aliases = ?,
+			source_created = ?, last_login = ?, updated_at = ?
+			WHERE id = ? AND origin = 'directory'`,
+			u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
+			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
+			a.now, u.ID)
+	case ActionDelete:
+		n, err = a.exec(ctx, `DELETE FROM users WHERE id = ? AND origin = 'directory'`, u.ID)
+	default:
+		err = errors.New("unknown action")
+	}
+	if err == nil && n == 0 {
+		err = a.untouchable(ctx, u.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("store: apply: %s user %s (id %s): %w", c.Action, u.PrimaryEmail, u.ID, err)
+	}
+	return nil
+}
+
+// untouchable explains why an update or delete of the user with the given
+// id changed nothing: it is missing, or it is not a directory user.
+func (a *applier) untouchable(ctx context.Context, id string) error {
+	var origin Origin
+	err := a.tx.QueryRowContext(ctx, `SELECT origin FROM users WHERE id = ?`, id).Scan(&origin)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNotFound
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("refused: the stored user has origin %s, and syncs change only %s users", origin, OriginDirectory)
+}
+
+func (a *applier) member(ctx context.Context, c MemberChange) error {
+	var query string
+	switch {
+	case c.Action == ActionAdd && c.Member.Type == MemberUser:
+		query = `INSERT INTO group_user_members (group_id, user_id) VALUES (?, ?)`
+	case c.Action == ActionAdd && c.Member.Type == MemberGroup:
+		query = `INSERT INTO group_group_members (group_id, member_group_id) VALUES (?, ?)`
+	case c.Action == ActionDelete && c.Member.Type == MemberUser:
+		query = `DELETE FROM group_user_members WHERE group_id = ? AND user_id = ?`
+	case c.Action == ActionDelete && c.Member.Type == MemberGroup:
+		query = `DELETE FROM group_group_members WHERE group_id = ? AND member_group_id = ?`
+	}
+	var (
+		n   int64
+		err error
+	)
+	if query != "" {
+		n, err = a.exec(ctx, query, c.GroupID, c.Member.ID)
+	} else {
+		err = errors.New("unknown action or member type")
+	}
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("store: apply: %s member %s %s (id %s) of group %s (id %s): %w",
+			c.Action, c.Member.Type, c.Member.Email, c.Member.ID, c.GroupEmail, c.GroupID, err)
+	}
+	return nil
+}
+
+func (a *applier) grant(ctx context.Context, c GrantChange) error {
+	g := c.Grant
+	var (
+		n   int64
+		err error
+	)
+	switch c.Action {
+	case ActionAdd:
+		n, err = a.exec(ctx, `INSERT INTO grants (user_id, privilege, origin, rule, created_at) VALUES (?, ?, ?, ?, ?)`,
+			g.UserID, g.Privilege, g.Origin, g.Rule, a.now)
+	case ActionDelete:
+		n, err = a.exec(ctx, `DELETE FROM grants WHERE user_id = ? AND privilege = ? AND origin = ? AND rule = ?`,
+			g.UserID, g.Privilege, g.Origin, g.Rule)
+	default:
+		err = errors.New("unknown action")
+	}
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("store: apply: %s %s grant %s of %s (id %s): %w", c.Action, g.Origin, g.Privilege, c.UserEmail, g.UserID, err)
+	}
+	return nil
+}
+
+// RecordRun records a run that applied nothing, such as a failed sync, and
+// returns its id. It changes nothing else.
+func (db *DB) RecordRun(ctx context.Context, run SyncRun) (int64, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("store: record run: %w", err)
+	}
+	defer tx.Rollback()
+	id, err := insertRun(ctx, tx, run)
+	if err != nil {
+		return 0, fmt.Errorf("store: record run: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("store: record run: %w", err)
+	}
+	return id, nil
+}
+
+func insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, error) {
+	counts, err := json.Marshal(run.Counts)
+	if err != nil {
+		return 0, err
+	}
+	var plan sql.NullString
+	if run.Plan != nil {
+		b, err := json.Marshal(run.Plan)
+		if err != nil {
+			return 0, fmt.Errorf("encode plan: %w", err)
+		}
+		plan = sql.NullString{String: string(b), Valid: true}
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO sync_runs (started_at, finished_at, source, forced, counts, plan, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		nullTime(run.StartedAt), nullTime(run.FinishedAt), run.Source, run.Forced, string(counts), plan, run.Error)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// scanRun scans a sync_runs row; plan is nil when the query leaves it out.
+func scanRun(row interface{ Scan(...any) error }, withPlan bool) (SyncRun, error) {
+	var (
+		r                 SyncRun
+		started, finished sql.NullString
+		counts            string
+		plan              sql.NullString
+	)
+	dest := []any{&r.ID, &started, &finished, &r.Source, &r.Forced, &counts, &r.Error}
+	if withPlan {
+		dest = append(dest, &plan)
+	}
+	if err := row.Scan(dest...); err != nil {
+		return SyncRun{}, err
+	}
+	if err := parseTimes(timeField{&r.StartedAt, started}, timeField{&r.FinishedAt, finished}); err != nil {
+		return SyncRun{}, fmt.Errorf("run %d: %w", r.ID, err)
+	}
+	if err := json.Unmarshal([]byte(counts), &r.Counts); err != nil {
+		return SyncRun{}, fmt.Errorf("run %d: counts: %w", r.ID, err)
+	}
+	if plan.Valid {
+		r.Plan = new(Plan)
+		if err := json.Unmarshal([]byte(plan.String), r.Plan); err != nil {
+			return SyncRun{}, fmt.Errorf("run %d: plan: %w", r.ID, err)
+		}
+	}
+	return r, nil
+}
+
+const runColumns = `id, started_at, finished_at, source, forced, counts, error`
+
+// SyncRuns returns the last limit sync runs (all if limit <= 0), newest
+// first, without their plans.
+func (db *DB) SyncRuns(ctx context.Context, limit int) ([]SyncRun, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+runColumns+` FROM sync_runs ORDER BY id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: sync runs: %w", err)
+	}
+	defer rows.Close()
+	var runs []SyncRun
+	for rows.Next() {
+		r, err := scanRun(rows, false)
+		if err != nil {
+			return nil, fmt.Errorf("store: sync runs: %w", err)
+		}
+		runs = append(runs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: sync runs: %w", err)
+	}
+	return runs, nil
+}
+
+// SyncRun returns the sync run with the given id, with its plan, or an error
+// wrapping ErrNotFound.
+func (db *DB) SyncRun(ctx context.Context, id int64) (SyncRun, error) {
+	row := db.read.QueryRowContext(ctx, `SELECT `+runColumns+`, plan FROM sync_runs WHERE id = ?`, id)
+	r, err := scanRun(row, true)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return SyncRun{}, fmt.Errorf("store: sync run %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// PutLocalUser inserts u, or updates the user with u's ID, as a user of
+// origin local, which syncs never change or delete. An update keeps
+// CreatedAt. The error wraps ErrConflict if u's UID or primary email belongs
+// to another user.
+func (db *DB) PutLocalUser(ctx context.Context, u User) error {
+	if u.ID == "" || u.UID == "" || u.PrimaryEmail == "" {
+		return errors.New("store: put local user: id, uid and primary email are required")
+	}
+	now := db.now()
+	_, err := db.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET uid = excluded.uid, primary_email = excluded.primary_email,
+			origin = excluded.origin, given_name = excluded.given_name, family_name = excluded.family_name,
+			display_name = excluded.display_name, org_unit_path = excluded.org_unit_path,
+			suspended = excluded.suspended, archived = excluded.archived, is_admin = excluded.is_admin,
+			aliases = excluded.aliases, source_created = excluded.source_created,
+			last_login = excluded.last_login, updated_at = excluded.updated_at`,
+		u.ID, u.UID, u.PrimaryEmail, OriginLocal, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
+		u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
+		now, now)
+	if err != nil {
+		return fmt.Errorf("store: put local user %s: %w", u.PrimaryEmail, dbError(err))
+	}
+	return nil
+}
+
+// GrantAdmin grants privilege to the user with the given id as an
+// administrator's grant, which syncs keep. Granting it again changes nothing.
+// The error wraps ErrNotFound if there is no such user.
+func (db *DB) GrantAdmin(ctx context.Context, userID, privilege string) error {
+	if privilege == "" {
+		return errors.New("store: grant admin: empty privilege")
+	}
+	err := db.writeUser(ctx, userID, `INSERT INTO grants (user_id, privilege, origin, rule, created_at)
+		VALUES (?, ?, 'admin', '', ?) ON CONFLICT DO NOTHING`, userID, privilege, db.now())
+	if err != nil {
+		return fmt.Errorf("store: grant %s to user %s: %w", privilege, userID, err)
+	}
+	return nil
+}
+
+// RevokeAdmin takes privilege from the user with the given id: every grant of
+// it, whatever its origin, since an administrator's decision wins over
+// defaults and rules. The error wraps ErrNotFound if there is no such user.
+//
+// A later sync may grant a mapped privilege again while its rule holds.
+func (db *DB) RevokeAdmin(ctx context.Context, userID, privilege string) error {
+	err := db.writeUser(ctx, userID, `DELETE FROM grants WHERE user_id = ? AND privilege = ?`, userID, privilege)
+	if err != nil {
+		return fmt.Errorf("store: revoke %s from user %s: %w", privilege, userID, err)
+	}
+	return nil
+}
+
+// writeUser runs query in a transaction if the user with the given id
+// exists, and fails with ErrNotFound otherwise.
+func (db *DB) writeUser(ctx context.Context, userID, query string, args ...any) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM users WHERE id = ?`, userID).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		return ErrNotFound
+	}
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		return dbError(err)
+	}
+	return tx.Commit()
+}
+
+// Stats returns the number of users and groups in the store.
+func (db *DB) Stats(ctx context.Context) (users, groups int, err error) {
+	err = db.read.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM groups)`).Scan(&users, &groups)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: stats: %w", err)
+	}
+	return users, groups, nil
+}

@@ -1,0 +1,277 @@
+package dirfile
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ldapgate/ldapgate/store"
+)
+
+const demoFile = "../../configs/demo-directory.json"
+
+func TestDemoFile(t *testing.T) {
+	src := New(demoFile)
+	if got, want := src.Name(), "file:"+demoFile; got != want {
+		t.Errorf("Name() = %q, want %q", got, want)
+	}
+	snap, err := src.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := make(map[string]store.User)
+	ids := regexp.MustCompile(`^[0-9]{21}$`)
+	var suspended, archived, admins, domains []string
+	for _, u := range snap.Users {
+		users[u.PrimaryEmail] = u
+		if !ids.MatchString(u.ID) {
+			t.Errorf("user %s: id %q is not a 21-digit Google id", u.PrimaryEmail, u.ID)
+		}
+		if u.Suspended {
+			suspended = append(suspended, u.PrimaryEmail)
+		}
+		if u.Archived {
+			archived = append(archived, u.PrimaryEmail)
+		}
+		if u.IsAdmin {
+			admins = append(admins, u.PrimaryEmail)
+		}
+		_, d, _ := strings.Cut(u.PrimaryEmail, "@")
+		if !slices.Contains(domains, d) {
+			domains = append(domains, d)
+		}
+	}
+	slices.Sort(admins)
+	slices.Sort(domains)
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{
+		{"users", len(snap.Users), 50},
+		{"groups", len(snap.Groups), 12},
+		{"member lists", len(snap.Members), 12},
+		{"suspended", suspended, []string{"mark.wilson@example.com"}},
+		{"archived", archived, []string{"linda.park@example.com"}},
+		{"admins", admins, []string{"gw-admin@example.com", "priya.nair@example.com", "thomas.becker@example.com"}},
+		{"domains", domains, []string{"example.com", "example.org"}},
+		{"alice@example.com", users["alice@example.com"].DisplayName, "Alice Martin"},
+		{"alice@example.org", users["alice@example.org"].DisplayName, "Alice Dubois"},
+		{"alice@example.com aliases", users["alice@example.com"].Aliases, []string{"al@example.com", "alice.martin@example.com", "alice@example.com.test-google-a.com"}},
+		{"scanner never logged in", users["scanner@example.com"].LastLogin.IsZero(), true},
+		{"org unit", users["thomas.becker@example.com"].OrgUnitPath, "/Engineering/Platform"},
+	} {
+		if diff := cmp.Diff(c.got, c.want); diff != "" {
+			t.Errorf("%s (-got +want):\n%s", c.what, diff)
+		}
+	}
+
+	groups := make(map[string]store.Group)
+	byID := make(map[string]string)
+	for _, g := range snap.Groups {
+		groups[g.Email] = g
+		byID[g.ID] = g.Email
+	}
+	for _, u := range snap.Users {
+		byID[u.ID] = u.PrimaryEmail
+	}
+	members := func(group string) []string {
+		var out []string
+		for _, m := range snap.Members[groups[group].ID] {
+			if m.Type == store.MemberCustomer {
+				out = append(out, "CUSTOMER")
+				continue
+			}
+			out = append(out, byID[m.ID])
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, c := range []struct {
+		group string
+		want  []string
+	}{
+		{"archive-admins@example.com", []string{"hannah.schmidt@example.com", "thomas.becker@example.com"}},
+		{"archive-users@example.com", []string{"all-staff@example.com", "archive-admins@example.com"}},
+		{"announcements@example.com", []string{"CUSTOMER", "nadia.haddad@example.com"}},
+	} {
+		if diff := cmp.Diff(members(c.group), c.want); diff != "" {
+			t.Errorf("members of %s (-got +want):\n%s", c.group, diff)
+		}
+	}
+	if !slices.Contains(members("engineering@example.com"), "platform@example.com") {
+		t.Errorf("platform@ is not nested in engineering@: %v", members("engineering@example.com"))
+	}
+}
+
+// TestFetchRereads checks that every Fetch reads the file afresh.
+func TestFetchRereads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dir.json")
+	write := func(email string) {
+		t.Helper()
+		data := `{"users": {"users": [{"id": "1", "primaryEmail": "` + email + `"}]}}`
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := New(path)
+	for _, email := range []string{"a@example.com", "b@example.com"} {
+		write(email)
+		snap, err := src.Fetch(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := snap.Users[0].PrimaryEmail; got != email {
+			t.Errorf("Fetch() user = %s, want %s", got, email)
+		}
+	}
+}
+
+func TestFetchMembers(t *testing.T) {
+	data := `{
+  "users": {"kind": "admin#directory#users", "users": [
+    {"id": "1", "primaryEmail": "a@example.com", "aliases": ["alias-a@example.com"]},
+    {"id": "2", "primaryEmail": "b@example.com"}
+  ]},
+  "groups": {"kind": "admin#directory#groups", "groups": [
+    {"id": "g1", "email": "one@example.com"},
+    {"id": "g2", "email": "two@example.com", "aliases": ["deux@example.com"]}
+  ]},
+  "members": {
+    "ONE@example.com": {"members": [
+      {"type": "USER", "id": "1"},
+      {"type": "USER", "email": "alias-a@example.com", "id": ""},
+      {"type": "GROUP", "email": "deux@example.com"},
+      {"type": "CUSTOMER", "id": "C0"}
+    ]},
+    "g2": {"members": [{"type": "USER", "email": "b@example.com"}]}
+  }
+}`
+	path := filepath.Join(t.TempDir(), "dir.json")
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := New(path).Fetch(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "listed twice") {
+		t.Fatalf("Fetch() error = %v, want the duplicate member (by id and by alias) reported", err)
+	}
+
+	data = strings.Replace(data, `{"type": "USER", "email": "alias-a@example.com", "id": ""},`, "", 1)
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, err = New(path).Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]store.Member{
+		"g1": {
+			{Type: store.MemberUser, ID: "1", Email: "a@example.com"},
+			{Type: store.MemberGroup, ID: "g2", Email: "deux@example.com"},
+			{Type: store.MemberCustomer, ID: "C0"},
+		},
+		"g2": {{Type: store.MemberUser, ID: "2", Email: "b@example.com"}},
+	}
+	if diff := cmp.Diff(snap.Members, want); diff != "" {
+		t.Errorf("Members (-got +want):\n%s", diff)
+	}
+}
+
+func TestFetchErrors(t *testing.T) {
+	const users = `"users": {"kind": "admin#directory#users", "users": [
+    {"id": "1", "primaryEmail": "a@example.com", "aliases": ["x@example.com"]},
+    {"id": "2", "primaryEmail": "b@example.com"}
+  ]}`
+	const groups = `"groups": {"kind": "admin#directory#groups", "groups": [{"id": "g1", "email": "one@example.com"}]}`
+	tests := []struct {
+		name string
+		data string // file contents; "" means no file at all
+		want string // the error, after the file name
+	}{
+		{name: "missing file", want: "no such file or directory"},
+		{name: "syntax error", data: "{\n  \"users\": {\"users\": [\n    {\"id\": \"1\",, }\n  ]}\n}", want: ":3:16: invalid JSON: invalid character ','"},
+		{name: "truncated", data: "{\n  \"users\": {\"users\": [\n", want: ":2:23: invalid JSON: unexpected end of JSON input"},
+		{name: "type error", data: "{\n  \"users\": {\"users\": [\n    {\"id\": \"1\", \"suspended\": \"yes\"}\n  ]}\n}", want: ":3:34: users.users.suspended: expected bool, got JSON string"},
+		{name: "not an object", data: `[]`, want: ":1:1: expected an object at the top level, got JSON array"},
+		{name: "unknown key", data: `{` + users + `, "usres": {}}`, want: `unknown key "usres" at the top level`},
+		{name: "no users", data: `{` + groups + `}`, want: `no "users" list`},
+		{name: "wrong kind", data: `{"users": {"kind": "admin#directory#groups"}}`, want: `users: kind is "admin#directory#groups", expected "admin#directory#users"`},
+		{name: "next page", data: `{"users": {"users": [], "nextPageToken": "abc"}}`, want: "users: has a nextPageToken"},
+		{name: "user without id", data: `{"users": {"users": [{"primaryEmail": "a@example.com"}]}}`, want: `users[0]: user "a@example.com": missing id`},
+		{name: "duplicate user id", data: `{"users": {"users": [{"id": "1", "primaryEmail": "a@example.com"}, {"id": "1", "primaryEmail": "b@example.com"}]}}`, want: "user b@example.com: id 1 is also the id of user a@example.com"},
+		{name: "duplicate address", data: `{"users": {"users": [{"id": "1", "primaryEmail": "a@example.com"}, {"id": "2", "primaryEmail": "b@example.com", "aliases": ["A@example.com"]}]}}`, want: "user b@example.com: address A@example.com is also used by user a@example.com"},
+		{name: "group address of a user", data: `{` + users + `, "groups": {"groups": [{"id": "g1", "email": "x@example.com"}]}}`, want: "group x@example.com: address x@example.com is also used by user a@example.com"},
+		{name: "duplicate group id", data: `{` + users + `, "groups": {"groups": [{"id": "g1", "email": "one@example.com"}, {"id": "g1", "email": "two@example.com"}]}}`, want: "group two@example.com: id g1 is also the id of group one@example.com"},
+		{name: "group id of a user", data: `{` + users + `, "groups": {"groups": [{"id": "2", "email": "one@example.com"}]}}`, want: "group one@example.com: id 2 is also the id of user b@example.com"},
+		{name: "members of no group", data: `{` + users + `, ` + groups + `, "members": {"two@example.com": {"members": []}}}`, want: `members["two@example.com"]: no group with that email or id`},
+		{name: "two lists for a group", data: `{` + users + `, ` + groups + `, "members": {"one@example.com": {}, "g1": {}}}`, want: "group one@example.com has more than one members list"},
+		{name: "unknown user", data: `{` + users + `, ` + groups + `, "members": {"g1": {"members": [{"type": "USER", "id": "9", "email": "z@example.com"}]}}}`, want: `members["g1"][0]: user member z@example.com: no user with that id`},
+		{name: "unknown user address", data: `{` + users + `, ` + groups + `, "members": {"g1": {"members": [{"type": "USER", "email": "z@example.com"}]}}}`, want: `members["g1"][0]: user member z@example.com: no user with that address`},
+		{name: "unknown group", data: `{` + users + `, ` + groups + `, "members": {"g1": {"members": [{"type": "GROUP", "id": "g9"}]}}}`, want: `members["g1"][0]: group member g9: no group with that id`},
+		{name: "user id as group", data: `{` + users + `, ` + groups + `, "members": {"g1": {"members": [{"type": "GROUP", "id": "1"}]}}}`, want: "group member 1: no group with that id"},
+		{name: "member of itself", data: `{` + users + `, ` + groups + `, "members": {"g1": {"members": [{"type": "GROUP", "id": "g1"}]}}}`, want: "group one@example.com is a member of itself"},
+		{name: "unknown member type", data: `{` + users + `, ` + groups + `, "members": {"g1": {"members": [{"type": "ALIEN", "id": "1"}]}}}`, want: `members["g1"][0]: member "1": unknown member type "ALIEN"`},
+		{name: "members page", data: `{` + users + `, ` + groups + `, "members": {"g1": {"members": [], "nextPageToken": "x"}}}`, want: `members["g1"]: has a nextPageToken`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "dir.json")
+			if tt.data != "" {
+				if err := os.WriteFile(path, []byte(tt.data), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			snap, err := New(path).Fetch(context.Background())
+			if err == nil {
+				t.Fatalf("Fetch() = %+v, want an error containing %q", snap, tt.want)
+			}
+			if snap != nil {
+				t.Errorf("Fetch() returned a snapshot with the error")
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Fetch() error = %q, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestFetchCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := New(demoFile).Fetch(ctx); err == nil {
+		t.Error("Fetch() with a cancelled context succeeded")
+	}
+}
+
+// FuzzParse checks that no input makes the parser panic, and that an error
+// never comes with a snapshot.
+func FuzzParse(f *testing.F) {
+	demo, err := os.ReadFile(demoFile)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(demo)
+	f.Add([]byte(`{"users": {"users": [{"id": "1", "primaryEmail": "a@example.com"}]}, "groups": {"groups": [{"id": "g", "email": "g@example.com"}]}, "members": {"g": {"members": [{"type": "USER", "email": "a@example.com"}, {"type": "CUSTOMER", "id": "C1"}]}}}`))
+	f.Add([]byte(`{"users": {"users": [`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		snap, err := parse(data)
+		if (snap == nil) == (err == nil) {
+			t.Fatalf("parse() = %v, %v: want exactly one of a snapshot and an error", snap, err)
+		}
+		var pe *posError
+		if errors.As(err, &pe) {
+			if line, col := position(data, pe.offset); line < 1 || col < 1 {
+				t.Errorf("position(%d) = %d:%d", pe.offset, line, col)
+			}
+		}
+	})
+}

@@ -1,0 +1,191 @@
+// Package engine is ldapgate's sync pipeline: fetch a snapshot from a
+// source, filter it, plan the changes against the store, guard against
+// mass deletion, and apply the plan in one transaction with its run record.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ldapgate/ldapgate/store"
+)
+
+// Source is a directory source.
+type Source interface {
+	// Name names the source for logs and run records, e.g. "file:demo.json".
+	Name() string
+	// Fetch returns a complete, consistent snapshot, or an error and no
+	// snapshot: never a partial one.
+	Fetch(ctx context.Context) (*store.Snapshot, error)
+}
+
+// Store is what the engine needs of the store.
+type Store interface {
+	// LoadState returns the directory data held in the store.
+	LoadState(ctx context.Context) (*store.State, error)
+	// Apply applies the plan and records the run in one transaction and
+	// returns the run's id. On error nothing is applied.
+	Apply(ctx context.Context, p *store.Plan, run store.SyncRun) (int64, error)
+	// RecordRun records a run that applied nothing (a failed one) and
+	// returns its id.
+	RecordRun(ctx context.Context, run store.SyncRun) (int64, error)
+}
+
+// Options are the sync settings.
+type Options struct {
+	Filter Filter
+	// DeleteUsers allows deleting users gone from the source or out of
+	// scope. When false no user is ever deleted.
+	DeleteUsers bool
+	// MaxDeletePercent is the largest share of the store's directory users
+	// a plan may delete without RunOptions.Force.
+	MaxDeletePercent float64
+	// DefaultPrivileges are granted to each user when it is first added.
+	DefaultPrivileges []string
+	// Rules grant privileges to the members of groups.
+	Rules []Rule
+	// PrimaryDomain is the organisation's primary mail domain; its users
+	// win UID clashes with users of other domains.
+	PrimaryDomain string
+}
+
+// Rule grants privileges to the members of a group (nested membership
+// counts) for as long as they are members.
+type Rule struct {
+	Group      string // email address
+	Privileges []string
+}
+
+// RunOptions are the options of one run.
+type RunOptions struct {
+	// DryRun stops after the plan (and the guard) and writes nothing.
+	DryRun bool
+	// Force applies a plan the deletion guard refuses.
+	Force bool
+}
+
+// Result is what a run did or, for a dry run, would do.
+type Result struct {
+	Plan   *store.Plan  `json:"plan,omitempty"`
+	Counts store.Counts `json:"counts"`
+	// RunID is the id of the run record; 0 for dry runs and when no record
+	// could be written.
+	RunID int64 `json:"runId,omitempty"`
+	// Applied reports whether the plan was applied (even an empty one).
+	Applied  bool        `json:"applied"`
+	Filter   FilterStats `json:"filter"`
+	Warnings []string    `json:"warnings,omitempty"`
+}
+
+// Engine runs syncs from one source into one store.
+type Engine struct {
+	// Now returns the current time; tests may replace it.
+	Now func() time.Time
+
+	src  Source
+	st   Store
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns an engine syncing src into st. A nil log discards.
+func New(src Source, st Store, opts Options, log *slog.Logger) *Engine {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{Now: time.Now, src: src, st: st, opts: opts, log: log}
+}
+
+// Run runs one sync: fetch, filter, plan, guard, apply.
+//
+// If the fetch, the filter or the store fails, or the guard refuses the
+// plan, nothing is applied and the error is returned; unless this is a dry
+// run, a run record with the error is written. A dry run writes nothing at
+// all, but still reports a plan the guard would refuse (the error wraps
+// ErrTooManyDeletes). Whenever a plan was made, the Result holds it, also
+// together with an error.
+func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
+	run := store.SyncRun{StartedAt: e.now(), Source: e.src.Name()}
+	fail := func(res *Result, err error) (*Result, error) {
+		e.log.Error("sync failed", "source", run.Source, "err", err)
+		if opts.DryRun {
+			return res, err
+		}
+		run.FinishedAt = e.now()
+		run.Error = err.Error()
+		if res != nil {
+			run.Plan = res.Plan
+		}
+		// Record even if ctx was cancelled (a timeout is worth recording).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		id, rerr := e.st.RecordRun(rctx, run)
+		if rerr != nil {
+			e.log.Error("cannot record the failed sync run", "err", rerr)
+			return res, errors.Join(err, fmt.Errorf("record sync run: %w", rerr))
+		}
+		if res != nil {
+			res.RunID = id
+		}
+		return res, err
+	}
+
+	snap, err := e.src.Fetch(ctx)
+	if err != nil {
+		return fail(nil, fmt.Errorf("fetch from %s: %w", run.Source, err))
+	}
+	e.log.Info("fetched", "source", run.Source, "users", len(snap.Users), "groups", len(snap.Groups))
+	filtered, err := FilterSnapshot(snap, e.opts.Filter, e.opts.Rules)
+	if err != nil {
+		return fail(nil, fmt.Errorf("filter: %w", err))
+	}
+	fs := filtered.Stats
+	e.log.Info("filtered", "users_in_scope", fs.UsersInScope, "users_fetched", fs.UsersFetched,
+		"excluded_suspended", fs.ExcludedSuspended, "excluded_archived", fs.ExcludedArchived,
+		"excluded_org_unit", fs.ExcludedOrgUnit, "excluded_group", fs.ExcludedGroup,
+		"groups_in_scope", fs.GroupsInScope, "groups_fetched", fs.GroupsFetched)
+	state, err := e.st.LoadState(ctx)
+	if err != nil {
+		return fail(nil, fmt.Errorf("load state: %w", err))
+	}
+
+	plan, warnings := Plan(state, filtered, e.opts)
+	for _, w := range warnings {
+		e.log.Warn(w)
+	}
+	res := &Result{Plan: plan, Counts: plan.Counts(), Filter: fs, Warnings: warnings}
+	c := res.Counts
+	e.log.Info("planned", "dry_run", opts.DryRun,
+		"users_added", c.UsersAdded, "users_updated", c.UsersUpdated, "users_deleted", c.UsersDeleted,
+		"groups_added", c.GroupsAdded, "groups_updated", c.GroupsUpdated, "groups_deleted", c.GroupsDeleted,
+		"members_added", c.MembersAdded, "members_deleted", c.MembersDeleted,
+		"grants_added", c.GrantsAdded, "grants_deleted", c.GrantsDeleted)
+
+	if err := Guard(state, plan, e.opts.MaxDeletePercent); err != nil {
+		if !opts.Force {
+			return fail(res, err)
+		}
+		e.log.Warn("deletion guard overridden with --force", "err", err)
+		run.Forced = true
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+
+	run.FinishedAt = e.now()
+	run.Counts = res.Counts
+	run.Plan = plan
+	id, err := e.st.Apply(ctx, plan, run)
+	if err != nil {
+		run.Counts = store.Counts{}
+		return fail(res, fmt.Errorf("apply: %w", err))
+	}
+	res.RunID, res.Applied = id, true
+	e.log.Info("applied", "run", id)
+	return res, nil
+}
+
+func (e *Engine) now() time.Time { return e.Now().UTC() }
