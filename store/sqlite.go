@@ -33,6 +33,11 @@ type DB struct {
 	// Now returns the current time. Every timestamp the store writes comes
 	// from it, in UTC. Open sets it to time.Now; tests replace it.
 	Now func() time.Time
+	// KeepRuns bounds the sync history: only the newest KeepRuns runs are
+	// kept, and only the newest KeepRunPlans of them keep their plans. A plan
+	// can be large (a first sync of 100k users is ~100 MB), and a refused
+	// plan is recorded again at every scheduled run. Open sets 10000 and 100.
+	KeepRuns, KeepRunPlans int64
 
 	write *sql.DB
 	read  *sql.DB
@@ -53,7 +58,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db := &DB{Now: time.Now}
+	db := &DB{Now: time.Now, KeepRuns: 10000, KeepRunPlans: 100}
 	if db.write, err = sql.Open("sqlite", dsn(abs, "_txlock=immediate")); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -456,7 +461,7 @@ func (db *DB) Apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error)
 	}
 	run.Counts = plan.Counts()
 	run.Plan = plan
-	id, err := insertRun(ctx, tx, run)
+	id, err := db.insertRun(ctx, tx, run)
 	if err != nil {
 		return 0, fmt.Errorf("store: apply: %w", err)
 	}
@@ -654,7 +659,7 @@ func (db *DB) RecordRun(ctx context.Context, run SyncRun) (int64, error) {
 		return 0, fmt.Errorf("store: record run: %w", err)
 	}
 	defer tx.Rollback()
-	id, err := insertRun(ctx, tx, run)
+	id, err := db.insertRun(ctx, tx, run)
 	if err != nil {
 		return 0, fmt.Errorf("store: record run: %w", err)
 	}
@@ -664,7 +669,7 @@ func (db *DB) RecordRun(ctx context.Context, run SyncRun) (int64, error) {
 	return id, nil
 }
 
-func insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, error) {
+func (db *DB) insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, error) {
 	counts, err := json.Marshal(run.Counts)
 	if err != nil {
 		return 0, err
@@ -683,7 +688,17 @@ func insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return res.LastInsertId()
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE sync_runs SET plan = NULL WHERE id <= ? AND plan IS NOT NULL`, id-db.KeepRunPlans); err != nil {
+		return 0, fmt.Errorf("prune plans: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sync_runs WHERE id <= ?`, id-db.KeepRuns); err != nil {
+		return 0, fmt.Errorf("prune runs: %w", err)
+	}
+	return id, nil
 }
 
 // scanRun scans a sync_runs row; plan is nil when the query leaves it out.

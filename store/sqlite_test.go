@@ -752,3 +752,36 @@ func TestApplyRecreatedAddress(t *testing.T) {
 		t.Errorf("users with bob's address: %v, want [u9]", ids)
 	}
 }
+
+func TestSyncRunHistoryBounded(t *testing.T) {
+	db, _ := openTest(t)
+	db.KeepRuns, db.KeepRunPlans = 5, 2
+	plan := &Plan{Users: []UserChange{{Action: ActionDelete, User: bob, Reason: "deleted in the source"}}}
+	var ids []int64
+	for range 8 {
+		id, err := db.RecordRun(t.Context(), SyncRun{StartedAt: t0, Source: "test", Plan: plan, Error: "refused"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	runs, err := db.SyncRuns(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 5 || runs[0].ID != ids[7] || runs[4].ID != ids[3] {
+		t.Fatalf("kept runs %v, want the newest 5 of %v", runs, ids)
+	}
+	for i, id := range ids[3:] {
+		r, err := db.SyncRun(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hasPlan, want := r.Plan != nil, i >= 3; hasPlan != want {
+			t.Errorf("run %d has a plan: %v, want %v", id, hasPlan, want)
+		}
+	}
+	if _, err := db.SyncRun(t.Context(), ids[0]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("pruned run: %v, want ErrNotFound", err)
+	}
+}
