@@ -218,3 +218,31 @@ func TestUsage(t *testing.T) {
 		t.Errorf("version: exit %d %q", code, out)
 	}
 }
+
+func TestStoreBackup(t *testing.T) {
+	cfgPath, _ := demoSetup(t)
+	if code, out, errOut := cli(t, "", "sync", "-c", cfgPath); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	dst := filepath.Join(t.TempDir(), "backup.db")
+	if code, out, errOut := cli(t, "", "store", "backup", dst, "-c", cfgPath); code != exitOK {
+		t.Fatalf("backup: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// The backup is a working store: point a config at it and read it.
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := filepath.Join(filepath.Dir(cfgPath), "restored.yaml")
+	if err := os.WriteFile(restored, []byte(strings.Replace(string(data), "path: store/ldapgate.db", "path: "+dst, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, want, _ := cli(t, "", "users", "list", "-c", cfgPath, "--json")
+	code, got, _ := cli(t, "", "users", "list", "-c", restored, "--json")
+	if code != exitOK || got != want || !strings.Contains(got, "alice@example.com") {
+		t.Errorf("users in the backup differ from the store (exit %d)", code)
+	}
+	if code, _, errOut := cli(t, "", "store", "backup", dst, "-c", cfgPath); code == exitOK || !strings.Contains(errOut, "already exists") {
+		t.Errorf("second backup to the same file: exit %d, %s", code, errOut)
+	}
+}
