@@ -246,3 +246,40 @@ func TestStoreBackup(t *testing.T) {
 		t.Errorf("second backup to the same file: exit %d, %s", code, errOut)
 	}
 }
+
+func TestSyncHistoryAndShow(t *testing.T) {
+	cfgPath, dirFile := demoSetup(t)
+	if code, out, errOut := cli(t, "", "sync", "-c", cfgPath); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// A broken source is recorded as a failed run.
+	if err := os.WriteFile(dirFile, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := cli(t, "", "sync", "-c", cfgPath); code != exitError {
+		t.Fatalf("sync of a broken file: exit %d, want %d", code, exitError)
+	}
+
+	code, out, _ := cli(t, "", "sync", "history", "-c", cfgPath)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != exitOK || len(lines) != 3 {
+		t.Fatalf("history: exit %d\n%s", code, out)
+	}
+	if !strings.HasPrefix(lines[1], "2 ") || !strings.Contains(lines[1], "FAILED: ") {
+		t.Errorf("newest run is not the failed one: %q", lines[1])
+	}
+	if !strings.HasPrefix(lines[2], "1 ") || !strings.Contains(lines[2], "users: 45 to add") {
+		t.Errorf("oldest run: %q", lines[2])
+	}
+
+	code, out, _ = cli(t, "", "sync", "show", "1", "-c", cfgPath)
+	if code != exitOK || !strings.Contains(out, "+ user alice@example.com (uid=alice)") {
+		t.Errorf("show 1: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := cli(t, "", "sync", "show", "99", "-c", cfgPath); code != exitError || !strings.Contains(errOut, "not found") {
+		t.Errorf("show 99: exit %d %s", code, errOut)
+	}
+	if code, _, _ := cli(t, "", "sync", "show", "latest", "-c", cfgPath); code != exitUsage {
+		t.Errorf("show latest: exit %d, want %d", code, exitUsage)
+	}
+}

@@ -4,9 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/ldapgate/ldapgate/gateway"
-	"github.com/ldapgate/ldapgate/store"
 )
 
 type storeOptions struct {
@@ -35,11 +32,7 @@ func newStoreCmd(s *streams) *cobra.Command {
 }
 
 func runStoreBackup(cmd *cobra.Command, s *streams, opts *storeOptions, dst string) error {
-	cfg, err := gateway.LoadConfig(opts.configPath)
-	if err != nil {
-		return err
-	}
-	db, err := store.Open(cmd.Context(), cfg.StorePath())
+	cfg, db, err := openStore(cmd, opts.configPath)
 	if err != nil {
 		return err
 	}

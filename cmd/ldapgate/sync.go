@@ -35,6 +35,7 @@ func newSyncCmd(s *streams) *cobra.Command {
 		},
 	}
 	configFlag(cmd, &opts.configPath)
+	cmd.AddCommand(newSyncHistoryCmd(s), newSyncShowCmd(s))
 	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "print the plan and change nothing")
 	cmd.Flags().BoolVar(&opts.force, "force", false, "apply even if the plan deletes more than sync.max_delete_percent of the users")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the result as JSON")

@@ -68,11 +68,7 @@ type userReport struct {
 
 // loadView opens the store the config names and builds a view of it.
 func loadView(cmd *cobra.Command, configPath string) (*gateway.Config, *store.View, error) {
-	cfg, err := gateway.LoadConfig(configPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := store.Open(cmd.Context(), cfg.StorePath())
+	cfg, db, err := openStore(cmd, configPath)
 	if err != nil {
 		return nil, nil, err
 	}
