@@ -31,6 +31,13 @@ type Config struct {
 	LDAP            LDAPConfig       `yaml:"ldap"`
 	ServiceAccounts []ServiceAccount `yaml:"service_accounts"`
 	Log             LogConfig        `yaml:"log"`
+	// The bind chain and the web portal (see config_auth.go).
+	Binds        []string           `yaml:"binds"`
+	BindCacheTTL *Duration          `yaml:"bind_cache_ttl"`
+	AppPasswords AppPasswordsConfig `yaml:"app_passwords"`
+	OIDC         OIDCConfig         `yaml:"oidc"`
+	HTTP         HTTPConfig         `yaml:"http"`
+	UpstreamLDAP UpstreamLDAPConfig `yaml:"upstream_ldap"`
 
 	// path is the file the config was read from; relative paths in the
 	// config are relative to its directory.
@@ -39,8 +46,9 @@ type Config struct {
 
 // SourceConfig says where users and groups come from.
 type SourceConfig struct {
-	Type   string       `yaml:"type"` // file
-	File   string       `yaml:"file"` // directory file for type file
+	Type   string       `yaml:"type"`   // file or google
+	File   string       `yaml:"file"`   // directory file for type file
+	Google GoogleConfig `yaml:"google"` // for type google (config_google.go)
 	Filter FilterConfig `yaml:"filter"`
 }
 
@@ -394,10 +402,11 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 		if c.Source.File == "" {
 			bad("source.file", "required with source.type file: the directory file (see configs/demo-directory.json)")
 		}
+	case "google": // checked by validateGoogle
 	case "":
-		bad("source.type", "required: expected \"file\"")
+		bad("source.type", "required: expected \"file\" or \"google\"")
 	default:
-		bad("source.type", "expected \"file\", got %q", c.Source.Type)
+		bad("source.type", "expected \"file\" or \"google\", got %q", c.Source.Type)
 	}
 	for i, g := range c.Source.Filter.Groups {
 		if !strings.Contains(g, "@") {
@@ -496,6 +505,8 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	default:
 		bad("log.format", "expected text or json, got %q", c.Log.Format)
 	}
+	errs = append(errs, c.validateAuth(root)...)
+	errs = append(errs, c.validateGoogle(root)...)
 	return errs
 }
 

@@ -91,7 +91,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"typo in list item", [2]string{"      privileges: [admin", "      privilege: [admin"}, []string{"cfg.yaml:12:", `in sync.privilege_rules[0]`, `did you mean "privileges"?`}},
 		{"bad duration", [2]string{"interval: 5m", "interval: five minutes"}, []string{"cfg.yaml:8:", "expected a duration"}},
 		{"wrong type", [2]string{"ldap:\n  listen: 127.0.0.1:3389", "ldap:\n  size_limit: lots"}, []string{"cfg.yaml:16:", "cannot unmarshal"}},
-		{"unknown source type", [2]string{"type: file", "type: ldif"}, []string{"cfg.yaml:3:", `source.type: expected "file", got "ldif"`}},
+		{"unknown source type", [2]string{"type: file", "type: ldif"}, []string{"cfg.yaml:3:", `source.type: expected "file" or "google", got "ldif"`}},
 		{"missing domain", [2]string{"domain: example.com\n", ""}, []string{"domain: required"}},
 		{"filter group not an email", [2]string{"[archive-users@example.com]", "[archive-users]"}, []string{"cfg.yaml:6:", "expected a group email address"}},
 		{"interval too short", [2]string{"interval: 5m", "interval: 5s"}, []string{"cfg.yaml:8:", "at least 1m"}},

@@ -35,6 +35,7 @@ type Gateway struct {
 	readyOnce sync.Once
 	mu        sync.Mutex
 	servers   []*ldapserver.Server
+	auth      auth // bind chain and web portal (auth.go)
 }
 
 // New opens the store named by cfg and builds the current view from it, so
@@ -51,7 +52,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 		live:  new(store.Live),
 		ready: make(chan struct{}),
 	}
-	g.engine = engine.New(NewSource(cfg), db, EngineOptions(cfg), log.With("component", "sync"))
+	g.engine = engine.New(newSource(cfg, log.With("component", "google")), db, EngineOptions(cfg), log.With("component", "sync"))
 	if err := g.refreshView(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -60,7 +61,12 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 }
 
 // NewSource returns the directory source the config names.
-func NewSource(cfg *Config) engine.Source {
+func NewSource(cfg *Config) engine.Source { return newSource(cfg, nil) }
+
+func newSource(cfg *Config, log *slog.Logger) engine.Source {
+	if cfg.Source.Type == "google" {
+		return NewGoogleSource(cfg, log)
+	}
 	return dirfile.New(cfg.SourceFile())
 }
 
@@ -132,6 +138,7 @@ func (g *Gateway) refreshView(ctx context.Context) error {
 	}
 	v := store.NewView(st, g.cfg.Privileges(), time.Now().UTC())
 	g.live.Store(v)
+	g.viewChanged(v)
 	g.log.Info("directory view updated", "users", len(v.Users), "groups", len(v.Groups), "privileges", len(v.Privileges))
 	return nil
 }
@@ -159,15 +166,20 @@ func (g *Gateway) Run(ctx context.Context) error {
 		VendorVersion:   Version,
 		TLS:             tlsCfg,
 	}
+	authOpts, err := g.startAuth(ctx)
+	if err != nil {
+		return err
+	}
+	defer g.stopAuth()
 	errc := make(chan error, 2)
 	listen := func(addr string, ldaps bool) error {
 		c := lcfg
 		c.LDAPS = ldaps
-		srv, err := ldapserver.New(c, g.live, g.log.With("component", "ldap"))
+		srv, err := ldapserver.New(c, g.live, g.log.With("component", "ldap"), authOpts...)
 		if err != nil {
 			return err
 		}
-		go func() { errc <- srv.Serve(addr) }()
+		go func() { errc <- srv.ListenAndServe(addr) }()
 		select {
 		case <-srv.Ready():
 		case err := <-errc:
@@ -233,11 +245,12 @@ func (g *Gateway) tlsConfig() (*tls.Config, error) {
 	if t.CertFile == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(g.cfg.resolve(t.CertFile), g.cfg.resolve(t.KeyFile))
+	// The pair is reloaded when the files change (certificate renewal).
+	r, err := ldapserver.NewCertReloader(g.cfg.resolve(t.CertFile), g.cfg.resolve(t.KeyFile), g.log.With("component", "ldap"))
 	if err != nil {
-		return nil, fmt.Errorf("ldap tls: %w", err)
+		return nil, err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	return r.TLSConfig(), nil
 }
 
 func (g *Gateway) stopServers() {
@@ -257,6 +270,7 @@ func (g *Gateway) stopServers() {
 // Close stops the LDAP servers and closes the store.
 func (g *Gateway) Close() error {
 	g.stopServers()
+	g.stopAuth()
 	return g.db.Close()
 }
 

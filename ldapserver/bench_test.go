@@ -1,12 +1,15 @@
 package ldapserver
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
 	"testing"
 
+	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/ldapgate/ldapgate/store"
@@ -120,4 +123,159 @@ func BenchmarkTreeBuild(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-heap")
 	runtime.KeepAlive(t)
+}
+
+// rawClient sends pre-encoded requests and reads responses with the
+// server's own framing, so the figures show the server's cost rather than
+// go-ldap's.
+type rawClient struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func newRawClient(b *testing.B, addr string) *rawClient {
+	b.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	rc := &rawClient{c: c, br: bufio.NewReaderSize(c, 64<<10)}
+	if _, err := c.Write(rawBind(1, archiveDN, archivePW)); err != nil {
+		b.Fatal(err)
+	}
+	if m := rc.read(b); m.op != opBindResponse {
+		b.Fatalf("bind: op %d", m.op)
+	}
+	return rc
+}
+
+func (rc *rawClient) read(b *testing.B) *message {
+	frame, err := readFrame(rc.br, nil, 1<<30)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := decodeMessage(frame)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// search sends req and returns the entries and the done message.
+func (rc *rawClient) search(b *testing.B, req []byte) (int, *message) {
+	if _, err := rc.c.Write(req); err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for {
+		m := rc.read(b)
+		switch m.op {
+		case opSearchEntry:
+			n++
+		case opSearchDone:
+			return n, m
+		}
+	}
+}
+
+func eqFilter(attr, value string) *ber.Packet {
+	p := ber.Encode(ber.ClassContext, ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
+	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, attr, "attr"))
+	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, value, "value"))
+	return p
+}
+
+func rawSearchAll(id int64, base string, filter *ber.Packet, controls ...*ber.Packet) []byte {
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opSearchRequest, nil, "search")
+	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, base, "base"))
+	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 2, "scope"))
+	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 0, "deref"))
+	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, "size"))
+	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, "time"))
+	op.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, false, "types"))
+	op.AppendChild(filter)
+	op.AppendChild(ber.NewSequence("attrs")) // all user attributes
+	return envelope(id, op, controls...)
+}
+
+// BenchmarkRawSearchByUID: BenchmarkSearchByUID with a raw client.
+func BenchmarkRawSearchByUID(b *testing.B) {
+	s, _ := newTestServer(b, testConfig(b), benchLive())
+	s.dir.Warm()
+	rc := newRawClient(b, serve(b, s))
+	reqs := make([][]byte, 4096)
+	for i := range reqs {
+		reqs[i] = rawSearchAll(int64(i+2), testBase, eqFilter("uid", fmt.Sprintf("user%07d", (i*7919)%benchUsers)))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if n, done := rc.search(b, reqs[i%len(reqs)]); n != 1 || resultOfDone(done) != ResultSuccess {
+			b.Fatalf("%d entries", n)
+		}
+	}
+}
+
+func resultOfDone(m *message) ResultCode {
+	it := m.body.children()
+	v, err := parseInt(it.next().content)
+	if err != nil {
+		return 9999
+	}
+	return ResultCode(v)
+}
+
+// BenchmarkRawPagedRead: a full paged read of the 100k users (all user
+// attributes, pages of 1000) with a raw client; one op is the whole read.
+func BenchmarkRawPagedRead(b *testing.B) {
+	s, _ := newTestServer(b, testConfig(b), benchLive())
+	s.dir.Warm()
+	rc := newRawClient(b, serve(b, s))
+	filter := ber.Encode(ber.ClassContext, ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
+	filter.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "objectClass", "attr"))
+	filter.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "inetOrgPerson", "value"))
+	b.ReportAllocs()
+	b.ResetTimer()
+	id := int64(1)
+	for b.Loop() {
+		total := 0
+		var cookie string
+		for {
+			id++
+			pc := ldap.NewControlPaging(1000)
+			pc.SetCookie([]byte(cookie))
+			n, done := rc.search(b, rawSearchAll(id, "ou=people,"+testBase, filter, pc.Encode()))
+			total += n
+			if resultOfDone(done) != ResultSuccess || len(done.controls) != 1 {
+				b.Fatalf("page: %v", resultOfDone(done))
+			}
+			_, cookie, _ = parsePagingControl(done.controls[0])
+			if cookie == "" {
+				break
+			}
+		}
+		if total != benchUsers {
+			b.Fatalf("%d entries", total)
+		}
+	}
+}
+
+// BenchmarkBind: a simple bind of a service account (cheap argon2
+// parameters: the protocol's cost, not the hash's).
+func BenchmarkBind(b *testing.B) {
+	s, _ := newTestServer(b, testConfig(b), benchLive())
+	s.dir.Warm()
+	rc := newRawClient(b, serve(b, s))
+	req := rawBind(2, archiveDN, archivePW)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := rc.c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if m := rc.read(b); m.op != opBindResponse || resultOfDone(m) != ResultSuccess {
+			b.Fatal("bind failed")
+		}
+	}
 }

@@ -21,6 +21,11 @@ type UserAuthenticator interface {
 	AuthenticateUser(ctx context.Context, user *store.ViewUser, password string, client net.Addr) error
 }
 
+// ErrBusy, wrapped in a UserAuthenticator's error, makes the bind answer
+// busy (51) instead of invalidCredentials, without counting as a failed
+// bind: the password was not checked (e.g. an upstream's rate limit).
+var ErrBusy = errors.New("busy")
+
 // Causes of failed binds, for the log.
 var (
 	errUnknownName     = errors.New("no such service account or user")
@@ -100,6 +105,9 @@ func (d *Directory) bind(ctx context.Context, name, password string, client net.
 		return Identity{}, tg.method, invalidCredentials(errRateLimited)
 	}
 	if err := d.check(ctx, &tg, password, client); err != nil {
+		if errors.Is(err, ErrBusy) {
+			return Identity{}, tg.method, &Error{Code: ResultBusy, Message: "busy, try again shortly", Err: err}
+		}
 		d.limiter.fail(tg.key, d.cfg.BindLimit.PerName)
 		if addr != "" {
 			d.limiter.fail(addr, d.cfg.BindLimit.PerAddress)

@@ -30,9 +30,29 @@ type Config struct {
 	// true, otherwise the StartTLS extended operation.
 	TLS   *tls.Config
 	LDAPS bool
-	// MaxMessageBytes bounds one incoming LDAP message (default 1 MiB). The
-	// BER decoder's limit is process-wide: the first Server created sets it.
+	// RequireTLS refuses every operation but StartTLS and RootDSE reads
+	// (confidentialityRequired) on a connection without TLS. It needs TLS.
+	RequireTLS bool
+	// MaxMessageBytes bounds one incoming LDAP message (default 1 MiB); a
+	// larger message ends the connection. The bound is per server.
 	MaxMessageBytes int64
+	// MaxConnections bounds the open client connections (default 4096);
+	// beyond it new connections get a Notice of Disconnection and are
+	// closed. Negative means no limit.
+	MaxConnections int
+	// MaxRequestsPerConn bounds the requests in flight on one connection
+	// (default 32); the server stops reading from a connection that has
+	// that many until one finishes.
+	MaxRequestsPerConn int
+	// IdleTimeout closes a connection with no request in flight that sent
+	// nothing for this long (default 15m). Negative means never.
+	IdleTimeout time.Duration
+	// TLSHandshakeTimeout bounds the TLS handshake of LDAPS and StartTLS
+	// (default 10s).
+	TLSHandshakeTimeout time.Duration
+	// WriteTimeout bounds writing one batch of responses to a client that
+	// does not read (default 60s).
+	WriteTimeout time.Duration
 	// BindLimit throttles failed binds.
 	BindLimit BindLimit
 }
@@ -62,11 +82,16 @@ type BindLimit struct {
 
 // Defaults.
 const (
-	DefaultMaxMessageBytes = 1 << 20
-	defaultPeopleOU        = "people"
-	defaultGroupsOU        = "groups"
-	defaultPrivilegesOU    = "privileges"
-	defaultServicesOU      = "services"
+	DefaultMaxMessageBytes     = 1 << 20
+	DefaultMaxConnections      = 4096
+	DefaultMaxRequestsPerConn  = 32
+	DefaultIdleTimeout         = 15 * time.Minute
+	DefaultTLSHandshakeTimeout = 10 * time.Second
+	DefaultWriteTimeout        = 60 * time.Second
+	defaultPeopleOU            = "people"
+	defaultGroupsOU            = "groups"
+	defaultPrivilegesOU        = "privileges"
+	defaultServicesOU          = "services"
 )
 
 // withDefaults returns c with the zero optional fields filled in.
@@ -84,6 +109,21 @@ func (c Config) withDefaults() Config {
 	def(&c.ServicesOU, defaultServicesOU)
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxRequestsPerConn <= 0 {
+		c.MaxRequestsPerConn = DefaultMaxRequestsPerConn
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.TLSHandshakeTimeout <= 0 {
+		c.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 	if c.BindLimit.PerName == 0 {
 		c.BindLimit.PerName = 5
@@ -144,6 +184,9 @@ func (c Config) Validate() error {
 	}
 	if c.LDAPS && c.TLS == nil {
 		return errors.New("ldaps requires a TLS configuration")
+	}
+	if c.RequireTLS && c.TLS == nil {
+		return errors.New("require TLS needs a TLS configuration")
 	}
 	if c.SizeLimit < 0 {
 		return fmt.Errorf("ldap size limit %d: must not be negative", c.SizeLimit)

@@ -4,9 +4,12 @@
 // for service accounts (and, through a UserAuthenticator, for users).
 //
 // The protocol-neutral core is Directory: it takes parsed requests (bind
-// name and password; search base, scope, Filter, attributes, limits) and
-// hands out entries through a callback. Server adapts it to
-// github.com/jimlambrt/gldap, which does the BER and connection handling.
+// name and password; search base, scope, Filter, attributes, limits;
+// compare) and hands out entries through a callback. Server is the LDAP
+// connection layer on top, written on github.com/go-asn1-ber/asn1-ber's
+// types: framing, a reader goroutine and a buffered writer per connection,
+// concurrent requests with cancellation, limits, TLS and shutdown (see
+// server.go and conn.go).
 package ldapserver
 
 import (
@@ -77,6 +80,7 @@ type Directory struct {
 	users   UserAuthenticator
 	limiter *bindLimiter
 	trees   treeCache
+	bases   dnCache // normalised search bases
 
 	// accounts maps a service account entry's normalised DN to its account.
 	accounts  map[string]ServiceAccount

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -93,3 +95,48 @@ func escapeDNValue(v string) string {
 
 // makeRDN formats "type=value" for a display DN.
 func makeRDN(typ, value string) string { return typ + "=" + escapeDNValue(value) }
+
+// dnCache remembers the normalised RDNs of the DNs searches name as their
+// base: clients use a handful of bases over and over, and parsing one costs
+// more than an indexed search. It holds at most dnCacheSize DNs and starts
+// afresh when full.
+type dnCache struct {
+	m atomic.Pointer[dnCacheMap]
+}
+
+type dnCacheMap struct {
+	sync.Map
+	n atomic.Int32
+}
+
+const dnCacheSize = 1024
+
+type cachedRDNs struct {
+	rdns []string
+	ndn  string
+}
+
+// get returns the normalised RDNs of s and their join; the slice is shared
+// and must not be modified. Invalid DNs are not cached.
+func (c *dnCache) get(s string) ([]string, string, error) {
+	m := c.m.Load()
+	if m != nil {
+		if v, ok := m.Load(s); ok {
+			r := v.(*cachedRDNs)
+			return r.rdns, r.ndn, nil
+		}
+	}
+	rdns, err := normRDNs(s)
+	if err != nil {
+		return nil, "", err
+	}
+	r := &cachedRDNs{rdns: rdns, ndn: strings.Join(rdns, ",")}
+	if m == nil || m.n.Load() >= dnCacheSize {
+		m = &dnCacheMap{}
+		c.m.Store(m)
+	}
+	if _, loaded := m.LoadOrStore(s, r); !loaded {
+		m.n.Add(1)
+	}
+	return r.rdns, r.ndn, nil
+}

@@ -17,11 +17,20 @@ const (
 	ResultProtocolError            ResultCode = 2
 	ResultTimeLimitExceeded        ResultCode = 3
 	ResultSizeLimitExceeded        ResultCode = 4
+	ResultCompareFalse             ResultCode = 5
+	ResultCompareTrue              ResultCode = 6
+	ResultAuthMethodNotSupported   ResultCode = 7
 	ResultAdminLimitExceeded       ResultCode = 11
+	ResultUnavailableCritical      ResultCode = 12
+	ResultConfidentialityRequired  ResultCode = 13
+	ResultNoSuchAttribute          ResultCode = 16
+	ResultUndefinedAttributeType   ResultCode = 17
+	ResultInappropriateMatching    ResultCode = 18
 	ResultNoSuchObject             ResultCode = 32
 	ResultInvalidDNSyntax          ResultCode = 34
 	ResultInvalidCredentials       ResultCode = 49
 	ResultInsufficientAccessRights ResultCode = 50
+	ResultBusy                     ResultCode = 51
 	ResultUnavailable              ResultCode = 52
 	ResultUnwillingToPerform       ResultCode = 53
 	ResultOther                    ResultCode = 80
@@ -33,11 +42,20 @@ var resultNames = map[ResultCode]string{
 	ResultProtocolError:            "protocolError",
 	ResultTimeLimitExceeded:        "timeLimitExceeded",
 	ResultSizeLimitExceeded:        "sizeLimitExceeded",
+	ResultCompareFalse:             "compareFalse",
+	ResultCompareTrue:              "compareTrue",
+	ResultAuthMethodNotSupported:   "authMethodNotSupported",
 	ResultAdminLimitExceeded:       "adminLimitExceeded",
+	ResultUnavailableCritical:      "unavailableCriticalExtension",
+	ResultConfidentialityRequired:  "confidentialityRequired",
+	ResultNoSuchAttribute:          "noSuchAttribute",
+	ResultUndefinedAttributeType:   "undefinedAttributeType",
+	ResultInappropriateMatching:    "inappropriateMatching",
 	ResultNoSuchObject:             "noSuchObject",
 	ResultInvalidDNSyntax:          "invalidDNSyntax",
 	ResultInvalidCredentials:       "invalidCredentials",
 	ResultInsufficientAccessRights: "insufficientAccessRights",
+	ResultBusy:                     "busy",
 	ResultUnavailable:              "unavailable",
 	ResultUnwillingToPerform:       "unwillingToPerform",
 	ResultOther:                    "other",

@@ -236,7 +236,118 @@ func parseExtensible(p *ber.Packet) (Filter, error) {
 	if !hasValue {
 		return nil, badFilter("extensible match without a value")
 	}
-	return f, nil
+	if f.rule == "" && f.attr == "" {
+		return nil, badFilter("extensible match without a rule or a type")
+	}
+	return resolveExtensible(f), nil
+}
+
+// oidInChain is Active Directory's LDAP_MATCHING_RULE_IN_CHAIN: the
+// assertion DN is reached through any number of member/memberOf links.
+const oidInChain = "1.2.840.113556.1.4.1941"
+
+// resolveExtensible turns the extensible matches the directory implements
+// into filters it evaluates; the rest stay Undefined:
+//
+//   - no matching rule: an equality match on the type (RFC 4511 §4.5.1.7.7);
+//   - in-chain on memberOf: memberOf already holds nested groups, so it is
+//     an equality match (and uses the index);
+//   - in-chain on member: the groups that hold the asserted entry directly
+//     or through nested groups (bound to the tree when the search runs).
+//
+// The dnAttributes flag is not implemented: such matches are Undefined.
+func resolveExtensible(f *extFilter) Filter {
+	if f.dnAttrs {
+		return f
+	}
+	def := lookupAttr(f.attr)
+	switch {
+	case f.rule == "" && def != nil:
+		c := newCmpFilter(cmpEqual, f.attr, f.value)
+		return &extAlias{Filter: c, ext: f}
+	case f.rule == oidInChain && def == atMemberOf:
+		c := newCmpFilter(cmpEqual, f.attr, f.value)
+		return &extAlias{Filter: c, ext: f}
+	case f.rule == oidInChain && def == atMember:
+		norm, ok := def.normalize(f.value)
+		return &chainFilter{ext: f, norm: norm, valid: ok}
+	}
+	return f
+}
+
+// extAlias is an extensible match evaluated as another filter; it prints
+// as the extensible match.
+type extAlias struct {
+	Filter
+	ext *extFilter
+}
+
+func (f *extAlias) String() string { return f.ext.String() }
+
+// chainFilter is (member:1.2.840.113556.1.4.1941:=dn). Unbound (outside a
+// search) it is Undefined; bindChains gives a bound copy for a tree.
+type chainFilter struct {
+	ext    *extFilter
+	norm   string
+	valid  bool
+	groups map[string]struct{} // normalised DNs of the groups holding norm; nil unbound
+}
+
+func (f *chainFilter) String() string { return f.ext.String() }
+
+func (f *chainFilter) eval(e *entry) tri {
+	if !f.valid || f.groups == nil {
+		return triUndefined
+	}
+	if _, ok := f.groups[e.ndn]; ok && (e.kind == kindGroup || e.kind == kindPrivilege) {
+		return triTrue
+	}
+	return triFalse
+}
+
+// bindChains returns f with its in-chain member matches bound to t (f
+// itself when it has none).
+func bindChains(f Filter, t *tree) Filter {
+	switch f := f.(type) {
+	case *chainFilter:
+		b := *f
+		b.groups = map[string]struct{}{}
+		if e, ok := t.lookup(f.norm); ok && f.valid {
+			if a := e.attr(atMemberOf); a != nil {
+				for _, n := range a.norm {
+					b.groups[n] = struct{}{}
+				}
+			}
+		}
+		return &b
+	case *andFilter:
+		if fs, changed := bindAll(f.fs, t); changed {
+			return &andFilter{fs}
+		}
+	case *orFilter:
+		if fs, changed := bindAll(f.fs, t); changed {
+			return &orFilter{fs}
+		}
+	case *notFilter:
+		if b := bindChains(f.f, t); b != f.f {
+			return &notFilter{b}
+		}
+	}
+	return f
+}
+
+func bindAll(fs []Filter, t *tree) ([]Filter, bool) {
+	var out []Filter
+	for i, c := range fs {
+		b := bindChains(c, t)
+		if b != c && out == nil {
+			out = append(make([]Filter, 0, len(fs)), fs[:i]...)
+		}
+		if out != nil {
+			out = append(out, b)
+		}
+	}
+	return out, out != nil
 }
 
 func data(p *ber.Packet) []byte {
@@ -468,8 +579,8 @@ func (f *presentFilter) eval(e *entry) tri {
 
 func (f *presentFilter) String() string { return "(" + f.attr + "=*)" }
 
-// extFilter is an extensible match. No extensible matching rules are
-// implemented, so it is always Undefined (RFC 4511 §4.5.1.7.7).
+// extFilter is an extensible match the directory does not implement (see
+// resolveExtensible): always Undefined (RFC 4511 §4.5.1.7.7).
 type extFilter struct {
 	rule, attr, value string
 	dnAttrs           bool

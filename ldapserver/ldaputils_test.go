@@ -26,7 +26,7 @@ type ldapTool struct {
 
 func newLDAPTool(t *testing.T) *ldapTool {
 	t.Helper()
-	for _, bin := range []string{"ldapsearch", "ldapadd", "ldapmodify", "ldapdelete"} {
+	for _, bin := range []string{"ldapsearch", "ldapadd", "ldapmodify", "ldapdelete", "ldapwhoami", "ldapcompare", "ldappasswd", "ldapmodrdn"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			if os.Getenv("CI") == "" {
 				t.Skipf("%s not installed (apt-get install ldap-utils)", bin)
@@ -169,6 +169,89 @@ func TestLDAPUtils(t *testing.T) {
 		out, code := search("-b", aliceDN, "-s", "base", "mail")
 		if code != 0 || !cmp.Equal(ldif(out)[aliceDN]["mail"], []string{"alice@example.com"}) {
 			t.Errorf("after writes: exit %d: %s", code, out)
+		}
+	})
+}
+
+func TestLDAPUtilsProtocol(t *testing.T) {
+	lt := newLDAPTool(t)
+	live := testLive()
+	live.Store(bigView(35))
+	s, _ := newTestServer(t, testConfig(t), live)
+	url := "ldap://" + serve(t, s)
+	auth := []string{"-x", "-H", url, "-D", archiveDN, "-w", archivePW}
+	user0 := "uid=user0000000,ou=people," + testBase
+
+	t.Run("paged search", func(t *testing.T) {
+		out, code := lt.run("", "ldapsearch", append(slices.Clone(auth), "-LLL", "-E", "pr=10/noprompt",
+			"-b", "ou=people,"+testBase, "-s", "one", "(objectClass=person)", "uid")...)
+		if code != 0 || len(ldif(out)) != 35 {
+			t.Errorf("exit %d, %d entries, want 35: %s", code, len(ldif(out)), out)
+		}
+		// Critical paging is supported too; an unknown critical control is not.
+		out, code = lt.run("", "ldapsearch", append(slices.Clone(auth), "-LLL", "-E", "!pr=7/noprompt",
+			"-b", "ou=people,"+testBase, "-s", "one", "(objectClass=person)", "1.1")...)
+		if code != 0 || len(ldif(out)) != 35 {
+			t.Errorf("critical paging: exit %d, %d entries: %s", code, len(ldif(out)), out)
+		}
+		out, code = lt.run("", "ldapsearch", append(slices.Clone(auth), "-LLL", "-E", "!1.2.3.4.5",
+			"-b", testBase, "-s", "base", "1.1")...)
+		if code != 12 {
+			t.Errorf("unknown critical control: exit %d, want 12: %s", code, out)
+		}
+	})
+	t.Run("sorted search", func(t *testing.T) {
+		out, code := lt.run("", "ldapsearch", append(slices.Clone(auth), "-LLL", "-o", "ldif_wrap=no", "-E", "!sss=-uid", "-E", "pr=4/noprompt",
+			"-b", "ou=people,"+testBase, "-s", "one", "(objectClass=person)", "uid")...)
+		var uids []string
+		for _, line := range strings.Split(out, "\n") {
+			if v, ok := strings.CutPrefix(line, "uid: "); ok {
+				uids = append(uids, v)
+			}
+		}
+		if code != 0 || len(uids) != 35 || uids[0] != "user0000034" || uids[34] != "user0000000" {
+			t.Errorf("exit %d, uids %v: %s", code, uids, out)
+		}
+		out, code = lt.run("", "ldapsearch", append(slices.Clone(auth), "-LLL", "-E", "!sss=nosuchattr",
+			"-b", "ou=people,"+testBase, "-s", "one", "(objectClass=person)", "1.1")...)
+		if code != 12 {
+			t.Errorf("critical sort by an unknown type: exit %d, want 12: %s", code, out)
+		}
+	})
+	t.Run("whoami", func(t *testing.T) {
+		out, code := lt.run("", "ldapwhoami", auth...)
+		if code != 0 || strings.TrimSpace(out) != "dn:"+archiveDN {
+			t.Errorf("bound: exit %d: %s", code, out)
+		}
+		out, code = lt.run("", "ldapwhoami", "-x", "-H", url)
+		if code != 0 || strings.TrimSpace(out) != "anonymous" {
+			t.Errorf("anonymous: exit %d: %s", code, out)
+		}
+	})
+	t.Run("compare", func(t *testing.T) {
+		out, code := lt.run("", "ldapcompare", append(slices.Clone(auth), "cn=group"+"g000,ou=groups,"+testBase, "member:"+user0)...)
+		if code != 6 || !strings.Contains(out, "TRUE") {
+			t.Errorf("member: exit %d, want 6 (TRUE): %s", code, out)
+		}
+		out, code = lt.run("", "ldapcompare", append(slices.Clone(auth), user0, "mail:nobody@example.com")...)
+		if code != 5 || !strings.Contains(out, "FALSE") {
+			t.Errorf("mail: exit %d, want 5 (FALSE): %s", code, out)
+		}
+	})
+	t.Run("passwd and modrdn refused", func(t *testing.T) {
+		out, code := lt.run("", "ldappasswd", append(slices.Clone(auth), "-s", "new-password", user0)...)
+		if code == 0 || !strings.Contains(out, "unwilling to perform (53)") { // ldappasswd exits 1 on any error
+			t.Errorf("ldappasswd: exit %d, want unwillingToPerform: %s", code, out)
+		}
+		out, code = lt.run("", "ldapmodrdn", append(slices.Clone(auth), user0, "uid=mallory")...)
+		if code != 53 || !strings.Contains(out, "read-only") {
+			t.Errorf("ldapmodrdn: exit %d, want 53: %s", code, out)
+		}
+	})
+	t.Run("sasl", func(t *testing.T) {
+		out, code := lt.run("", "ldapwhoami", "-H", url, "-Y", "EXTERNAL")
+		if code == 0 {
+			t.Errorf("SASL EXTERNAL succeeded: %s", out)
 		}
 	})
 }

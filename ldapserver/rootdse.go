@@ -10,16 +10,21 @@ const (
 )
 
 // newRootDSE builds the RootDSE (RFC 4512 §5.1). Like slapd it shows only
-// objectClass to "*"; the rest is operational ("+" or by name). No controls
-// or SASL mechanisms are supported yet, so those attributes are absent
-// rather than empty; StartTLS is announced only when it is offered.
+// objectClass to "*"; the rest is operational ("+" or by name). It lists
+// exactly what the server implements: the paged results and server-side
+// sort controls, Who Am I?
+// and StartTLS (only when it is offered). No SASL mechanisms are supported,
+// so that attribute is absent rather than empty.
 func newRootDSE(c *Config, l *layout) *entry {
 	e := &entry{kind: kindRootDSE, pos: -1, end: -1, parent: -1}
 	e.add(atObjectClass, "top")
 	e.addShared(atNamingContexts, []string{l.baseDN}, []string{l.baseNDN})
 	e.add(atSupportedLDAPVersion, "3")
+	e.add(atSupportedControl, oidPagedResults, oidSortRequest)
 	if c.TLS != nil && !c.LDAPS {
-		e.add(atSupportedExtension, oidStartTLS)
+		e.add(atSupportedExtension, oidStartTLS, oidWhoAmI)
+	} else {
+		e.add(atSupportedExtension, oidWhoAmI)
 	}
 	e.add(atSupportedFeatures, oidAllOperational, oidTrueFalseFilters)
 	e.add(atVendorName, vendorName)
@@ -29,12 +34,13 @@ func newRootDSE(c *Config, l *layout) *entry {
 }
 
 // newSubschema builds cn=Subschema, the subschema subentry every entry
-// points at. It names itself and its classes; publishing attributeTypes and
-// objectClasses is left for later.
+// points at, with the attribute types and object classes served (see
+// schemadefs.go).
 func newSubschema() *entry {
 	e := &entry{dn: subschemaDN, ndn: subschemaNormalised, kind: kindSubschema, pos: -1, end: -1, parent: -1}
 	e.add(atObjectClass, "top", "subentry", "subschema", "extensibleObject")
 	e.add(atCN, "Subschema")
+	addSchemaDefinitions(e)
 	e.add(atStructuralClass, "subentry")
 	e.addShared(atEntryDN, []string{e.dn}, []string{e.ndn})
 	e.addShared(atHasSubordinates, valFalse, valFalse)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -74,16 +75,29 @@ const ctxCheckEvery = 256
 // cancelled, and others; errors from emit are returned as they are and end
 // the search.
 func (d *Directory) Search(ctx context.Context, id Identity, req *SearchRequest, emit func(*SearchEntry) error) error {
+	_, err := d.runSearch(ctx, id, req, cursor{after: -1}, emit)
+	return err
+}
+
+// cursor resumes a search (paged results): it runs on tree (nil: the
+// current one) and skips the entries at positions up to after.
+type cursor struct {
+	tree  *tree
+	after int32
+	// clientLimitOnly ignores Config.SizeLimit (paged searches apply it to
+	// the page size instead).
+	clientLimitOnly bool
+	// direct, when set, gets the matching entries instead of emit, with the
+	// selection to apply: the connection layer encodes them straight from
+	// the tree, without building a SearchEntry.
+	direct func(e *entry, sel *selection, typesOnly bool) error
+}
+
+// runSearch is Search from a cursor. It returns the search's state: the
+// tree it ran on and the position of the last entry emitted.
+func (d *Directory) runSearch(ctx context.Context, id Identity, req *SearchRequest, cur cursor, emit func(*SearchEntry) error) (*search, error) {
 	if d.searchHook != nil {
 		d.searchHook(req)
-	}
-	if req.Scope < ScopeBase || req.Scope > ScopeSub {
-		return &Error{Code: ResultProtocolError, Message: "unknown search scope", Err: fmt.Errorf("scope %d", req.Scope)}
-	}
-	if req.TimeLimit > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, req.TimeLimit)
-		defer cancel()
 	}
 	s := &search{
 		ctx:    ctx,
@@ -93,79 +107,108 @@ func (d *Directory) Search(ctx context.Context, id Identity, req *SearchRequest,
 		types:  req.TypesOnly,
 		limit:  sizeLimit(req.SizeLimit, d.cfg.SizeLimit),
 		emit:   emit,
+		after:  cur.after,
+		last:   cur.after,
+		direct: cur.direct,
+	}
+	if cur.clientLimitOnly {
+		s.limit = max(req.SizeLimit, 0)
+	}
+	if req.Scope < ScopeBase || req.Scope > ScopeSub {
+		return s, &Error{Code: ResultProtocolError, Message: "unknown search scope", Err: fmt.Errorf("scope %d", req.Scope)}
+	}
+	if req.TimeLimit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.TimeLimit)
+		defer cancel()
+		s.ctx = ctx
 	}
 	if s.filter == nil {
 		s.filter = matchAll
 	}
 	if err := ctx.Err(); err != nil {
-		return ctxError(err)
+		return s, ctxError(err)
 	}
 
-	rdns, err := normRDNs(req.BaseDN)
+	rdns, ndn, err := d.bases.get(req.BaseDN)
 	if err != nil {
 		if !mayReadTree(id) {
-			return errAnonymous()
+			return s, errAnonymous()
 		}
-		return &Error{Code: ResultInvalidDNSyntax, Message: "invalid DN syntax", Err: err}
+		return s, &Error{Code: ResultInvalidDNSyntax, Message: "invalid DN syntax", Err: err}
 	}
-	ndn := strings.Join(rdns, ",")
 	switch {
 	case ndn == "":
 		// The RootDSE is not part of any subtree (RFC 4512 §5.1).
 		if req.Scope != ScopeBase {
 			if !mayReadTree(id) {
-				return errAnonymous()
+				return s, errAnonymous()
 			}
-			return &Error{Code: ResultNoSuchObject, Message: "no such object"}
+			return s, &Error{Code: ResultNoSuchObject, Message: "no such object"}
 		}
-		return s.visit(d.rootDSE)
+		return s, s.visit(d.rootDSE)
 	case ndn == subschemaNormalised:
 		if req.Scope == ScopeOne {
-			return nil
+			return s, nil
 		}
-		return s.visit(d.subschema)
+		return s, s.visit(d.subschema)
 	case !mayReadTree(id):
-		return errAnonymous()
+		return s, errAnonymous()
 	}
 
-	t := d.trees.get(d.live)
+	t := cur.tree
+	if t == nil {
+		t = d.trees.get(d.live)
+	}
+	s.tree = t
+	s.filter = bindChains(s.filter, t)
 	var self string
 	if id.Kind == IdentityUser {
 		self, _ = normDN(id.DN)
 	}
 	base, ok := t.lookup(ndn)
 	if !ok || !canSearchFrom(id, base, self) {
-		return &Error{Code: ResultNoSuchObject, Message: "no such object", MatchedDN: t.matched(id, rdns, self)}
+		return s, &Error{Code: ResultNoSuchObject, Message: "no such object", MatchedDN: t.matched(id, rdns, self)}
 	}
 
 	if cands, ok := t.candidates(s.filter); ok {
+		if s.after >= 0 {
+			i, _ := slices.BinarySearch(cands, s.after+1)
+			cands = cands[i:]
+		}
 		for _, p := range cands {
 			e := t.entries[p]
 			if inScope(base, e, req.Scope) {
 				if err := s.visit(e); err != nil {
-					return err
+					return s, err
 				}
 			}
 		}
-		return nil
+		return s, nil
 	}
 	switch req.Scope {
 	case ScopeBase:
-		return s.visit(base)
+		return s, s.visit(base)
 	case ScopeOne:
 		for i := base.pos + 1; i < base.end; i = t.entries[i].end {
+			if i <= s.after {
+				continue
+			}
 			if err := s.visit(t.entries[i]); err != nil {
-				return err
+				return s, err
 			}
 		}
 	default:
-		for _, e := range t.entries[base.pos:base.end] {
-			if err := s.visit(e); err != nil {
-				return err
+		from := max(base.pos, s.after+1)
+		if from < base.end {
+			for _, e := range t.entries[from:base.end] {
+				if err := s.visit(e); err != nil {
+					return s, err
+				}
 			}
 		}
 	}
-	return nil
+	return s, nil
 }
 
 func errAnonymous() *Error {
@@ -211,6 +254,10 @@ type search struct {
 	emit    func(*SearchEntry) error
 	seen    int
 	entries int
+	tree    *tree // nil for the RootDSE and cn=Subschema
+	after   int32 // entries at positions up to after are skipped
+	last    int32 // position of the last entry emitted
+	direct  func(e *entry, sel *selection, typesOnly bool) error
 }
 
 // visit evaluates e and emits it if it matches and id may read it.
@@ -220,14 +267,27 @@ func (s *search) visit(e *entry) error {
 			return ctxError(err)
 		}
 	}
+	if e.pos >= 0 && e.pos <= s.after {
+		return nil
+	}
 	if s.filter.eval(e) != triTrue || !canRead(s.id, e) {
 		return nil
 	}
 	if s.limit > 0 && s.entries >= s.limit {
 		return &Error{Code: ResultSizeLimitExceeded, Message: "size limit exceeded"}
 	}
+	var err error
+	if s.direct != nil {
+		err = s.direct(e, s.sel, s.types)
+	} else {
+		err = s.emit(s.sel.project(e, s.types))
+	}
+	if err != nil {
+		return err
+	}
 	s.entries++
-	return s.emit(s.sel.project(e, s.types))
+	s.last = e.pos
+	return nil
 }
 
 // matched returns the DN of the nearest existing ancestor of the DN with
@@ -250,6 +310,8 @@ func (t *tree) matched(id Identity, rdns []string, self string) string {
 // indexable. Everything else scans.
 func (t *tree) candidates(f Filter) ([]int32, bool) {
 	switch f := f.(type) {
+	case *extAlias:
+		return t.candidates(f.Filter)
 	case *cmpFilter:
 		def, norm, ok := f.indexKey()
 		if !ok {

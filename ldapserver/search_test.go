@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -373,9 +374,9 @@ func TestRootDSE(t *testing.T) {
 		cfg  func(*Config)
 		ext  []string
 	}{
-		{"plain", func(*Config) {}, nil},
-		{"starttls", func(c *Config) { c.TLS = testTLS(t).server }, []string{oidStartTLS}},
-		{"ldaps", func(c *Config) { c.TLS, c.LDAPS = testTLS(t).server, true }, nil},
+		{"plain", func(*Config) {}, []string{oidWhoAmI}},
+		{"starttls", func(c *Config) { c.TLS = testTLS(t).server }, []string{oidStartTLS, oidWhoAmI}},
+		{"ldaps", func(c *Config) { c.TLS, c.LDAPS = testTLS(t).server, true }, []string{oidWhoAmI}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t)
@@ -401,6 +402,7 @@ func TestRootDSE(t *testing.T) {
 				"vendorName":           {"ldapgate"},
 				"vendorVersion":        {testVendorVers},
 				"subschemaSubentry":    {"cn=Subschema"},
+				"supportedControl":     {oidPagedResults, oidSortRequest},
 			}
 			if tc.ext != nil {
 				want["supportedExtension"] = tc.ext
@@ -700,4 +702,41 @@ func bigView(n int) *store.View {
 		}
 	}
 	return store.NewView(st, nil, t1)
+}
+
+func TestSearchExtensibleMatch(t *testing.T) {
+	d, _ := newTestDirectory(t)
+	bob := "uid=bob,ou=people,dc=example,dc=com"
+	carol := "uid=carol,ou=people,dc=example,dc=com"
+	for _, tc := range []struct {
+		filter string
+		want   []string
+	}{
+		// AD's in-chain rule: memberOf already holds nested groups.
+		{"(memberOf:1.2.840.113556.1.4.1941:=cn=staff,ou=groups,dc=example,dc=com)", []string{aliceDN, bob, carol, engDN, devsDN}},
+		// The groups holding alice, directly or through nested groups.
+		{"(member:1.2.840.113556.1.4.1941:=UID=Alice,ou=people,dc=example,dc=com)", []string{devsDN, engDN, staffDN, loginDN, readOwnDN}},
+		{"(&(objectClass=groupOfNames)(!(member:1.2.840.113556.1.4.1941:=" + aliceDN + ")))", []string{
+			"cn=admin,ou=privileges,dc=example,dc=com"}},
+		{"(member:1.2.840.113556.1.4.1941:=uid=nobody,ou=people,dc=example,dc=com)", []string{}},
+		// No rule: equality on the type.
+		{"(member:=" + aliceDN + ")", []string{devsDN, loginDN, readOwnDN}},
+		{"(uid:=carol)", []string{carol}},
+		// Rules not implemented, and dnAttributes, are Undefined.
+		{"(cn:2.5.13.5:=alice)", []string{}},
+		{"(cn:dn:=example)", []string{}},
+	} {
+		es, err := searchAll(t, d, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, Filter: mustFilter(t, tc.filter), Attributes: []string{"1.1"}})
+		if err != nil {
+			t.Errorf("%s: %v", tc.filter, err)
+			continue
+		}
+		got := dns(es)
+		slices.Sort(got)
+		want := slices.Clone(tc.want)
+		slices.Sort(want)
+		if diff := cmp.Diff(got, want); diff != "" {
+			t.Errorf("%s (-got +want):\n%s", tc.filter, diff)
+		}
+	}
 }

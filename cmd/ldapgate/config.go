@@ -35,7 +35,11 @@ func runConfigCheck(s *streams, path string) error {
 		return err
 	}
 	fmt.Fprintf(s.Out, "%s: OK\n", path)
-	fmt.Fprintf(s.Out, "  source:   %s %s\n", cfg.Source.Type, cfg.SourceFile())
+	if cfg.Source.Type == "google" {
+		fmt.Fprintf(s.Out, "  source:   google, key %s, acting as %s\n", cfg.GoogleKeyFile(), cfg.Source.Google.AdminEmail)
+	} else {
+		fmt.Fprintf(s.Out, "  source:   %s %s\n", cfg.Source.Type, cfg.SourceFile())
+	}
 	fmt.Fprintf(s.Out, "  store:    %s\n", cfg.StorePath())
 	fmt.Fprintf(s.Out, "  ldap:     %s (base %s)\n", cfg.LDAP.Listen, cfg.LDAP.BaseDN)
 	fmt.Fprintf(s.Out, "  services: %d service account(s)\n", len(cfg.ServiceAccounts))

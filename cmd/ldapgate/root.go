@@ -45,6 +45,7 @@ func newRootCmd(s *streams) *cobra.Command {
 		newConfigCmd(s),
 		newUsersCmd(s),
 		newPasswordCmd(s),
+		newAppPasswordCmd(s),
 		newStoreCmd(s),
 		newVersionCmd(s),
 	)

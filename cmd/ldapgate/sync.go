@@ -11,6 +11,7 @@ import (
 
 	"github.com/ldapgate/ldapgate/gateway"
 	"github.com/ldapgate/ldapgate/sync/engine"
+	"github.com/ldapgate/ldapgate/sync/google"
 )
 
 type syncOptions struct {
@@ -49,6 +50,8 @@ type syncReport struct {
 	RunID   int64          `json:"runId,omitempty"`
 	Result  *engine.Result `json:"result,omitempty"`
 	Error   string         `json:"error,omitempty"`
+	// Diagnosis is "Test settings" for the Google source (diagnose.go).
+	Diagnosis *google.Diagnosis `json:"diagnosis,omitempty"`
 }
 
 func runSync(cmd *cobra.Command, s *streams, opts *syncOptions) error {
@@ -63,6 +66,12 @@ func runSync(cmd *cobra.Command, s *streams, opts *syncOptions) error {
 	}
 	log := gateway.NewLogger(logCfg, s.Err)
 	ctx := cmd.Context()
+	var diag *google.Diagnosis
+	if opts.dryRun {
+		if diag, err = testSettings(ctx, s, cfg, log, opts.json); err != nil {
+			return err
+		}
+	}
 	if _, err := os.Stat(cfg.StorePath()); opts.dryRun && errors.Is(err, fs.ErrNotExist) {
 		// A dry run changes nothing, not even by creating the store: plan
 		// against an empty scratch store instead.
@@ -82,7 +91,7 @@ func runSync(cmd *cobra.Command, s *streams, opts *syncOptions) error {
 
 	res, err := g.Sync(ctx, engine.RunOptions{DryRun: opts.dryRun, Force: opts.force})
 	if opts.json {
-		rep := syncReport{DryRun: opts.dryRun, Result: res}
+		rep := syncReport{DryRun: opts.dryRun, Result: res, Diagnosis: diag}
 		if res != nil {
 			rep.Applied, rep.RunID = res.Applied, res.RunID
 		}
@@ -96,6 +105,9 @@ func runSync(cmd *cobra.Command, s *streams, opts *syncOptions) error {
 	}
 	if res != nil && res.Plan != nil {
 		engine.FormatPlan(s.Out, res.Plan)
+	}
+	if diag != nil {
+		writeCounts(s.Out, res)
 	}
 	if err != nil {
 		return err

@@ -1,0 +1,310 @@
+// Package bindproxy decides the LDAP simple binds of directory users: the
+// bind chain. It tries the configured methods (app passwords, ID tokens,
+// ...) in order, the first that accepts wins, logs every outcome, and
+// caches verified binds for a short time as keyed hashes so the archive
+// server's repeated binds cost microseconds.
+//
+// A Chain is an ldapserver.UserAuthenticator: the directory resolves the
+// bind name to a user and checks that the user is enabled before asking it.
+package bindproxy
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/store"
+)
+
+// Method names, as the config's binds list spells them.
+const (
+	MethodAppPassword   = "app_password"
+	MethodIDToken       = "id_token"
+	MethodPasswordGrant = "password_grant"
+	MethodUpstreamLDAP  = "upstream_ldap"
+)
+
+// Method is one way to check a user's bind password.
+type Method interface {
+	// Name is the method's name in the config and the log.
+	Name() string
+	// Authenticate returns the credential that proves the caller is u,
+	// ErrNotApplicable if password cannot be meant for this method (so the
+	// chain goes on quietly), or another error saying why it was refused.
+	Authenticate(ctx context.Context, u *store.ViewUser, password string, client net.Addr) (Credential, error)
+}
+
+// Credential is what accepted a bind.
+type Credential struct {
+	// AppPasswordID is the app password that matched (0 for other methods).
+	AppPasswordID int64
+	// Label names the credential in the log (app password name, token email).
+	Label string
+	// Expires, if set, bounds how long the bind may be cached.
+	Expires time.Time
+}
+
+// rechecker is a method whose cached binds must be checked again on each
+// use (app passwords: revocation by another process).
+type rechecker interface {
+	stillValid(ctx context.Context, userID string, c Credential) bool
+}
+
+// Errors.
+var (
+	// ErrNotApplicable means a method does not handle this kind of password.
+	ErrNotApplicable = errors.New("not applicable")
+	// ErrNoMethod means no method accepted the password.
+	ErrNoMethod = errors.New("no bind method accepted the password")
+
+	errNoAppPasswords   = errors.New("user has no active app password")
+	errWrongAppPassword = errors.New("no active app password matches")
+	errWrongService     = errors.New("app password is bound to a service not allowed from this client")
+	errWrongUser        = errors.New("token is for another user")
+)
+
+// Options configure a Chain.
+type Options struct {
+	// CacheTTL is how long a verified bind is remembered; 0 disables the cache.
+	CacheTTL time.Duration
+	// MaxCacheEntries bounds the cache (default 100000).
+	MaxCacheEntries int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Log receives one record per method outcome (default: discard).
+	Log *slog.Logger
+}
+
+// Chain is the bind chain. It is safe for concurrent use.
+type Chain struct {
+	methods []Method
+	opts    Options
+	log     *slog.Logger
+
+	mu    sync.RWMutex
+	key   []byte // HMAC key, random per process (and per Reset)
+	cache map[[sha256.Size]byte]cacheEntry
+
+	countMu sync.Mutex
+	counts  map[string]uint64 // "method result[ cached]" -> binds
+}
+
+type cacheEntry struct {
+	userID  string
+	method  Method
+	cred    Credential
+	expires time.Time
+}
+
+var _ ldapserver.UserAuthenticator = (*Chain)(nil)
+
+// NewChain returns the chain of methods, tried in order.
+func NewChain(methods []Method, opts Options) *Chain {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxCacheEntries <= 0 {
+		opts.MaxCacheEntries = 100000
+	}
+	c := &Chain{methods: methods, opts: opts, log: opts.Log, counts: make(map[string]uint64)}
+	c.Reset()
+	return c
+}
+
+// Methods returns the names of the chain's methods, in order.
+func (c *Chain) Methods() []string {
+	out := make([]string, len(c.methods))
+	for i, m := range c.methods {
+		out[i] = m.Name()
+	}
+	return out
+}
+
+// AuthenticateUser implements ldapserver.UserAuthenticator: a cached
+// verified bind, else the first method that accepts. The password is never
+// logged or stored; the cache holds HMAC(key, user id, password).
+func (c *Chain) AuthenticateUser(ctx context.Context, u *store.ViewUser, password string, client net.Addr) error {
+	if password == "" {
+		return errors.New("empty password")
+	}
+	k := c.cacheKey(u.ID, password)
+	if e, ok := c.lookup(k, u.ID); ok {
+		rc, recheck := e.method.(rechecker)
+		if !recheck || rc.stillValid(ctx, u.ID, e.cred) {
+			c.logOutcome(ctx, u, e.method.Name(), e.cred, nil, client, true)
+			return nil
+		}
+		c.drop(k)
+	}
+	var errs []error
+	for _, m := range c.methods {
+		cred, err := m.Authenticate(ctx, u, password, client)
+		if errors.Is(err, ErrNotApplicable) {
+			c.logOutcome(ctx, u, m.Name(), cred, err, client, false)
+			continue
+		}
+		c.logOutcome(ctx, u, m.Name(), cred, err, client, false)
+		if err == nil {
+			c.store(k, u.ID, m, cred)
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", m.Name(), err))
+	}
+	if len(errs) == 0 {
+		return ErrNoMethod
+	}
+	return fmt.Errorf("%w: %w", ErrNoMethod, errors.Join(errs...))
+}
+
+func (c *Chain) logOutcome(ctx context.Context, u *store.ViewUser, method string, cred Credential, err error, client net.Addr, cached bool) {
+	level, result := slog.LevelInfo, "accepted"
+	switch {
+	case errors.Is(err, ErrNotApplicable):
+		level, result = slog.LevelDebug, "not_applicable"
+	case err != nil:
+		level, result = slog.LevelWarn, "refused"
+	}
+	attrs := []slog.Attr{slog.String("user", u.UID), slog.String("method", method), slog.String("result", result)}
+	if client != nil {
+		attrs = append(attrs, slog.String("client", client.String()))
+	}
+	if cached {
+		attrs = append(attrs, slog.Bool("cached", true))
+	}
+	if err == nil && cred.Label != "" {
+		attrs = append(attrs, slog.String("credential", cred.Label))
+	}
+	if err != nil && level == slog.LevelWarn {
+		attrs = append(attrs, slog.String("reason", err.Error()))
+	}
+	c.log.LogAttrs(ctx, level, "bind method", attrs...)
+	key := method + " " + result
+	if cached {
+		key += " cached"
+	}
+	c.countMu.Lock()
+	c.counts[key]++
+	c.countMu.Unlock()
+}
+
+// Counts returns how many times each method gave each result, keyed
+// "method result" (with " cached" for cache hits), e.g.
+// "app_password accepted cached".
+func (c *Chain) Counts() map[string]uint64 {
+	c.countMu.Lock()
+	defer c.countMu.Unlock()
+	return maps.Clone(c.counts)
+}
+
+func (c *Chain) cacheKey(userID, password string) [sha256.Size]byte {
+	c.mu.RLock()
+	mac := hmac.New(sha256.New, c.key)
+	c.mu.RUnlock()
+	mac.Write([]byte(userID))
+	mac.Write([]byte{0})
+	mac.Write([]byte(password))
+	var k [sha256.Size]byte
+	mac.Sum(k[:0])
+	return k
+}
+
+func (c *Chain) lookup(k [sha256.Size]byte, userID string) (cacheEntry, bool) {
+	if c.opts.CacheTTL <= 0 {
+		return cacheEntry{}, false
+	}
+	c.mu.RLock()
+	e, ok := c.cache[k]
+	c.mu.RUnlock()
+	if !ok || e.userID != userID || !c.opts.Now().Before(e.expires) {
+		return cacheEntry{}, false
+	}
+	return e, true
+}
+
+func (c *Chain) store(k [sha256.Size]byte, userID string, m Method, cred Credential) {
+	if c.opts.CacheTTL <= 0 {
+		return
+	}
+	now := c.opts.Now()
+	exp := now.Add(c.opts.CacheTTL)
+	if !cred.Expires.IsZero() && cred.Expires.Before(exp) {
+		exp = cred.Expires
+	}
+	if !now.Before(exp) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.cache) >= c.opts.MaxCacheEntries {
+		for ck, e := range c.cache {
+			if !now.Before(e.expires) {
+				delete(c.cache, ck)
+			}
+		}
+		if len(c.cache) >= c.opts.MaxCacheEntries {
+			return
+		}
+	}
+	c.cache[k] = cacheEntry{userID: userID, method: m, cred: cred, expires: exp}
+}
+
+func (c *Chain) drop(k [sha256.Size]byte) {
+	c.mu.Lock()
+	delete(c.cache, k)
+	c.mu.Unlock()
+}
+
+// Revoked forgets the cached binds of app password id.
+func (c *Chain) Revoked(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.cache {
+		if e.cred.AppPasswordID == id {
+			delete(c.cache, k)
+		}
+	}
+}
+
+// ViewChanged forgets the cached binds of users that v no longer has or
+// that v shows suspended or archived. Call it after each new view.
+func (c *Chain) ViewChanged(v *store.View) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.cache {
+		if u, ok := v.UserByID(e.userID); !ok || !u.Enabled() {
+			delete(c.cache, k)
+		}
+	}
+}
+
+// Reset forgets every cached bind and draws a new cache key (config
+// reload).
+func (c *Chain) Reset() {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		panic(fmt.Sprintf("bindproxy: crypto/rand: %v", err)) // never fails since Go 1.24
+	}
+	c.mu.Lock()
+	c.key = key
+	c.cache = make(map[[sha256.Size]byte]cacheEntry)
+	c.mu.Unlock()
+}
+
+// CacheLen returns the number of cached binds (tests, metrics).
+func (c *Chain) CacheLen() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.cache)
+}

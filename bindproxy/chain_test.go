@@ -1,0 +1,292 @@
+package bindproxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ldapgate/ldapgate/store"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// fakeMethod accepts one password, or says it is not for it.
+type fakeMethod struct {
+	name, accept, applies string // applies: prefix of the passwords it handles
+	cred                  Credential
+	calls                 int
+	valid                 bool // for stillValid
+}
+
+func (m *fakeMethod) Name() string { return m.name }
+func (m *fakeMethod) Authenticate(_ context.Context, _ *store.ViewUser, pw string, _ net.Addr) (Credential, error) {
+	m.calls++
+	if !strings.HasPrefix(pw, m.applies) {
+		return Credential{}, ErrNotApplicable
+	}
+	if pw != m.accept {
+		return Credential{}, errors.New("wrong")
+	}
+	return m.cred, nil
+}
+
+type recheckMethod struct{ *fakeMethod }
+
+func (m recheckMethod) stillValid(context.Context, string, Credential) bool { return m.valid }
+
+var (
+	alice  = &store.ViewUser{User: store.User{ID: "u1", UID: "alice", PrimaryEmail: "alice@example.com"}}
+	bob    = &store.ViewUser{User: store.User{ID: "u2", UID: "bob", PrimaryEmail: "bob@example.com"}}
+	client = &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 4242}
+)
+
+func TestChainOrderAndLog(t *testing.T) {
+	a := &fakeMethod{name: "a", applies: "a-", accept: "a-good"}
+	b := &fakeMethod{name: "b", applies: "", accept: "a-other"}
+	var buf bytes.Buffer
+	c := NewChain([]Method{a, b}, Options{Log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	ctx := context.Background()
+	if err := c.AuthenticateUser(ctx, alice, "a-good", client); err != nil {
+		t.Fatalf("first method's password: %v", err)
+	}
+	if b.calls != 0 {
+		t.Error("the chain went on after a method accepted")
+	}
+	if err := c.AuthenticateUser(ctx, alice, "a-other", client); err != nil {
+		t.Fatalf("second method's password: %v", err)
+	}
+	if err := c.AuthenticateUser(ctx, alice, "zzz", client); !errors.Is(err, ErrNoMethod) {
+		t.Errorf("wrong password: %v, want ErrNoMethod", err)
+	}
+	if err := c.AuthenticateUser(ctx, alice, "", client); err == nil {
+		t.Error("empty password accepted")
+	}
+	log := buf.String()
+	for _, want := range []string{"user=alice method=a result=accepted client=192.0.2.7:4242",
+		"method=a result=refused", "method=b result=accepted", "method=a result=not_applicable"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	wantCounts := map[string]uint64{"a accepted": 1, "a refused": 1, "a not_applicable": 1, "b accepted": 1, "b refused": 1}
+	if diff := cmp.Diff(c.Counts(), wantCounts); diff != "" {
+		t.Errorf("counts (-got +want):\n%s", diff)
+	}
+	for _, secret := range []string{"a-good", "a-other", "zzz"} {
+		if strings.Contains(log, secret) {
+			t.Errorf("log contains the password %q", secret)
+		}
+	}
+}
+
+func TestChainCache(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	ctx := context.Background()
+	newChain := func(ms ...Method) *Chain {
+		return NewChain(ms, Options{CacheTTL: time.Minute, Now: clk.now})
+	}
+
+	t.Run("hit, expiry, other user, other password", func(t *testing.T) {
+		m := &fakeMethod{name: "m", accept: "pw"}
+		c := newChain(m)
+		for range 3 {
+			if err := c.AuthenticateUser(ctx, alice, "pw", client); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if m.calls != 1 {
+			t.Errorf("method called %d times for 3 binds, want 1 (cached)", m.calls)
+		}
+		if err := c.AuthenticateUser(ctx, bob, "pw", client); err != nil || m.calls != 2 {
+			t.Errorf("another user's bind: err %v, calls %d; want a real check", err, m.calls)
+		}
+		if err := c.AuthenticateUser(ctx, alice, "pw2", client); err == nil {
+			t.Error("another password accepted")
+		}
+		clk.add(time.Minute)
+		if err := c.AuthenticateUser(ctx, alice, "pw", client); err != nil || m.calls != 4 {
+			t.Errorf("after the TTL: err %v, calls %d; want a real check", err, m.calls)
+		}
+	})
+
+	t.Run("credential expiry bounds the cache", func(t *testing.T) {
+		m := &fakeMethod{name: "m", accept: "pw", cred: Credential{Expires: clk.now().Add(10 * time.Second)}}
+		c := newChain(m)
+		_ = c.AuthenticateUser(ctx, alice, "pw", client)
+		clk.add(10 * time.Second)
+		_ = c.AuthenticateUser(ctx, alice, "pw", client)
+		if m.calls != 2 {
+			t.Errorf("calls %d, want 2: the cache outlived the credential", m.calls)
+		}
+	})
+
+	t.Run("revocation", func(t *testing.T) {
+		m := &fakeMethod{name: "m", accept: "pw", cred: Credential{AppPasswordID: 7}}
+		c := newChain(m)
+		_ = c.AuthenticateUser(ctx, alice, "pw", client)
+		c.Revoked(8)
+		if c.CacheLen() != 1 {
+			t.Error("revoking another app password dropped the entry")
+		}
+		c.Revoked(7)
+		if c.CacheLen() != 0 {
+			t.Error("revocation left the entry")
+		}
+	})
+
+	t.Run("recheck on hit", func(t *testing.T) {
+		m := recheckMethod{&fakeMethod{name: "m", accept: "pw", valid: true}}
+		c := newChain(m)
+		_ = c.AuthenticateUser(ctx, alice, "pw", client)
+		_ = c.AuthenticateUser(ctx, alice, "pw", client)
+		if m.calls != 1 {
+			t.Fatalf("calls %d, want 1", m.calls)
+		}
+		m.valid, m.accept = false, "revoked"
+		if err := c.AuthenticateUser(ctx, alice, "pw", client); err == nil {
+			t.Error("a cached bind whose credential is no longer valid was accepted")
+		}
+	})
+
+	t.Run("view change and reset", func(t *testing.T) {
+		m := &fakeMethod{name: "m", accept: "pw"}
+		c := newChain(m)
+		_ = c.AuthenticateUser(ctx, alice, "pw", client)
+		_ = c.AuthenticateUser(ctx, bob, "pw", client)
+		suspended := alice.User
+		suspended.Suspended = true
+		c.ViewChanged(store.NewView(&store.State{Users: []store.User{suspended, bob.User}}, nil, clk.now()))
+		if c.CacheLen() != 1 {
+			t.Errorf("after alice was suspended: %d entries, want 1 (bob's)", c.CacheLen())
+		}
+		c.ViewChanged(store.NewView(&store.State{}, nil, clk.now()))
+		if c.CacheLen() != 0 {
+			t.Errorf("after everyone left: %d entries", c.CacheLen())
+		}
+		_ = c.AuthenticateUser(ctx, bob, "pw", client)
+		c.Reset()
+		if c.CacheLen() != 0 {
+			t.Error("Reset left entries")
+		}
+	})
+
+	t.Run("disabled", func(t *testing.T) {
+		m := &fakeMethod{name: "m", accept: "pw"}
+		c := NewChain([]Method{m}, Options{})
+		_ = c.AuthenticateUser(ctx, alice, "pw", client)
+		_ = c.AuthenticateUser(ctx, alice, "pw", client)
+		if m.calls != 2 || c.CacheLen() != 0 {
+			t.Errorf("TTL 0: calls %d, entries %d; want 2 and 0", m.calls, c.CacheLen())
+		}
+	})
+
+	t.Run("bounded", func(t *testing.T) {
+		m := &fakeMethod{name: "m", applies: "", accept: ""}
+		m.accept = "x"
+		c := NewChain([]Method{m}, Options{CacheTTL: time.Minute, MaxCacheEntries: 2, Now: clk.now})
+		for _, u := range []*store.ViewUser{alice, bob, {User: store.User{ID: "u3"}}} {
+			_ = c.AuthenticateUser(ctx, u, "x", client)
+		}
+		if c.CacheLen() != 2 {
+			t.Errorf("%d entries, want the bound 2", c.CacheLen())
+		}
+	})
+}
+
+func TestGenerateAppPassword(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 200 {
+		pw, err := GenerateAppPassword()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pw) != 19 || strings.Count(pw, "-") != 3 || pw[4] != '-' || pw[9] != '-' || pw[14] != '-' {
+			t.Fatalf("GenerateAppPassword = %q, want abcd-efgh-ijkl-mnop", pw)
+		}
+		norm, ok := NormalizeAppPassword(pw)
+		if !ok || len(norm) != 16 || strings.Trim(norm, "abcdefghijklmnopqrstuvwxyz") != "" {
+			t.Fatalf("NormalizeAppPassword(%q) = %q, %v", pw, norm, ok)
+		}
+		if seen[pw] {
+			t.Fatalf("GenerateAppPassword repeated %q", pw)
+		}
+		seen[pw] = true
+	}
+	for in, want := range map[string]string{
+		"ABCD EFGH IJKL MNOP":  "abcdefghijklmnop",
+		"abcdefghijklmnop":     "abcdefghijklmnop",
+		"abcd-efgh-ijkl-mnop":  "abcdefghijklmnop",
+		"abcd-efgh-ijkl-mno":   "",
+		"abcd-efgh-ijkl-mnop1": "",
+		"äbcd-efgh-ijkl-mnop":  "",
+	} {
+		got, ok := NormalizeAppPassword(in)
+		if ok != (want != "") || (ok && got != want) {
+			t.Errorf("NormalizeAppPassword(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
+
+func TestHashAppPassword(t *testing.T) {
+	pw, _ := GenerateAppPassword()
+	h, err := HashAppPassword(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") || strings.Contains(h, pw) {
+		t.Errorf("hash %q", h)
+	}
+	norm, _ := NormalizeAppPassword(strings.ToUpper(pw))
+	if ok, err := verifyAppPassword(h, norm); err != nil || !ok {
+		t.Errorf("verify own password: %v, %v", ok, err)
+	}
+	other, _ := GenerateAppPassword()
+	norm, _ = NormalizeAppPassword(other)
+	if ok, _ := verifyAppPassword(h, norm); ok {
+		t.Error("another password verified")
+	}
+	for _, bad := range []string{"", "$2a$10$xx", "$argon2id$v=19$m=99999999,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"} {
+		if _, err := verifyAppPassword(bad, norm); err == nil {
+			t.Errorf("verifyAppPassword(%q) accepted the hash", bad)
+		}
+	}
+}
+
+func BenchmarkAppPasswordVerify(b *testing.B) {
+	pw, _ := GenerateAppPassword()
+	h, _ := HashAppPassword(pw)
+	norm, _ := NormalizeAppPassword(pw)
+	for b.Loop() {
+		_, _ = verifyAppPassword(h, norm)
+	}
+}
+
+func BenchmarkCachedBind(b *testing.B) {
+	m := &fakeMethod{name: "m", accept: "pw"}
+	c := NewChain([]Method{m}, Options{CacheTTL: time.Hour})
+	ctx := context.Background()
+	_ = c.AuthenticateUser(ctx, alice, "pw", client)
+	for b.Loop() {
+		if err := c.AuthenticateUser(ctx, alice, "pw", client); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,58 @@
+package bindproxy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/ldapgate/ldapgate/oidc"
+	"github.com/ldapgate/ldapgate/store"
+)
+
+// IDTokenVerifier verifies an ID token (signature, issuer, audience,
+// expiry, verified email, allowed domain); *oidc.Provider is one.
+type IDTokenVerifier interface {
+	VerifyIDToken(ctx context.Context, raw string) (*oidc.Claims, error)
+}
+
+// IDTokenMethod accepts an ID token for the bound user as the password.
+type IDTokenMethod struct{ v IDTokenVerifier }
+
+var _ Method = (*IDTokenMethod)(nil)
+
+// NewIDTokenMethod returns the ID token method over v.
+func NewIDTokenMethod(v IDTokenVerifier) *IDTokenMethod { return &IDTokenMethod{v: v} }
+
+// Name is "id_token".
+func (m *IDTokenMethod) Name() string { return MethodIDToken }
+
+// Authenticate verifies password as an ID token whose email is u's
+// primary address or one of u's aliases. A cached result lasts no longer
+// than the token.
+func (m *IDTokenMethod) Authenticate(ctx context.Context, u *store.ViewUser, password string, _ net.Addr) (Credential, error) {
+	if !oidc.LooksLikeJWT(password) {
+		return Credential{}, ErrNotApplicable
+	}
+	c, err := m.v.VerifyIDToken(ctx, password)
+	if err != nil {
+		return Credential{}, err
+	}
+	if !userHasAddress(u, c.Email) {
+		return Credential{}, fmt.Errorf("%w: token is for %s", errWrongUser, c.Email)
+	}
+	return Credential{Expires: c.Expiry, Label: c.Email}, nil
+}
+
+// userHasAddress reports whether addr is u's primary address or an alias.
+func userHasAddress(u *store.ViewUser, addr string) bool {
+	if strings.EqualFold(u.PrimaryEmail, addr) {
+		return true
+	}
+	for _, a := range u.Aliases {
+		if strings.EqualFold(a, addr) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,204 @@
+// Command ldapgate-bench is a load generator for LDAP servers (ldapgate,
+// slapd, any other): it runs one kind of operation from several
+// connections for a while and reports throughput, p50 and p99 latency.
+//
+//	ldapgate-bench -url ldap://127.0.0.1:3389 -D cn=archive,ou=services,dc=example,dc=com -w secret \
+//	    -base dc=example,dc=com -mode search -filter '(uid=user%07d)' -n 100000 -c 4 -d 10s
+//
+// Modes: search (equality search on bound connections; %d in -filter is a
+// pseudo-random number below -n), bind (simple binds on open connections),
+// cycle (connect, bind, search, unbind), paged (a full paged read of -base
+// with -filter, pages of -page entries; one operation is the whole read).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+type options struct {
+	url, bindDN, password, base, filter, mode string
+	attrs                                     string
+	n, conns, page                            int
+	duration                                  time.Duration
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("ldapgate-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.url, "url", "ldap://127.0.0.1:3389", "server URL")
+	fs.StringVar(&o.bindDN, "D", "", "bind DN")
+	fs.StringVar(&o.password, "w", "", "bind password")
+	fs.StringVar(&o.base, "base", "", "search base")
+	fs.StringVar(&o.filter, "filter", "(uid=user%07d)", "search filter; %d is replaced by a number below -n")
+	fs.StringVar(&o.attrs, "attrs", "", "comma-separated attributes to return (default all user attributes)")
+	fs.StringVar(&o.mode, "mode", "search", "search, bind, cycle or paged")
+	fs.IntVar(&o.n, "n", 100000, "range of the number in -filter")
+	fs.IntVar(&o.conns, "c", 4, "concurrent connections")
+	fs.IntVar(&o.page, "page", 1000, "page size for -mode paged")
+	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long to run")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := bench(ctx, &o)
+	if err != nil {
+		fmt.Fprintln(stderr, "ldapgate-bench:", err)
+		return 1
+	}
+	res.print(stdout, &o)
+	return 0
+}
+
+type result struct {
+	ops     int
+	errs    int
+	elapsed time.Duration
+	lat     []time.Duration
+}
+
+func (r *result) print(w io.Writer, o *options) {
+	slices.Sort(r.lat)
+	pct := func(p float64) time.Duration {
+		if len(r.lat) == 0 {
+			return 0
+		}
+		return r.lat[min(len(r.lat)-1, int(float64(len(r.lat))*p))]
+	}
+	fmt.Fprintf(w, "mode=%s conns=%d ops=%d errors=%d elapsed=%s throughput=%.0f/s p50=%s p99=%s\n",
+		o.mode, o.conns, r.ops, r.errs, r.elapsed.Round(time.Millisecond),
+		float64(r.ops)/r.elapsed.Seconds(), pct(0.50), pct(0.99))
+}
+
+// worker runs operations until ctx ends.
+type worker struct {
+	o    *options
+	conn *ldap.Conn
+	rnd  uint64
+}
+
+func (w *worker) next() int {
+	// xorshift: cheap, and different per worker.
+	w.rnd ^= w.rnd << 13
+	w.rnd ^= w.rnd >> 7
+	w.rnd ^= w.rnd << 17
+	return int(w.rnd % uint64(max(w.o.n, 1)))
+}
+
+func (w *worker) dial() (*ldap.Conn, error) {
+	c, err := ldap.DialURL(w.o.url)
+	if err != nil {
+		return nil, err
+	}
+	if w.o.bindDN != "" {
+		if err := c.Bind(w.o.bindDN, w.o.password); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (w *worker) searchRequest() *ldap.SearchRequest {
+	f := w.o.filter
+	if strings.Contains(f, "%") {
+		f = fmt.Sprintf(f, w.next())
+	}
+	var attrs []string
+	if w.o.attrs != "" {
+		attrs = strings.Split(w.o.attrs, ",")
+	}
+	return ldap.NewSearchRequest(w.o.base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, f, attrs, nil)
+}
+
+func (w *worker) op() error {
+	switch w.o.mode {
+	case "search":
+		_, err := w.conn.Search(w.searchRequest())
+		return err
+	case "bind":
+		return w.conn.Bind(w.o.bindDN, w.o.password)
+	case "cycle":
+		c, err := w.dial()
+		if err != nil {
+			return err
+		}
+		_, err = c.Search(w.searchRequest())
+		c.Close() // sends the unbind
+		return err
+	case "paged":
+		_, err := w.conn.SearchWithPaging(w.searchRequest(), uint32(w.o.page))
+		return err
+	}
+	return fmt.Errorf("unknown mode %q", w.o.mode)
+}
+
+func bench(ctx context.Context, o *options) (*result, error) {
+	switch o.mode {
+	case "search", "bind", "cycle", "paged":
+	default:
+		return nil, fmt.Errorf("unknown mode %q", o.mode)
+	}
+	if o.mode == "bind" && o.bindDN == "" {
+		return nil, errors.New("-mode bind needs -D and -w")
+	}
+	workers := make([]*worker, o.conns)
+	for i := range workers {
+		w := &worker{o: o, rnd: uint64(i)*0x9e3779b97f4a7c15 + 1}
+		if o.mode != "cycle" {
+			c, err := w.dial()
+			if err != nil {
+				return nil, err
+			}
+			defer c.Close()
+			w.conn = c
+		}
+		workers[i] = w
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.duration) // from here: connecting is not measured
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		res result
+		wg  sync.WaitGroup
+	)
+	start := time.Now()
+	for _, w := range workers {
+		wg.Go(func() {
+			var lat []time.Duration
+			ops, errs := 0, 0
+			for ctx.Err() == nil {
+				t := time.Now()
+				if err := w.op(); err != nil {
+					errs++
+					continue
+				}
+				lat = append(lat, time.Since(t))
+				ops++
+			}
+			mu.Lock()
+			res.ops += ops
+			res.errs += errs
+			res.lat = append(res.lat, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	return &res, nil
+}

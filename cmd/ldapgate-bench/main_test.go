@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/store"
+)
+
+func startServer(t *testing.T) string {
+	t.Helper()
+	hash, err := ldapserver.HashPassword("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &store.State{}
+	for i := range 50 {
+		st.Users = append(st.Users, store.User{ID: fmt.Sprint(i), UID: fmt.Sprintf("user%07d", i), PrimaryEmail: fmt.Sprintf("user%07d@example.com", i)})
+	}
+	live := &store.Live{}
+	live.Store(store.NewView(st, nil, time.Now()))
+	s, err := ldapserver.New(ldapserver.Config{BaseDN: "dc=example,dc=com",
+		ServiceAccounts: []ldapserver.ServiceAccount{{Name: "bench", PasswordHash: hash}}}, live, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return "ldap://" + l.Addr().String()
+}
+
+func TestBench(t *testing.T) {
+	url := startServer(t)
+	for _, mode := range []string{"search", "bind", "cycle", "paged"} {
+		t.Run(mode, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run([]string{"-url", url, "-D", "cn=bench,ou=services,dc=example,dc=com", "-w", "pw", "-base", "dc=example,dc=com",
+				"-mode", mode, "-n", "50", "-c", "2", "-d", "200ms", "-page", "7"}, &out, &errOut)
+			if code != 0 || !strings.Contains(out.String(), "errors=0 ") || strings.Contains(out.String(), " ops=0 ") {
+				t.Errorf("exit %d: %s %s", code, out.String(), errOut.String())
+			}
+		})
+	}
+	if code := run([]string{"-mode", "nope"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 1 {
+		t.Errorf("unknown mode: exit %d", code)
+	}
+}

@@ -1,0 +1,137 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ldapgate/ldapgate/sync/google"
+)
+
+// GoogleConfig is source.google: the Google Workspace source.
+type GoogleConfig struct {
+	// ServiceAccountKey is the service account's key file: a JSON key, or
+	// a P12 key together with ServiceAccountEmail.
+	ServiceAccountKey   string `yaml:"service_account_key"`
+	ServiceAccountEmail string `yaml:"service_account_email"`
+	// P12PasswordEnv names the environment variable holding a P12 key's
+	// password, when it is not Google's "notasecret".
+	P12PasswordEnv string `yaml:"p12_password_env"`
+	// AdminEmail is the administrator the service account acts as.
+	AdminEmail string `yaml:"admin_email"`
+	// Customer is the customer ID (default my_customer: the admin's own
+	// organisation, every domain); Domain limits the sync to one domain.
+	Customer string `yaml:"customer"`
+	Domain   string `yaml:"domain"`
+	// APIEndpoint and TokenURL override the Directory API base URL and the
+	// OAuth token URL (egress proxies, private endpoints).
+	APIEndpoint string `yaml:"api_endpoint"`
+	TokenURL    string `yaml:"token_url"`
+	// HTTPProxy is the outbound proxy (default: HTTPS_PROXY and NO_PROXY
+	// from the environment).
+	HTTPProxy string `yaml:"http_proxy"`
+	// MaxConcurrency bounds the group member listings running at once.
+	MaxConcurrency int `yaml:"max_concurrency"`
+	// RequestTimeout bounds one call to Google (a slower call is retried).
+	RequestTimeout Duration `yaml:"request_timeout"`
+}
+
+// GoogleKeyFile is the Google key file's path, resolved against the
+// config's directory.
+func (c *Config) GoogleKeyFile() string { return c.resolve(c.Source.Google.ServiceAccountKey) }
+
+// validateGoogle checks source.google when source.type is google.
+func (c *Config) validateGoogle(root *yaml.Node) ConfigErrors {
+	if c.Source.Type != "google" {
+		return nil
+	}
+	var errs ConfigErrors
+	bad := func(key string, format string, args ...any) {
+		key = "source.google." + key
+		errs = append(errs, &ConfigError{File: c.path, Line: lineOf(root, key), Msg: key + ": " + fmt.Sprintf(format, args...)})
+	}
+	g := c.Source.Google
+	if g.ServiceAccountKey == "" {
+		bad("service_account_key", "required with source.type google: the service account's JSON key file (or a .p12 with service_account_email)")
+	}
+	isP12 := strings.HasSuffix(strings.ToLower(g.ServiceAccountKey), ".p12")
+	if isP12 && g.ServiceAccountEmail == "" {
+		bad("service_account_email", "required with a P12 key: the service account's email (...@....iam.gserviceaccount.com)")
+	}
+	if g.ServiceAccountEmail != "" && !strings.Contains(g.ServiceAccountEmail, "@") {
+		bad("service_account_email", "expected an email address, got %q", g.ServiceAccountEmail)
+	}
+	if g.P12PasswordEnv != "" {
+		if _, ok := os.LookupEnv(g.P12PasswordEnv); !ok {
+			bad("p12_password_env", "environment variable %s is not set", g.P12PasswordEnv)
+		}
+	}
+	switch {
+	case g.AdminEmail == "":
+		bad("admin_email", "required: the email of an administrator the service account acts as")
+	case !strings.Contains(g.AdminEmail, "@"):
+		bad("admin_email", "expected an email address, got %q", g.AdminEmail)
+	}
+	if g.Customer != "" && g.Domain != "" {
+		bad("domain", "set customer or domain, not both")
+	}
+	if strings.ContainsAny(g.Domain, "@ /") {
+		bad("domain", "expected a domain name such as example.com, got %q", g.Domain)
+	}
+	for _, u := range []struct{ key, val string }{{"api_endpoint", g.APIEndpoint}, {"token_url", g.TokenURL}, {"http_proxy", g.HTTPProxy}} {
+		if u.val == "" {
+			continue
+		}
+		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad(u.key, "expected an http:// or https:// URL, got %q", u.val)
+		}
+	}
+	if g.MaxConcurrency < 0 || g.MaxConcurrency > 100 {
+		bad("max_concurrency", "expected 1 to 100 (0 for the default, %d), got %d", google.DefaultConcurrency, g.MaxConcurrency)
+	}
+	if g.RequestTimeout != 0 && g.RequestTimeout.D() < time.Second {
+		bad("request_timeout", "must be at least 1s, got %s", g.RequestTimeout.D())
+	}
+	return errs
+}
+
+// GoogleSourceConfig turns the config into the Google source's settings.
+// The source learns the filter's groups and the privilege rules' groups,
+// so that it lists the members of the groups in scope only.
+func GoogleSourceConfig(cfg *Config, log *slog.Logger) google.Config {
+	g := cfg.Source.Google
+	gc := google.Config{
+		KeyFile:             cfg.GoogleKeyFile(),
+		ServiceAccountEmail: g.ServiceAccountEmail,
+		AdminEmail:          g.AdminEmail,
+		Customer:            g.Customer,
+		Domain:              g.Domain,
+		APIEndpoint:         g.APIEndpoint,
+		TokenURL:            g.TokenURL,
+		Concurrency:         g.MaxConcurrency,
+		RequestTimeout:      g.RequestTimeout.D(),
+		Groups:              cfg.Source.Filter.Groups,
+		OrgUnits:            cfg.Source.Filter.OrgUnits,
+		Log:                 log,
+	}
+	if g.P12PasswordEnv != "" {
+		gc.P12Password = os.Getenv(g.P12PasswordEnv)
+	}
+	if g.HTTPProxy != "" {
+		gc.Proxy, _ = url.Parse(g.HTTPProxy) // checked by validateGoogle
+	}
+	for _, r := range cfg.Sync.PrivilegeRules {
+		gc.RuleGroups = append(gc.RuleGroups, r.Group)
+	}
+	return gc
+}
+
+// NewGoogleSource returns the Google source the config describes.
+func NewGoogleSource(cfg *Config, log *slog.Logger) *google.Source {
+	return google.New(GoogleSourceConfig(cfg, log))
+}

@@ -1,0 +1,391 @@
+package ldapserver
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+var errTooManyFiles = syscall.EMFILE
+
+// Causes of a cancelled request context.
+var (
+	errAbandoned    = errors.New("abandoned by the client")
+	errDisconnected = errors.New("client disconnected")
+)
+
+// oidNoticeOfDisconnection names the unsolicited notification a server
+// sends before it ends a connection (RFC 4511 §4.4.1).
+const oidNoticeOfDisconnection = "1.3.6.1.4.1.1466.20036"
+
+const (
+	readBufferSize  = 16 << 10
+	writeBufferSize = 64 << 10
+	// shutdownGrace is how long Close lets requests in progress (already
+	// cancelled) write their results before the Notice of Disconnection.
+	shutdownGrace = 2 * time.Second
+)
+
+// conn is one client connection: a reader goroutine (serve) that decodes
+// messages and dispatches them, and a buffered writer that the requests
+// share.
+type conn struct {
+	srv    *Server
+	id     uint64
+	remote net.Addr
+	raw    net.Conn        // the accepted connection, for deadlines and Close
+	ctx    context.Context // cancelled on disconnect and by Close
+	cancel context.CancelCauseFunc
+	sem    chan struct{}  // requests in flight
+	active atomic.Int32   // requests whose final response is not written yet
+	wg     sync.WaitGroup // requests in flight
+
+	br *bufio.Reader // reader goroutine only
+
+	// wmu guards the writer and the network connection, which StartTLS
+	// replaces.
+	wmu     sync.Mutex
+	netConn net.Conn
+	bw      *bufio.Writer
+	werr    error
+
+	mu    sync.Mutex
+	ident Identity
+	tls   bool
+	ops   map[int32]*inflight
+	pages pages
+}
+
+func newConn(s *Server, id uint64, nc net.Conn) *conn {
+	c := &conn{
+		srv:     s,
+		id:      id,
+		remote:  nc.RemoteAddr(),
+		raw:     nc,
+		sem:     make(chan struct{}, s.cfg.MaxRequestsPerConn),
+		netConn: nc,
+		ops:     make(map[int32]*inflight),
+	}
+	c.ctx, c.cancel = context.WithCancelCause(withConn(s.ctx, int(id)))
+	c.br = bufio.NewReaderSize(nc, readBufferSize)
+	c.bw = bufio.NewWriterSize(deadlineWriter{c}, writeBufferSize)
+	return c
+}
+
+// deadlineWriter writes to the connection with the write timeout; bufio
+// calls it once per flush.
+type deadlineWriter struct{ c *conn }
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	nc := w.c.netConn // wmu is held
+	_ = nc.SetWriteDeadline(time.Now().Add(w.c.srv.cfg.WriteTimeout))
+	return nc.Write(p)
+}
+
+// nc returns the accepted connection: closing it or setting its deadlines
+// also affects a TLS layer on top.
+func (c *conn) nc() net.Conn { return c.raw }
+
+func (c *conn) identity() Identity {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ident
+}
+
+func (c *conn) setIdentity(id Identity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ident = id
+}
+
+func (c *conn) isTLS() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tls
+}
+
+func (c *conn) logAttrs(level slog.Level, msg string, attrs ...slog.Attr) {
+	attrs = append(attrs, slog.Uint64("conn", c.id), slog.String("client", c.remote.String()))
+	c.srv.log.LogAttrs(context.Background(), level, msg, attrs...)
+}
+
+// write queues b (one or more encoded messages) and, with flush, sends
+// everything queued. After a write error the connection is closed and
+// later writes fail at once.
+func (c *conn) write(b []byte, flush bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	_, err := c.bw.Write(b)
+	if err == nil && flush {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		c.werr = err
+		c.netConn.Close()
+	}
+	return err
+}
+
+// inflight is a request in progress, for Abandon.
+type inflight struct{ cancel context.CancelCauseFunc }
+
+// serve is the connection's reader goroutine.
+func (c *conn) serve() {
+	defer func() {
+		if p := recover(); p != nil {
+			c.logAttrs(slog.LevelError, "ldap connection panic", slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
+		}
+		c.cancel(errDisconnected)
+		if c.srv.isClosed() {
+			// Requests in progress are cancelled; let them answer, then
+			// tell the client why the connection ends.
+			done := make(chan struct{})
+			go func() {
+				c.wg.Wait()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-time.After(shutdownGrace):
+			}
+			c.notice(ResultUnavailable, "server shutting down")
+		}
+		c.nc().Close()
+		c.wg.Wait()
+		c.srv.connClosed(c)
+	}()
+	cfg := &c.srv.cfg
+	if cfg.LDAPS {
+		if !c.handshake() {
+			return
+		}
+	}
+	for {
+		if cfg.IdleTimeout > 0 {
+			_ = c.nc().SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		}
+		if c.ctx.Err() != nil {
+			return // Close; shutdown set a past deadline
+		}
+		buf, err := readFrame(c.br, nil, cfg.MaxMessageBytes)
+		if err != nil {
+			var ne net.Error
+			switch {
+			case c.ctx.Err() != nil:
+			case errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, errMidFrame):
+				if c.active.Load() > 0 {
+					continue // a long request; the client waits for it
+				}
+				c.logAttrs(slog.LevelDebug, "ldap connection idle; closing", slog.Duration("idle_timeout", cfg.IdleTimeout))
+				c.notice(ResultUnavailable, "idle timeout")
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+			case errors.Is(err, errMessageTooLarge), errors.Is(err, errBadFraming):
+				c.logAttrs(slog.LevelWarn, "ldap message refused; closing the connection", slog.Any("err", err))
+				c.notice(ResultProtocolError, "malformed or oversized message")
+			default:
+				c.logAttrs(slog.LevelDebug, "ldap connection read failed", slog.Any("err", err))
+			}
+			return
+		}
+		m, err := decodeMessage(buf)
+		if err != nil {
+			c.logAttrs(slog.LevelWarn, "ldap message malformed; closing the connection", slog.Any("err", err))
+			c.notice(ResultProtocolError, "malformed message")
+			return
+		}
+		if !c.dispatch(m) {
+			return
+		}
+	}
+}
+
+// handshake runs the TLS handshake of an LDAPS connection.
+func (c *conn) handshake() bool {
+	tc := tls.Server(c.netConn, c.srv.tlsConfig())
+	ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.TLSHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.logAttrs(slog.LevelDebug, "ldaps handshake failed", slog.Any("err", err))
+		return false
+	}
+	c.wmu.Lock()
+	c.netConn = tc
+	c.wmu.Unlock()
+	c.br.Reset(tc)
+	c.mu.Lock()
+	c.tls = true
+	c.mu.Unlock()
+	return true
+}
+
+// dispatch handles one message; false ends the connection.
+func (c *conn) dispatch(m *message) bool {
+	switch m.op {
+	case opUnbindRequest:
+		return false
+	case opAbandonRequest:
+		c.abandon(m)
+		return true
+	case opBindRequest:
+		// RFC 4511 §4.2.1: operations in progress finish before a bind.
+		c.wg.Wait()
+		c.runInline(m)
+		return true
+	case opExtendedRequest:
+		if name, _ := extendedName(m); name == oidStartTLS {
+			return c.startTLS(m)
+		}
+	case opSearchRequest, opCompareRequest, opModifyRequest, opAddRequest, opDelRequest, opModDNRequest:
+	default:
+		c.logAttrs(slog.LevelWarn, "ldap request of unknown type; closing the connection", slog.Int("op", int(m.op)))
+		c.notice(ResultProtocolError, "unknown request type")
+		return false
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-c.ctx.Done():
+		return false
+	}
+	if c.ctx.Err() != nil {
+		<-c.sem
+		return false
+	}
+	ctx, cancel := context.WithCancelCause(c.ctx)
+	op := &inflight{cancel: cancel}
+	c.mu.Lock()
+	c.ops[m.id] = op // a repeated message ID: Abandon reaches the latest
+	c.mu.Unlock()
+	c.active.Add(1)
+	c.wg.Add(1)
+	r := &request{c: c, m: m, ctx: ctx, id: c.identity(), counted: true}
+	go func() {
+		defer func() {
+			c.mu.Lock()
+			if c.ops[m.id] == op {
+				delete(c.ops, m.id)
+			}
+			c.mu.Unlock()
+			cancel(nil)
+			r.release()
+			<-c.sem
+			c.wg.Done()
+		}()
+		r.run()
+	}()
+	return true
+}
+
+func (c *conn) runInline(m *message) {
+	r := &request{c: c, m: m, ctx: c.ctx, id: c.identity()}
+	r.run()
+}
+
+// abandon cancels the request the Abandon names; it gets no response
+// (RFC 4511 §4.11).
+func (c *conn) abandon(m *message) {
+	if m.body.constructed() {
+		return
+	}
+	id, err := parseInt(m.body.content)
+	if err != nil {
+		return
+	}
+	if id < 0 || id > 1<<31-1 {
+		return
+	}
+	c.mu.Lock()
+	op := c.ops[int32(id)]
+	delete(c.ops, int32(id))
+	c.mu.Unlock()
+	if op != nil {
+		op.cancel(errAbandoned)
+		c.logAttrs(slog.LevelDebug, "ldap request abandoned", slog.Int64("msgid", id))
+	}
+}
+
+// startTLS answers the StartTLS extended operation (RFC 4511 §4.14) and
+// runs the handshake; false ends the connection.
+func (c *conn) startTLS(m *message) bool {
+	r := &request{c: c, m: m, ctx: c.ctx, id: c.identity()}
+	cfg := c.srv.tlsConfig()
+	var res *Error
+	switch {
+	case cfg == nil:
+		res = &Error{Code: ResultProtocolError, Message: "unsupported extended operation"}
+	case c.isTLS():
+		res = &Error{Code: ResultOperationsError, Message: "TLS already established"}
+	case c.active.Load() > 0:
+		res = &Error{Code: ResultOperationsError, Message: "requests in progress"}
+	case c.br.Buffered() > 0:
+		res = &Error{Code: ResultOperationsError, Message: "data sent after the StartTLS request"}
+	}
+	if res != nil {
+		r.finish(opExtendedResponse, res, responseName(oidStartTLS), nil)
+		return true
+	}
+	r.finish(opExtendedResponse, nil, responseName(oidStartTLS), nil)
+	c.wmu.Lock()
+	failed := c.werr != nil
+	raw := c.netConn
+	c.wmu.Unlock()
+	if failed {
+		return false
+	}
+	tc := tls.Server(raw, cfg)
+	ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.TLSHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.logAttrs(slog.LevelWarn, "ldap starttls handshake failed", slog.Any("err", err))
+		return false
+	}
+	c.wmu.Lock()
+	c.netConn = tc
+	c.wmu.Unlock()
+	c.br.Reset(tc)
+	c.mu.Lock()
+	c.tls = true
+	c.mu.Unlock()
+	return true
+}
+
+// notice sends a Notice of Disconnection (RFC 4511 §4.4.1).
+func (c *conn) notice(code ResultCode, msg string) {
+	if c.srv.cfg.LDAPS && !c.isTLS() {
+		return // no TLS session to speak in
+	}
+	var e encoder
+	encodeNotice(&e, code, msg)
+	_ = c.write(e.b, true)
+}
+
+func encodeNotice(e *encoder, code ResultCode, msg string) {
+	m := e.open(tagSequence)
+	e.int(tagInteger, 0)
+	op := e.open(classApplication | constructedBit | opExtendedResponse)
+	e.int(tagEnumerated, int64(code))
+	e.str(tagOctetString, "")
+	e.str(tagOctetString, msg)
+	e.str(classContext|10, oidNoticeOfDisconnection)
+	e.close(op)
+	e.close(m)
+}
+
+// shutdown wakes the reader goroutine for Close (the connection's context
+// is already cancelled); it sends the Notice of Disconnection and closes the
+// connection (see serve).
+func (c *conn) shutdown() {
+	_ = c.nc().SetReadDeadline(time.Now())
+}

@@ -1,0 +1,438 @@
+package ldapserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// OIDs of the extended operations and controls the server implements or
+// answers.
+const (
+	oidWhoAmI         = "1.3.6.1.4.1.4203.1.11.3" // RFC 4532
+	oidPasswordModify = "1.3.6.1.4.1.4203.1.11.1" // RFC 3062; answered unwillingToPerform
+	oidPagedResults   = "1.2.840.113556.1.4.319"  // RFC 2696
+)
+
+// responseOp maps a request to the response that answers it.
+var responseOp = map[byte]byte{
+	opBindRequest:     opBindResponse,
+	opSearchRequest:   opSearchDone,
+	opModifyRequest:   opModifyResponse,
+	opAddRequest:      opAddResponse,
+	opDelRequest:      opDelResponse,
+	opModDNRequest:    opModDNResponse,
+	opCompareRequest:  opCompareResponse,
+	opExtendedRequest: opExtendedResponse,
+}
+
+var opNames = map[byte]string{
+	opBindRequest:     "bind",
+	opSearchRequest:   "search",
+	opModifyRequest:   "modify",
+	opAddRequest:      "add",
+	opDelRequest:      "delete",
+	opModDNRequest:    "modrdn",
+	opCompareRequest:  "compare",
+	opExtendedRequest: "extended",
+}
+
+var encoders = sync.Pool{New: func() any { return &encoder{b: make([]byte, 0, 1024)} }}
+
+// request is one request being handled.
+type request struct {
+	c    *conn
+	m    *message
+	ctx  context.Context
+	id   Identity // the connection's identity when the request came
+	done bool     // the final response is written
+	// counted: the request is in conn.active until release.
+	counted bool
+}
+
+// release takes the request out of conn.active: its final response is
+// about to be written, so the client may send StartTLS once it has it.
+func (r *request) release() {
+	if r.counted {
+		r.counted = false
+		r.c.active.Add(-1)
+	}
+}
+
+// run handles the request: a panic is logged and answered "other".
+func (r *request) run() {
+	op := r.m.op
+	defer func() {
+		if p := recover(); p != nil {
+			r.c.logAttrs(slog.LevelError, "ldap handler panic", slog.String("op", opNames[op]), slog.String("panic", fmt.Sprint(p)),
+				slog.String("stack", string(debug.Stack())))
+			if resp, ok := responseOp[op]; ok && !r.done {
+				r.finish(resp, &Error{Code: ResultOther, Message: "internal error"}, nil, nil)
+			}
+		}
+	}()
+	if h := r.c.srv.requestHook; h != nil {
+		h(r.ctx, op, r.m)
+	}
+	if err := r.checkControls(); err != nil {
+		r.finish(responseOp[op], err, nil, nil)
+		return
+	}
+	if op != opSearchRequest && r.needTLS() {
+		r.finish(responseOp[op], errConfidentiality(), nil, nil)
+		return
+	}
+	switch op {
+	case opBindRequest:
+		r.bind()
+	case opSearchRequest:
+		r.search()
+	case opCompareRequest:
+		r.compare()
+	case opExtendedRequest:
+		r.extended()
+	case opModifyRequest, opAddRequest, opDelRequest, opModDNRequest:
+		r.write()
+	}
+}
+
+// needTLS reports whether the request must be refused because
+// Config.RequireTLS is set and the connection has no TLS.
+func (r *request) needTLS() bool {
+	return r.c.srv.cfg.RequireTLS && !r.c.isTLS()
+}
+
+func errConfidentiality() *Error {
+	return &Error{Code: ResultConfidentialityRequired, Message: "TLS required: use StartTLS first"}
+}
+
+// checkControls refuses critical controls the operation does not
+// implement (RFC 4511 §4.1.11).
+func (r *request) checkControls() error {
+	for _, c := range r.m.controls {
+		if !c.critical {
+			continue
+		}
+		if (c.oid == oidPagedResults || c.oid == oidSortRequest) && r.m.op == opSearchRequest {
+			continue
+		}
+		return &Error{Code: ResultUnavailableCritical, Message: "unsupported critical control " + c.oid}
+	}
+	return nil
+}
+
+func (r *request) control(oid string) (control, bool) {
+	for _, c := range r.m.controls {
+		if c.oid == oid {
+			return c, true
+		}
+	}
+	return control{}, false
+}
+
+// abandoned reports whether the client abandoned the request: it gets no
+// response then.
+func (r *request) abandoned() bool {
+	return errors.Is(context.Cause(r.ctx), errAbandoned)
+}
+
+// finish writes the final response of type op for err (nil: success),
+// with extra fields after the LDAPResult and response controls, and
+// flushes.
+func (r *request) finish(op byte, err error, extra func(*encoder), controls func(*encoder)) {
+	if r.done || r.abandoned() {
+		r.done = true
+		return
+	}
+	r.done = true
+	res := resultOf(err)
+	if res.Code == ResultOther && res.Err != nil {
+		r.c.logAttrs(slog.LevelError, "ldap operation failed", slog.String("op", opNames[r.m.op]), slog.Any("err", res.Err))
+	}
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	e.reset()
+	msg := e.open(tagSequence)
+	e.int(tagInteger, int64(r.m.id))
+	o := e.open(classApplication | constructedBit | op)
+	e.int(tagEnumerated, int64(res.Code))
+	e.str(tagOctetString, res.MatchedDN)
+	e.str(tagOctetString, res.Message)
+	if extra != nil {
+		extra(e)
+	}
+	e.close(o)
+	if controls != nil {
+		ctl := e.open(classContext | constructedBit | 0)
+		controls(e)
+		e.close(ctl)
+	}
+	e.close(msg)
+	r.release()
+	_ = r.c.write(e.b, true)
+}
+
+func responseName(oid string) func(*encoder) {
+	return func(e *encoder) { e.str(classContext|10, oid) }
+}
+
+func (r *request) protocolError(what string, err error) {
+	r.finish(responseOp[r.m.op], &Error{Code: ResultProtocolError, Message: "malformed " + what, Err: err}, nil, nil)
+}
+
+// bind decides a bind request (RFC 4511 §4.2): simple binds go to
+// Directory.Bind with the client's address; SASL is not supported.
+func (r *request) bind() {
+	c := r.c
+	c.setIdentity(Identity{}) // a bind starts anonymous, and a failed one stays so
+	if !r.m.body.constructed() {
+		r.protocolError("bind request", nil)
+		return
+	}
+	it := r.m.body.children()
+	vt := it.expect(tagInteger, "version")
+	name := it.expect(tagOctetString, "name").str()
+	auth := it.next()
+	if it.err != nil {
+		r.protocolError("bind request", it.err)
+		return
+	}
+	if v, err := parseInt(vt.content); err != nil || v != 3 {
+		r.finish(opBindResponse, &Error{Code: ResultProtocolError, Message: "only LDAPv3 is supported"}, nil, nil)
+		return
+	}
+	ctx := r.ctx
+	switch auth.id {
+	case classContext | 0: // simple
+	case classContext | constructedBit | 3: // sasl
+		c.logAttrs(slog.LevelInfo, "ldap sasl bind refused", slog.String("dn", name))
+		r.finish(opBindResponse, &Error{Code: ResultAuthMethodNotSupported, Message: "SASL binds are not supported; use a simple bind"}, nil, nil)
+		return
+	default:
+		r.finish(opBindResponse, &Error{Code: ResultAuthMethodNotSupported, Message: "unknown authentication method"}, nil, nil)
+		return
+	}
+	id, err := c.srv.dir.Bind(ctx, name, auth.str(), c.remote)
+	if err == nil {
+		c.setIdentity(id)
+	}
+	r.finish(opBindResponse, err, nil, nil)
+}
+
+// search runs a search request, with paged results when asked.
+func (r *request) search() {
+	c := r.c
+	if !r.m.body.constructed() {
+		r.protocolError("search request", nil)
+		return
+	}
+	it := r.m.body.children()
+	base := it.expect(tagOctetString, "baseObject").str()
+	scopeT := it.expect(tagEnumerated, "scope")
+	_ = it.expect(tagEnumerated, "derefAliases") // no aliases: ignored
+	sizeT := it.expect(tagInteger, "sizeLimit")
+	timeT := it.expect(tagInteger, "timeLimit")
+	typesT := it.next()
+	filterT := it.next()
+	attrsT := it.expect(tagSequence, "attributes")
+	if it.err != nil {
+		r.protocolError("search request", it.err)
+		return
+	}
+	scope, err1 := parseInt(scopeT.content)
+	if r.needTLS() && (scope != int64(ScopeBase) || !isRootDSE(base)) {
+		r.finish(opSearchDone, errConfidentiality(), nil, nil)
+		return
+	}
+	size, err2 := parseInt(sizeT.content)
+	tlim, err3 := parseInt(timeT.content)
+	types, err4 := parseBool(typesT)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		r.protocolError("search request", err)
+		return
+	}
+	var attrs []string
+	ai := attrsT.children()
+	for ai.more() {
+		attrs = append(attrs, ai.expect(tagOctetString, "attribute").str())
+	}
+	if ai.err != nil {
+		r.protocolError("search request", ai.err)
+		return
+	}
+	nodes := 0
+	fp, err := toPacket(filterT, 1, &nodes)
+	if err != nil {
+		r.finish(opSearchDone, err, nil, nil)
+		return
+	}
+	f, err := FilterFromPacket(fp)
+	if err != nil {
+		c.logAttrs(slog.LevelDebug, "ldap search filter refused", slog.Any("err", err))
+		r.finish(opSearchDone, err, nil, nil)
+		return
+	}
+	req := &SearchRequest{
+		BaseDN:     base,
+		Scope:      Scope(scope),
+		Filter:     f,
+		Attributes: attrs,
+		TypesOnly:  types,
+		SizeLimit:  int(min(max(size, 0), math.MaxInt32)),
+	}
+	if tlim > 0 && tlim < math.MaxInt32 {
+		req.TimeLimit = time.Duration(tlim) * time.Second
+	}
+	pc, paged := r.control(oidPagedResults)
+	if sc, ok := r.control(oidSortRequest); ok {
+		var pp *control
+		if paged {
+			pp = &pc
+		}
+		if r.sortedSearch(req, sc, pp) {
+			return
+		}
+	}
+	if paged {
+		r.pagedSearch(req, pc)
+		return
+	}
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	n := 0
+	_, err = c.srv.dir.runSearch(r.ctx, r.id, req, cursor{after: -1, direct: func(en *entry, sel *selection, typesOnly bool) error {
+		n++
+		return r.sendEntry(e, en, sel, typesOnly)
+	}}, nil)
+	r.logSearch(req, n, err)
+	r.finish(opSearchDone, err, nil, nil)
+}
+
+func isRootDSE(dn string) bool {
+	rdns, err := normRDNs(dn)
+	return err == nil && len(rdns) == 0
+}
+
+// sendEntry writes one SearchResultEntry with the attributes of en that
+// sel selects, encoded straight from the tree (not flushed: the final
+// response flushes the batch).
+func (r *request) sendEntry(e *encoder, en *entry, sel *selection, typesOnly bool) error {
+	e.reset()
+	msg := e.open(tagSequence)
+	e.int(tagInteger, int64(r.m.id))
+	o := e.open(classApplication | constructedBit | opSearchEntry)
+	e.str(tagOctetString, en.dn)
+	as := e.open(tagSequence)
+	for _, part := range en.parts() {
+		for i := range part {
+			a := &part[i]
+			if !sel.wants(a.def) {
+				continue
+			}
+			pa := e.open(tagSequence)
+			e.str(tagOctetString, a.def.name)
+			vs := e.open(tagSet)
+			if !typesOnly {
+				for _, v := range a.vals {
+					e.str(tagOctetString, v)
+				}
+			}
+			e.close(vs)
+			e.close(pa)
+		}
+	}
+	e.close(as)
+	e.close(o)
+	e.close(msg)
+	if err := r.c.write(e.b, false); err != nil {
+		return fmt.Errorf("ldap write: %w", err)
+	}
+	return nil
+}
+
+func (r *request) logSearch(req *SearchRequest, n int, err error) {
+	if !r.c.srv.log.Enabled(r.ctx, slog.LevelDebug) {
+		return
+	}
+	r.c.logAttrs(slog.LevelDebug, "ldap search", slog.String("base", req.BaseDN), slog.String("scope", req.Scope.String()),
+		slog.String("filter", req.Filter.String()), slog.Int("entries", n), slog.String("result", resultOf(err).Code.String()),
+		slog.String("bound", r.id.DN))
+}
+
+// compare answers a compare request (RFC 4511 §4.10).
+func (r *request) compare() {
+	if !r.m.body.constructed() {
+		r.protocolError("compare request", nil)
+		return
+	}
+	it := r.m.body.children()
+	dn := it.expect(tagOctetString, "entry").str()
+	ava := it.expect(tagSequence, "ava")
+	ai := ava.children()
+	attr := ai.expect(tagOctetString, "attributeDesc").str()
+	value := ai.expect(tagOctetString, "assertionValue").str()
+	if err := errors.Join(it.err, ai.err); err != nil {
+		r.protocolError("compare request", err)
+		return
+	}
+	err := r.c.srv.dir.Compare(r.ctx, r.id, dn, attr, value)
+	if err == nil {
+		err = &Error{Code: ResultCompareTrue}
+	}
+	r.finish(opCompareResponse, err, nil, nil)
+}
+
+// write refuses add, modify, delete and modrdn: the directory is read-only.
+func (r *request) write() {
+	op := opNames[r.m.op]
+	var dn string
+	if r.m.body.constructed() {
+		it := r.m.body.children()
+		if t := it.next(); it.err == nil && t.id == tagOctetString {
+			dn = t.str()
+		}
+	} else {
+		dn = r.m.body.str()
+	}
+	r.finish(responseOp[r.m.op], r.c.srv.dir.Write(r.ctx, r.id, op, dn), nil, nil)
+}
+
+// extendedName returns the requestName of an extended request.
+func extendedName(m *message) (string, error) {
+	if !m.body.constructed() {
+		return "", fmt.Errorf("%w: primitive extended request", errBadMessage)
+	}
+	it := m.body.children()
+	t := it.expect(classContext|0, "requestName")
+	return t.str(), it.err
+}
+
+// extended answers extended operations other than StartTLS (which the
+// reader goroutine runs): Who Am I?; Password Modify is refused; anything
+// else is protocolError (RFC 4511 §4.12).
+func (r *request) extended() {
+	name, err := extendedName(r.m)
+	if err != nil {
+		r.protocolError("extended request", err)
+		return
+	}
+	switch name {
+	case oidWhoAmI:
+		authz := ""
+		if r.id.Kind != IdentityAnonymous {
+			authz = "dn:" + r.id.DN
+		}
+		r.finish(opExtendedResponse, nil, func(e *encoder) { e.str(classContext|11, authz) }, nil)
+	case oidPasswordModify:
+		r.c.logAttrs(slog.LevelInfo, "ldap password modify refused", slog.String("bound", r.id.DN))
+		r.finish(opExtendedResponse, &Error{Code: ResultUnwillingToPerform,
+			Message: "ldapgate cannot change passwords; use the web portal or your identity provider"}, nil, nil)
+	default:
+		r.finish(opExtendedResponse, &Error{Code: ResultProtocolError, Message: "unsupported extended operation " + name}, nil, nil)
+	}
+}

@@ -1,0 +1,239 @@
+package ldapserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ldapgate/ldapgate/store"
+)
+
+// Server serves a Directory over LDAPv3 on its own connection layer (see
+// conn.go): simple binds, search with paged results, compare, abandon,
+// Who Am I?, StartTLS or LDAPS when TLS is configured; add, modify,
+// delete and modrdn answer unwillingToPerform.
+//
+// Each connection has one reader goroutine and one buffered writer;
+// requests run concurrently (at most Config.MaxRequestsPerConn per
+// connection) with a context that Abandon, disconnect and Close cancel.
+// A panicking request is answered "other"; the connection and the process
+// carry on.
+type Server struct {
+	dir *Directory
+	log *slog.Logger
+	cfg Config // with defaults
+
+	// ctx is cancelled by Close; requests in progress stop.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	started   bool
+	closed    bool
+	listener  net.Listener
+	addr      net.Addr
+	conns     map[uint64]*conn
+	nextID    uint64
+	connsDone sync.WaitGroup
+
+	ready     chan struct{}
+	readyOnce sync.Once
+
+	// Test hooks.
+	closedHook  func(connID uint64)
+	requestHook func(ctx context.Context, op byte, m *message)
+}
+
+// New returns a server for cfg over the views live holds. It validates cfg
+// (see Config.Validate). Call Serve or ListenAndServe to serve.
+func New(cfg Config, live *store.Live, log *slog.Logger, opts ...Option) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir, err := NewDirectory(cfg, live, log, opts...)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		dir:   dir,
+		log:   log,
+		cfg:   dir.cfg,
+		conns: make(map[uint64]*conn),
+		ready: make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Directory returns the directory the server serves.
+func (s *Server) Directory() *Directory { return s.dir }
+
+// ListenAndServe listens on addr ("host:port"; port 0 picks a free port,
+// see Addr) and serves until Close, then returns ErrServerClosed.
+func (s *Server) ListenAndServe(addr string) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrServerClosed
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		s.readyOnce.Do(func() { close(s.ready) })
+		return fmt.Errorf("ldapserver: %w", err)
+	}
+	return s.Serve(l)
+}
+
+// Serve accepts connections on l and serves them until Close, then returns
+// ErrServerClosed; it closes l. With Config.LDAPS every connection speaks
+// TLS from its first byte. Serve may be called once.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	case s.started:
+		s.mu.Unlock()
+		return errors.New("ldapserver: Serve called twice")
+	}
+	s.started = true
+	s.listener = l
+	s.addr = l.Addr()
+	s.mu.Unlock()
+	s.readyOnce.Do(func() { close(s.ready) })
+
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("ldap accept failed; retrying", "err", err, "in", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("ldapserver: accept: %w", err)
+		}
+		delay = 0
+		s.startConn(nc)
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// startConn registers nc and starts its reader, or turns it away when the
+// server is full or closing.
+func (s *Server) startConn(nc net.Conn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
+		s.mu.Unlock()
+		s.log.Warn("ldap connection refused: too many connections", "client", nc.RemoteAddr().String(), "limit", s.cfg.MaxConnections)
+		go s.turnAway(nc)
+		return
+	}
+	s.nextID++
+	c := newConn(s, s.nextID, nc)
+	s.conns[c.id] = c
+	s.connsDone.Add(1)
+	s.mu.Unlock()
+	go c.serve()
+}
+
+// turnAway sends a Notice of Disconnection (busy) on a plain connection and
+// closes it.
+func (s *Server) turnAway(nc net.Conn) {
+	defer nc.Close()
+	if s.cfg.LDAPS {
+		return
+	}
+	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+	var e encoder
+	encodeNotice(&e, ResultBusy, "too many connections")
+	_, _ = nc.Write(e.b)
+}
+
+func (s *Server) connClosed(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c.id)
+	hook := s.closedHook
+	s.mu.Unlock()
+	s.connsDone.Done()
+	if hook != nil {
+		hook(c.id)
+	}
+}
+
+// Ready is closed once Serve listens (Addr is set), or listening failed.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr returns the address Serve listens on, or nil before it listens.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Close stops listening, cancels the requests in progress (they are
+// answered "unavailable"), sends every client a Notice of Disconnection and
+// closes its connection, idle or not. It waits until the connections'
+// goroutines have ended or ctx is done, and then returns ctx's error.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	l := s.listener
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.readyOnce.Do(func() { close(s.ready) })
+	s.cancel()
+	var err error
+	if l != nil {
+		if e := l.Close(); e != nil && !errors.Is(e, net.ErrClosed) {
+			err = fmt.Errorf("ldapserver: close listener: %w", e)
+		}
+	}
+	for _, c := range conns {
+		go c.shutdown()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.connsDone.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return err
+	case <-ctx.Done():
+		// Close the stragglers hard.
+		for _, c := range conns {
+			c.nc().Close()
+		}
+		return fmt.Errorf("ldapserver: close: connections still open: %w", ctx.Err())
+	}
+}
+
+// tlsConfig returns the TLS configuration, or nil without TLS.
+func (s *Server) tlsConfig() *tls.Config { return s.cfg.TLS }

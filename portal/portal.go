@@ -1,0 +1,475 @@
+// Package portal is ldapgate's web portal: users sign in with their OIDC
+// provider (Google) using the authorization code flow with PKCE, state and
+// nonce, see their LDAP entry (DN, groups, privileges), and create, see and
+// revoke their app passwords. Server-rendered HTML, no JavaScript.
+//
+// Sessions live in memory (a restart signs everyone out) behind an
+// HttpOnly, SameSite=Lax cookie that is Secure when the public URL is
+// https; every form carries the session's CSRF token.
+package portal
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/oidc"
+	"github.com/ldapgate/ldapgate/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Store is what the portal needs from the store.
+type Store interface {
+	// AppPasswords lists a user's app passwords, revoked ones included.
+	AppPasswords(ctx context.Context, userID string) ([]store.AppPassword, error)
+	// CreateAppPassword stores a new app password (errors: store.ErrConflict,
+	// store.ErrLimit, store.ErrNotFound).
+	CreateAppPassword(ctx context.Context, ap store.AppPassword) (store.AppPassword, error)
+	// RevokeAppPassword revokes one (error: store.ErrNotFound).
+	RevokeAppPassword(ctx context.Context, userID string, id int64) error
+}
+
+// Config configures the portal.
+type Config struct {
+	// PublicURL is the portal's address as browsers see it; the redirect
+	// URL is PublicURL + "/auth/callback".
+	PublicURL    string
+	ClientID     string
+	ClientSecret string
+	Provider     *oidc.Provider
+	// HTTPClient talks to the provider's token endpoint (nil: default).
+	HTTPClient *http.Client
+	Store      Store
+	Live       *store.Live
+	// UserDN gives a user's LDAP DN from their UID.
+	UserDN func(uid string) string
+	// Services are the names app passwords may be bound to.
+	Services []string
+	// SessionTTL is how long a sign-in lasts.
+	SessionTTL time.Duration
+	// Revoked is told of each revocation (the bind cache forgets it).
+	Revoked func(id int64)
+	Log     *slog.Logger
+	Now     func() time.Time
+}
+
+// Server is the portal's http.Handler.
+type Server struct {
+	cfg    Config
+	secure bool
+	cookie string // session cookie name
+	tmpl   *template.Template
+	mux    *http.ServeMux
+
+	mu       sync.Mutex
+	sessions map[string]*session // by sha256 of the cookie value
+	pending  map[string]*pending // sign-ins in progress, by state
+}
+
+type session struct {
+	userID, email string
+	csrf          string
+	expires       time.Time
+}
+
+type pending struct {
+	nonce, verifier string
+	expires         time.Time
+}
+
+const (
+	stateCookie  = "ldapgate_state"
+	loginTimeout = 10 * time.Minute
+	maxPending   = 10000
+)
+
+// New returns the portal of cfg.
+func New(cfg Config) (*Server, error) {
+	u, err := url.Parse(cfg.PublicURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("portal: bad public URL %q", cfg.PublicURL)
+	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 8 * time.Hour
+	}
+	if cfg.Revoked == nil {
+		cfg.Revoked = func(int64) {}
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = http.DefaultClient
+	}
+	tmpl, err := template.New("").Funcs(template.FuncMap{
+		"when": func(t time.Time) string {
+			if t.IsZero() {
+				return "never"
+			}
+			return t.UTC().Format("2006-01-02 15:04 UTC")
+		},
+	}).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("portal: templates: %w", err)
+	}
+	s := &Server{cfg: cfg, secure: u.Scheme == "https", tmpl: tmpl, mux: http.NewServeMux(),
+		sessions: make(map[string]*session), pending: make(map[string]*pending)}
+	s.cookie = "ldapgate_session"
+	if s.secure {
+		s.cookie = "__Host-ldapgate_session"
+	}
+	static, _ := fs.Sub(staticFS, "static")
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /{$}", s.home)
+	s.mux.HandleFunc("GET /auth/login", s.login)
+	s.mux.HandleFunc("GET /auth/callback", s.callback)
+	s.mux.HandleFunc("POST /auth/logout", s.logout)
+	s.mux.HandleFunc("POST /app-passwords", s.create)
+	s.mux.HandleFunc("POST /app-passwords/{id}/revoke", s.revoke)
+	return s, nil
+}
+
+// ServeHTTP serves the portal with security headers on every answer.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	if s.secure {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	if !strings.HasPrefix(r.URL.Path, "/static/") {
+		h.Set("Cache-Control", "no-store")
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) oauth2Config(ctx context.Context) (*oauth2.Config, error) {
+	ep, err := s.cfg.Provider.Endpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &oauth2.Config{
+		ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret, Endpoint: ep,
+		RedirectURL: s.cfg.PublicURL + "/auth/callback", Scopes: []string{"openid", "email", "profile"},
+	}, nil
+}
+
+// login starts a sign-in: state (bound to this browser by a cookie),
+// nonce and PKCE verifier are kept server-side until the callback.
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	oc, err := s.oauth2Config(r.Context())
+	if err != nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "The sign-in provider cannot be reached. Try again later.", err)
+		return
+	}
+	state, nonce, verifier := rand.Text(), rand.Text(), oauth2.GenerateVerifier()
+	now := s.cfg.Now()
+	s.mu.Lock()
+	for k, p := range s.pending {
+		if now.After(p.expires) {
+			delete(s.pending, k)
+		}
+	}
+	if len(s.pending) >= maxPending {
+		s.mu.Unlock()
+		s.fail(w, r, http.StatusServiceUnavailable, "Too many sign-ins in progress. Try again in a few minutes.", errors.New("too many pending sign-ins"))
+		return
+	}
+	s.pending[state] = &pending{nonce: nonce, verifier: verifier, expires: now.Add(loginTimeout)}
+	s.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: state, Path: "/auth/", MaxAge: int(loginTimeout / time.Second),
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce)}
+	if d := s.cfg.Provider.Config().AllowedDomains; len(d) == 1 {
+		opts = append(opts, oauth2.SetAuthURLParam("hd", d[0])) // Google: preselect the organisation
+	}
+	http.Redirect(w, r, oc.AuthCodeURL(state, opts...), http.StatusFound)
+}
+
+// callback ends a sign-in: checks state against the cookie, exchanges the
+// code with the PKCE verifier, verifies the ID token and its nonce, and
+// requires the email to be a synced, enabled user.
+func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	c, err := r.Cookie(stateCookie)
+	state := q.Get("state")
+	if err != nil || state == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
+		s.fail(w, r, http.StatusBadRequest, "This sign-in link is not valid (or is from another browser). Please sign in again.", errors.New("state mismatch"))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: stateCookie, Path: "/auth/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	s.mu.Lock()
+	p := s.pending[state]
+	delete(s.pending, state)
+	s.mu.Unlock()
+	if p == nil || s.cfg.Now().After(p.expires) {
+		s.fail(w, r, http.StatusBadRequest, "This sign-in has expired. Please sign in again.", errors.New("unknown or expired state"))
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		s.fail(w, r, http.StatusForbidden, "Sign-in was cancelled or refused.", fmt.Errorf("provider error %q", e))
+		return
+	}
+	oc, err := s.oauth2Config(r.Context())
+	if err != nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "The sign-in provider cannot be reached. Try again later.", err)
+		return
+	}
+	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, s.cfg.HTTPClient)
+	tok, err := oc.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.verifier))
+	if err != nil {
+		s.fail(w, r, http.StatusBadGateway, "Sign-in failed. Please try again.", fmt.Errorf("code exchange: %w", err))
+		return
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		s.fail(w, r, http.StatusBadGateway, "Sign-in failed. Please try again.", errors.New("no id_token in the token response"))
+		return
+	}
+	claims, err := s.cfg.Provider.VerifyIDToken(r.Context(), raw)
+	if err != nil {
+		s.fail(w, r, http.StatusForbidden, "This account cannot sign in here.", err)
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(claims.Nonce), []byte(p.nonce)) != 1 {
+		s.fail(w, r, http.StatusBadRequest, "Sign-in failed. Please try again.", errors.New("nonce mismatch"))
+		return
+	}
+	u, ok := s.cfg.Live.Load().UserByMail(claims.Email)
+	if !ok || !u.Enabled() || !strings.EqualFold(u.PrimaryEmail, claims.Email) && !slices.ContainsFunc(u.Aliases, func(a string) bool { return strings.EqualFold(a, claims.Email) }) {
+		s.fail(w, r, http.StatusForbidden, "Your account is not in the directory ldapgate serves, or it is suspended. Ask your administrator.",
+			fmt.Errorf("%s: not a synced, enabled user", claims.Email))
+		return
+	}
+	id := rand.Text() + rand.Text()
+	sess := &session{userID: u.ID, email: u.PrimaryEmail, csrf: rand.Text(), expires: s.cfg.Now().Add(s.cfg.SessionTTL)}
+	s.mu.Lock()
+	for k, old := range s.sessions {
+		if s.cfg.Now().After(old.expires) {
+			delete(s.sessions, k)
+		}
+	}
+	s.sessions[hashID(id)] = sess
+	s.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: id, Path: "/", MaxAge: int(s.cfg.SessionTTL / time.Second),
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	s.cfg.Log.Info("portal sign-in", "user", u.UID, "email", claims.Email, "client", r.RemoteAddr)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func hashID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// current returns the signed-in user, whose session must be live and who
+// must still be in the view and enabled (a sync may have suspended them).
+func (s *Server) current(r *http.Request) (*session, *store.ViewUser, *store.View) {
+	c, err := r.Cookie(s.cookie)
+	if err != nil || c.Value == "" {
+		return nil, nil, nil
+	}
+	key := hashID(c.Value)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.sessions[key]
+	if sess == nil {
+		return nil, nil, nil
+	}
+	v := s.cfg.Live.Load()
+	u, ok := v.UserByID(sess.userID)
+	if s.cfg.Now().After(sess.expires) || !ok || !u.Enabled() {
+		delete(s.sessions, key)
+		return nil, nil, nil
+	}
+	return sess, u, v
+}
+
+// checkForm parses a POST form and checks its CSRF token and origin.
+func (s *Server) checkForm(w http.ResponseWriter, r *http.Request) (*session, *store.ViewUser, *store.View, bool) {
+	sess, u, v := s.current(r)
+	if sess == nil {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return nil, nil, nil, false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, http.StatusBadRequest, "Bad form.", err)
+		return nil, nil, nil, false
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != s.cfg.PublicURL {
+		s.fail(w, r, http.StatusForbidden, "This form was sent from another site.", fmt.Errorf("origin %q", o))
+		return nil, nil, nil, false
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(sess.csrf)) != 1 {
+		s.fail(w, r, http.StatusForbidden, "This form has expired. Go back, reload the page and try again.", errors.New("CSRF token mismatch"))
+		return nil, nil, nil, false
+	}
+	return sess, u, v, true
+}
+
+// page is what the templates render.
+type page struct {
+	Title      string
+	Error      string
+	SignedIn   bool
+	CSRF       string
+	Email      string
+	Name       string
+	DN         string
+	UID        string
+	Groups     []string
+	Privileges []string
+	Services   []string
+	Passwords  []store.AppPassword
+	// New is an app password just created, shown this once.
+	New     string
+	NewName string
+	Notice  string
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	sess, u, v := s.current(r)
+	if sess == nil {
+		s.render(w, http.StatusOK, "signin.html", page{Title: "Sign in"})
+		return
+	}
+	s.dashboard(w, r, http.StatusOK, sess, u, v, page{})
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, status int, sess *session, u *store.ViewUser, v *store.View, p page) {
+	aps, err := s.cfg.Store.AppPasswords(r.Context(), u.ID)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, "Something went wrong. Try again.", err)
+		return
+	}
+	p.Title, p.SignedIn, p.CSRF = "Your directory account", true, sess.csrf
+	p.Email, p.Name, p.UID, p.DN = u.PrimaryEmail, u.DisplayName, u.UID, s.cfg.UserDN(u.UID)
+	p.Privileges, p.Services, p.Passwords = u.Privileges, s.cfg.Services, aps
+	for _, gid := range u.Groups {
+		if g, ok := v.GroupByID(gid); ok {
+			p.Groups = append(p.Groups, g.Email)
+		}
+	}
+	s.render(w, status, "home.html", p)
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) {
+	sess, u, v, ok := s.checkForm(w, r)
+	if !ok {
+		return
+	}
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	service := r.PostForm.Get("service")
+	switch {
+	case name == "" || len(name) > 100:
+		s.dashboard(w, r, http.StatusBadRequest, sess, u, v, page{Error: "Give the app password a name of at most 100 characters."})
+		return
+	case service != "" && !slices.Contains(s.cfg.Services, service):
+		s.dashboard(w, r, http.StatusBadRequest, sess, u, v, page{Error: "Unknown service."})
+		return
+	}
+	pw, err := bindproxy.GenerateAppPassword()
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, "Something went wrong. Try again.", err)
+		return
+	}
+	h, err := bindproxy.HashAppPassword(pw)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, "Something went wrong. Try again.", err)
+		return
+	}
+	ap, err := s.cfg.Store.CreateAppPassword(r.Context(), store.AppPassword{UserID: u.ID, Name: name, Service: service, Hash: h})
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		s.dashboard(w, r, http.StatusConflict, sess, u, v, page{Error: "You already have an app password with that name."})
+		return
+	case errors.Is(err, store.ErrLimit):
+		s.dashboard(w, r, http.StatusConflict, sess, u, v, page{Error: fmt.Sprintf("You have %d app passwords already: revoke one first.", store.MaxActiveAppPasswords)})
+		return
+	case err != nil:
+		s.fail(w, r, http.StatusInternalServerError, "Something went wrong. Try again.", err)
+		return
+	}
+	s.cfg.Log.Info("app password created", "user", u.UID, "app_password", ap.ID, "name", ap.Name, "service", ap.Service, "client", r.RemoteAddr)
+	// Shown in this answer only; never stored in clear.
+	s.dashboard(w, r, http.StatusOK, sess, u, v, page{New: pw, NewName: ap.Name})
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	_, u, _, ok := s.checkForm(w, r)
+	if !ok {
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		s.fail(w, r, http.StatusNotFound, "No such app password.", err)
+		return
+	}
+	if err := s.cfg.Store.RevokeAppPassword(r.Context(), u.ID, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			s.fail(w, r, http.StatusNotFound, "No such app password.", err)
+			return
+		}
+		s.fail(w, r, http.StatusInternalServerError, "Something went wrong. Try again.", err)
+		return
+	}
+	s.cfg.Revoked(id)
+	s.cfg.Log.Info("app password revoked", "user", u.UID, "app_password", id, "client", r.RemoteAddr)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if _, _, _, ok := s.checkForm(w, r); !ok {
+		return
+	}
+	c, _ := r.Cookie(s.cookie)
+	s.mu.Lock()
+	delete(s.sessions, hashID(c.Value))
+	s.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: s.cookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// fail logs err and shows the user msg, and nothing of err.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, msg string, err error) {
+	s.cfg.Log.Warn("portal request refused", "path", r.URL.Path, "status", status, "client", r.RemoteAddr, "err", err)
+	s.render(w, status, "signin.html", page{Title: "Sign in", Error: msg})
+}
+
+func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
+		s.cfg.Log.Error("portal template", "template", name, "err", err)
+	}
+}
