@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
@@ -22,84 +23,199 @@ import (
 // auth is a running gateway's bind chain and web portal.
 type auth struct {
 	mu       sync.Mutex
+	prov     *oidc.Provider
 	chain    *bindproxy.Chain
 	apm      *bindproxy.AppPasswordMethod
 	http     *http.Server
 	httpAddr net.Addr
 	done     chan struct{}
 	closers  []func() error
+
+	metricsSrv  *http.Server // metrics.listen (metrics.go)
+	metricsAddr net.Addr
 }
 
 // startAuth builds the bind chain the config's binds list names and starts
 // the web portal if http.listen is set. It returns the options that let
-// the LDAP server ask the chain about user binds.
+// the LDAP server ask the chain (through g.users, which reloads swap)
+// about user binds.
 func (g *Gateway) startAuth(ctx context.Context) ([]ldapserver.Option, error) {
-	cfg := g.cfg
-	log := g.log.With("component", "bind")
+	cfg := g.config()
 	var prov *oidc.Provider
 	if cfg.HasBind(BindIDToken) || cfg.HasBind(BindPasswordGrant) || cfg.HTTP.Listen != "" {
-		prov = oidc.New(oidc.Config{Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID,
-			AllowedDomains: cfg.OIDC.AllowedDomains, HTTPClient: &http.Client{Timeout: 15 * time.Second}})
+		prov = newProvider(cfg)
 	}
+	g.auth.mu.Lock()
+	g.auth.prov = prov
+	g.auth.mu.Unlock()
+	if err := g.swapChain(cfg); err != nil {
+		return nil, err
+	}
+	if cfg.HTTP.Listen != "" {
+		if err := g.startPortal(ctx, prov); err != nil {
+			return nil, err
+		}
+	}
+	return []ldapserver.Option{ldapserver.WithUserAuthenticator(&g.users)}, nil
+}
+
+func newProvider(cfg *Config) *oidc.Provider {
+	return oidc.New(oidc.Config{Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID,
+		AllowedDomains: cfg.OIDC.AllowedDomains, HTTPClient: &http.Client{Timeout: 15 * time.Second}})
+}
+
+// swapChain builds the bind chain of cfg and puts it in place of the
+// current one.
+func (g *Gateway) swapChain(cfg *Config) error {
+	cs, err := g.buildChain(cfg)
+	if err != nil {
+		return err
+	}
+	g.installChain(cs)
+	return nil
+}
+
+// chainSet is a bind chain with the parts that need closing.
+type chainSet struct {
+	chain   *bindproxy.Chain
+	apm     *bindproxy.AppPasswordMethod
+	closers []func() error
+}
+
+func (cs *chainSet) close() {
+	for _, c := range cs.closers {
+		_ = c()
+	}
+	if cs.apm != nil {
+		cs.apm.Close()
+	}
+}
+
+// buildChain builds the bind chain of cfg without putting it in place.
+func (g *Gateway) buildChain(cfg *Config) (*chainSet, error) {
+	g.auth.mu.Lock()
+	prov := g.auth.prov
+	g.auth.mu.Unlock()
+	if prov == nil && (cfg.HasBind(BindIDToken) || cfg.HasBind(BindPasswordGrant)) {
+		prov = newProvider(cfg)
+		g.auth.mu.Lock()
+		g.auth.prov = prov
+		g.auth.mu.Unlock()
+	}
+	log := g.log.With("component", "bind")
 	services, err := cfg.AppPasswordServices()
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	cs := &chainSet{}
 	var methods []bindproxy.Method
-	var apm *bindproxy.AppPasswordMethod
-	var closers []func() error
+	fail := func(err error) (*chainSet, error) {
+		cs.close()
+		return nil, err
+	}
 	for _, b := range cfg.Binds {
 		switch b {
 		case BindAppPassword:
-			if apm, err = bindproxy.NewAppPasswordMethod(g.db, services, log); err != nil {
-				return nil, err
+			if cs.apm, err = bindproxy.NewAppPasswordMethod(g.db, services, log); err != nil {
+				return fail(err)
 			}
-			methods = append(methods, apm)
+			methods = append(methods, cs.apm)
 		case BindIDToken:
 			methods = append(methods, bindproxy.NewIDTokenMethod(prov))
 		case BindPasswordGrant:
 			secret, err := cfg.OIDCClientSecret()
 			if err != nil {
-				return nil, fmt.Errorf("config: %w", err)
+				return fail(fmt.Errorf("config: %w", err))
 			}
 			methods = append(methods, bindproxy.NewPasswordGrantMethod(prov, secret, &http.Client{Timeout: 15 * time.Second}))
 		case BindUpstreamLDAP:
 			t, err := cfg.UpstreamTLS()
 			if err != nil {
-				return nil, fmt.Errorf("config: %w", err)
+				return fail(fmt.Errorf("config: %w", err))
 			}
 			u := cfg.UpstreamLDAP
 			um, err := bindproxy.NewUpstreamMethod(bindproxy.UpstreamConfig{URL: u.URL, BindDN: u.BindDN, TLS: t,
 				MaxConns: u.MaxConns, Rate: u.Rate, Timeout: u.Timeout.D()})
 			if err != nil {
-				return nil, fmt.Errorf("config: %w", err)
+				return fail(fmt.Errorf("config: %w", err))
 			}
-			closers = append(closers, um.Close)
+			cs.closers = append(cs.closers, um.Close)
 			methods = append(methods, um)
 		default:
-			return nil, fmt.Errorf("config: bind method %q is not available", b)
+			return fail(fmt.Errorf("config: bind method %q is not available", b))
 		}
 	}
-	chain := bindproxy.NewChain(methods, bindproxy.Options{CacheTTL: cfg.CacheTTL(), Log: log})
-	g.auth.mu.Lock()
-	g.auth.chain, g.auth.apm, g.auth.closers = chain, apm, closers
-	g.auth.mu.Unlock()
+	cs.chain = bindproxy.NewChain(methods, bindproxy.Options{CacheTTL: cfg.CacheTTL(), Log: log})
+	if v := g.live.Load(); v != nil {
+		cs.chain.ViewChanged(v)
+	}
 	if len(methods) > 0 {
-		g.log.Info("user binds enabled", "methods", chain.Methods(), "cache_ttl", cfg.CacheTTL().String())
+		g.log.Info("user binds enabled", "methods", cs.chain.Methods(), "cache_ttl", cfg.CacheTTL().String())
 	}
-	if cfg.HTTP.Listen != "" {
-		if err := g.startPortal(ctx, prov, chain); err != nil {
-			return nil, err
-		}
-	}
-	if len(methods) == 0 {
-		return nil, nil
-	}
-	return []ldapserver.Option{ldapserver.WithUserAuthenticator(chain)}, nil
+	return cs, nil
 }
 
-func (g *Gateway) startPortal(_ context.Context, prov *oidc.Provider, chain *bindproxy.Chain) error {
-	cfg := g.cfg
+// installChain puts cs in place of the current chain, which is reset (its
+// cached binds forgotten) and closed.
+func (g *Gateway) installChain(cs *chainSet) {
+	g.auth.mu.Lock()
+	old := &chainSet{chain: g.auth.chain, apm: g.auth.apm, closers: g.auth.closers}
+	g.auth.chain, g.auth.apm, g.auth.closers = cs.chain, cs.apm, cs.closers
+	g.auth.mu.Unlock()
+	g.users.swap(cs.chain)
+	if old.chain == nil {
+		return
+	}
+	old.chain.Reset()
+	g.metrics.retireChain(old.chain)
+	go old.close() // the app password method waits for its pending last-used updates
+}
+
+// userAuth is the LDAP server's UserAuthenticator: it asks the current
+// bind chain, which a config reload swaps without touching connections,
+// and records the outcome for the admin page.
+type userAuth struct {
+	p       atomic.Pointer[bindproxy.Chain]
+	history func(userID string, rec bindRecord)
+}
+
+var _ ldapserver.UserAuthenticator = (*userAuth)(nil)
+
+func (u *userAuth) swap(c *bindproxy.Chain) { u.p.Store(c) }
+
+func (u *userAuth) chain() *bindproxy.Chain { return u.p.Load() }
+
+// AuthenticateUser implements ldapserver.UserAuthenticator.
+func (u *userAuth) AuthenticateUser(ctx context.Context, user *store.ViewUser, password string, client net.Addr) error {
+	c := u.p.Load()
+	var err error
+	if c == nil || len(c.Methods()) == 0 {
+		err = errors.New("user binds are not enabled (binds is empty)")
+	} else {
+		err = c.AuthenticateUser(ctx, user, password, client)
+	}
+	if u.history != nil {
+		rec := bindRecord{At: time.Now().UTC(), OK: err == nil}
+		if client != nil {
+			rec.Client = client.String()
+		}
+		if err != nil {
+			rec.Reason = err.Error()
+		}
+		u.history(user.ID, rec)
+	}
+	return err
+}
+
+// Revoked tells the current chain of a revoked app password.
+func (u *userAuth) Revoked(id int64) {
+	if c := u.p.Load(); c != nil {
+		c.Revoked(id)
+	}
+}
+
+func (g *Gateway) startPortal(_ context.Context, prov *oidc.Provider) error {
+	cfg := g.config()
 	secret, err := cfg.OIDCClientSecret()
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -109,7 +225,8 @@ func (g *Gateway) startPortal(_ context.Context, prov *oidc.Provider, chain *bin
 		HTTPClient: &http.Client{Timeout: 15 * time.Second},
 		Store:      g.db, Live: g.live, UserDN: ldapserver.Config{BaseDN: cfg.LDAP.BaseDN}.UserDN,
 		Services:   slices.Sorted(maps.Keys(cfg.AppPasswords.Services)),
-		SessionTTL: cfg.HTTP.SessionTTL.D(), Revoked: chain.Revoked, Log: g.log.With("component", "portal"),
+		SessionTTL: cfg.HTTP.SessionTTL.D(), Revoked: g.users.Revoked, Log: g.log.With("component", "portal"),
+		Admin: g.adminBackend(),
 	})
 	if err != nil {
 		return err
@@ -118,7 +235,7 @@ func (g *Gateway) startPortal(_ context.Context, prov *oidc.Provider, chain *bin
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: g.httpHandler(p), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	tlsOn := cfg.HTTP.TLS.CertFile != ""
 	if tlsOn {
@@ -154,7 +271,12 @@ func (g *Gateway) stopAuth() {
 	g.auth.mu.Lock()
 	srv, done, apm, closers := g.auth.http, g.auth.done, g.auth.apm, g.auth.closers
 	g.auth.http, g.auth.apm, g.auth.closers = nil, nil, nil
+	msrv := g.auth.metricsSrv
+	g.auth.metricsSrv = nil
 	g.auth.mu.Unlock()
+	if msrv != nil {
+		_ = msrv.Close()
+	}
 	for _, c := range closers {
 		_ = c()
 	}

@@ -28,6 +28,12 @@ const (
 // on 127.0.0.1:0 and a local OIDC issuer.
 func startAuthDemo(t *testing.T) (g *Gateway, ldapURL, dirFile string, is *oidctest.Issuer) {
 	t.Helper()
+	return startAuthDemoWith(t, "")
+}
+
+// startAuthDemoWith is startAuthDemo with extra config text.
+func startAuthDemoWith(t *testing.T, extra string) (g *Gateway, ldapURL, dirFile string, is *oidctest.Issuer) {
+	t.Helper()
 	is = oidctest.New(t)
 	t.Setenv("TEST_OIDC_SECRET", is.ClientSecret)
 	dir := t.TempDir()
@@ -47,6 +53,7 @@ func startAuthDemo(t *testing.T) (g *Gateway, ldapURL, dirFile string, is *oidct
 		"file: demo-directory.json", "file: "+dirFile,
 		"path: ../data/ldapgate.db", "path: "+filepath.Join(dir, "ldapgate.db"),
 		"listen: 127.0.0.1:3389", "listen: 127.0.0.1:0",
+		"binds: [app_password]\n", "", // set below
 	).Replace(string(demo))
 	// The browser reaches the portal at its real address; public_url only
 	// builds the redirect URL, which the test follows by hand.
@@ -59,7 +66,7 @@ oidc:
 http:
   listen: 127.0.0.1:0
   public_url: http://127.0.0.1:1
-`
+` + extra
 	cfg, err := ParseConfig(filepath.Join(dir, "ldapgate.yaml"), []byte(text))
 	if err != nil {
 		t.Fatal(err)

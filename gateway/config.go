@@ -38,6 +38,9 @@ type Config struct {
 	OIDC         OIDCConfig         `yaml:"oidc"`
 	HTTP         HTTPConfig         `yaml:"http"`
 	UpstreamLDAP UpstreamLDAPConfig `yaml:"upstream_ldap"`
+	// Monitoring and the admin page (see config_ops.go).
+	Metrics MetricsConfig `yaml:"metrics"`
+	Admin   AdminConfig   `yaml:"admin"`
 
 	// path is the file the config was read from; relative paths in the
 	// config are relative to its directory.
@@ -83,12 +86,16 @@ type StoreConfig struct {
 
 // LDAPConfig configures the LDAP listener and the directory tree.
 type LDAPConfig struct {
-	Listen          string    `yaml:"listen"`
-	LDAPSListen     string    `yaml:"ldaps_listen"`
-	BaseDN          string    `yaml:"base_dn"`
-	SizeLimit       int       `yaml:"size_limit"`
-	MaxMessageBytes int64     `yaml:"max_message_bytes"`
-	TLS             TLSConfig `yaml:"tls"`
+	Listen          string          `yaml:"listen"`
+	LDAPSListen     string          `yaml:"ldaps_listen"`
+	BaseDN          string          `yaml:"base_dn"`
+	SizeLimit       int             `yaml:"size_limit"`
+	MaxMessageBytes int64           `yaml:"max_message_bytes"`
+	TLS             TLSConfig       `yaml:"tls"`
+	BindLimit       BindLimitConfig `yaml:"bind_limit"` // config_ops.go
+
+	POSIX           POSIXConfig `yaml:"posix"`            // config_posix.go
+	ActiveDirectory bool        `yaml:"active_directory"` // config_posix.go
 }
 
 // TLSConfig names the certificate for StartTLS and LDAPS.
@@ -507,6 +514,8 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	}
 	errs = append(errs, c.validateAuth(root)...)
 	errs = append(errs, c.validateGoogle(root)...)
+	errs = append(errs, c.validatePOSIX(root)...)
+	errs = append(errs, c.validateOps(root)...)
 	return errs
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/sync/dirapi"
 	"github.com/ldapgate/ldapgate/sync/google"
 )
 
@@ -39,6 +41,53 @@ type GoogleConfig struct {
 	MaxConcurrency int `yaml:"max_concurrency"`
 	// RequestTimeout bounds one call to Google (a slower call is retried).
 	RequestTimeout Duration `yaml:"request_timeout"`
+	// CustomAttributes map fields of custom user schemas to LDAP attributes
+	// of the users' entries. A directory file (source.type file) holds
+	// users in the Directory API's shape and honours them too.
+	CustomAttributes []CustomAttributeConfig `yaml:"custom_attributes"`
+}
+
+// CustomAttributeConfig maps one custom schema field to an LDAP attribute.
+type CustomAttributeConfig struct {
+	Schema    string `yaml:"schema"`    // custom schema name, e.g. Employment
+	Field     string `yaml:"field"`     // field of the schema, e.g. EmployeeID
+	Attribute string `yaml:"attribute"` // e.g. employeeNumber (ldapserver.UserAttributes)
+}
+
+// CustomAttributes returns source.google.custom_attributes for the
+// sources, with the attributes' canonical names.
+func (c *Config) CustomAttributes() []dirapi.CustomAttribute {
+	var out []dirapi.CustomAttribute
+	for _, a := range c.Source.Google.CustomAttributes {
+		name, ok := ldapserver.UserAttribute(a.Attribute)
+		if !ok {
+			continue // refused by validateCustomAttributes
+		}
+		out = append(out, dirapi.CustomAttribute{Schema: strings.TrimSpace(a.Schema), Field: strings.TrimSpace(a.Field), Attribute: name})
+	}
+	return out
+}
+
+// validateCustomAttributes checks source.google.custom_attributes, for the
+// Google source and the directory file alike.
+func (c *Config) validateCustomAttributes(root *yaml.Node) ConfigErrors {
+	var errs ConfigErrors
+	for i, a := range c.Source.Google.CustomAttributes {
+		bad := func(field, format string, args ...any) {
+			key := fmt.Sprintf("source.google.custom_attributes[%d].%s", i, field)
+			errs = append(errs, &ConfigError{File: c.path, Line: lineOf(root, key), Msg: key + ": " + fmt.Sprintf(format, args...)})
+		}
+		if strings.TrimSpace(a.Schema) == "" {
+			bad("schema", "required: the custom schema's name (Admin console: Directory > Users > More options > Manage custom attributes)")
+		}
+		if strings.TrimSpace(a.Field) == "" {
+			bad("field", "required: the field's name in the schema")
+		}
+		if _, ok := ldapserver.UserAttribute(a.Attribute); !ok {
+			bad("attribute", "expected one of %s, got %q", strings.Join(ldapserver.UserAttributes(), ", "), a.Attribute)
+		}
+	}
+	return errs
 }
 
 // GoogleKeyFile is the Google key file's path, resolved against the
@@ -47,10 +96,10 @@ func (c *Config) GoogleKeyFile() string { return c.resolve(c.Source.Google.Servi
 
 // validateGoogle checks source.google when source.type is google.
 func (c *Config) validateGoogle(root *yaml.Node) ConfigErrors {
+	errs := c.validateCustomAttributes(root)
 	if c.Source.Type != "google" {
-		return nil
+		return errs
 	}
-	var errs ConfigErrors
 	bad := func(key string, format string, args ...any) {
 		key = "source.google." + key
 		errs = append(errs, &ConfigError{File: c.path, Line: lineOf(root, key), Msg: key + ": " + fmt.Sprintf(format, args...)})
@@ -117,6 +166,7 @@ func GoogleSourceConfig(cfg *Config, log *slog.Logger) google.Config {
 		RequestTimeout:      g.RequestTimeout.D(),
 		Groups:              cfg.Source.Filter.Groups,
 		OrgUnits:            cfg.Source.Filter.OrgUnits,
+		CustomAttributes:    cfg.CustomAttributes(),
 		Log:                 log,
 	}
 	if g.P12PasswordEnv != "" {

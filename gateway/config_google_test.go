@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/ldapgate/ldapgate/sync/dirapi"
 	"github.com/ldapgate/ldapgate/sync/google"
 )
 
@@ -66,6 +67,9 @@ func TestParseConfigGoogleErrors(t *testing.T) {
 		{"timeout", [2]string{"request_timeout: 30s", "request_timeout: 10ms"}, []string{"request_timeout: must be at least 1s"}},
 		{"unset p12 env", [2]string{"    request_timeout: 30s\n", "    p12_password_env: TEST_NO_SUCH_P12_ENV\n"}, []string{"TEST_NO_SUCH_P12_ENV is not set"}},
 		{"typo", [2]string{"admin_email:", "admin_mail:"}, []string{`unknown key "admin_mail" in source.google`, `did you mean "admin_email"?`}},
+		{"custom attribute", [2]string{"    request_timeout: 30s\n", "    custom_attributes:\n      - {schema: Employment, field: EmployeeID, attribute: mail}\n      - {schema: '', attribute: title}\n"},
+			[]string{"cfg.yaml:8: source.google.custom_attributes[0].attribute: expected one of", "employeeNumber", `got "mail"`,
+				"cfg.yaml:9: source.google.custom_attributes[1].schema: required", "custom_attributes[1].field: required"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,5 +107,24 @@ func TestExampleGoogleConfig(t *testing.T) {
 	}
 	if _, ok := NewSource(cfg).(*google.Source); !ok {
 		t.Error("the example's source is not Google")
+	}
+}
+
+func TestCustomAttributesConfig(t *testing.T) {
+	t.Setenv("TEST_ARCHIVE_HASH", testHash(t))
+	text := strings.Replace(minimalGoogle, "    request_timeout: 30s\n", `    custom_attributes:
+      - {schema: Employment, field: EmployeeID, attribute: EMPLOYEENUMBER}
+      - {schema: Contact, field: Desk, attribute: 2.5.4.20}
+`, 1)
+	cfg, err := ParseConfig("cfg.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []dirapi.CustomAttribute{
+		{Schema: "Employment", Field: "EmployeeID", Attribute: "employeeNumber"},
+		{Schema: "Contact", Field: "Desk", Attribute: "telephoneNumber"},
+	}
+	if diff := cmp.Diff(GoogleSourceConfig(cfg, nil).CustomAttributes, want); diff != "" {
+		t.Errorf("custom attributes (-got +want):\n%s", diff)
 	}
 }

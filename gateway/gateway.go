@@ -22,11 +22,16 @@ import (
 
 // Gateway is a running ldapgate: store, sync engine, LDAP server.
 type Gateway struct {
-	cfg    *Config
-	log    *slog.Logger
-	db     *store.DB
-	live   *store.Live
-	engine *engine.Engine
+	cfgMu sync.RWMutex
+	cfg   *Config // the config in effect; see config() and reload.go
+	log   *slog.Logger
+	db    *store.DB
+	live  *store.Live
+
+	// engine and engineCfg are guarded by syncMu; a reload's sync settings
+	// take effect when the next sync rebuilds the engine.
+	engine    *engine.Engine
+	engineCfg *Config
 
 	// syncMu serialises syncs: the scheduler and on-demand runs never overlap.
 	syncMu sync.Mutex
@@ -36,6 +41,14 @@ type Gateway struct {
 	mu        sync.Mutex
 	servers   []*ldapserver.Server
 	auth      auth // bind chain and web portal (auth.go)
+
+	users   userAuth     // the current bind chain (auth.go)
+	certs   certSwitch   // the current LDAP TLS certificate (reload.go)
+	reload  reloadState  // config reloads (reload.go)
+	metrics *metrics     // Prometheus metrics (metrics.go)
+	sched   schedule     // next sync, sync-now requests (reload.go)
+	binds   *bindHistory // recent bind outcomes per user (admin.go)
+	audit   *slog.Logger // audit records: binds, applied changes
 }
 
 // New opens the store named by cfg and builds the current view from it, so
@@ -51,12 +64,17 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 		db:    db,
 		live:  new(store.Live),
 		ready: make(chan struct{}),
+		binds: newBindHistory(),
+		audit: log.With("audit", true),
 	}
-	g.engine = engine.New(newSource(cfg, log.With("component", "google")), db, EngineOptions(cfg), log.With("component", "sync"))
+	g.sched.init()
+	g.metrics = newMetrics(g)
+	g.engine, g.engineCfg = g.newEngine(cfg), cfg
 	if err := g.refreshView(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
+	g.loadLastSuccess(ctx)
 	return g, nil
 }
 
@@ -67,7 +85,7 @@ func newSource(cfg *Config, log *slog.Logger) engine.Source {
 	if cfg.Source.Type == "google" {
 		return NewGoogleSource(cfg, log)
 	}
-	return dirfile.New(cfg.SourceFile())
+	return dirfile.New(cfg.SourceFile(), dirfile.WithCustomAttributes(cfg.CustomAttributes()))
 }
 
 // EngineOptions turns the config's sync settings into engine options.
@@ -89,6 +107,22 @@ func EngineOptions(cfg *Config) engine.Options {
 		Rules:             rules,
 		PrimaryDomain:     cfg.Domain,
 	}
+}
+
+// config returns the config in effect.
+func (g *Gateway) config() *Config {
+	g.cfgMu.RLock()
+	defer g.cfgMu.RUnlock()
+	return g.cfg
+}
+
+// Config returns the config in effect (the last good one after reloads).
+func (g *Gateway) Config() *Config { return g.config() }
+
+func (g *Gateway) newEngine(cfg *Config) *engine.Engine {
+	src := newSource(cfg, g.metrics.countRetries(g.log.With("component", "google")))
+	g.metrics.setSource(src)
+	return engine.New(src, g.db, EngineOptions(cfg), g.log.With("component", "sync"))
 }
 
 // DB returns the gateway's store.
@@ -117,13 +151,21 @@ func (g *Gateway) LDAPAddrs() []net.Addr {
 func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Result, error) {
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.Sync.Timeout.D())
+	cfg := g.config()
+	if cfg != g.engineCfg {
+		g.engine, g.engineCfg = g.newEngine(cfg), cfg
+		g.log.Info("sync settings of the reloaded config in effect")
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Sync.Timeout.D())
 	defer cancel()
+	start := time.Now()
 	res, err := g.engine.Run(ctx, opts)
+	g.metrics.syncDone(opts, time.Since(start), err)
 	if err != nil {
 		return res, err
 	}
 	if res.Applied {
+		g.auditPlan(ctx, res)
 		if err := g.refreshView(ctx); err != nil {
 			return res, err
 		}
@@ -136,41 +178,43 @@ func (g *Gateway) refreshView(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load directory view: %w", err)
 	}
-	v := store.NewView(st, g.cfg.Privileges(), time.Now().UTC())
+	v := store.NewView(st, g.config().Privileges(), time.Now().UTC())
 	g.live.Store(v)
 	g.viewChanged(v)
 	g.log.Info("directory view updated", "users", len(v.Users), "groups", len(v.Groups), "privileges", len(v.Privileges))
 	return nil
 }
 
-// Run serves LDAP, runs a sync at start and every sync.interval, and
-// returns when ctx is cancelled (nil) or a listener fails.
+// Run serves LDAP, runs a sync at start and every sync.interval, watches
+// the config file (reload.go), and returns when ctx is cancelled (nil) or
+// a listener fails.
 func (g *Gateway) Run(ctx context.Context) error {
-	tlsCfg, err := g.tlsConfig()
+	cfg := g.config()
+	tlsCfg, err := g.tlsConfig(cfg)
 	if err != nil {
 		return err
 	}
-	hashes := make([]ldapserver.ServiceAccount, 0, len(g.cfg.ServiceAccounts))
-	for _, sa := range g.cfg.ServiceAccounts {
-		h, err := g.cfg.ServiceAccountHash(sa)
-		if err != nil {
-			return fmt.Errorf("config: %w", err)
-		}
-		hashes = append(hashes, ldapserver.ServiceAccount{Name: sa.Name, PasswordHash: h})
+	hashes, err := serviceAccounts(cfg)
+	if err != nil {
+		return err
 	}
 	lcfg := ldapserver.Config{
-		BaseDN:          g.cfg.LDAP.BaseDN,
+		BaseDN:          cfg.LDAP.BaseDN,
 		ServiceAccounts: hashes,
-		SizeLimit:       g.cfg.LDAP.SizeLimit,
-		MaxMessageBytes: g.cfg.LDAP.MaxMessageBytes,
+		SizeLimit:       cfg.LDAP.SizeLimit,
+		MaxMessageBytes: cfg.LDAP.MaxMessageBytes,
 		VendorVersion:   Version,
 		TLS:             tlsCfg,
+		BindLimit:       cfg.LDAPBindLimit(),
+		POSIX:           cfg.ldapPOSIX(),
+		ActiveDirectory: cfg.LDAP.ActiveDirectory,
 	}
 	authOpts, err := g.startAuth(ctx)
 	if err != nil {
 		return err
 	}
 	defer g.stopAuth()
+	authOpts = append(authOpts, ldapserver.WithObserver(g.metrics))
 	errc := make(chan error, 2)
 	listen := func(addr string, ldaps bool) error {
 		c := lcfg
@@ -192,21 +236,32 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return nil
 	}
 	defer g.stopServers()
-	if err := listen(g.cfg.LDAP.Listen, false); err != nil {
+	if err := listen(cfg.LDAP.Listen, false); err != nil {
 		return err
 	}
-	if g.cfg.LDAP.LDAPSListen != "" {
-		if err := listen(g.cfg.LDAP.LDAPSListen, true); err != nil {
+	if cfg.LDAP.LDAPSListen != "" {
+		if err := listen(cfg.LDAP.LDAPSListen, true); err != nil {
 			return err
 		}
 	}
+	if err := g.startMetricsListener(cfg); err != nil {
+		return err
+	}
+	if cfg.Path() != "" {
+		if err := g.watchConfig(ctx); err != nil {
+			g.log.Warn("config file not watched; reload with SIGHUP", "err", err)
+		}
+	}
+	g.watchSIGHUP(ctx)
 
 	g.scheduledSync(ctx)
 	g.readyOnce.Do(func() { close(g.ready) })
 
-	ticker := time.NewTicker(g.cfg.Sync.Interval.D())
-	defer ticker.Stop()
-	g.log.Info("next sync scheduled", "in", g.cfg.Sync.Interval.D().String())
+	interval := cfg.Sync.Interval.D()
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	g.sched.setNext(time.Now().Add(interval))
+	g.log.Info("next sync scheduled", "in", interval.String())
 	for {
 		select {
 		case <-ctx.Done():
@@ -216,14 +271,37 @@ func (g *Gateway) Run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("ldap: %w", err)
 			}
-		case <-ticker.C:
+		case <-g.sched.now:
+			g.scheduledSync(ctx)
+		case <-g.sched.changed:
+			// sync.interval changed: the next sync is interval after the last.
+		case <-timer.C:
 			g.scheduledSync(ctx)
 		}
+		interval = g.config().Sync.Interval.D()
+		next := g.sched.lastStart().Add(interval)
+		timer.Reset(max(time.Until(next), 0))
+		g.sched.setNext(next)
+		g.log.Info("next sync scheduled", "at", next.UTC().Format(time.RFC3339), "interval", interval.String())
 	}
+}
+
+// serviceAccounts reads the service accounts' password hashes.
+func serviceAccounts(cfg *Config) ([]ldapserver.ServiceAccount, error) {
+	hashes := make([]ldapserver.ServiceAccount, 0, len(cfg.ServiceAccounts))
+	for _, sa := range cfg.ServiceAccounts {
+		h, err := cfg.ServiceAccountHash(sa)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		hashes = append(hashes, ldapserver.ServiceAccount{Name: sa.Name, PasswordHash: h})
+	}
+	return hashes, nil
 }
 
 func (g *Gateway) scheduledSync(ctx context.Context) {
 	start := time.Now()
+	g.sched.started(start)
 	res, err := g.Sync(ctx, engine.RunOptions{})
 	switch {
 	case err != nil && errors.Is(err, engine.ErrTooManyDeletes):
@@ -240,17 +318,24 @@ func (g *Gateway) scheduledSync(ctx context.Context) {
 	}
 }
 
-func (g *Gateway) tlsConfig() (*tls.Config, error) {
-	t := g.cfg.LDAP.TLS
+// tlsConfig returns the LDAP TLS configuration, or nil without TLS. The
+// certificate comes from g.certs, which reloads swap; the pair is also
+// reloaded when its files change (certificate renewal).
+func (g *Gateway) tlsConfig(cfg *Config) (*tls.Config, error) {
+	r, err := newCertReloader(cfg, g.log)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	g.certs.p.Store(r)
+	return &tls.Config{GetCertificate: g.certs.GetCertificate, MinVersion: tls.VersionTLS12}, nil
+}
+
+func newCertReloader(cfg *Config, log *slog.Logger) (*ldapserver.CertReloader, error) {
+	t := cfg.LDAP.TLS
 	if t.CertFile == "" {
 		return nil, nil
 	}
-	// The pair is reloaded when the files change (certificate renewal).
-	r, err := ldapserver.NewCertReloader(g.cfg.resolve(t.CertFile), g.cfg.resolve(t.KeyFile), g.log.With("component", "ldap"))
-	if err != nil {
-		return nil, err
-	}
-	return r.TLSConfig(), nil
+	return ldapserver.NewCertReloader(cfg.resolve(t.CertFile), cfg.resolve(t.KeyFile), log.With("component", "ldap"))
 }
 
 func (g *Gateway) stopServers() {

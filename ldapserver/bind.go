@@ -78,6 +78,7 @@ func (d *Directory) Bind(ctx context.Context, name, password string, client net.
 		attrs = append(attrs, slog.String("reason", r.Err.Error()))
 	}
 	d.log.LogAttrs(ctx, level, "ldap bind", attrs...)
+	d.observeBind(method, r.Code, name, client)
 	return id, err
 }
 
@@ -108,9 +109,9 @@ func (d *Directory) bind(ctx context.Context, name, password string, client net.
 		if errors.Is(err, ErrBusy) {
 			return Identity{}, tg.method, &Error{Code: ResultBusy, Message: "busy, try again shortly", Err: err}
 		}
-		d.limiter.fail(tg.key, d.cfg.BindLimit.PerName)
+		d.limiter.fail(tg.key, d.bindLimit().PerName)
 		if addr != "" {
-			d.limiter.fail(addr, d.cfg.BindLimit.PerAddress)
+			d.limiter.fail(addr, d.bindLimit().PerAddress)
 		}
 		return Identity{}, tg.method, invalidCredentials(err)
 	}
@@ -130,7 +131,7 @@ func (d *Directory) resolve(t *tree, name string) bindTarget {
 		if e, ok := t.lookup(ndn); ok {
 			switch e.kind {
 			case kindService:
-				if sa, ok := d.accounts[ndn]; ok {
+				if sa, ok := d.serviceAccount(ndn); ok {
 					return bindTarget{method: "service_account", key: "dn:" + ndn, hash: sa.PasswordHash,
 						id: Identity{Kind: IdentityService, DN: e.dn, Name: sa.Name}}
 				}
@@ -167,6 +168,9 @@ func userTarget(u *store.ViewUser, e *entry) bindTarget {
 func (d *Directory) check(ctx context.Context, tg *bindTarget, password string, client net.Addr) error {
 	switch tg.method {
 	case "service_account":
+		if d.verified.verified(tg.hash, password) {
+			return nil
+		}
 		ok, err := d.verify(tg.hash, password)
 		if err != nil {
 			return fmt.Errorf("service account %q: %w", tg.id.Name, err)
@@ -174,6 +178,7 @@ func (d *Directory) check(ctx context.Context, tg *bindTarget, password string, 
 		if !ok {
 			return errWrongPassword
 		}
+		d.verified.add(tg.hash, password)
 		return nil
 	case "user":
 		if !tg.user.Enabled() {

@@ -55,6 +55,14 @@ type Config struct {
 	WriteTimeout time.Duration
 	// BindLimit throttles failed binds.
 	BindLimit BindLimit
+	// POSIX adds the RFC 2307bis attributes (see POSIX).
+	POSIX POSIX
+	// ActiveDirectory adds an Active-Directory-flavoured view for clients
+	// configured for AD: users get objectClass user, sAMAccountName (the
+	// uid), userPrincipalName (the primary address) and userAccountControl
+	// (512, or 514 while suspended or archived); groups and privilege
+	// groups get objectClass group and sAMAccountName (the cn).
+	ActiveDirectory bool
 }
 
 // ServiceAccount is an account for the archive server (or another consumer)
@@ -137,6 +145,7 @@ func (c Config) withDefaults() Config {
 	if c.BindLimit.Backoff <= 0 {
 		c.BindLimit.Backoff = 5 * time.Minute
 	}
+	c.POSIX = c.POSIX.withDefaults()
 	return c
 }
 
@@ -190,6 +199,11 @@ func (c Config) Validate() error {
 	}
 	if c.SizeLimit < 0 {
 		return fmt.Errorf("ldap size limit %d: must not be negative", c.SizeLimit)
+	}
+	if c.POSIX.Enabled {
+		if err := c.POSIX.Validate(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

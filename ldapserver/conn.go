@@ -77,8 +77,8 @@ func newConn(s *Server, id uint64, nc net.Conn) *conn {
 		ops:     make(map[int32]*inflight),
 	}
 	c.ctx, c.cancel = context.WithCancelCause(withConn(s.ctx, int(id)))
-	c.br = bufio.NewReaderSize(nc, readBufferSize)
-	c.bw = bufio.NewWriterSize(deadlineWriter{c}, writeBufferSize)
+	c.br = getReader(nc)
+	c.bw = getWriter(deadlineWriter{c})
 	return c
 }
 
@@ -165,6 +165,7 @@ func (c *conn) serve() {
 		}
 		c.nc().Close()
 		c.wg.Wait()
+		c.releaseBuffers()
 		c.srv.connClosed(c)
 	}()
 	cfg := &c.srv.cfg
@@ -271,7 +272,7 @@ func (c *conn) dispatch(m *message) bool {
 	c.active.Add(1)
 	c.wg.Add(1)
 	r := &request{c: c, m: m, ctx: ctx, id: c.identity(), counted: true}
-	go func() {
+	requestWorkers.run(func() { // workers.go
 		defer func() {
 			c.mu.Lock()
 			if c.ops[m.id] == op {
@@ -284,7 +285,7 @@ func (c *conn) dispatch(m *message) bool {
 			c.wg.Done()
 		}()
 		r.run()
-	}()
+	})
 	return true
 }
 

@@ -58,8 +58,9 @@ type Identity struct {
 type Option func(*options)
 
 type options struct {
-	now   func() time.Time
-	users UserAuthenticator
+	now      func() time.Time
+	users    UserAuthenticator
+	observer Observer // observe.go
 }
 
 // WithClock sets the clock of the failed-bind limiter (tests).
@@ -79,8 +80,10 @@ type Directory struct {
 	log     *slog.Logger
 	users   UserAuthenticator
 	limiter *bindLimiter
-	trees   treeCache
-	bases   dnCache // normalised search bases
+	// verified caches successful service account binds (bindcache.go).
+	verified *verifiedCache
+	trees    treeCache
+	bases    dnCache // normalised search bases
 
 	// accounts maps a service account entry's normalised DN to its account.
 	accounts  map[string]ServiceAccount
@@ -88,6 +91,7 @@ type Directory struct {
 	dummy     string
 
 	rootDSE, subschema *entry
+	ext                extension // reload.go
 
 	// Test hooks.
 	verify     func(hash, pw string) (bool, error)
@@ -118,6 +122,7 @@ func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option
 		log:      log,
 		users:    o.users,
 		limiter:  newBindLimiter(o.now, cfg.BindLimit.Window, cfg.BindLimit.Backoff),
+		verified: newVerifiedCache(o.now),
 		accounts: make(map[string]ServiceAccount, len(cfg.ServiceAccounts)),
 		verify:   verifyPassword,
 	}
@@ -131,6 +136,7 @@ func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option
 		// so they cost what a real bind costs.
 		d.dummyOnce.Do(func() { d.dummy = cfg.ServiceAccounts[0].PasswordHash })
 	}
+	d.initExt(o)
 	d.trees.build = d.buildTree
 	d.rootDSE = newRootDSE(&cfg, l)
 	d.subschema = newSubschema()
@@ -139,7 +145,7 @@ func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option
 
 func (d *Directory) buildTree(v *store.View) *tree {
 	start := time.Now()
-	t := buildTree(v, d.layout)
+	t := buildTree(v, d.treeLayout())
 	d.log.Debug("ldap directory tree built", "entries", len(t.entries), "took", time.Since(start))
 	if len(t.skipped) > 0 {
 		d.log.Warn("ldap directory: objects left out, their DN clashes with another or is empty",

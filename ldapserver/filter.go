@@ -2,6 +2,7 @@ package ldapserver
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -271,8 +272,51 @@ func resolveExtensible(f *extFilter) Filter {
 	case f.rule == oidInChain && def == atMember:
 		norm, ok := def.normalize(f.value)
 		return &chainFilter{ext: f, norm: norm, valid: ok}
+	case (f.rule == oidBitAnd || f.rule == oidBitOr) && def != nil && def.syntax == syntaxInteger:
+		mask, err := strconv.ParseUint(strings.TrimSpace(f.value), 10, 64)
+		return &bitFilter{ext: f, def: def, mask: mask, or: f.rule == oidBitOr, valid: err == nil}
 	}
 	return f
+}
+
+// Active Directory's bitwise matching rules, e.g. the usual
+// (!(userAccountControl:1.2.840.113556.1.4.803:=2)) for enabled accounts.
+const (
+	oidBitAnd = "1.2.840.113556.1.4.803"
+	oidBitOr  = "1.2.840.113556.1.4.804"
+)
+
+// bitFilter is a bitwise AND (all bits of mask set) or OR (any bit set)
+// match on an integer attribute.
+type bitFilter struct {
+	ext   *extFilter
+	def   *attrDef
+	mask  uint64
+	or    bool
+	valid bool
+}
+
+func (f *bitFilter) String() string { return f.ext.String() }
+
+func (f *bitFilter) eval(e *entry) tri {
+	if !f.valid {
+		return triUndefined
+	}
+	a := e.attr(f.def)
+	if a == nil {
+		return triFalse
+	}
+	for _, v := range a.norm {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			continue
+		}
+		x := uint64(n)
+		if f.or && x&f.mask != 0 || !f.or && x&f.mask == f.mask {
+			return triTrue
+		}
+	}
+	return triFalse
 }
 
 // extAlias is an extensible match evaluated as another filter; it prints

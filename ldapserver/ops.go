@@ -67,6 +67,7 @@ func (r *request) release() {
 // run handles the request: a panic is logged and answered "other".
 func (r *request) run() {
 	op := r.m.op
+	defer r.c.srv.dir.observeOp(op, time.Now())
 	defer func() {
 		if p := recover(); p != nil {
 			r.c.logAttrs(slog.LevelError, "ldap handler panic", slog.String("op", opNames[op]), slog.String("panic", fmt.Sprint(p)),

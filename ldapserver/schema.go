@@ -76,6 +76,20 @@ var (
 	atSupportedSASL        = &attrDef{name: "supportedSASLMechanisms", syntax: syntaxString, operational: true}
 	atVendorName           = &attrDef{name: "vendorName", syntax: syntaxString, operational: true}
 	atVendorVersion        = &attrDef{name: "vendorVersion", syntax: syntaxString, operational: true}
+
+	// RFC 2307 / 2307bis (with POSIX enabled).
+	atUIDNumber     = &attrDef{name: "uidNumber", syntax: syntaxInteger, indexed: true}
+	atGIDNumber     = &attrDef{name: "gidNumber", syntax: syntaxInteger, indexed: true}
+	atHomeDirectory = &attrDef{name: "homeDirectory", syntax: syntaxString}
+	atLoginShell    = &attrDef{name: "loginShell", syntax: syntaxString}
+	atGecos         = &attrDef{name: "gecos", syntax: syntaxString}
+	atShadowExpire  = &attrDef{name: "shadowExpire", syntax: syntaxInteger}
+	atMemberUID     = &attrDef{name: "memberUid", syntax: syntaxString, indexed: true}
+
+	// Active Directory (with the AD view).
+	atSAMAccountName     = &attrDef{name: "sAMAccountName", syntax: syntaxString, indexed: true}
+	atUserPrincipalName  = &attrDef{name: "userPrincipalName", syntax: syntaxString, indexed: true}
+	atUserAccountControl = &attrDef{name: "userAccountControl", syntax: syntaxInteger}
 )
 
 // attrByName resolves lowercased names, well-known aliases and OIDs.
@@ -87,6 +101,8 @@ var attrByName = func() map[string]*attrDef {
 		atCreateTimestamp, atModifyTimestamp, atHasSubordinates, atSubschemaSubentry, atStructuralClass,
 		atNamingContexts, atSupportedLDAPVersion, atSupportedControl, atSupportedExtension,
 		atSupportedFeatures, atSupportedSASL, atVendorName, atVendorVersion,
+		atUIDNumber, atGIDNumber, atHomeDirectory, atLoginShell, atGecos, atShadowExpire, atMemberUID,
+		atSAMAccountName, atUserPrincipalName, atUserAccountControl,
 	} {
 		m[strings.ToLower(d.name)] = d
 	}
@@ -112,6 +128,16 @@ var attrByName = func() map[string]*attrDef {
 		"2.5.18.10":                  atSubschemaSubentry,
 		"2.5.21.9":                   atStructuralClass,
 		"1.3.6.1.4.1.1466.101.120.5": atNamingContexts,
+		"1.3.6.1.1.1.1.0":            atUIDNumber,
+		"1.3.6.1.1.1.1.1":            atGIDNumber,
+		"1.3.6.1.1.1.1.2":            atGecos,
+		"1.3.6.1.1.1.1.3":            atHomeDirectory,
+		"1.3.6.1.1.1.1.4":            atLoginShell,
+		"1.3.6.1.1.1.1.10":           atShadowExpire,
+		"1.3.6.1.1.1.1.12":           atMemberUID,
+		"1.2.840.113556.1.4.221":     atSAMAccountName,
+		"1.2.840.113556.1.4.656":     atUserPrincipalName,
+		"1.2.840.113556.1.4.8":       atUserAccountControl,
 	} {
 		m[alias] = d
 	}

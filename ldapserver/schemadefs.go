@@ -31,6 +31,7 @@ const (
 	synDN              = "1.3.6.1.4.1.1466.115.121.1.12"
 	synOID             = "1.3.6.1.4.1.1466.115.121.1.38"
 	synTime            = "1.3.6.1.4.1.1466.115.121.1.24"
+	synInteger         = "1.3.6.1.4.1.1466.115.121.1.27"
 	noUserModOp        = " SINGLE-VALUE NO-USER-MODIFICATION USAGE directoryOperation )"
 )
 
@@ -73,6 +74,16 @@ var schemaAttributeTypes = []struct {
 	{atSupportedLDAPVersion, "( 1.3.6.1.4.1.1466.101.120.15 NAME 'supportedLDAPVersion' SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 USAGE dSAOperation )"},
 	{atSupportedFeatures, "( 1.3.6.1.4.1.4203.1.3.5 NAME 'supportedFeatures' EQUALITY objectIdentifierMatch SYNTAX " + synOID + " USAGE dSAOperation )"},
 	{atVendorName, "( 1.3.6.1.1.4 NAME 'vendorName' EQUALITY caseExactIA5Match SYNTAX " + synDirectoryString + " SINGLE-VALUE NO-USER-MODIFICATION USAGE dSAOperation )"},
+	{atUIDNumber, "( 1.3.6.1.1.1.1.0 NAME 'uidNumber' EQUALITY integerMatch ORDERING integerOrderingMatch SYNTAX " + synInteger + " SINGLE-VALUE )"},
+	{atGIDNumber, "( 1.3.6.1.1.1.1.1 NAME 'gidNumber' EQUALITY integerMatch ORDERING integerOrderingMatch SYNTAX " + synInteger + " SINGLE-VALUE )"},
+	{atGecos, "( 1.3.6.1.1.1.1.2 NAME 'gecos' EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch SYNTAX " + synDirectoryString + " SINGLE-VALUE )"},
+	{atHomeDirectory, "( 1.3.6.1.1.1.1.3 NAME 'homeDirectory' EQUALITY caseExactIA5Match SYNTAX " + synIA5 + " SINGLE-VALUE )"},
+	{atLoginShell, "( 1.3.6.1.1.1.1.4 NAME 'loginShell' EQUALITY caseExactIA5Match SYNTAX " + synIA5 + " SINGLE-VALUE )"},
+	{atShadowExpire, "( 1.3.6.1.1.1.1.10 NAME 'shadowExpire' EQUALITY integerMatch ORDERING integerOrderingMatch SYNTAX " + synInteger + " SINGLE-VALUE )"},
+	{atMemberUID, "( 1.3.6.1.1.1.1.12 NAME 'memberUid' EQUALITY caseIgnoreIA5Match SUBSTR caseIgnoreIA5SubstringsMatch SYNTAX " + synIA5 + " )"},
+	{atUserAccountControl, "( 1.2.840.113556.1.4.8 NAME 'userAccountControl' DESC 'Active Directory: 512 enabled, 514 disabled' EQUALITY integerMatch SYNTAX " + synInteger + " SINGLE-VALUE )"},
+	{atSAMAccountName, "( 1.2.840.113556.1.4.221 NAME 'sAMAccountName' DESC 'Active Directory: the uid' EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch SYNTAX " + synDirectoryString + " SINGLE-VALUE )"},
+	{atUserPrincipalName, "( 1.2.840.113556.1.4.656 NAME 'userPrincipalName' DESC 'Active Directory: the primary address' EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch SYNTAX " + synDirectoryString + " SINGLE-VALUE )"},
 	{atVendorVersion, "( 1.3.6.1.1.5 NAME 'vendorVersion' EQUALITY caseExactIA5Match SYNTAX " + synDirectoryString + " SINGLE-VALUE NO-USER-MODIFICATION USAGE dSAOperation )"},
 }
 
@@ -93,6 +104,11 @@ var schemaObjectClasses = []struct {
 	{"domain", "( 0.9.2342.19200300.100.4.13 NAME 'domain' SUP top STRUCTURAL MUST dc MAY ( o $ description ) )"},
 	{"extensibleObject", "( 1.3.6.1.4.1.1466.101.120.111 NAME 'extensibleObject' SUP top AUXILIARY )"},
 	{"inetOrgPerson", "( 2.16.840.1.113730.3.2.2 NAME 'inetOrgPerson' SUP organizationalPerson STRUCTURAL MAY ( displayName $ givenName $ mail $ uid ) )"},
+	{"posixAccount", "( 1.3.6.1.1.1.2.0 NAME 'posixAccount' SUP top AUXILIARY MUST ( cn $ uid $ uidNumber $ gidNumber $ homeDirectory ) MAY ( loginShell $ gecos $ description ) )"},
+	{"shadowAccount", "( 1.3.6.1.1.1.2.1 NAME 'shadowAccount' SUP top AUXILIARY MUST uid MAY ( shadowExpire $ description ) )"},
+	{"posixGroup", "( 1.3.6.1.1.1.2.2 NAME 'posixGroup' DESC 'RFC 2307bis: auxiliary, beside groupOfNames' SUP top AUXILIARY MUST gidNumber MAY ( memberUid $ description ) )"},
+	{"user", "( 1.2.840.113556.1.5.9 NAME 'user' DESC 'Active Directory view' SUP organizationalPerson STRUCTURAL MAY ( sAMAccountName $ userPrincipalName $ userAccountControl $ memberOf $ mail $ displayName $ givenName ) )"},
+	{"group", "( 1.2.840.113556.1.5.8 NAME 'group' DESC 'Active Directory view' SUP top STRUCTURAL MUST cn MAY ( sAMAccountName $ member $ memberOf $ mail $ description ) )"},
 }
 
 func addSchemaDefinitions(e *entry) {

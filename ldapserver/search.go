@@ -317,7 +317,7 @@ func (t *tree) candidates(f Filter) ([]int32, bool) {
 		if !ok {
 			return nil, false
 		}
-		return t.index[def][norm], true
+		return t.index[def].get(norm, t.positions), true
 	case *andFilter:
 		var best []int32
 		found := false

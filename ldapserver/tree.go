@@ -86,7 +86,9 @@ type tree struct {
 	byDN    map[string]int32
 	// index maps an indexed attribute and a normalised value to the
 	// positions of the entries holding it, ascending and without repeats.
-	index map[*attrDef]map[string][]int32
+	index map[*attrDef]*attrIndex
+	// positions[i] == i: single-entry index hits are slices of it.
+	positions []int32
 	// skipped lists objects left out because their DN clashed with another
 	// (for the log).
 	skipped []string
@@ -100,6 +102,11 @@ type layout struct {
 	baseClass       string
 	ous             [4]ouLayout // people, groups, privileges, services
 	services        []string    // service account names, sorted
+	// Object classes of users, groups and privilege groups (structural
+	// first after top, then auxiliary ones).
+	userClasses, groupClasses, privClasses []string
+	posix                                  *POSIX // nil: no POSIX attributes
+	ad                                     bool   // the Active Directory view
 }
 
 type ouLayout struct{ name, dn, ndn string }
@@ -156,6 +163,19 @@ func newLayout(c *Config) (*layout, error) {
 		l.services = append(l.services, strings.TrimSpace(sa.Name))
 	}
 	slices.SortFunc(l.services, func(a, b string) int { return strings.Compare(normString(a), normString(b)) })
+	l.userClasses, l.groupClasses, l.privClasses = classesUser, classesGroup, classesGroup
+	if c.POSIX.Enabled {
+		p := c.POSIX.withDefaults()
+		l.posix = &p
+		l.userClasses = append(slices.Clip(l.userClasses), "posixAccount", "shadowAccount")
+		l.groupClasses = append(slices.Clip(l.groupClasses), "posixGroup")
+	}
+	if c.ActiveDirectory {
+		l.ad = true
+		l.userClasses = append(slices.Clip(l.userClasses), "user")
+		l.groupClasses = append(slices.Clip(l.groupClasses), "group")
+		l.privClasses = append(slices.Clip(l.privClasses), "group")
+	}
 	return l, nil
 }
 
@@ -182,45 +202,64 @@ type treeBuilder struct {
 	times   map[time.Time][2][]string
 	common  map[commonKey]attribute
 	statics map[staticKey][2][]attribute
+	// cur is the entry being built; its attributes go to scratch and get
+	// an exact-size copy when the next entry opens (finish).
+	cur     *entry
+	scratch []attribute
 }
 
 type staticKey struct {
-	structural   string
+	classes      string
 	subordinates bool
 }
 
-// Counts of own attributes an entry of each kind has at most, so its
-// attribute slice is allocated once.
-const (
-	maxAttrsUser  = 14
-	maxAttrsGroup = 9
-	maxAttrsOther = 6
-)
-
-// open appends an entry of the given object classes (the last is the
-// structural one).
-func (b *treeBuilder) open(dn, ndn string, kind entryKind, parent int32, nattrs int, classes []string, subordinates bool) *entry {
+// open appends an entry of the given object classes (the structural one
+// is the one after top, or the only one).
+func (b *treeBuilder) open(dn, ndn string, kind entryKind, parent int32, classes []string, subordinates bool) *entry {
 	if dn == ndn {
 		ndn = dn // one string for both
 	}
-	e := &entry{dn: dn, ndn: ndn, kind: kind, pos: int32(len(b.t.entries)), parent: parent, attrs: make([]attribute, 0, nattrs)}
+	b.finish()
+	e := &entry{dn: dn, ndn: ndn, kind: kind, pos: int32(len(b.t.entries)), parent: parent, attrs: b.scratch[:0]}
+	b.cur = e
 	e.head, e.tail = b.static(classes, subordinates)
 	b.t.entries = append(b.t.entries, e)
 	b.t.byDN[ndn] = e.pos
 	return e
 }
 
+// finish gives the entry being built an attribute slice of its own, of the
+// exact size (100k users with room to spare would waste tens of MB).
+func (b *treeBuilder) finish() {
+	if b.cur == nil {
+		return
+	}
+	b.scratch = b.cur.attrs[:0]
+	b.cur.attrs = slices.Clone(b.cur.attrs)
+	b.cur = nil
+}
+
 // static returns the shared head and tail attributes of entries with these
 // classes.
 func (b *treeBuilder) static(classes []string, subordinates bool) ([]attribute, []attribute) {
-	k := staticKey{classes[len(classes)-1], subordinates}
+	k := staticKey{strings.Join(classes, " "), subordinates}
 	if s, ok := b.statics[k]; ok {
 		return s[0], s[1]
+	}
+	structural := classes[0]
+	if len(classes) > 1 {
+		structural = classes[1]
+	}
+	// person, organizationalPerson, inetOrgPerson: the most specific.
+	for _, c := range classes {
+		if c == "inetOrgPerson" {
+			structural = c
+		}
 	}
 	head := &entry{}
 	head.addShared(atObjectClass, classes, sharedNorms(classes))
 	tail := &entry{}
-	tail.add(atStructuralClass, k.structural)
+	tail.add(atStructuralClass, structural)
 	if subordinates {
 		tail.addShared(atHasSubordinates, valTrue, valTrue)
 	} else {
@@ -365,10 +404,10 @@ func buildTree(v *store.View, l *layout) *tree {
 	t := &tree{
 		view:  v,
 		byDN:  make(map[string]int32, len(v.Users)+len(v.Groups)+len(v.Privileges)+len(l.services)+5),
-		index: make(map[*attrDef]map[string][]int32),
+		index: make(map[*attrDef]*attrIndex),
 	}
 	b := &treeBuilder{t: t, l: l, times: make(map[time.Time][2][]string), common: make(map[commonKey]attribute),
-		statics: make(map[staticKey][2][]attribute)}
+		statics: make(map[staticKey][2][]attribute), scratch: make([]attribute, 0, 32)}
 
 	// DNs first: members and memberOf refer to them.
 	people, groups, privs := l.ous[ouPeople], l.ous[ouGroups], l.ous[ouPrivileges]
@@ -404,18 +443,26 @@ func buildTree(v *store.View, l *layout) *tree {
 		privDN[p.Name] = d
 	}
 
-	base := b.open(l.baseDN, l.baseNDN, kindBase, -1, maxAttrsOther, classesBase[l.baseClass], true)
+	base := b.open(l.baseDN, l.baseNDN, kindBase, -1, classesBase[l.baseClass], true)
 	base.add(l.baseAttr, l.baseValue)
 	b.addOperational(base, entryUUID("entry", l.baseNDN), time.Time{}, time.Time{})
 
 	ou := func(i int, children int) *entry {
 		o := l.ous[i]
-		e := b.open(o.dn, o.ndn, kindOU, base.pos, maxAttrsOther, classesOU, children > 0)
+		e := b.open(o.dn, o.ndn, kindOU, base.pos, classesOU, children > 0)
 		e.add(atOU, o.name)
 		b.addOperational(e, entryUUID("entry", o.ndn), time.Time{}, time.Time{})
 		return e
 	}
 	closeOU := func(e *entry) { e.end = int32(len(t.entries)) }
+
+	var uidNumbers, gidNumbers map[string]uint32
+	var memberUIDs map[string][]string
+	px := l.posix
+	if px != nil {
+		uidNumbers, gidNumbers = posixNumbers(v, px)
+		memberUIDs = posixGroupUIDs(v, func(id string) bool { _, ok := userDN[id]; return ok })
+	}
 
 	// People.
 	o := ou(ouPeople, len(userDN))
@@ -424,7 +471,7 @@ func buildTree(v *store.View, l *layout) *tree {
 		if !ok {
 			continue
 		}
-		e := b.open(p.dn, p.ndn, kindUser, o.pos, maxAttrsUser, classesUser, false)
+		e := b.open(p.dn, p.ndn, kindUser, o.pos, l.userClasses, false)
 		e.userID = u.ID
 		cn := strings.TrimSpace(u.DisplayName)
 		if cn == "" {
@@ -458,6 +505,32 @@ func buildTree(v *store.View, l *layout) *tree {
 			}
 		}
 		e.addDNs(atMemberOf, memberOf)
+		addUserAttributes(e, u.Attributes) // from custom fields (userattrs.go)
+		if px != nil {
+			if n, ok := uidNumbers[u.ID]; ok {
+				gid := px.PrimaryGID
+				if gid == 0 {
+					gid = n
+				}
+				e.add(atUIDNumber, formatUint(n))
+				e.add(atGIDNumber, formatUint(gid))
+			}
+			e.add(atHomeDirectory, px.homeDirectory(&u.User))
+			b.addCommon(e, atLoginShell, px.LoginShell)
+			e.add(atGecos, cn)
+			if !u.Enabled() {
+				b.addCommon(e, atShadowExpire, "1")
+			}
+		}
+		if l.ad {
+			e.add(atSAMAccountName, u.UID)
+			e.add(atUserPrincipalName, u.PrimaryEmail)
+			if u.Enabled() {
+				b.addCommon(e, atUserAccountControl, "512")
+			} else {
+				b.addCommon(e, atUserAccountControl, "514")
+			}
+		}
 		b.addOperational(e, entryUUID("user", u.ID), u.CreatedAt, u.UpdatedAt)
 		e.end = e.pos + 1
 	}
@@ -470,7 +543,7 @@ func buildTree(v *store.View, l *layout) *tree {
 		if !ok {
 			continue
 		}
-		e := b.open(p.dn, p.ndn, kindGroup, o.pos, maxAttrsGroup, classesGroup, false)
+		e := b.open(p.dn, p.ndn, kindGroup, o.pos, l.groupClasses, false)
 		e.add(atCN, g.CN)
 		e.add(atMail, g.Email)
 		e.add(atDescription, g.Description)
@@ -493,6 +566,15 @@ func buildTree(v *store.View, l *layout) *tree {
 			}
 		}
 		e.addDNs(atMemberOf, parents)
+		if px != nil {
+			if n, ok := gidNumbers[g.ID]; ok {
+				e.add(atGIDNumber, formatUint(n))
+			}
+			e.add(atMemberUID, memberUIDs[g.ID]...)
+		}
+		if l.ad {
+			e.add(atSAMAccountName, g.CN)
+		}
 		b.addOperational(e, entryUUID("group", g.ID), g.CreatedAt, g.UpdatedAt)
 		e.end = e.pos + 1
 	}
@@ -505,7 +587,7 @@ func buildTree(v *store.View, l *layout) *tree {
 		if !ok {
 			continue
 		}
-		e := b.open(p.dn, p.ndn, kindPrivilege, o.pos, maxAttrsOther, classesGroup, false)
+		e := b.open(p.dn, p.ndn, kindPrivilege, o.pos, l.privClasses, false)
 		e.add(atCN, pv.Name)
 		members := make([]dnPair, 0, len(pv.Users))
 		for _, id := range pv.Users {
@@ -514,6 +596,9 @@ func buildTree(v *store.View, l *layout) *tree {
 			}
 		}
 		e.addDNs(atMember, members)
+		if l.ad {
+			e.add(atSAMAccountName, pv.Name)
+		}
 		b.addOperational(e, entryUUID("privilege", pv.Name), time.Time{}, time.Time{})
 		e.end = e.pos + 1
 	}
@@ -528,13 +613,14 @@ func buildTree(v *store.View, l *layout) *tree {
 			continue
 		}
 		seen[ndn] = true
-		e := b.open(dn, ndn, kindService, o.pos, maxAttrsOther, classesService, false)
+		e := b.open(dn, ndn, kindService, o.pos, classesService, false)
 		e.add(atCN, name)
 		b.addOperational(e, entryUUID("service", name), time.Time{}, time.Time{})
 		e.end = e.pos + 1
 	}
 	closeOU(o)
 	base.end = int32(len(t.entries))
+	b.finish()
 
 	t.buildIndex()
 	return t
@@ -550,24 +636,62 @@ func accountStatus(u *store.User) string {
 	return "active"
 }
 
+// attrIndex is the equality index of one attribute: most values (uid,
+// mail, entryUUID) belong to one entry, and a map to a position costs a
+// third of a map to a slice of one, for the GC too.
+type attrIndex struct {
+	one  map[string]int32   // values held by exactly one entry
+	many map[string][]int32 // values held by several, positions ascending
+}
+
+// get returns the positions of the entries holding the normalised value,
+// ascending; positions is the tree's identity slice.
+func (x *attrIndex) get(norm string, positions []int32) []int32 {
+	if x == nil {
+		return nil
+	}
+	if p, ok := x.one[norm]; ok {
+		return positions[p : p+1 : p+1]
+	}
+	return x.many[norm]
+}
+
+func (x *attrIndex) add(norm string, pos int32) {
+	if p, ok := x.one[norm]; ok {
+		if p == pos {
+			return // the same value twice in one entry
+		}
+		delete(x.one, norm)
+		x.many[norm] = []int32{p, pos}
+		return
+	}
+	if l, ok := x.many[norm]; ok {
+		if l[len(l)-1] != pos {
+			x.many[norm] = append(l, pos)
+		}
+		return
+	}
+	x.one[norm] = pos
+}
+
 func (t *tree) buildIndex() {
+	t.positions = make([]int32, len(t.entries))
+	for i := range t.positions {
+		t.positions[i] = int32(i)
+	}
 	for _, e := range t.entries {
 		for _, as := range e.parts() {
 			for _, a := range as {
 				if !a.def.indexed {
 					continue
 				}
-				m := t.index[a.def]
-				if m == nil {
-					m = make(map[string][]int32)
-					t.index[a.def] = m
+				x := t.index[a.def]
+				if x == nil {
+					x = &attrIndex{one: make(map[string]int32), many: make(map[string][]int32)}
+					t.index[a.def] = x
 				}
 				for _, n := range a.norm {
-					l := m[n]
-					if len(l) > 0 && l[len(l)-1] == e.pos {
-						continue // the same value twice in one entry
-					}
-					m[n] = append(l, e.pos)
+					x.add(n, e.pos)
 				}
 			}
 		}

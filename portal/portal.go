@@ -72,8 +72,10 @@ type Config struct {
 	SessionTTL time.Duration
 	// Revoked is told of each revocation (the bind cache forgets it).
 	Revoked func(id int64)
-	Log     *slog.Logger
-	Now     func() time.Time
+	// Admin, when set, serves the admin page at /admin (admin.go).
+	Admin Admin
+	Log   *slog.Logger
+	Now   func() time.Time
 }
 
 // Server is the portal's http.Handler.
@@ -135,6 +137,13 @@ func New(cfg Config) (*Server, error) {
 			}
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
+		"whenSec": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+		"took": func(a, b time.Time) string {
+			if a.IsZero() || b.IsZero() {
+				return "–"
+			}
+			return b.Sub(a).Round(time.Millisecond).String()
+		},
 	}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("portal: templates: %w", err)
@@ -153,6 +162,9 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /auth/logout", s.logout)
 	s.mux.HandleFunc("POST /app-passwords", s.create)
 	s.mux.HandleFunc("POST /app-passwords/{id}/revoke", s.revoke)
+	if cfg.Admin != nil {
+		s.adminRoutes()
+	}
 	return s, nil
 }
 
@@ -355,6 +367,8 @@ type page struct {
 	New     string
 	NewName string
 	Notice  string
+	// IsAdmin shows the link to the admin page (admin.go).
+	IsAdmin bool
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
@@ -375,6 +389,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, status int, s
 	p.Title, p.SignedIn, p.CSRF = "Your directory account", true, sess.csrf
 	p.Email, p.Name, p.UID, p.DN = u.PrimaryEmail, u.DisplayName, u.UID, s.cfg.UserDN(u.UID)
 	p.Privileges, p.Services, p.Passwords = u.Privileges, s.cfg.Services, aps
+	p.IsAdmin = s.cfg.Admin != nil && s.cfg.Admin.IsAdmin(u, v)
 	for _, gid := range u.Groups {
 		if g, ok := v.GroupByID(gid); ok {
 			p.Groups = append(p.Groups, g.Email)

@@ -41,7 +41,11 @@ type User struct {
 	// SourceCreated and LastLogin are the source's own timestamps (zero if unknown).
 	SourceCreated time.Time `json:"sourceCreated,omitzero"`
 	LastLogin     time.Time `json:"lastLogin,omitzero"`
-	Origin        Origin    `json:"origin"`
+	// Attributes are extra LDAP attributes of the user's entry, by
+	// attribute name, from the source's custom fields as the config maps
+	// them (source.google.custom_attributes).
+	Attributes map[string][]string `json:"attributes,omitempty"`
+	Origin     Origin              `json:"origin"`
 	// CreatedAt and UpdatedAt are set by the store when the row is written.
 	CreatedAt time.Time `json:"createdAt,omitzero"`
 	UpdatedAt time.Time `json:"updatedAt,omitzero"`

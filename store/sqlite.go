@@ -268,6 +268,30 @@ func parseAddrs(s string) ([]string, error) {
 	return addrs, nil
 }
 
+// attrsJSON is the stored form of a user's extra attributes.
+func attrsJSON(attrs map[string][]string) string {
+	if len(attrs) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(attrs) // cannot fail for a map of string slices
+	return string(b)
+}
+
+// parseAttrs reads stored extra attributes; none load as nil.
+func parseAttrs(s string) (map[string][]string, error) {
+	if s == "{}" || s == "" {
+		return nil, nil
+	}
+	var attrs map[string][]string
+	if err := json.Unmarshal([]byte(s), &attrs); err != nil {
+		return nil, fmt.Errorf("bad attributes %q: %w", s, err)
+	}
+	if len(attrs) == 0 {
+		return nil, nil
+	}
+	return attrs, nil
+}
+
 // dbError marks SQLite's uniqueness violations with ErrConflict and its
 // foreign key violations (a reference to a missing row) with ErrNotFound.
 func dbError(err error) error {
@@ -285,20 +309,23 @@ func dbError(err error) error {
 }
 
 const userColumns = `id, uid, primary_email, origin, given_name, family_name, display_name, org_unit_path,
-	suspended, archived, is_admin, aliases, source_created, last_login, created_at, updated_at`
+	suspended, archived, is_admin, aliases, source_created, last_login, created_at, updated_at, attributes`
 
 func scanUser(rows *sql.Rows) (User, error) {
 	var (
 		u                                          User
-		aliases                                    string
+		aliases, attrs                             string
 		sourceCreated, lastLogin, created, updated sql.NullString
 	)
 	err := rows.Scan(&u.ID, &u.UID, &u.PrimaryEmail, &u.Origin, &u.GivenName, &u.FamilyName, &u.DisplayName, &u.OrgUnitPath,
-		&u.Suspended, &u.Archived, &u.IsAdmin, &aliases, &sourceCreated, &lastLogin, &created, &updated)
+		&u.Suspended, &u.Archived, &u.IsAdmin, &aliases, &sourceCreated, &lastLogin, &created, &updated, &attrs)
 	if err != nil {
 		return User{}, err
 	}
 	if u.Aliases, err = parseAddrs(aliases); err != nil {
+		return User{}, fmt.Errorf("user %s: %w", u.PrimaryEmail, err)
+	}
+	if u.Attributes, err = parseAttrs(attrs); err != nil {
 		return User{}, fmt.Errorf("user %s: %w", u.PrimaryEmail, err)
 	}
 	err = parseTimes(timeField{&u.SourceCreated, sourceCreated}, timeField{&u.LastLogin, lastLogin},
@@ -555,18 +582,18 @@ func (a *applier) user(ctx context.Context, c UserChange) error {
 	)
 	switch c.Action {
 	case ActionAdd:
-		n, err = a.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		n, err = a.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.ID, u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
 			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-			a.now, a.now)
+			a.now, a.now, attrsJSON(u.Attributes))
 	case ActionUpdate:
 		n, err = a.exec(ctx, `UPDATE users SET uid = ?, primary_email = ?, origin = ?, given_name = ?, family_name = ?,
 			display_name = ?, org_unit_path = ?, suspended = ?, archived = ?, is_admin = ?, aliases = ?,
-			source_created = ?, last_login = ?, updated_at = ?
+			source_created = ?, last_login = ?, updated_at = ?, attributes = ?
 			WHERE id = ? AND origin = 'directory'`,
 			u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
 			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-			a.now, u.ID)
+			a.now, attrsJSON(u.Attributes), u.ID)
 	case ActionDelete:
 		n, err = a.exec(ctx, `DELETE FROM users WHERE id = ? AND origin = 'directory'`, u.ID)
 	default:
@@ -676,11 +703,11 @@ func (db *DB) insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, er
 	}
 	var plan sql.NullString
 	if run.Plan != nil {
-		b, err := json.Marshal(run.Plan)
+		rec, err := encodePlanRecord(run.Plan)
 		if err != nil {
 			return 0, fmt.Errorf("encode plan: %w", err)
 		}
-		plan = sql.NullString{String: string(b), Valid: true}
+		plan = sql.NullString{String: rec, Valid: true}
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO sync_runs (started_at, finished_at, source, forced, counts, plan, error)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -723,8 +750,8 @@ func scanRun(row interface{ Scan(...any) error }, withPlan bool) (SyncRun, error
 		return SyncRun{}, fmt.Errorf("run %d: counts: %w", r.ID, err)
 	}
 	if plan.Valid {
-		r.Plan = new(Plan)
-		if err := json.Unmarshal([]byte(plan.String), r.Plan); err != nil {
+		var err error
+		if r.Plan, err = decodePlanRecord(plan.String); err != nil {
 			return SyncRun{}, fmt.Errorf("run %d: plan: %w", r.ID, err)
 		}
 	}
@@ -758,8 +785,8 @@ func (db *DB) SyncRuns(ctx context.Context, limit int) ([]SyncRun, error) {
 	return runs, nil
 }
 
-// SyncRun returns the sync run with the given id, with its plan, or an error
-// wrapping ErrNotFound.
+// SyncRun returns the sync run with the given id, with its plan as the
+// history keeps it (see RecordedPlan), or an error wrapping ErrNotFound.
 func (db *DB) SyncRun(ctx context.Context, id int64) (SyncRun, error) {
 	row := db.read.QueryRowContext(ctx, `SELECT `+runColumns+`, plan FROM sync_runs WHERE id = ?`, id)
 	r, err := scanRun(row, true)
@@ -782,16 +809,16 @@ func (db *DB) PutLocalUser(ctx context.Context, u User) error {
 	}
 	now := db.now()
 	_, err := db.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET uid = excluded.uid, primary_email = excluded.primary_email,
 			origin = excluded.origin, given_name = excluded.given_name, family_name = excluded.family_name,
 			display_name = excluded.display_name, org_unit_path = excluded.org_unit_path,
 			suspended = excluded.suspended, archived = excluded.archived, is_admin = excluded.is_admin,
 			aliases = excluded.aliases, source_created = excluded.source_created,
-			last_login = excluded.last_login, updated_at = excluded.updated_at`,
+			last_login = excluded.last_login, updated_at = excluded.updated_at, attributes = excluded.attributes`,
 		u.ID, u.UID, u.PrimaryEmail, OriginLocal, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
 		u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-		now, now)
+		now, now, attrsJSON(u.Attributes))
 	if err != nil {
 		return fmt.Errorf("store: put local user %s: %w", u.PrimaryEmail, dbError(err))
 	}

@@ -548,7 +548,7 @@ func TestSyncRuns(t *testing.T) {
 		t.Errorf("run ids %d then %d, want increasing", failedID, appliedID)
 	}
 	failed.ID = failedID
-	applied.ID, applied.Counts, applied.Plan = appliedID, plan.Counts(), plan
+	applied.ID, applied.Counts, applied.Plan = appliedID, plan.Counts(), RecordedPlan(plan)
 
 	light := func(r SyncRun) SyncRun { r.Plan = nil; return r }
 	for _, c := range []struct {

@@ -9,6 +9,9 @@
 // pseudo-random number below -n), bind (simple binds on open connections),
 // cycle (connect, bind, search, unbind), paged (a full paged read of -base
 // with -filter, pages of -page entries; one operation is the whole read).
+//
+// With -gen-directory, it writes a directory file of -n users instead (the
+// data of bench/compare-slapd.sh) and exits.
 package main
 
 import (
@@ -51,8 +54,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.conns, "c", 4, "concurrent connections")
 	fs.IntVar(&o.page, "page", 1000, "page size for -mode paged")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long to run")
+	gen := fs.Bool("gen-directory", false, "write a directory file of -n users to stdout and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *gen {
+		if err := genDirectory(stdout, o.n); err != nil {
+			fmt.Fprintln(stderr, "ldapgate-bench:", err)
+			return 1
+		}
+		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -9,6 +10,14 @@ import (
 
 func TestAppPasswordCommands(t *testing.T) {
 	cfgPath, _ := demoSetup(t)
+	// Without app_password in binds, create warns that it will not work yet.
+	text, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(string(text), "binds: [app_password]\n", "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if code, _, errOut := cli(t, "", "sync", "-c", cfgPath); code != exitOK {
 		t.Fatalf("sync: %d\n%s", code, errOut)
 	}

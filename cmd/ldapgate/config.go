@@ -13,7 +13,7 @@ func newConfigCmd(s *streams) *cobra.Command {
 		Use:   "config",
 		Short: "Work with the config file",
 	}
-	cmd.AddCommand(newConfigCheckCmd(s))
+	cmd.AddCommand(newConfigCheckCmd(s), newConfigDiffCmd(s))
 	return cmd
 }
 

@@ -47,6 +47,7 @@ func newRootCmd(s *streams) *cobra.Command {
 		newPasswordCmd(s),
 		newAppPasswordCmd(s),
 		newStoreCmd(s),
+		newPrivilegesCmd(s),
 		newVersionCmd(s),
 	)
 	return root

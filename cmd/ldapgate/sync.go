@@ -89,7 +89,12 @@ func runSync(cmd *cobra.Command, s *streams, opts *syncOptions) error {
 	}
 	defer g.Close()
 
+	prog := &progress{}
+	if !opts.json {
+		prog = startProgress(s.Err, "syncing", g.GoogleCalls)
+	}
 	res, err := g.Sync(ctx, engine.RunOptions{DryRun: opts.dryRun, Force: opts.force})
+	prog.stop()
 	if opts.json {
 		rep := syncReport{DryRun: opts.dryRun, Result: res, Diagnosis: diag}
 		if res != nil {

@@ -34,11 +34,27 @@ import (
 // Source reads a directory file. It holds no state: every Fetch reads the
 // file afresh.
 type Source struct {
-	path string
+	path   string
+	custom []dirapi.CustomAttribute
+}
+
+// Option configures a Source.
+type Option func(*Source)
+
+// WithCustomAttributes maps the users' custom schema fields ("customSchemas",
+// as the Directory API gives them) to LDAP attributes.
+func WithCustomAttributes(m []dirapi.CustomAttribute) Option {
+	return func(s *Source) { s.custom = m }
 }
 
 // New returns a source reading the directory file at path.
-func New(path string) *Source { return &Source{path: path} }
+func New(path string, opts ...Option) *Source {
+	s := &Source{path: path}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Name returns "file:" followed by the file's path.
 func (s *Source) Name() string { return "file:" + s.path }
@@ -62,7 +78,7 @@ func (s *Source) Fetch(ctx context.Context) (*store.Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("directory file: %w", err)
 	}
-	snap, err := parse(data)
+	snap, err := parse(data, s.custom)
 	if err != nil {
 		var pe *posError
 		if errors.As(err, &pe) {
@@ -85,7 +101,7 @@ func (e *posError) Unwrap() error { return e.err }
 
 // parse decodes and checks a directory file's contents. Errors carry no file
 // name; decoding errors carry their offset (see posError).
-func parse(data []byte) (*store.Snapshot, error) {
+func parse(data []byte, custom []dirapi.CustomAttribute) (*store.Snapshot, error) {
 	var f file
 	if err := decode(data, &f); err != nil {
 		return nil, err
@@ -127,6 +143,9 @@ func parse(data []byte) (*store.Snapshot, error) {
 	usersByAddr := make(map[string]string) // lower-case address -> user id
 	for i, au := range f.Users.Users {
 		u, err := dirapi.UserFromAPI(au)
+		if err == nil {
+			u.Attributes, err = dirapi.CustomAttributes(au, custom)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("users[%d]: %w", i, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ldapgate/ldapgate/store"
+	"github.com/ldapgate/ldapgate/sync/dirapi"
 )
 
 const demoFile = "../../configs/demo-directory.json"
@@ -263,7 +264,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"users": {"users": [{"id": "1", "primaryEmail": "a@example.com"}]}, "groups": {"groups": [{"id": "g", "email": "g@example.com"}]}, "members": {"g": {"members": [{"type": "USER", "email": "a@example.com"}, {"type": "CUSTOMER", "id": "C1"}]}}}`))
 	f.Add([]byte(`{"users": {"users": [`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		snap, err := parse(data)
+		snap, err := parse(data, nil)
 		if (snap == nil) == (err == nil) {
 			t.Fatalf("parse() = %v, %v: want exactly one of a snapshot and an error", snap, err)
 		}
@@ -274,4 +275,33 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestFetchCustomAttributes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dir.json")
+	data := `{"users": {"users": [
+		{"id": "1", "primaryEmail": "a@example.com", "customSchemas": {"Employment": {"EmployeeID": "E-1", "Phones": [{"type": "work", "value": "+1 555 0100"}]}}},
+		{"id": "2", "primaryEmail": "b@example.com"}]}}`
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := New(path, WithCustomAttributes([]dirapi.CustomAttribute{
+		{Schema: "Employment", Field: "EmployeeID", Attribute: "employeeNumber"},
+		{Schema: "Employment", Field: "Phones", Attribute: "telephoneNumber"},
+	}))
+	snap, err := src.Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"employeeNumber": {"E-1"}, "telephoneNumber": {"+1 555 0100"}}
+	if diff := cmp.Diff(snap.Users[0].Attributes, want); diff != "" {
+		t.Errorf("attributes (-got +want):\n%s", diff)
+	}
+	if got := snap.Users[1].Attributes; got != nil {
+		t.Errorf("user without custom schemas has attributes %v", got)
+	}
+	// Without a mapping, custom schemas are ignored.
+	if snap, err := New(path).Fetch(context.Background()); err != nil || snap.Users[0].Attributes != nil {
+		t.Errorf("without mapping: %v, %v", snap, err)
+	}
 }

@@ -294,6 +294,12 @@ users: 1 to add, 2 to update, 1 to delete; groups: 1 to add, 1 to update, 1 to d
 	if diff := cmp.Diff(b.String(), want); diff != "" {
 		t.Errorf("FormatPlan() (-got +want):\n%s", diff)
 	}
+	// ldapgate sync show prints what the sync history keeps of a plan.
+	b.Reset()
+	FormatPlan(&b, store.RecordedPlan(p))
+	if diff := cmp.Diff(b.String(), want); diff != "" {
+		t.Errorf("FormatPlan(RecordedPlan()) (-got +want):\n%s", diff)
+	}
 
 	b.Reset()
 	FormatPlan(&b, &store.Plan{})

@@ -27,6 +27,8 @@ type Filtered struct {
 	// Snapshot holds the users and groups in scope and the memberships
 	// whose both ends are in scope. Customer-wide members are expanded to
 	// the users in scope, so Members holds user and group members only.
+	// Its Users may share the slice of the snapshot filtered: neither is to
+	// be modified.
 	Snapshot *store.Snapshot
 	// Excluded holds the users of the source left out, by id, with the reason.
 	Excluded map[string]Exclusion
@@ -91,8 +93,12 @@ func FilterSnapshot(snap *store.Snapshot, f Filter, rules []Rule) (*Filtered, er
 		orgUnits[i] = normOrgUnit(ou)
 	}
 
-	inScope := make(map[string]bool, len(snap.Users))
-	for _, u := range snap.Users {
+	// inScope maps the ids of the users in scope to their addresses. The
+	// users in scope share snap's slice until one is left out (so a sync
+	// without filters holds its 100,000 users once, not twice).
+	inScope := make(map[string]string, len(snap.Users))
+	shared := true
+	for i, u := range snap.Users {
 		reason := ""
 		switch {
 		case u.Suspended && !f.IncludeSuspended:
@@ -110,10 +116,19 @@ func FilterSnapshot(snap *store.Snapshot, f Filter, rules []Rule) (*Filtered, er
 		}
 		if reason != "" {
 			out.Excluded[u.ID] = Exclusion{User: u, Reason: reason}
+			if shared {
+				shared = false
+				out.Snapshot.Users = append(make([]store.User, 0, len(snap.Users)-1), snap.Users[:i]...)
+			}
 			continue
 		}
-		inScope[u.ID] = true
-		out.Snapshot.Users = append(out.Snapshot.Users, u)
+		inScope[u.ID] = u.PrimaryEmail
+		if !shared {
+			out.Snapshot.Users = append(out.Snapshot.Users, u)
+		}
+	}
+	if shared {
+		out.Snapshot.Users = snap.Users
 	}
 	out.Stats.UsersInScope = len(out.Snapshot.Users)
 
@@ -145,7 +160,7 @@ func FilterSnapshot(snap *store.Snapshot, f Filter, rules []Rule) (*Filtered, er
 	// Memberships with both ends in scope; customer-wide members expanded.
 	for _, g := range out.Snapshot.Groups {
 		seen := make(map[memberKey]bool)
-		var ms []store.Member
+		ms := make([]store.Member, 0, len(snap.Members[g.ID]))
 		add := func(m store.Member) {
 			k := memberKey{m.Type, m.ID}
 			if !seen[k] {
@@ -156,8 +171,8 @@ func FilterSnapshot(snap *store.Snapshot, f Filter, rules []Rule) (*Filtered, er
 		for _, m := range snap.Members[g.ID] {
 			switch m.Type {
 			case store.MemberUser:
-				if inScope[m.ID] {
-					add(store.Member{Type: store.MemberUser, ID: m.ID, Email: ix.userEmail[m.ID]})
+				if email, ok := inScope[m.ID]; ok {
+					add(store.Member{Type: store.MemberUser, ID: m.ID, Email: email})
 				}
 			case store.MemberGroup:
 				if groupScope[m.ID] && m.ID != g.ID {
@@ -193,18 +208,16 @@ func sortMembers(ms []store.Member) {
 
 // groupIndex answers membership questions about a snapshot.
 type groupIndex struct {
-	groups    map[string]*store.Group // by id
-	byAddr    map[string]string       // lower-case email or alias -> group id
-	userEmail map[string]string       // user id -> primary email
-	members   map[string][]store.Member
+	groups  map[string]*store.Group // by id
+	byAddr  map[string]string       // lower-case email or alias -> group id
+	members map[string][]store.Member
 }
 
 func newGroupIndex(snap *store.Snapshot) *groupIndex {
 	ix := &groupIndex{
-		groups:    make(map[string]*store.Group, len(snap.Groups)),
-		byAddr:    make(map[string]string, len(snap.Groups)),
-		userEmail: make(map[string]string, len(snap.Users)),
-		members:   snap.Members,
+		groups:  make(map[string]*store.Group, len(snap.Groups)),
+		byAddr:  make(map[string]string, len(snap.Groups)),
+		members: snap.Members,
 	}
 	for i := range snap.Groups {
 		g := &snap.Groups[i]
@@ -215,9 +228,6 @@ func newGroupIndex(snap *store.Snapshot) *groupIndex {
 	}
 	for _, g := range ix.groups { // primary addresses win over aliases
 		ix.byAddr[strings.ToLower(g.Email)] = g.ID
-	}
-	for _, u := range snap.Users {
-		ix.userEmail[u.ID] = u.PrimaryEmail
 	}
 	return ix
 }

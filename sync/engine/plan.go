@@ -51,6 +51,12 @@ const (
 func Plan(st *store.State, in *Filtered, opts Options) (*store.Plan, []string) {
 	p := &planner{st: st, in: in, opts: opts, plan: &store.Plan{}}
 	p.users()
+	// The plan holds copies of the users now: the planner lets go of the
+	// snapshot's, so that a caller that keeps no reference to in lets the
+	// garbage collector have them while the memberships are planned.
+	rest := *p.in
+	rest.Snapshot = &store.Snapshot{Groups: in.Snapshot.Groups, Members: in.Snapshot.Members}
+	p.in = &rest
 	p.groups()
 	p.members()
 	p.grants()
@@ -106,26 +112,28 @@ func (p *planner) users() {
 
 	// want are the source users to mirror: those in scope, and with
 	// DeleteUsers false the stored ones the filter left out.
+	// They point into the filtered snapshot: a copy of each user is made
+	// only for the plan.
 	type want struct {
-		u      store.User
+		u      *store.User
 		reason string // for updates of kept users out of scope
 	}
-	var wants []want
-	for _, u := range p.in.Snapshot.Users {
-		wants = append(wants, want{u: u})
+	wants := make([]want, 0, len(p.in.Snapshot.Users))
+	for i := range p.in.Snapshot.Users {
+		wants = append(wants, want{u: &p.in.Snapshot.Users[i]})
 	}
 	var kept []string // addresses of users kept with DeleteUsers false
 	if !p.opts.DeleteUsers {
 		for _, ex := range p.in.Excluded {
 			if s := stored[ex.User.ID]; s != nil && s.Origin == store.OriginDirectory {
-				wants = append(wants, want{u: ex.User, reason: fmt.Sprintf("out of scope: %s; %s", ex.Reason, reasonKeptOutOfScope)})
+				wants = append(wants, want{u: &ex.User, reason: fmt.Sprintf("out of scope: %s; %s", ex.Reason, reasonKeptOutOfScope)})
 				kept = append(kept, ex.User.PrimaryEmail)
 			}
 		}
 	}
 
 	var (
-		mirror []want
+		mirror = wants[:0] // filtered in place
 		names  []nameRequest
 	)
 	for _, w := range wants {
@@ -164,7 +172,7 @@ func (p *planner) users() {
 	uids := assignNames(names, taken, p.opts.PrimaryDomain)
 
 	for _, w := range mirror {
-		u := w.u
+		u := *w.u
 		u.Origin = store.OriginDirectory
 		u.CreatedAt, u.UpdatedAt = time.Time{}, time.Time{}
 		if w.reason == "" {
@@ -241,7 +249,26 @@ func userFields(s, u *store.User) []string {
 	add(s.IsAdmin != u.IsAdmin, "isAdmin")
 	add(!sameTime(s.SourceCreated, u.SourceCreated), "sourceCreated")
 	add(!sameTime(s.LastLogin, u.LastLogin), "lastLogin")
+	add(!sameAttrs(s.Attributes, u.Attributes), "attributes")
 	return f
+}
+
+// sameAttrs reports whether two sets of extra attributes hold the same
+// values, ignoring the order of each attribute's values.
+func sameAttrs(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, va := range a {
+		vb, ok := b[name]
+		if !ok || len(va) != len(vb) {
+			return false
+		}
+		if !slices.Equal(va, vb) && !slices.Equal(slices.Sorted(slices.Values(va)), slices.Sorted(slices.Values(vb))) {
+			return false
+		}
+	}
+	return true
 }
 
 // sameAddrs reports whether two address lists hold the same addresses,
@@ -337,21 +364,6 @@ func (p *planner) groups() {
 }
 
 func (p *planner) members() {
-	// Addresses for display: the store's, overridden by the plan's.
-	userEmail := make(map[string]string, len(p.st.Users))
-	for _, u := range p.st.Users {
-		userEmail[u.ID] = u.PrimaryEmail
-	}
-	for id, e := range p.final {
-		userEmail[id] = e
-	}
-	groupEmail := make(map[string]string, len(p.st.Groups))
-	for _, g := range p.st.Groups {
-		groupEmail[g.ID] = g.Email
-	}
-	for id, e := range p.groupEmail {
-		groupEmail[id] = e
-	}
 	exists := func(m store.Member) bool {
 		switch m.Type {
 		case store.MemberUser:
@@ -363,11 +375,32 @@ func (p *planner) members() {
 		}
 		return false
 	}
+	// Addresses for display: the plan's, else the store's (for members
+	// the plan deletes; looked up only when needed).
+	var storedUsers, storedGroups map[string]string
 	email := func(m store.Member) string {
 		if m.Type == store.MemberGroup {
-			return groupEmail[m.ID]
+			if e, ok := p.groupEmail[m.ID]; ok {
+				return e
+			}
+			if storedGroups == nil {
+				storedGroups = make(map[string]string, len(p.st.Groups))
+				for _, g := range p.st.Groups {
+					storedGroups[g.ID] = g.Email
+				}
+			}
+			return storedGroups[m.ID]
 		}
-		return userEmail[m.ID]
+		if e, ok := p.final[m.ID]; ok {
+			return e
+		}
+		if storedUsers == nil {
+			storedUsers = make(map[string]string, len(p.st.Users))
+			for _, u := range p.st.Users {
+				storedUsers[u.ID] = u.PrimaryEmail
+			}
+		}
+		return storedUsers[m.ID]
 	}
 	for gid := range p.groupEmail {
 		want := make(map[memberKey]store.Member)

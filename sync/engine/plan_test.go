@@ -503,3 +503,37 @@ func TestRecreatedUserKeepsDN(t *testing.T) {
 		t.Errorf("after apply: %+v", after.Users)
 	}
 }
+
+// A change in the extra attributes is an update; their order within an
+// attribute is not.
+func TestPlanAttributes(t *testing.T) {
+	alice := usr("1", "alice@example.com")
+	alice.UID = "alice"
+	alice.Attributes = map[string][]string{"telephoneNumber": {"1", "2"}}
+	st := &store.State{Users: []store.User{alice}}
+	for _, tt := range []struct {
+		name  string
+		attrs map[string][]string
+		want  []string // fields of the update; nil: none
+	}{
+		{"same", map[string][]string{"telephoneNumber": {"1", "2"}}, nil},
+		{"reordered", map[string][]string{"telephoneNumber": {"2", "1"}}, nil},
+		{"value changed", map[string][]string{"telephoneNumber": {"1", "3"}}, []string{"attributes"}},
+		{"attribute added", map[string][]string{"telephoneNumber": {"1", "2"}, "employeeNumber": {"7"}}, []string{"attributes"}},
+		{"all gone", nil, []string{"attributes"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u := alice
+			u.UID = ""
+			u.Attributes = tt.attrs
+			p, _ := plan(t, st, &store.Snapshot{Users: []store.User{u}}, Options{DeleteUsers: true})
+			var got []string
+			for _, c := range p.Users {
+				got = append(got, c.Fields...)
+			}
+			if diff := cmp.Diff(got, tt.want); diff != "" {
+				t.Errorf("fields (-got +want):\n%s", diff)
+			}
+		})
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	admin "google.golang.org/api/admin/directory/v1"
+
+	"github.com/ldapgate/ldapgate/sync/dirapi"
 )
 
 // Status is the outcome of one check.
@@ -173,6 +175,9 @@ func (s *Source) Diagnose(ctx context.Context) *Diagnosis {
 		return d
 	}
 	d.add("read users", StatusOK, describeSample("user", sample), "")
+	if len(s.cfg.CustomAttributes) > 0 {
+		s.checkCustomSchemas(ctx, c, d)
+	}
 
 	var groupID, groupEmail string
 	err = c.retry.do(ctx, "groups.list ("+s.where()+")", func(ctx context.Context) error {
@@ -237,6 +242,55 @@ func (s *Source) Diagnose(ctx context.Context) *Diagnosis {
 		}
 	}
 	return d
+}
+
+// checkCustomSchemas reads the custom schemas that custom attributes map
+// from, for a page of users, and says how many of them have values: a
+// schema or field name nobody has is most likely a typo (Google does not
+// tell apart an unknown schema and one without values).
+func (s *Source) checkCustomSchemas(ctx context.Context, c *conn, d *Diagnosis) {
+	schemas := dirapi.Schemas(s.cfg.CustomAttributes)
+	name := "read custom schemas " + strings.Join(schemas, ", ")
+	var users []*admin.User
+	err := c.retry.do(ctx, "users.list ("+s.where()+", projection custom)", func(ctx context.Context) error {
+		call := c.svc.Users.List().MaxResults(MaxUsersPage).Projection("custom").
+			CustomFieldMask(strings.Join(schemas, ",")).Fields("users(primaryEmail,customSchemas)").Context(ctx)
+		res, err := s.scope(call).Do()
+		if err == nil {
+			users = res.Users
+		}
+		return err
+	})
+	if err != nil {
+		d.add(name, StatusFailed, failDetail(err), hintOf(err))
+		return
+	}
+	var found, none []string
+	for _, m := range s.cfg.CustomAttributes {
+		n := 0
+		for _, u := range users {
+			if vals, err := dirapi.CustomAttributes(u, []dirapi.CustomAttribute{m}); err == nil && len(vals) > 0 {
+				n++
+			}
+		}
+		field := m.Schema + "." + m.Field
+		if n == 0 {
+			none = append(none, field)
+		} else {
+			found = append(found, fmt.Sprintf("%s → %s for %d", field, m.Attribute, n))
+		}
+	}
+	detail := fmt.Sprintf("allowed; of the first %d users: ", len(users))
+	if len(found) > 0 {
+		detail += strings.Join(found, ", ")
+	}
+	if len(none) > 0 {
+		if len(found) > 0 {
+			detail += "; "
+		}
+		detail += "no values for " + strings.Join(none, ", ") + " (check the schema and field names in source.google.custom_attributes if some were expected)"
+	}
+	d.add(name, StatusOK, detail, "")
 }
 
 func (s *Source) checkGroup(ctx context.Context, c *conn, d *Diagnosis, name, addr string) {

@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -800,11 +801,53 @@ func (s *Server) listUsers(c *apiCall) {
 		users = slices.DeleteFunc(slices.Clone(users), func(u *admin.User) bool { return !inDomain(u.PrimaryEmail, dom) })
 	}
 	s.mu.Unlock()
+	q := c.r.URL.Query()
+	var schemas []string // custom schemas to show; nil: none
+	switch p := q.Get("projection"); p {
+	case "", "basic":
+	case "full":
+		schemas = []string{"*"}
+	case "custom":
+		mask := q.Get("customFieldMask")
+		if mask == "" {
+			c.fail(400, "invalid", "Custom field mask is required when projection is custom", nil)
+			return
+		}
+		schemas = strings.Split(mask, ",")
+	default:
+		c.fail(400, "invalid", fmt.Sprintf("Invalid value for projection: %s", p), nil)
+		return
+	}
 	from, to, next, ok := s.page(c, "users", len(users), 100, 500)
 	if !ok {
 		return
 	}
-	c.replyList("admin#directory#users", "users", docsOf(s, users[from:to]), next)
+	docs := docsOf(s, users[from:to])
+	for i, d := range docs {
+		docs[i] = withSchemas(d.(map[string]any), schemas)
+	}
+	c.replyList("admin#directory#users", "users", docs, next)
+}
+
+// withSchemas returns the user doc d showing only the custom schemas named
+// (all for "*"), as projection basic, custom and full do. It never changes d.
+func withSchemas(d map[string]any, schemas []string) map[string]any {
+	cs, ok := d["customSchemas"].(map[string]any)
+	if !ok || slices.Contains(schemas, "*") {
+		return d
+	}
+	out := maps.Clone(d)
+	delete(out, "customSchemas")
+	kept := make(map[string]any)
+	for name, v := range cs {
+		if slices.Contains(schemas, name) {
+			kept[name] = v
+		}
+	}
+	if len(kept) > 0 {
+		out["customSchemas"] = kept
+	}
+	return out
 }
 
 func (s *Server) listGroups(c *apiCall) {

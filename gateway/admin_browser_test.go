@@ -1,0 +1,138 @@
+package gateway
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// TestAdminBrowser drives the admin page in Debian's chromium: overview,
+// "Test settings", user search, a user's page with a grant, a run's plan.
+// With LDAPGATE_SCREENSHOTS=1 it saves a screenshot of each page in docs/
+// for the README.
+func TestAdminBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	exe := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			exe = p
+			break
+		}
+	}
+	if exe == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed (.ci/run installs it)")
+		}
+		t.Skip("chromium not installed (apt-get install chromium)")
+	}
+	shots := t.TempDir()
+	if os.Getenv("LDAPGATE_SCREENSHOTS") != "" {
+		shots = "../docs"
+	}
+	g, _, _, is := startAuthDemoWith(t, adminExtra)
+	a := signIn(t, g, is, hannahMail)
+	base, _ := url.Parse(a.base)
+	cookies := a.c.Jar.Cookies(base)
+	if len(cookies) == 0 {
+		t.Fatal("no session cookie")
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.Flag("headless", "new"),
+		chromedp.WindowSize(1100, 900),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+	for _, c := range cookies {
+		if _, err := chromedp.Call(bctx, network.SetCookie, network.SetCookieParams{Name: c.Name, Value: c.Value, URL: a.base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+
+	if err := chromedp.Do(bctx, chromedp.Navigate(a.base+"/admin"), chromedp.WaitVisible(chromedp.CSS("#runs"))); err != nil {
+		t.Fatalf("overview: %v", err)
+	}
+	if runs := text("#runs"); !strings.Contains(runs, "ok") {
+		t.Errorf("runs table: %q", runs)
+	}
+	shot("admin-overview.png")
+
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS("#test-settings")), chromedp.WaitVisible(chromedp.CSS("#plan"))); err != nil {
+		t.Fatalf("test settings: %v", err)
+	}
+	if h := text("h1"); h != "Test settings" {
+		t.Errorf("test settings page title %q", h)
+	}
+	shot("admin-test-settings.png")
+
+	err := chromedp.Do(bctx,
+		chromedp.Navigate(a.base+"/admin/users"),
+		chromedp.SendKeys(chromedp.CSS("#q"), "daniel"),
+		chromedp.Click(chromedp.CSS("#search")),
+		chromedp.WaitVisible(chromedp.CSS(`#q[value="daniel"]`)), // the answer's page
+	)
+	if err != nil {
+		t.Fatalf("search: %v", err)
+	}
+	if users := text("#users tbody"); !strings.Contains(users, danielMail) || strings.Contains(users, hannahMail) {
+		t.Errorf("search for daniel found %q", users)
+	}
+	shot("admin-users.png")
+
+	err = chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS(`#users a[href^="/admin/users/"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#grant-privilege")),
+		chromedp.SendKeys(chromedp.CSS("#grant-privilege"), "auditor"),
+		chromedp.Click(chromedp.CSS("#grant")),
+		chromedp.WaitVisible(chromedp.CSS("#notice")),
+	)
+	if err != nil {
+		t.Fatalf("grant: %v", err)
+	}
+	if p := text("#privileges"); !strings.Contains(p, "auditor") {
+		t.Errorf("privileges after the grant: %q", p)
+	}
+	shot("admin-user.png")
+
+	if err := chromedp.Do(bctx, chromedp.Navigate(a.base+"/admin/runs/1"), chromedp.WaitVisible(chromedp.CSS("#plan"))); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if plan := text("#plan"); !strings.Contains(plan, danielMail) {
+		t.Errorf("run 1's plan lacks daniel: %q", plan[:min(len(plan), 300)])
+	}
+	shot("admin-run.png")
+}

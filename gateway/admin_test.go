@@ -1,0 +1,202 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ldapgate/ldapgate/oidc/oidctest"
+)
+
+const (
+	hannahMail = "hannah.schmidt@example.com" // in archive-admins@example.com
+	adminExtra = "admin:\n  groups: [archive-admins@example.com]\n"
+)
+
+// browserless is a signed-in portal session driven with net/http.
+type browserless struct {
+	t    *testing.T
+	c    *http.Client
+	base string
+	csrf string
+}
+
+// signIn signs email in to the portal at base through the local issuer.
+func signIn(t *testing.T, g *Gateway, is *oidctest.Issuer, email string) *browserless {
+	t.Helper()
+	is.SetLogin(map[string]any{"email": email, "hd": "example.com"})
+	jar, _ := cookiejar.New(nil)
+	b := &browserless{t: t, base: "http://" + g.HTTPAddr().String(),
+		c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	resp, _ := b.do("GET", b.base+"/auth/login", nil)
+	resp, _ = b.do("GET", resp.Header.Get("Location"), nil)
+	cb, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := b.do("GET", b.base+"/auth/callback?"+cb.RawQuery, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: %d %s", resp.StatusCode, body)
+	}
+	_, body := b.do("GET", b.base+"/", nil)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("not signed in:\n%s", body)
+	}
+	b.csrf = m[1]
+	return b
+}
+
+func (b *browserless) do(method, u string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	var resp *http.Response
+	var err error
+	if method == "POST" {
+		resp, err = b.c.PostForm(u, form)
+	} else {
+		resp, err = b.c.Get(u)
+	}
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func TestAdminPage(t *testing.T) {
+	g, ldapURL, _, is := startAuthDemoWith(t, adminExtra)
+
+	// Not signed in: sent to the sign-in page. Not an admin: 403.
+	anon := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := anon.Get("http://" + g.HTTPAddr().String() + "/admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("/admin without a session: %d, want 303", resp.StatusCode)
+	}
+	daniel := signIn(t, g, is, danielMail)
+	if resp, _ := daniel.do("GET", daniel.base+"/admin", nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("/admin as a non-admin: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := daniel.do("POST", daniel.base+"/admin/sync", url.Values{"csrf": {daniel.csrf}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("sync as a non-admin: %d, want 403", resp.StatusCode)
+	}
+
+	if _, body := daniel.do("GET", daniel.base+"/", nil); strings.Contains(body, `id="admin-link"`) {
+		t.Error("a non-admin's home page links to the admin page")
+	}
+	a := signIn(t, g, is, hannahMail)
+	if _, body := a.do("GET", a.base+"/", nil); !strings.Contains(body, `id="admin-link"`) {
+		t.Error("an admin's home page lacks the link to the admin page")
+	}
+	resp, body := a.do("GET", a.base+"/admin", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="runs"`) || !strings.Contains(body, `/admin/runs/1"`) {
+		t.Fatalf("/admin: %d\n%s", resp.StatusCode, body)
+	}
+	if strings.Contains(body, `id="next-sync">not scheduled`) {
+		t.Error("no next sync shown")
+	}
+	// A refused reload shows (here: the config file is missing).
+	if err := g.Reload(t.Context()); err == nil {
+		t.Fatal("reload of a missing file succeeded")
+	}
+	if _, body := a.do("GET", a.base+"/admin", nil); !strings.Contains(body, `<div class="error" id="config-status">`) || !strings.Contains(body, "no such file") {
+		t.Errorf("the admin page does not show the refused reload:\n%s", body)
+	}
+	// The first run's plan.
+	if _, body := a.do("GET", a.base+"/admin/runs/1", nil); !strings.Contains(body, "daniel.kim@example.com") {
+		t.Errorf("run 1 plan lacks daniel:\n%s", body)
+	}
+
+	// Forms need the CSRF token.
+	if resp, _ := a.do("POST", a.base+"/admin/sync", url.Values{"csrf": {"forged"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("sync with a forged CSRF token: %d, want 403", resp.StatusCode)
+	}
+	runs := func() int {
+		runs, err := g.DB().SyncRuns(t.Context(), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(runs)
+	}
+	n := runs()
+	if _, body := a.do("POST", a.base+"/admin/sync", url.Values{"csrf": {a.csrf}, "dry_run": {"1"}}); !strings.Contains(body, "Dry run: nothing was changed") {
+		t.Errorf("test settings:\n%s", body)
+	}
+	if runs() != n {
+		t.Error("test settings wrote a sync run")
+	}
+	if _, body := a.do("POST", a.base+"/admin/sync", url.Values{"csrf": {a.csrf}}); !strings.Contains(body, "Applied as") {
+		t.Errorf("synchronize now:\n%s", body)
+	}
+	if runs() != n+1 {
+		t.Error("synchronize now wrote no sync run")
+	}
+
+	// A sync that outlasts the wait goes on after the answer.
+	adminSyncWait.Store(int64(time.Millisecond))
+	t.Cleanup(func() { adminSyncWait.Store(int64(20 * time.Second)) })
+	g.syncMu.Lock() // the sync waits for this
+	_, body = a.do("POST", a.base+"/admin/sync", url.Values{"csrf": {a.csrf}})
+	g.syncMu.Unlock()
+	if !strings.Contains(body, `id="pending"`) {
+		t.Errorf("a long sync did not answer pending:\n%s", body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runs() != n+2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pending sync did not finish")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	adminSyncWait.Store(int64(20 * time.Second))
+
+	// Search, then Daniel's page with his failed bind.
+	_, body = a.do("GET", a.base+"/admin/users?q=daniel", nil)
+	m := regexp.MustCompile(`href="/admin/users/([^"]+)">daniel.kim@example.com<`).FindStringSubmatch(body)
+	if m == nil || strings.Contains(body, "hannah.schmidt@") {
+		t.Fatalf("search for daniel:\n%s", body)
+	}
+	userURL := a.base + "/admin/users/" + m[1]
+	if err := bindErr(t, ldapURL, danielDN, "not-an-app-password"); err == nil {
+		t.Fatal("bind with a wrong password succeeded")
+	}
+	_, body = a.do("GET", userURL, nil)
+	if !strings.Contains(body, "refused") || !strings.Contains(body, "archive-users@example.com") {
+		t.Errorf("daniel's page lacks the refused bind or his groups:\n%s", body)
+	}
+
+	// Grant, which a sync keeps, then revoke.
+	if _, body := a.do("POST", userURL+"/grant", url.Values{"csrf": {a.csrf}, "privilege": {"auditor"}}); !strings.Contains(body, "Privilege auditor granted") {
+		t.Fatalf("grant:\n%s", body)
+	}
+	if u, _ := g.View().UserByMail(danielMail); !contains(u.Privileges, "auditor") {
+		t.Error("the grant is not served at once")
+	}
+	a.do("POST", a.base+"/admin/sync", url.Values{"csrf": {a.csrf}})
+	if u, _ := g.View().UserByMail(danielMail); !contains(u.Privileges, "auditor") {
+		t.Error("a sync dropped the grant")
+	}
+	if _, body := a.do("POST", userURL+"/revoke", url.Values{"csrf": {a.csrf}, "privilege": {"auditor"}}); !strings.Contains(body, "Privilege auditor revoked") {
+		t.Fatalf("revoke:\n%s", body)
+	}
+	if u, _ := g.View().UserByMail(danielMail); contains(u.Privileges, "auditor") {
+		t.Error("the revoked privilege is still served")
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

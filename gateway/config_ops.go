@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ldapgate/ldapgate/ldapserver"
+)
+
+// MetricsConfig configures /metrics, /healthz and /readyz. They are served
+// on the web portal's listener (http.listen) when there is one, and on
+// metrics.listen when that is set (both, if both are).
+type MetricsConfig struct {
+	// Listen is a separate listener for /metrics, /healthz and /readyz
+	// only (no portal, no admin page), e.g. for a Prometheus that must not
+	// reach the portal; "" = none.
+	Listen string `yaml:"listen"`
+	// ReadyMaxAge: /readyz fails when the last successful sync is older
+	// (default: 2 × sync.interval + sync.timeout).
+	ReadyMaxAge Duration `yaml:"ready_max_age"`
+}
+
+// AdminConfig says who may use the admin page (/admin): users signed in to
+// the portal whose primary address is in Emails, or who are members
+// (nested memberships included) of one of Groups.
+type AdminConfig struct {
+	Emails []string `yaml:"emails"`
+	Groups []string `yaml:"groups"`
+}
+
+// BindLimitConfig throttles failed LDAP binds (ldap.bind_limit): after
+// per_name failures for one bind name or per_address from one client
+// address within window, binds for it are refused for backoff.
+type BindLimitConfig struct {
+	PerName    int      `yaml:"per_name"`    // default 5; -1 = no limit
+	PerAddress int      `yaml:"per_address"` // default 50; -1 = no limit
+	Window     Duration `yaml:"window"`      // default 5m
+	Backoff    Duration `yaml:"backoff"`     // default 5m
+}
+
+// LDAPBindLimit is ldap.bind_limit for the LDAP server.
+func (c *Config) LDAPBindLimit() ldapserver.BindLimit {
+	b := c.LDAP.BindLimit
+	return ldapserver.BindLimit{PerName: b.PerName, PerAddress: b.PerAddress, Window: b.Window.D(), Backoff: b.Backoff.D()}
+}
+
+// ReadyMaxAge is metrics.ready_max_age with its default.
+func (c *Config) ReadyMaxAge() time.Duration {
+	if c.Metrics.ReadyMaxAge > 0 {
+		return c.Metrics.ReadyMaxAge.D()
+	}
+	return 2*c.Sync.Interval.D() + c.Sync.Timeout.D()
+}
+
+// IsAdminEmail reports whether email is one of admin.emails.
+func (c *Config) IsAdminEmail(email string) bool {
+	for _, e := range c.Admin.Emails {
+		if strings.EqualFold(e, email) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) validateOps(root *yaml.Node) ConfigErrors {
+	var errs ConfigErrors
+	bad := func(key string, format string, args ...any) {
+		errs = append(errs, &ConfigError{File: c.path, Line: lineOf(root, key), Msg: key + ": " + fmt.Sprintf(format, args...)})
+	}
+	if l := c.Metrics.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			bad("metrics.listen", "expected host:port such as 127.0.0.1:9389, got %q", l)
+		}
+	}
+	if c.Metrics.ReadyMaxAge < 0 {
+		bad("metrics.ready_max_age", "must not be negative")
+	}
+	for i, e := range c.Admin.Emails {
+		if !strings.Contains(e, "@") {
+			bad(fmt.Sprintf("admin.emails[%d]", i), "expected an email address, got %q", e)
+		}
+	}
+	for i, g := range c.Admin.Groups {
+		if !strings.Contains(g, "@") {
+			bad(fmt.Sprintf("admin.groups[%d]", i), "expected a group email address, got %q", g)
+		}
+	}
+	if (len(c.Admin.Emails) > 0 || len(c.Admin.Groups) > 0) && c.HTTP.Listen == "" {
+		bad("admin", "the admin page is part of the web portal: set http.listen")
+	}
+	b := c.LDAP.BindLimit
+	if b.PerName < -1 {
+		bad("ldap.bind_limit.per_name", "expected a number of failures, or -1 for no limit, got %d", b.PerName)
+	}
+	if b.PerAddress < -1 {
+		bad("ldap.bind_limit.per_address", "expected a number of failures, or -1 for no limit, got %d", b.PerAddress)
+	}
+	if b.Window < 0 || b.Backoff < 0 {
+		bad("ldap.bind_limit", "window and backoff must not be negative")
+	}
+	return errs
+}

@@ -1,0 +1,422 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/store"
+	"github.com/ldapgate/ldapgate/sync/engine"
+	"github.com/ldapgate/ldapgate/sync/google"
+)
+
+// metrics are the gateway's Prometheus metrics, in a registry of their own
+// (served on /metrics) so that tests run gateways side by side.
+type metrics struct {
+	g   *Gateway
+	reg *prometheus.Registry
+
+	binds       *prometheus.CounterVec
+	ops         *prometheus.HistogramVec
+	searches    prometheus.Counter
+	syncRuns    *prometheus.CounterVec
+	syncTook    prometheus.Histogram
+	lastSuccess atomic.Int64 // unix seconds; 0 = never
+	reloads     *prometheus.CounterVec
+	reloadOK    prometheus.Gauge
+
+	mu      sync.Mutex
+	src     engine.Source
+	retired map[string]uint64 // bind chain counts of chains a reload replaced
+	google  googleCalls       // calls of replaced Google sources
+
+	googleRetries atomic.Int64
+}
+
+type googleCalls struct{ calls, retries int64 }
+
+var _ ldapserver.Observer = (*metrics)(nil)
+
+func newMetrics(g *Gateway) *metrics {
+	m := &metrics{g: g, reg: prometheus.NewRegistry(), retired: map[string]uint64{}}
+	m.binds = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ldapgate_ldap_binds_total",
+		Help: "LDAP binds by kind of bind name (service_account, user, anonymous, unknown, ...) and LDAP result."}, []string{"method", "result"})
+	m.ops = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ldapgate_ldap_operation_duration_seconds",
+		Help: "LDAP operation latency by operation.", Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}}, []string{"op"})
+	m.searches = prometheus.NewCounter(prometheus.CounterOpts{Name: "ldapgate_ldap_searches_total", Help: "LDAP search requests."})
+	m.syncRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ldapgate_sync_runs_total",
+		Help: "Sync runs by result: success, failure, refused (deletion guard); dry runs have dry_run in front."}, []string{"result"})
+	m.syncTook = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ldapgate_sync_duration_seconds",
+		Help: "Duration of sync runs.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ldapgate_config_reloads_total",
+		Help: "Config reloads by result (success, failure)."}, []string{"result"})
+	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ldapgate_config_last_reload_successful",
+		Help: "1 if the last config reload succeeded (or none happened), 0 if ldapgate runs on an older config."})
+	m.reloadOK.Set(1)
+	m.reg.MustRegister(m.binds, m.ops, m.searches, m.syncRuns, m.syncTook, m.reloads, m.reloadOK,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_ldap_open_connections",
+		Help: "Open LDAP client connections."}, func() float64 {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		n := 0
+		for _, s := range g.servers {
+			n += s.OpenConns()
+		}
+		return float64(n)
+	}))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_store_users",
+		Help: "Users in the directory view (the store as served)."}, func() float64 { return float64(viewLen(g.live.Load(), true)) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_store_groups",
+		Help: "Groups in the directory view."}, func() float64 { return float64(viewLen(g.live.Load(), false)) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_last_successful_sync_timestamp_seconds",
+		Help: "Unix time of the end of the last successful sync; 0 if none."}, func() float64 { return float64(m.lastSuccess.Load()) }))
+	m.reg.MustRegister(&chainCollector{m: m})
+	return m
+}
+
+func viewLen(v *store.View, users bool) int {
+	if v == nil {
+		return 0
+	}
+	if users {
+		return len(v.Users)
+	}
+	return len(v.Groups)
+}
+
+// Operation implements ldapserver.Observer.
+func (m *metrics) Operation(op string, took time.Duration) {
+	m.ops.WithLabelValues(op).Observe(took.Seconds())
+	if op == "search" {
+		m.searches.Inc()
+	}
+}
+
+// Bind implements ldapserver.Observer; it also writes the audit record.
+func (m *metrics) Bind(method, result, name, client string) {
+	m.binds.WithLabelValues(method, result).Inc()
+	if method == "anonymous" {
+		return
+	}
+	m.g.audit.Info("bind", "dn", name, "kind", method, "result", result, "client", client)
+}
+
+func (m *metrics) syncDone(opts engine.RunOptions, took time.Duration, err error) {
+	result := "success"
+	switch {
+	case errors.Is(err, engine.ErrTooManyDeletes):
+		result = "refused"
+	case err != nil:
+		result = "failure"
+	}
+	if opts.DryRun {
+		result = "dry_run_" + result
+	} else {
+		m.syncTook.Observe(took.Seconds())
+		if err == nil {
+			m.lastSuccess.Store(time.Now().Unix())
+		}
+	}
+	m.syncRuns.WithLabelValues(result).Inc()
+}
+
+func (m *metrics) reloaded(ok bool) {
+	if ok {
+		m.reloads.WithLabelValues("success").Inc()
+		m.reloadOK.Set(1)
+	} else {
+		m.reloads.WithLabelValues("failure").Inc()
+		m.reloadOK.Set(0)
+	}
+}
+
+// setSource remembers the sync source, whose Google API calls are counted.
+func (m *metrics) setSource(src engine.Source) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if gs, ok := m.src.(*google.Source); ok && m.src != src {
+		m.google.calls += gs.Calls()
+	}
+	m.src = src
+}
+
+func (m *metrics) retireChain(c *bindproxy.Chain) {
+	counts := c.Counts()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, v := range counts {
+		m.retired[k] += v
+	}
+}
+
+// chainCollector exports the bind chain's counts and the Google calls.
+type chainCollector struct{ m *metrics }
+
+var (
+	descChain = prometheus.NewDesc("ldapgate_bind_method_results_total",
+		"User bind attempts by bind chain method and result (accepted, refused, not_applicable) and whether the bind cache answered.",
+		[]string{"method", "result", "cached"}, nil)
+	descGoogle = prometheus.NewDesc("ldapgate_google_api_calls_total",
+		"HTTP calls to the Google Directory API (attempts, retries and token calls included).", nil, nil)
+	descGoogleRetries = prometheus.NewDesc("ldapgate_google_api_retries_total",
+		"Google Directory API calls that were retried.", nil, nil)
+)
+
+func (c *chainCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descChain
+	ch <- descGoogle
+	ch <- descGoogleRetries
+}
+
+func (c *chainCollector) Collect(ch chan<- prometheus.Metric) {
+	m := c.m
+	m.mu.Lock()
+	counts := make(map[string]uint64, len(m.retired))
+	for k, v := range m.retired {
+		counts[k] = v
+	}
+	gc := m.google
+	src := m.src
+	m.mu.Unlock()
+	if chain := m.g.users.chain(); chain != nil {
+		for k, v := range chain.Counts() {
+			counts[k] += v
+		}
+	}
+	for k, v := range counts {
+		f := strings.Fields(k)
+		if len(f) < 2 {
+			continue
+		}
+		cached := "false"
+		if len(f) > 2 && f[2] == "cached" {
+			cached = "true"
+		}
+		ch <- prometheus.MustNewConstMetric(descChain, prometheus.CounterValue, float64(v), f[0], f[1], cached)
+	}
+	if gs, ok := src.(*google.Source); ok {
+		gc.calls += gs.Calls()
+	}
+	ch <- prometheus.MustNewConstMetric(descGoogle, prometheus.CounterValue, float64(gc.calls))
+	ch <- prometheus.MustNewConstMetric(descGoogleRetries, prometheus.CounterValue, float64(m.googleRetries.Load()))
+}
+
+// retryCounter is a slog.Handler in front of the Google source's logger
+// that counts its retry records ("google call failed; retrying").
+type retryCounter struct {
+	slog.Handler
+	n *atomic.Int64
+}
+
+func (h retryCounter) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "retrying") {
+		h.n.Add(1)
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h retryCounter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn || h.Handler.Enabled(ctx, l)
+}
+
+func (h retryCounter) WithAttrs(as []slog.Attr) slog.Handler {
+	return retryCounter{h.Handler.WithAttrs(as), h.n}
+}
+
+func (h retryCounter) WithGroup(name string) slog.Handler {
+	return retryCounter{h.Handler.WithGroup(name), h.n}
+}
+
+// countRetries returns log with the retries counted.
+func (m *metrics) countRetries(log *slog.Logger) *slog.Logger {
+	return slog.New(retryCounter{log.Handler(), &m.googleRetries})
+}
+
+// loadLastSuccess reads the time of the last successful sync from the
+// store's run records, for /readyz and the metric after a restart.
+func (g *Gateway) loadLastSuccess(ctx context.Context) {
+	runs, err := g.db.SyncRuns(ctx, 100)
+	if err != nil {
+		g.log.Warn("cannot read the sync runs", "err", err)
+		return
+	}
+	for _, r := range runs {
+		if r.Error == "" {
+			g.metrics.lastSuccess.Store(r.FinishedAt.Unix())
+			return
+		}
+	}
+}
+
+// LastSuccessfulSync returns when the last successful sync ended (zero if
+// never).
+func (g *Gateway) LastSuccessfulSync() time.Time {
+	s := g.metrics.lastSuccess.Load()
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0).UTC()
+}
+
+// health is the body of /healthz and /readyz.
+type health struct {
+	Status       string    `json:"status"` // ok or failing
+	Users        int       `json:"users"`
+	Groups       int       `json:"groups"`
+	LastSync     time.Time `json:"lastSuccessfulSync,omitzero"`
+	MaxAge       string    `json:"maxAge,omitempty"`
+	Reasons      []string  `json:"reasons,omitempty"`
+	ConfigOK     bool      `json:"configOK"`
+	ConfigError  string    `json:"configError,omitempty"`
+	ConfigReload time.Time `json:"configReloadAt,omitzero"`
+	Restart      []string  `json:"restartNeededFor,omitempty"`
+}
+
+func (g *Gateway) health(ready bool) (health, bool) {
+	v := g.live.Load()
+	cfg := g.config()
+	h := health{Status: "ok", Users: viewLen(v, true), Groups: viewLen(v, false), LastSync: g.LastSuccessfulSync(), ConfigOK: true}
+	rs := g.ReloadStatus()
+	if !rs.At.IsZero() {
+		h.ConfigReload, h.ConfigOK = rs.At, rs.OK
+		if rs.Err != nil {
+			h.ConfigError = rs.Err.Error()
+		}
+	}
+	for _, c := range rs.Restart {
+		h.Restart = append(h.Restart, c.Key)
+	}
+	ok := true
+	if ready {
+		h.MaxAge = cfg.ReadyMaxAge().String()
+		if h.Users == 0 {
+			ok = false
+			h.Reasons = append(h.Reasons, "the store has no users")
+		}
+		switch {
+		case h.LastSync.IsZero():
+			ok = false
+			h.Reasons = append(h.Reasons, "no successful sync yet")
+		case time.Since(h.LastSync) > cfg.ReadyMaxAge():
+			ok = false
+			h.Reasons = append(h.Reasons, fmt.Sprintf("the last successful sync is older than %s", cfg.ReadyMaxAge()))
+		}
+	}
+	if !ok {
+		h.Status = "failing"
+	}
+	return h, ok
+}
+
+func (g *Gateway) serveHealth(ready bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		h, ok := g.health(ready)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if !ok {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(h)
+	}
+}
+
+// opsMux serves /metrics, /healthz and /readyz.
+func (g *Gateway) opsMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /healthz", g.serveHealth(false))
+	mux.Handle("GET /readyz", g.serveHealth(true))
+	return mux
+}
+
+// httpHandler is the web server's handler: the monitoring endpoints, and
+// the portal (with the admin page) for everything else.
+func (g *Gateway) httpHandler(portal http.Handler) http.Handler {
+	mux := g.opsMux()
+	mux.Handle("/", portal)
+	return mux
+}
+
+// startMetricsListener serves the monitoring endpoints on metrics.listen.
+func (g *Gateway) startMetricsListener(cfg *Config) error {
+	if cfg.Metrics.Listen == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", cfg.Metrics.Listen)
+	if err != nil {
+		return fmt.Errorf("metrics listen: %w", err)
+	}
+	srv := &http.Server{Handler: g.opsMux(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	g.auth.mu.Lock()
+	g.auth.metricsSrv, g.auth.metricsAddr = srv, l.Addr()
+	g.auth.mu.Unlock()
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	g.log.Info("serving metrics and health", "addr", l.Addr().String())
+	return nil
+}
+
+// MetricsAddr returns metrics.listen's address (nil without it).
+func (g *Gateway) MetricsAddr() net.Addr {
+	g.auth.mu.Lock()
+	defer g.auth.mu.Unlock()
+	return g.auth.metricsAddr
+}
+
+// auditPlan writes one audit record per change a sync applied.
+func (g *Gateway) auditPlan(ctx context.Context, res *engine.Result) {
+	p := res.Plan
+	if p == nil {
+		return
+	}
+	for _, c := range p.Users {
+		g.audit.InfoContext(ctx, "sync change", "run", res.RunID, "object", "user", "action", string(c.Action),
+			"user", c.User.PrimaryEmail, "fields", c.Fields, "reason", c.Reason)
+	}
+	for _, c := range p.Groups {
+		g.audit.InfoContext(ctx, "sync change", "run", res.RunID, "object", "group", "action", string(c.Action),
+			"group", c.Group.Email, "fields", c.Fields, "reason", c.Reason)
+	}
+	for _, c := range p.Members {
+		g.audit.InfoContext(ctx, "sync change", "run", res.RunID, "object", "member", "action", string(c.Action),
+			"group", c.GroupEmail, "member", c.Member.Email, "member_type", string(c.Member.Type), "reason", c.Reason)
+	}
+	for _, c := range p.Grants {
+		g.audit.InfoContext(ctx, "sync change", "run", res.RunID, "object", "grant", "action", string(c.Action),
+			"user", c.UserEmail, "privilege", c.Grant.Privilege, "reason", c.Reason)
+	}
+}
+
+// GoogleCalls returns the HTTP calls made to the Google Directory API
+// since the gateway started (0 for other sources), for progress displays.
+func (g *Gateway) GoogleCalls() int64 {
+	m := g.metrics
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.google.calls
+	if gs, ok := m.src.(*google.Source); ok {
+		n += gs.Calls()
+	}
+	return n
+}

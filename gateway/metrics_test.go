@@ -1,0 +1,127 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ldapgate/ldapgate/store"
+	"github.com/ldapgate/ldapgate/sync/engine"
+)
+
+// TestMetricsMove checks that the metrics are there and move with binds,
+// searches and syncs.
+func TestMetricsMove(t *testing.T) {
+	fg := startFileGateway(t, "", "")
+	ok := `ldapgate_ldap_binds_total{method="service_account",result="success"}`
+	bad := `ldapgate_ldap_binds_total{method="service_account",result="invalidCredentials"}`
+	for name, want := range map[string]float64{
+		`ldapgate_sync_runs_total{result="success"}`: 1,
+		`ldapgate_store_users`:                       5,
+		ok:                                           -1, // no bind yet
+	} {
+		if got := metric(t, fg.ops, name); got != want && !(name == `ldapgate_store_users` && got > 0) {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if v := metric(t, fg.ops, "ldapgate_last_successful_sync_timestamp_seconds"); v <= 0 {
+		t.Errorf("last successful sync = %v", v)
+	}
+	if err := bindErr(t, fg.ldapURL, archiveDN, demoPassword); err != nil {
+		t.Fatal(err)
+	}
+	_ = bindErr(t, fg.ldapURL, archiveDN, "wrong")
+	if v := metric(t, fg.ops, ok); v != 1 {
+		t.Errorf("%s = %v, want 1", ok, v)
+	}
+	if v := metric(t, fg.ops, bad); v != 1 {
+		t.Errorf("%s = %v, want 1", bad, v)
+	}
+	if v := metric(t, fg.ops, `ldapgate_ldap_operation_duration_seconds_count{op="bind"}`); v != 2 {
+		t.Errorf("bind operations = %v, want 2", v)
+	}
+	if _, err := fg.g.Sync(t.Context(), engine.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if v := metric(t, fg.ops, `ldapgate_sync_runs_total{result="success"}`); v != 2 {
+		t.Errorf("sync runs = %v, want 2", v)
+	}
+	if v := metric(t, fg.ops, `ldapgate_sync_duration_seconds_count`); v != 2 {
+		t.Errorf("sync duration count = %v, want 2", v)
+	}
+	for _, name := range []string{"ldapgate_ldap_open_connections", "ldapgate_store_groups", "ldapgate_google_api_calls_total",
+		"ldapgate_google_api_retries_total", "ldapgate_ldap_searches_total"} {
+		if v := metric(t, fg.ops, name); v < 0 {
+			t.Errorf("metric %s missing", name)
+		}
+	}
+}
+
+// TestHealth checks /healthz and /readyz, and that /readyz fails when the
+// last successful sync is too old.
+func TestHealth(t *testing.T) {
+	fg := startFileGateway(t, "", "")
+	if code, h := getHealth(t, fg.ops+"/healthz"); code != http.StatusOK || h.Status != "ok" {
+		t.Errorf("/healthz = %d %+v", code, h)
+	}
+	if code, h := getHealth(t, fg.ops+"/readyz"); code != http.StatusOK || h.Users == 0 {
+		t.Errorf("/readyz = %d %+v", code, h)
+	}
+
+	stale := startFileGateway(t, "", strings.Replace(demoConfigText(t, t.TempDir()), "metrics:\n", "metrics:\n  ready_max_age: 1ns\n", 1))
+	code, h := getHealth(t, stale.ops+"/readyz")
+	if code != http.StatusServiceUnavailable || len(h.Reasons) != 1 || !strings.Contains(h.Reasons[0], "older than") {
+		t.Errorf("stale /readyz = %d %+v, want 503 because of the sync's age", code, h)
+	}
+}
+
+// TestAuditLog checks that binds and applied sync changes are logged with
+// audit=true.
+func TestAuditLog(t *testing.T) {
+	var buf syncBuffer
+	fg := startFileGatewayLog(t, "", "", &buf)
+	if err := bindErr(t, fg.ldapURL, archiveDN, "wrong"); err == nil {
+		t.Fatal("wrong password accepted")
+	}
+	fg.g.auditPlan(t.Context(), &engine.Result{RunID: 7, Plan: demoPlan()})
+	var seen []string
+	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		var rec map[string]any
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		if rec["audit"] == true {
+			seen = append(seen, rec["msg"].(string))
+		}
+	}
+	// The first sync added the demo's users; then the failed bind and the plan.
+	if len(seen) < 3 || seen[0] != "sync change" || strings.Join(seen[len(seen)-2:], ",") != "bind,sync change" {
+		t.Errorf("audit records %v, want bind, sync change", seen)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
+}
+
+func demoPlan() *store.Plan {
+	return &store.Plan{Users: []store.UserChange{{Action: store.ActionAdd, Reason: "new in source",
+		User: store.User{ID: "1", PrimaryEmail: "new@example.com"}}}}
+}

@@ -1,0 +1,291 @@
+// Package e2e_test runs real LDAP clients from Debian packages (Dovecot,
+// Apache httpd with mod_authnz_ldap) against ldapgate's LDAP server on
+// loopback: each test starts the client as its own process in
+// t.TempDir() with a generated config.
+//
+// The tests skip when a client's binaries are missing, unless the
+// environment variable CI is set (then they fail): .ci/run installs them
+// (apt-get install dovecot-core dovecot-ldap apache2).
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/store"
+	"github.com/ldapgate/ldapgate/sync/dirfile"
+	"github.com/ldapgate/ldapgate/sync/engine"
+)
+
+const (
+	demoFile   = "../../configs/demo-directory.json"
+	baseDN     = "dc=example,dc=com"
+	archiveDN  = "cn=archive,ou=services,dc=example,dc=com"
+	archivePW  = "archive-e2e-secret"
+	danielMail = "daniel.kim@example.com"
+	danielUID  = "daniel.kim"
+	danielDN   = "uid=daniel.kim,ou=people,dc=example,dc=com"
+	// Daniel is a direct member of engineering, a nested member of
+	// all-staff (through engineering), and not in management.
+	engineeringDN = "cn=engineering,ou=groups,dc=example,dc=com"
+	allStaffDN    = "cn=all-staff,ou=groups,dc=example,dc=com"
+	managementDN  = "cn=management,ou=groups,dc=example,dc=com"
+)
+
+// directory is ldapgate's LDAP side over the demo directory, with POSIX
+// attributes, the archive service account and an app password for Daniel.
+type directory struct {
+	addr     string // host:port
+	danielPW string // Daniel's app password
+	live     *store.Live
+	log      *logBuffer
+}
+
+func startDirectory(t *testing.T) *directory {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "ldapgate.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	opts := engine.Options{Filter: engine.Filter{Groups: []string{"archive-users@example.com"}}, PrimaryDomain: "example.com", MaxDeletePercent: 100}
+	if _, err := engine.New(dirfile.New(demoFile), db, opts, nil).Run(ctx, engine.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := db.LoadState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &directory{live: new(store.Live), log: &logBuffer{}}
+	d.live.Store(store.NewView(st, []string{"login"}, time.Now()))
+	u, ok := d.live.Load().UserByMail(danielMail)
+	if !ok {
+		t.Fatal("no Daniel in the demo directory")
+	}
+	d.danielPW, err = bindproxy.GenerateAppPassword()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := bindproxy.HashAppPassword(d.danielPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateAppPassword(ctx, store.AppPassword{UserID: u.ID, Name: "e2e", Hash: h}); err != nil {
+		t.Fatal(err)
+	}
+	apm, err := bindproxy.NewAppPasswordMethod(db, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { apm.Close() })
+	chain := bindproxy.NewChain([]bindproxy.Method{apm}, bindproxy.Options{CacheTTL: time.Minute})
+	svcHash, err := ldapserver.HashPassword(archivePW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ldapserver.Config{
+		BaseDN:          baseDN,
+		ServiceAccounts: []ldapserver.ServiceAccount{{Name: "archive", PasswordHash: svcHash}},
+		POSIX:           ldapserver.POSIX{Enabled: true},
+		BindLimit:       ldapserver.BindLimit{PerName: -1, PerAddress: -1},
+	}
+	log := slog.New(slog.NewTextHandler(d.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := ldapserver.New(cfg, d.live, log, ldapserver.WithUserAuthenticator(chain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	<-srv.Ready()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Close(ctx)
+		<-errc
+		if t.Failed() {
+			t.Logf("ldapgate log:\n%s", d.log)
+		}
+	})
+	d.addr = l.Addr().String()
+	return d
+}
+
+// need skips the test when a program is missing, unless CI is set.
+func need(t *testing.T, progs ...string) map[string]string {
+	t.Helper()
+	paths := map[string]string{}
+	for _, p := range progs {
+		path, err := exec.LookPath(p)
+		if err != nil {
+			// Debian keeps daemons in sbin, which a user's PATH may lack.
+			for _, dir := range []string{"/usr/sbin", "/sbin"} {
+				if _, serr := os.Stat(filepath.Join(dir, p)); serr == nil {
+					path, err = filepath.Join(dir, p), nil
+					break
+				}
+			}
+		}
+		if err != nil {
+			if os.Getenv("CI") == "" {
+				t.Skipf("%s not installed (apt-get install dovecot-core dovecot-ldap apache2)", p)
+			}
+			t.Fatalf("%s not installed, and CI is set", p)
+		}
+		paths[p] = path
+	}
+	return paths
+}
+
+// serviceUser is the user and group the client daemons drop to when the
+// tests run as root (they refuse to run their workers as root), or the
+// current user's.
+func serviceUser(t *testing.T, candidates ...string) (string, string) {
+	t.Helper()
+	cur, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := user.LookupGroupId(cur.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.Uid != "0" {
+		return cur.Username, g.Name
+	}
+	for _, name := range candidates {
+		if u, err := user.Lookup(name); err == nil {
+			if g, err := user.LookupGroupId(u.Gid); err == nil {
+				return u.Username, g.Name
+			}
+		}
+	}
+	t.Skipf("running as root and none of the users %v exists", candidates)
+	return "", ""
+}
+
+// process is a client daemon the test started.
+type process struct {
+	cmd    *exec.Cmd
+	out    *logBuffer
+	exited chan struct{}
+	err    error
+}
+
+// startProcess starts name with args and stops it when the test ends.
+func startProcess(t *testing.T, path string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(path, args...), out: &logBuffer{}, exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// stop ends the process (SIGTERM, then SIGKILL after 5s) and waits for it.
+func (p *process) stop() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// waitFor polls ready (every 10ms) until it reports true, the process
+// exits, or 15 seconds pass. Daemons that bind their own sockets give no
+// other sign of readiness.
+func (p *process) waitFor(ready func() bool) error {
+	deadline := time.Now().Add(15 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !ready() {
+		select {
+		case <-p.exited:
+			return errors.New("exited before ready")
+		case <-tick.C:
+		}
+		if time.Now().After(deadline) {
+			return errors.New("not ready after 15s")
+		}
+	}
+	return nil
+}
+
+// freePort returns a loopback port that was free a moment ago, for daemons
+// that insist on binding their own listeners (Apache cannot take a passed
+// socket without systemd). Another process may take it before the daemon
+// binds it, so callers retry the whole start on a bind failure.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// daemonDir is a new t.TempDir() that the daemons' unprivileged workers
+// can search (t.TempDir's folders are 0700).
+func daemonDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func writeFile(t *testing.T, path, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logBuffer is a goroutine-safe buffer.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
