@@ -159,6 +159,14 @@ type AppPasswordMethod struct {
 	touchWG   sync.WaitGroup
 	touchEach time.Duration
 	now       func() time.Time
+
+	// checked remembers when each cached app password was last found active
+	// in the store. Revocations in this process drop the chain's cache
+	// entries at once (Chain.Revoked); one by another process (the CLI) is
+	// seen within recheckEach, and binds in between cost no SQLite query.
+	checkedMu   sync.Mutex
+	checked     map[int64]time.Time
+	recheckEach time.Duration
 }
 
 var _ Method = (*AppPasswordMethod)(nil)
@@ -176,7 +184,8 @@ func NewAppPasswordMethod(st AppPasswordStore, services map[string][]netip.Prefi
 	}
 	return &AppPasswordMethod{store: st, services: services, log: log, dummy: dummy,
 		sem:     make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0))),
-		touched: make(map[int64]time.Time), touchEach: time.Minute, now: time.Now}, nil
+		touched: make(map[int64]time.Time), touchEach: time.Minute, now: time.Now,
+		checked: make(map[int64]time.Time), recheckEach: time.Second}, nil
 }
 
 // Name is "app_password".
@@ -245,11 +254,26 @@ func (m *AppPasswordMethod) fromService(service string, client net.Addr) bool {
 // stillValid reports whether the app password of a cached bind is still
 // active; revocation from another process (the CLI) shows here at once.
 func (m *AppPasswordMethod) stillValid(ctx context.Context, userID string, c Credential) bool {
+	now := m.now()
+	m.checkedMu.Lock()
+	at, ok := m.checked[c.AppPasswordID]
+	m.checkedMu.Unlock()
+	if ok && now.Sub(at) < m.recheckEach {
+		m.touch(c.AppPasswordID)
+		return true
+	}
 	ok, err := m.store.AppPasswordActive(ctx, userID, c.AppPasswordID)
 	if err != nil {
 		m.log.Error("app password check failed", "app_password", c.AppPasswordID, "err", err)
-		return false
+		ok = false
 	}
+	m.checkedMu.Lock()
+	if ok {
+		m.checked[c.AppPasswordID] = now
+	} else {
+		delete(m.checked, c.AppPasswordID)
+	}
+	m.checkedMu.Unlock()
 	if ok {
 		m.touch(c.AppPasswordID)
 	}
