@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -37,24 +36,8 @@ func startAuthDemoWith(t *testing.T, extra string) (g *Gateway, ldapURL, dirFile
 	is = oidctest.New(t)
 	t.Setenv("TEST_OIDC_SECRET", is.ClientSecret)
 	dir := t.TempDir()
-	data, err := os.ReadFile("../configs/demo-directory.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dirFile = filepath.Join(dir, "directory.json")
-	if err := os.WriteFile(dirFile, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	demo, err := os.ReadFile("../configs/demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.NewReplacer(
-		"file: demo-directory.json", "file: "+dirFile,
-		"path: ../data/ldapgate.db", "path: "+filepath.Join(dir, "ldapgate.db"),
-		"listen: 127.0.0.1:3389", "listen: 127.0.0.1:0",
-		"binds: [app_password]\n", "", // set below
-	).Replace(string(demo))
+	text, dirFile := demoFiles(t, dir)
+	text = strings.Replace(text, "binds: [app_password]\n", "", 1) // set below
 	// The browser reaches the portal at its real address; public_url only
 	// builds the redirect URL, which the test follows by hand.
 	text += `
@@ -71,31 +54,7 @@ http:
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g, err = New(ctx, cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if err := g.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	select {
-	case <-g.Ready():
-	case err := <-done:
-		t.Fatalf("Run ended before ready: %v", err)
-	}
+	g = runGateway(t, cfg, testLog())
 	return g, "ldap://" + g.LDAPAddrs()[0].String(), dirFile, is
 }
 

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,52 +27,12 @@ const demoPassword = "archive-demo" // documented in configs/demo.yaml and the R
 func startDemo(t testing.TB) (g *Gateway, url, dirFile string) {
 	t.Helper()
 	dir := t.TempDir()
-	data, err := os.ReadFile("../configs/demo-directory.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dirFile = filepath.Join(dir, "directory.json")
-	if err := os.WriteFile(dirFile, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	demo, err := os.ReadFile("../configs/demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.NewReplacer(
-		"file: demo-directory.json", "file: "+dirFile,
-		"path: ../data/ldapgate.db", "path: "+filepath.Join(dir, "ldapgate.db"),
-		"listen: 127.0.0.1:3389", "listen: 127.0.0.1:0",
-	).Replace(string(demo))
+	text, dirFile := demoFiles(t, dir)
 	cfg, err := ParseConfig(filepath.Join(dir, "ldapgate.yaml"), []byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g, err = New(ctx, cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if err := g.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	select {
-	case <-g.Ready():
-	case err := <-done:
-		t.Fatalf("Run ended before ready: %v", err)
-	}
+	g = runGateway(t, cfg, testLog())
 	return g, "ldap://" + g.LDAPAddrs()[0].String(), dirFile
 }
 

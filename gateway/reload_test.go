@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -38,23 +37,8 @@ type fileGateway struct {
 // file in dir and every listener on port 0.
 func demoConfigText(t testing.TB, dir string) string {
 	t.Helper()
-	data, err := os.ReadFile("../configs/demo-directory.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dirFile := filepath.Join(dir, "directory.json")
-	if err := os.WriteFile(dirFile, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	demo, err := os.ReadFile("../configs/demo.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.NewReplacer(
-		"file: demo-directory.json", "file: "+dirFile,
-		"path: ../data/ldapgate.db", "path: "+filepath.Join(dir, "ldapgate.db"),
-		"listen: 127.0.0.1:3389", "listen: 127.0.0.1:0",
-	).Replace(string(demo)) + "\nmetrics:\n  listen: 127.0.0.1:0\n"
+	text, _ := demoFiles(t, dir)
+	return text + "\nmetrics:\n  listen: 127.0.0.1:0\n"
 }
 
 // startFileGateway writes text (the demo config if "") to cfgPath (a
@@ -78,34 +62,11 @@ func startFileGatewayLog(t *testing.T, cfgPath, text string, w io.Writer) *fileG
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
+	log := testLog()
 	if w != nil {
 		log = slog.New(slog.NewJSONHandler(w, nil))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g, err := New(ctx, cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if err := g.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	select {
-	case <-g.Ready():
-	case err := <-done:
-		t.Fatalf("Run ended before ready: %v", err)
-	}
+	g := runGateway(t, cfg, log)
 	return &fileGateway{g: g, ldapURL: "ldap://" + g.LDAPAddrs()[0].String(), cfgPath: cfgPath, text: text,
 		ops: "http://" + g.MetricsAddr().String()}
 }
