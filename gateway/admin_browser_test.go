@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/ldapgate/ldapgate/internal/testtool"
 )
 
 // TestAdminBrowser drives the admin page in Debian's chromium: overview,
@@ -22,19 +23,7 @@ func TestAdminBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	exe := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			exe = p
-			break
-		}
-	}
-	if exe == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed (.ci/run installs it)")
-		}
-		t.Skip("chromium not installed (apt-get install chromium)")
-	}
+	exe := testtool.Find(t, "chromium", "chromium", "chromium-browser", "google-chrome")
 	shots := t.TempDir()
 	if os.Getenv("LDAPGATE_SCREENSHOTS") != "" {
 		shots = "../docs"

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ldapgate/ldapgate/internal/testtool"
 	"github.com/ldapgate/ldapgate/oidc/oidctest"
 	"github.com/ldapgate/ldapgate/sync/engine"
 )
@@ -61,10 +62,7 @@ http:
 // whoami binds with OpenLDAP's ldapwhoami and returns its output.
 func whoami(t *testing.T, ldapURL, dn, pw string) (string, error) {
 	t.Helper()
-	if _, err := exec.LookPath("ldapwhoami"); err != nil {
-		t.Skip("ldapwhoami not installed (apt-get install ldap-utils)")
-	}
-	out, err := exec.Command("ldapwhoami", "-x", "-H", ldapURL, "-D", dn, "-w", pw).CombinedOutput()
+	out, err := exec.Command(testtool.Find(t, "ldap-utils", "ldapwhoami"), "-x", "-H", ldapURL, "-D", dn, "-w", pw).CombinedOutput()
 	return string(out), err
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/ldapgate/ldapgate/internal/testtool"
 	"github.com/ldapgate/ldapgate/sync/engine"
 )
 
@@ -111,13 +112,8 @@ func editDirectory(t testing.TB, path string, edit func(doc map[string]any)) {
 
 // TestDemoWithLDAPUtils runs the README's commands with OpenLDAP's clients.
 func TestDemoWithLDAPUtils(t *testing.T) {
-	for _, tool := range []string{"ldapsearch", "ldapdelete", "ldapmodify"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s missing in CI: .ci/run must install ldap-utils", tool)
-			}
-			t.Skipf("%s not installed (apt-get install ldap-utils)", tool)
-		}
+	for _, tool := range []string{"ldapsearch", "ldapdelete", "ldapmodify", "ldapadd"} {
+		testtool.Find(t, "ldap-utils", tool)
 	}
 	g, url, _ := startDemo(t)
 	bind := []string{"-x", "-H", url, "-D", "cn=archive,ou=services,dc=example,dc=com", "-w", demoPassword}

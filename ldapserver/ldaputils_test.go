@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ldapgate/ldapgate/internal/testtool"
 )
 
 // These tests drive the server with OpenLDAP's command line tools (Debian
@@ -27,12 +29,7 @@ type ldapTool struct {
 func newLDAPTool(t *testing.T) *ldapTool {
 	t.Helper()
 	for _, bin := range []string{"ldapsearch", "ldapadd", "ldapmodify", "ldapdelete", "ldapwhoami", "ldapcompare", "ldappasswd", "ldapmodrdn"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") == "" {
-				t.Skipf("%s not installed (apt-get install ldap-utils)", bin)
-			}
-			t.Fatalf("%s not installed, and CI is set: %v", bin, err)
-		}
+		testtool.Find(t, "ldap-utils", bin)
 	}
 	// Keep the user's and the system's ldap.conf out.
 	dir := t.TempDir()

@@ -2,40 +2,26 @@ package portal_test
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/ldapgate/ldapgate/internal/testtool"
 )
 
 // chromium returns the path of Debian's chromium, skipping the test when
 // it is missing outside CI (.ci/run installs it).
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed (.ci/run installs it)")
-	}
-	t.Skip("chromium not installed (apt-get install chromium)")
-	return ""
+	return testtool.Find(t, "chromium", "chromium", "chromium-browser", "google-chrome")
 }
 
 func ldapwhoami(t *testing.T, addr, dn, pw string) (string, error) {
 	t.Helper()
-	if _, err := exec.LookPath("ldapwhoami"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("ldapwhoami is not installed (.ci/run installs ldap-utils)")
-		}
-		t.Skip("ldapwhoami not installed (apt-get install ldap-utils)")
-	}
-	out, err := exec.Command("ldapwhoami", "-x", "-H", "ldap://"+addr, "-D", dn, "-w", pw).CombinedOutput()
+	out, err := exec.Command(testtool.Find(t, "ldap-utils", "ldapwhoami"), "-x", "-H", "ldap://"+addr, "-D", dn, "-w", pw).CombinedOutput()
 	return string(out), err
 }
 

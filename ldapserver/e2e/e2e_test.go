@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/internal/testtool"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/dirfile"
@@ -133,23 +134,7 @@ func need(t *testing.T, progs ...string) map[string]string {
 	t.Helper()
 	paths := map[string]string{}
 	for _, p := range progs {
-		path, err := exec.LookPath(p)
-		if err != nil {
-			// Debian keeps daemons in sbin, which a user's PATH may lack.
-			for _, dir := range []string{"/usr/sbin", "/sbin"} {
-				if _, serr := os.Stat(filepath.Join(dir, p)); serr == nil {
-					path, err = filepath.Join(dir, p), nil
-					break
-				}
-			}
-		}
-		if err != nil {
-			if os.Getenv("CI") == "" {
-				t.Skipf("%s not installed (apt-get install dovecot-core dovecot-ldap apache2)", p)
-			}
-			t.Fatalf("%s not installed, and CI is set", p)
-		}
-		paths[p] = path
+		paths[p] = testtool.Find(t, "dovecot-core dovecot-ldap apache2", p)
 	}
 	return paths
 }
