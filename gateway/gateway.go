@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -181,6 +182,14 @@ func (g *Gateway) refreshView(ctx context.Context) error {
 	v := store.NewView(st, g.config().Privileges(), time.Now().UTC())
 	g.live.Store(v)
 	g.viewChanged(v)
+	// Build the LDAP trees of the new view now rather than in the first
+	// search after the sync (~0.75 s for 100k users).
+	g.mu.Lock()
+	servers := slices.Clone(g.servers)
+	g.mu.Unlock()
+	for _, s := range servers {
+		s.Directory().Warm()
+	}
 	g.log.Info("directory view updated", "users", len(v.Users), "groups", len(v.Groups), "privileges", len(v.Privileges))
 	return nil
 }
