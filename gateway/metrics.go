@@ -407,16 +407,3 @@ func (g *Gateway) auditPlan(ctx context.Context, res *engine.Result) {
 			"user", c.UserEmail, "privilege", c.Grant.Privilege, "reason", c.Reason)
 	}
 }
-
-// GoogleCalls returns the HTTP calls made to the Google Directory API
-// since the gateway started (0 for other sources), for progress displays.
-func (g *Gateway) GoogleCalls() int64 {
-	m := g.metrics
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := m.google.calls
-	if gs, ok := m.src.(*google.Source); ok {
-		n += gs.Calls()
-	}
-	return n
-}

@@ -4,56 +4,135 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
-// progress shows, on a terminal only, that a long sync is alive: the time
-// taken and the API calls made so far, redrawn in place. stop clears it.
-type progress struct {
-	w     io.Writer
-	calls func() int64
+// progressDisplay shows, on a terminal only, what a long sync has fetched so far
+// (see progressLine), redrawn in place. stop clears it.
+type progressDisplay struct {
 	done  chan struct{}
 	ended chan struct{}
 }
 
-// startProgress starts the display on w if w is a terminal; otherwise it
-// returns a progress whose stop does nothing.
-func startProgress(w io.Writer, what string, calls func() int64) *progress {
-	p := &progress{w: w, calls: calls}
+// startProgress starts the display of c on w if w is a terminal; otherwise
+// it returns a progress whose stop does nothing.
+func startProgress(w io.Writer, c *progress.Progress) *progressDisplay {
+	p := &progressDisplay{}
 	f, ok := w.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return p
 	}
 	p.done, p.ended = make(chan struct{}), make(chan struct{})
-	start := time.Now()
 	go func() {
 		defer close(p.ended)
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
-		spin := `|/-\`
-		for i := 0; ; i++ {
+		for {
 			select {
 			case <-p.done:
 				fmt.Fprint(w, "\r\033[K")
 				return
 			case <-t.C:
-				line := fmt.Sprintf("\r\033[K%c %s %s", spin[i%len(spin)], what, time.Since(start).Round(time.Second))
-				if n := p.calls(); n > 0 {
-					line += fmt.Sprintf(", %d Google API calls", n)
+				width, _, err := term.GetSize(int(f.Fd()))
+				if err != nil {
+					width = 80
 				}
-				fmt.Fprint(w, line)
+				fmt.Fprint(w, "\r"+progressLine(c.Load(), width)+"\033[K")
 			}
 		}
 	}()
 	return p
 }
 
-func (p *progress) stop() {
+func (p *progressDisplay) stop() {
 	if p.done == nil {
 		return
 	}
 	close(p.done)
 	<-p.ended
+}
+
+// barWidth is the number of cells of the progress bar.
+const barWidth = 10
+
+// progressLine renders the counters as one line that fits in width
+// columns (without wrapping, so that \r can redraw it), e.g.
+//
+//	fetching: 12,345 users, 87 groups, members of 40/87 groups [#####-----] 46%
+//
+// The total of groups, the bar and the percentage come once the groups in
+// scope are known. Too narrow a terminal loses the bar, then the line's
+// end; width <= 0 means no limit.
+func progressLine(c progress.Counts, width int) string {
+	var b strings.Builder
+	b.WriteString("fetching: ")
+	b.WriteString(thousands(c.Users))
+	b.WriteString(plural(c.Users, " user", " users"))
+	b.WriteString(", ")
+	b.WriteString(thousands(c.Groups))
+	b.WriteString(plural(c.Groups, " group", " groups"))
+	total := max(c.GroupsInScope, c.MemberLists)
+	switch {
+	case c.ScopeKnown && total > 0:
+		b.WriteString(", members of ")
+		b.WriteString(thousands(c.MemberLists))
+		b.WriteString("/")
+		b.WriteString(thousands(total))
+		b.WriteString(plural(total, " group", " groups"))
+	case !c.ScopeKnown && c.MemberLists > 0:
+		b.WriteString(", members of ")
+		b.WriteString(thousands(c.MemberLists))
+		b.WriteString(plural(c.MemberLists, " group", " groups"))
+	}
+	line := b.String()
+	if c.ScopeKnown && total > 0 {
+		// Round to the nearest, but show neither a full bar nor 100% before
+		// the last list is in.
+		done := c.MemberLists
+		cells := (done*barWidth*2 + total) / (total * 2)
+		pct := (done*100*2 + total) / (total * 2)
+		if done < total {
+			cells, pct = min(cells, barWidth-1), min(pct, 99)
+		}
+		bar := " [" + strings.Repeat("#", int(cells)) + strings.Repeat("-", barWidth-int(cells)) + "] " + strconv.FormatInt(pct, 10) + "%"
+		if width <= 0 || len(line)+len(bar) < width {
+			line += bar
+		}
+	}
+	// Leave the last column free: writing into it wraps on some terminals.
+	if width > 0 && len(line) >= width {
+		line = line[:max(width-1, 0)]
+	}
+	return line
+}
+
+// thousands formats n with commas between groups of three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ldapgate/ldapgate/gateway"
 	"github.com/ldapgate/ldapgate/sync/engine"
 	"github.com/ldapgate/ldapgate/sync/google"
+	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
 type syncOptions struct {
@@ -89,11 +90,13 @@ func runSync(cmd *cobra.Command, s *streams, opts *syncOptions) error {
 	}
 	defer g.Close()
 
-	prog := &progress{}
+	runOpts := engine.RunOptions{DryRun: opts.dryRun, Force: opts.force}
+	prog := &progressDisplay{}
 	if !opts.json {
-		prog = startProgress(s.Err, "syncing", g.GoogleCalls)
+		runOpts.Progress = new(progress.Progress)
+		prog = startProgress(s.Err, runOpts.Progress)
 	}
-	res, err := g.Sync(ctx, engine.RunOptions{DryRun: opts.dryRun, Force: opts.force})
+	res, err := g.Sync(ctx, runOpts)
 	prog.stop()
 	if opts.json {
 		rep := syncReport{DryRun: opts.dryRun, Result: res, Diagnosis: diag}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/dirapi"
+	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
 // Source reads a directory file. It holds no state: every Fetch reads the
@@ -87,7 +88,24 @@ func (s *Source) Fetch(ctx context.Context) (*store.Snapshot, error) {
 		}
 		return nil, fmt.Errorf("directory file %s: %w", s.path, err)
 	}
+	report(progress.From(ctx), snap)
 	return snap, nil
+}
+
+// report publishes a snapshot's counts to p: the file is read in one go,
+// so there is nothing to report before.
+func report(p *progress.Progress, snap *store.Snapshot) {
+	if p == nil {
+		return
+	}
+	p.SetUsers(len(snap.Users))
+	p.SetGroups(len(snap.Groups))
+	for _, ms := range snap.Members {
+		p.GroupQueued()
+		p.AddMembers(len(ms))
+		p.GroupListed()
+	}
+	p.ScopeKnown()
 }
 
 // posError is an error at a byte offset of the file.

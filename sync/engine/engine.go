@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ldapgate/ldapgate/store"
+	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
 // Source is a directory source.
@@ -65,6 +66,8 @@ type RunOptions struct {
 	DryRun bool
 	// Force applies a plan the deletion guard refuses.
 	Force bool
+	// Progress, if set, counts what the source fetches (for displays).
+	Progress *progress.Progress
 }
 
 // Result is what a run did or, for a dry run, would do.
@@ -133,7 +136,11 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		return res, err
 	}
 
-	snap, err := e.src.Fetch(ctx)
+	fctx := ctx
+	if opts.Progress != nil {
+		fctx = progress.With(ctx, opts.Progress)
+	}
+	snap, err := e.src.Fetch(fctx)
 	if err != nil {
 		return fail(nil, fmt.Errorf("fetch from %s: %w", run.Source, err))
 	}

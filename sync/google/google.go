@@ -26,6 +26,7 @@ import (
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/dirapi"
 	"github.com/ldapgate/ldapgate/sync/engine"
+	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
 // The read-only scopes ldapgate asks for.
@@ -192,6 +193,8 @@ type conn struct {
 	retry *retrier
 	// abort stops the whole fetch at the first error (set by Fetch).
 	abort func(error)
+	// progress counts what Fetch has listed so far; nil counts nothing.
+	progress *progress.Progress
 }
 
 // connect loads the key and builds the clients for scopes; it makes no call.
@@ -291,6 +294,7 @@ func (s *Source) Fetch(ctx context.Context) (*store.Snapshot, error) {
 		once.Do(func() { firstErr = err; cancel(err) })
 	}
 	c.abort = failed
+	c.progress = progress.From(ctx)
 
 	var users []store.User
 	var wg sync.WaitGroup
@@ -390,6 +394,7 @@ func (c *conn) listUsers(ctx context.Context) ([]store.User, error) {
 			index[u.ID] = len(users)
 			users = append(users, u)
 		}
+		c.progress.SetUsers(len(users))
 		return res.NextPageToken, nil
 	})
 	return users, err
@@ -443,6 +448,7 @@ func (c *conn) listGroupsAndMembers(ctx context.Context) ([]store.Group, map[str
 				mf.submit(g.ID, g.Email)
 			}
 		}
+		c.progress.SetGroups(len(groups))
 		return res.NextPageToken, nil
 	})
 	if err != nil {
@@ -468,6 +474,7 @@ func (c *conn) listGroupsAndMembers(ctx context.Context) ([]store.Group, map[str
 			}
 		}
 	}
+	c.progress.ScopeKnown()
 	mf.close()
 	members, err := mf.wait()
 	if err != nil {
@@ -513,6 +520,7 @@ func (f *memberFetcher) submitLocked(id, email string) {
 		return
 	}
 	f.seen[id] = true
+	f.c.progress.GroupQueued()
 	f.queue = append(f.queue, groupRef{id, email})
 	f.cond.Signal()
 }
@@ -568,6 +576,7 @@ func (f *memberFetcher) work(ctx context.Context) {
 			}
 		case err == nil:
 			f.out[ref.id] = ms
+			f.c.progress.GroupListed()
 			if f.scoped {
 				for _, m := range ms {
 					if m.Type == store.MemberGroup {
@@ -585,7 +594,12 @@ func (c *conn) listMembers(ctx context.Context, g groupRef) ([]store.Member, err
 	var ms []store.Member
 	seen := make(map[string]bool)
 	what := "members.list (group " + g.email + ")"
-	err := c.pages(ctx, what, func() { ms = ms[:0]; clear(seen) }, func(ctx context.Context, token string) (string, error) {
+	restart := func() {
+		c.progress.AddMembers(-len(ms))
+		ms = ms[:0]
+		clear(seen)
+	}
+	err := c.pages(ctx, what, restart, func(ctx context.Context, token string) (string, error) {
 		call := c.svc.Members.List(g.id).MaxResults(MaxMembersPage).Fields(googleapi.Field(membersFields)).Context(ctx)
 		if token != "" {
 			call = call.PageToken(token)
@@ -599,6 +613,7 @@ func (c *conn) listMembers(ctx context.Context, g groupRef) ([]store.Member, err
 		if err != nil {
 			return "", err
 		}
+		added := 0
 		for _, am := range res.Members {
 			if am != nil && strings.EqualFold(am.Type, "EXTERNAL") {
 				continue // not a user of the organisation
@@ -616,7 +631,9 @@ func (c *conn) listMembers(ctx context.Context, g groupRef) ([]store.Member, err
 			}
 			seen[k] = true
 			ms = append(ms, m)
+			added++
 		}
+		c.progress.AddMembers(added)
 		return res.NextPageToken, nil
 	})
 	if err != nil {
