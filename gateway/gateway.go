@@ -35,7 +35,12 @@ type Gateway struct {
 	engineCfg *Config
 
 	// syncMu serialises syncs: the scheduler and on-demand runs never overlap.
+	// It also guards changes.
 	syncMu sync.Mutex
+	// changes sees writes to the store by other ldapgate commands, checked
+	// every storePoll (watchStore).
+	changes   *store.Changes
+	storePoll time.Duration
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -71,7 +76,13 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 	g.sched.init()
 	g.metrics = newMetrics(g)
 	g.engine, g.engineCfg = g.newEngine(cfg), cfg
+	if g.changes, err = db.WatchChanges(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	g.storePoll = defaultStorePoll
 	if err := g.refreshView(ctx); err != nil {
+		g.changes.Close()
 		db.Close()
 		return nil, err
 	}
@@ -175,6 +186,11 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 }
 
 func (g *Gateway) refreshView(ctx context.Context) error {
+	// Whatever is committed from here on is seen by the next watchStore
+	// round; what came before is in the state loaded now.
+	if _, err := g.changes.Changed(ctx); err != nil {
+		return err
+	}
 	st, err := g.db.LoadState(ctx)
 	if err != nil {
 		return fmt.Errorf("load directory view: %w", err)
@@ -262,6 +278,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}
 	}
 	g.watchSIGHUP(ctx)
+	var watchers sync.WaitGroup
+	defer watchers.Wait()
+	watchers.Go(func() { g.watchStore(ctx) })
 
 	g.scheduledSync(ctx)
 	g.readyOnce.Do(func() { close(g.ready) })
@@ -365,7 +384,38 @@ func (g *Gateway) stopServers() {
 func (g *Gateway) Close() error {
 	g.stopServers()
 	g.stopAuth()
+	g.changes.Close()
 	return g.db.Close()
+}
+
+// defaultStorePoll is how often a running ldapgate checks the store for
+// writes by other ldapgate commands.
+const defaultStorePoll = 2 * time.Second
+
+// watchStore refreshes the view when another ldapgate command wrote to the
+// store (privileges grant or revoke, a sync run by hand), so the change is
+// served without waiting for the next scheduled sync. It returns when ctx
+// ends.
+func (g *Gateway) watchStore(ctx context.Context) {
+	t := time.NewTicker(g.storePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		g.syncMu.Lock()
+		changed, err := g.changes.Changed(ctx)
+		if err == nil && changed {
+			g.log.Info("the store was changed by another ldapgate command; refreshing the directory view")
+			err = g.refreshView(ctx)
+		}
+		g.syncMu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			g.log.Warn("checking the store for changes", "err", err)
+		}
+	}
 }
 
 // NewLogger returns the logger the config asks for, writing to w.

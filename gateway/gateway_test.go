@@ -16,6 +16,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/ldapgate/ldapgate/internal/testtool"
+	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
 )
 
@@ -193,4 +194,40 @@ func TestDemoWithLDAPUtils(t *testing.T) {
 			t.Error("a write changed the directory")
 		}
 	})
+}
+
+// TestWritesByOtherCommandsAreServed: a privilege granted with the CLI (a
+// second process writing the store) is served without waiting for the next
+// scheduled sync.
+func TestWritesByOtherCommandsAreServed(t *testing.T) {
+	dir := t.TempDir()
+	text, _ := demoFiles(t, dir)
+	cfg, err := ParseConfig(filepath.Join(dir, "ldapgate.yaml"), []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := runGateway(t, cfg, testLog(), func(g *Gateway) { g.storePoll = 10 * time.Millisecond })
+	alice, ok := g.View().UserByMail("alice@example.com")
+	if !ok || slices.Contains(alice.Privileges, "export") {
+		t.Fatalf("demo alice: found %v, privileges %v", ok, alice.Privileges)
+	}
+
+	other, err := store.Open(t.Context(), cfg.StorePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.GrantAdmin(t.Context(), alice.ID, "export"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if u, _ := g.View().UserByMail("alice@example.com"); slices.Contains(u.Privileges, "export") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the grant made by another process was not served within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

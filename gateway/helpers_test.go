@@ -44,14 +44,17 @@ func testLog() *slog.Logger {
 }
 
 // runGateway runs a gateway on cfg until the test ends and returns it once
-// it is ready (LDAP listening, first sync done).
-func runGateway(t testing.TB, cfg *Config, log *slog.Logger) *Gateway {
+// it is ready (LDAP listening, first sync done). setup runs before Run.
+func runGateway(t testing.TB, cfg *Config, log *slog.Logger, setup ...func(*Gateway)) *Gateway {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := New(ctx, cfg, log)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(g)
 	}
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()

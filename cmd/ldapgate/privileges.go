@@ -20,7 +20,7 @@ func newPrivilegesCmd(s *streams) *cobra.Command {
 		Use:   "privileges",
 		Short: "List, grant and revoke privileges",
 		Long: "Grants and revocations are an administrator's decisions: syncs keep them. A running\n" +
-			"ldapgate serves them after its next sync (or at once when made on the admin page).",
+			"ldapgate serves them within seconds (it watches the store for writes by other commands).",
 	}
 	var opts privilegesOptions
 	list := &cobra.Command{
