@@ -102,6 +102,12 @@ func (d *Directory) bind(ctx context.Context, name, password string, client net.
 	}
 	tg := d.resolve(d.trees.get(d.live), name)
 	addr := addrKey(client)
+	if tg.method == "service_account" && addr != "" {
+		// A service account is counted per client address: a stranger's
+		// wrong guesses must not lock the archive server out of its own
+		// account. Guessing is still bounded per address.
+		tg.key += "|" + addr
+	}
 	if d.limiter.blocked(tg.key) || (addr != "" && d.limiter.blocked(addr)) {
 		return Identity{}, tg.method, invalidCredentials(errRateLimited)
 	}
