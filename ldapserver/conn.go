@@ -215,12 +215,21 @@ func (c *conn) serve() {
 
 // handshake runs the TLS handshake of an LDAPS connection.
 func (c *conn) handshake() bool {
-	tc := tls.Server(c.netConn, c.srv.tlsConfig())
+	if err := c.upgradeTLS(c.netConn, c.srv.tlsConfig()); err != nil {
+		c.logAttrs(slog.LevelDebug, "ldaps handshake failed", slog.Any("err", err))
+		return false
+	}
+	return true
+}
+
+// upgradeTLS runs the server side of a TLS handshake on raw, within the
+// handshake timeout, and makes the connection read and write through it.
+func (c *conn) upgradeTLS(raw net.Conn, cfg *tls.Config) error {
+	tc := tls.Server(raw, cfg)
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.TLSHandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
-		c.logAttrs(slog.LevelDebug, "ldaps handshake failed", slog.Any("err", err))
-		return false
+		return err
 	}
 	c.wmu.Lock()
 	c.netConn = tc
@@ -229,7 +238,7 @@ func (c *conn) handshake() bool {
 	c.mu.Lock()
 	c.tls = true
 	c.mu.Unlock()
-	return true
+	return nil
 }
 
 // dispatch handles one message; false ends the connection.
@@ -345,20 +354,10 @@ func (c *conn) startTLS(m *message) bool {
 	if failed {
 		return false
 	}
-	tc := tls.Server(raw, cfg)
-	ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.TLSHandshakeTimeout)
-	defer cancel()
-	if err := tc.HandshakeContext(ctx); err != nil {
+	if err := c.upgradeTLS(raw, cfg); err != nil {
 		c.logAttrs(slog.LevelWarn, "ldap starttls handshake failed", slog.Any("err", err))
 		return false
 	}
-	c.wmu.Lock()
-	c.netConn = tc
-	c.wmu.Unlock()
-	c.br.Reset(tc)
-	c.mu.Lock()
-	c.tls = true
-	c.mu.Unlock()
 	return true
 }
 

@@ -193,6 +193,17 @@ func entryUUID(kind, id string) string {
 
 type dnPair struct{ dn, ndn string }
 
+// appendDNs appends the DNs of ids found in dns (members or groups outside
+// the tree are left out).
+func appendDNs(dst []dnPair, ids []string, dns map[string]dnPair) []dnPair {
+	for _, id := range ids {
+		if p, ok := dns[id]; ok {
+			dst = append(dst, p)
+		}
+	}
+	return dst
+}
+
 // treeBuilder appends entries in preorder.
 type treeBuilder struct {
 	t *tree
@@ -493,18 +504,8 @@ func buildTree(v *store.View, l *layout) *tree {
 		e.add(atMailAlternate, u.Aliases...)
 		b.addCommon(e, atOU, u.OrgUnitPath)
 		b.addCommon(e, atAccountStatus, accountStatus(&u.User))
-		memberOf := make([]dnPair, 0, len(u.Groups)+len(u.Privileges))
-		for _, gid := range u.Groups {
-			if p, ok := groupDN[gid]; ok {
-				memberOf = append(memberOf, p)
-			}
-		}
-		for _, name := range u.Privileges {
-			if p, ok := privDN[name]; ok {
-				memberOf = append(memberOf, p)
-			}
-		}
-		e.addDNs(atMemberOf, memberOf)
+		memberOf := appendDNs(make([]dnPair, 0, len(u.Groups)+len(u.Privileges)), u.Groups, groupDN)
+		e.addDNs(atMemberOf, appendDNs(memberOf, u.Privileges, privDN))
 		addUserAttributes(e, u.Attributes) // from custom fields (userattrs.go)
 		if px != nil {
 			if n, ok := uidNumbers[u.ID]; ok {
@@ -547,25 +548,9 @@ func buildTree(v *store.View, l *layout) *tree {
 		e.add(atCN, g.CN)
 		e.add(atMail, g.Email)
 		e.add(atDescription, g.Description)
-		members := make([]dnPair, 0, len(g.MemberUsers)+len(g.MemberGroups))
-		for _, id := range g.MemberUsers {
-			if p, ok := userDN[id]; ok {
-				members = append(members, p)
-			}
-		}
-		for _, id := range g.MemberGroups {
-			if p, ok := groupDN[id]; ok {
-				members = append(members, p)
-			}
-		}
-		e.addDNs(atMember, members)
-		parents := make([]dnPair, 0, len(g.MemberOf))
-		for _, id := range g.MemberOf {
-			if p, ok := groupDN[id]; ok {
-				parents = append(parents, p)
-			}
-		}
-		e.addDNs(atMemberOf, parents)
+		members := appendDNs(make([]dnPair, 0, len(g.MemberUsers)+len(g.MemberGroups)), g.MemberUsers, userDN)
+		e.addDNs(atMember, appendDNs(members, g.MemberGroups, groupDN))
+		e.addDNs(atMemberOf, appendDNs(make([]dnPair, 0, len(g.MemberOf)), g.MemberOf, groupDN))
 		if px != nil {
 			if n, ok := gidNumbers[g.ID]; ok {
 				e.add(atGIDNumber, formatUint(n))
@@ -589,13 +574,7 @@ func buildTree(v *store.View, l *layout) *tree {
 		}
 		e := b.open(p.dn, p.ndn, kindPrivilege, o.pos, l.privClasses, false)
 		e.add(atCN, pv.Name)
-		members := make([]dnPair, 0, len(pv.Users))
-		for _, id := range pv.Users {
-			if p, ok := userDN[id]; ok {
-				members = append(members, p)
-			}
-		}
-		e.addDNs(atMember, members)
+		e.addDNs(atMember, appendDNs(make([]dnPair, 0, len(pv.Users)), pv.Users, userDN))
 		if l.ad {
 			e.add(atSAMAccountName, pv.Name)
 		}

@@ -62,36 +62,6 @@ func newAppPasswordCmd(s *streams) *cobra.Command {
 	return cmd
 }
 
-// openUser opens the store the config names and finds who there.
-func openUser(cmd *cobra.Command, configPath, who string) (*gateway.Config, *store.DB, *store.ViewUser, error) {
-	cfg, err := gateway.LoadConfig(configPath)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	db, err := store.Open(cmd.Context(), cfg.StorePath())
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	st, err := db.LoadState(cmd.Context())
-	if err != nil {
-		db.Close()
-		return nil, nil, nil, err
-	}
-	v := store.NewView(st, nil, time.Now())
-	u, ok := v.UserByMail(who)
-	if !ok {
-		u, ok = v.UserByUID(who)
-	}
-	if !ok {
-		u, ok = v.UserByID(who)
-	}
-	if !ok {
-		db.Close()
-		return nil, nil, nil, fmt.Errorf("no user %q in the store (try ldapgate users list)", who)
-	}
-	return cfg, db, u, nil
-}
-
 func runAppPasswordCreate(cmd *cobra.Command, s *streams, opts *appPasswordOptions, who string) error {
 	cfg, db, u, err := openUser(cmd, opts.configPath, who)
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-
-	"github.com/ldapgate/ldapgate/store"
 )
 
 type privilegesOptions struct {
@@ -87,15 +85,7 @@ func runPrivilegesList(cmd *cobra.Command, s *streams, opts *privilegesOptions) 
 }
 
 func runPrivilegeChange(cmd *cobra.Command, s *streams, opts *privilegesOptions, who, privilege string, grant bool) error {
-	_, v, err := loadView(cmd, opts.configPath)
-	if err != nil {
-		return err
-	}
-	u, ok := findUser(v, who)
-	if !ok {
-		return fmt.Errorf("no user %q in the store (try ldapgate users list)", who)
-	}
-	_, db, err := openStore(cmd, opts.configPath)
+	_, db, u, err := openUser(cmd, opts.configPath, who)
 	if err != nil {
 		return err
 	}
@@ -112,15 +102,4 @@ func runPrivilegeChange(cmd *cobra.Command, s *streams, opts *privilegesOptions,
 	}
 	fmt.Fprintf(s.Out, "Revoked %s from %s.\n", privilege, u.PrimaryEmail)
 	return nil
-}
-
-// findUser finds a user by email, alias, uid or id.
-func findUser(v *store.View, who string) (*store.ViewUser, bool) {
-	if u, ok := v.UserByMail(who); ok {
-		return u, true
-	}
-	if u, ok := v.UserByUID(who); ok {
-		return u, true
-	}
-	return v.UserByID(who)
 }

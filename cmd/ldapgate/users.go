@@ -80,6 +80,40 @@ func loadView(cmd *cobra.Command, configPath string) (*gateway.Config, *store.Vi
 	return cfg, store.NewView(st, cfg.Privileges(), time.Now()), nil
 }
 
+// findUser finds a user by email, alias, uid or id.
+func findUser(v *store.View, who string) (*store.ViewUser, error) {
+	if u, ok := v.UserByMail(who); ok {
+		return u, nil
+	}
+	if u, ok := v.UserByUID(who); ok {
+		return u, nil
+	}
+	if u, ok := v.UserByID(who); ok {
+		return u, nil
+	}
+	return nil, fmt.Errorf("no user %q in the store (try ldapgate users list)", who)
+}
+
+// openUser opens the store the config names and finds who there; the
+// caller closes the store.
+func openUser(cmd *cobra.Command, configPath, who string) (*gateway.Config, *store.DB, *store.ViewUser, error) {
+	cfg, db, err := openStore(cmd, configPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := db.LoadState(cmd.Context())
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	u, err := findUser(store.NewView(st, cfg.Privileges(), time.Now()), who)
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	return cfg, db, u, nil
+}
+
 func report(cfg *gateway.Config, v *store.View, u *store.ViewUser) userReport {
 	tree := ldapserver.Config{BaseDN: cfg.LDAP.BaseDN}
 	r := userReport{
@@ -131,15 +165,9 @@ func runUsersShow(cmd *cobra.Command, s *streams, opts *usersOptions, who string
 	if err != nil {
 		return err
 	}
-	u, ok := v.UserByMail(who)
-	if !ok {
-		u, ok = v.UserByUID(who)
-	}
-	if !ok {
-		u, ok = v.UserByID(who)
-	}
-	if !ok {
-		return fmt.Errorf("no user %q in the store (try ldapgate users list)", who)
+	u, err := findUser(v, who)
+	if err != nil {
+		return err
 	}
 	r := report(cfg, v, u)
 	if opts.json {
