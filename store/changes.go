@@ -6,22 +6,28 @@ import (
 	"fmt"
 )
 
-// Changes tells a running ldapgate that the store was written by another
-// connection: another ldapgate command (privileges grant, app-password
-// create) or this process's own writer. It holds one connection of the
-// read pool, because SQLite's data_version is per connection.
+// Changes tells a running ldapgate that the directory data (users, groups,
+// memberships, grants) was written by another connection: another ldapgate
+// command (privileges grant, a sync by hand) or this process's own writer.
+// Other commits (app password "last used" times, sync run records) do not
+// count: rebuilding the view of a large directory costs seconds of CPU.
+//
+// It holds one connection of the read pool, because SQLite's data_version
+// is per connection; data_version is the cheap test, the directory
+// generation (raised by every directory write) the one that decides.
 type Changes struct {
-	conn    *sql.Conn
-	version int64
+	conn       *sql.Conn
+	version    int64
+	generation int64
 }
 
-// WatchChanges starts watching the store for commits from here on.
+// WatchChanges starts watching the store for directory writes from here on.
 func (db *DB) WatchChanges(ctx context.Context) (*Changes, error) {
 	conn, err := db.read.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: watch changes: %w", err)
 	}
-	c := &Changes{conn: conn}
+	c := &Changes{conn: conn, version: -1, generation: -1}
 	if _, err := c.Changed(ctx); err != nil {
 		conn.Close()
 		return nil, err
@@ -29,14 +35,23 @@ func (db *DB) WatchChanges(ctx context.Context) (*Changes, error) {
 	return c, nil
 }
 
-// Changed reports whether a commit happened since the previous call.
+// Changed reports whether the directory data changed since the previous
+// call.
 func (c *Changes) Changed(ctx context.Context) (bool, error) {
 	var v int64
 	if err := c.conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
 		return false, fmt.Errorf("store: watch changes: %w", err)
 	}
-	changed := v != c.version
+	if v == c.version {
+		return false, nil
+	}
 	c.version = v
+	var g int64
+	if err := c.conn.QueryRowContext(ctx, "SELECT generation FROM directory_generation WHERE id = 1").Scan(&g); err != nil {
+		return false, fmt.Errorf("store: watch changes: %w", err)
+	}
+	changed := g != c.generation
+	c.generation = g
 	return changed, nil
 }
 

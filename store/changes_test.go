@@ -39,4 +39,42 @@ func TestChangesSeesOtherConnections(t *testing.T) {
 	if !changed() {
 		t.Error("a commit by another connection was not seen")
 	}
+
+	// Commits that change nothing served do not count.
+	ap, err := other.CreateAppPassword(t.Context(), AppPassword{UserID: alice.ID, Name: "mail", Hash: "$argon2id$x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.TouchAppPassword(t.Context(), ap.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.RecordRun(t.Context(), SyncRun{Source: "file", Error: "boom"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Apply(t.Context(), &Plan{}, SyncRun{Source: "file"}); err != nil {
+		t.Fatal(err)
+	}
+	if changed() {
+		t.Error("app password use, a failed run and an empty plan counted as directory changes")
+	}
+	if err := other.RevokeAdmin(t.Context(), alice.ID, "export"); err != nil {
+		t.Fatal(err)
+	}
+	if !changed() {
+		t.Error("a revoked grant was not seen")
+	}
+	local := User{ID: "local-1", UID: "svc", PrimaryEmail: "svc@example.com"}
+	if err := other.PutLocalUser(t.Context(), local); err != nil {
+		t.Fatal(err)
+	}
+	if !changed() {
+		t.Error("a local user was not seen")
+	}
+	// A failed write raises nothing.
+	if err := other.GrantAdmin(t.Context(), "no-such-user", "export"); err == nil {
+		t.Fatal("grant to a missing user succeeded")
+	}
+	if changed() {
+		t.Error("a failed grant counted as a change")
+	}
 }

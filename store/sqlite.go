@@ -486,6 +486,11 @@ func (db *DB) Apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error)
 			return 0, err
 		}
 	}
+	if !plan.Empty() {
+		if err := bumpGeneration(ctx, tx); err != nil {
+			return 0, fmt.Errorf("store: apply: %w", err)
+		}
+	}
 	run.Counts = plan.Counts()
 	run.Plan = plan
 	id, err := db.insertRun(ctx, tx, run)
@@ -808,7 +813,8 @@ func (db *DB) PutLocalUser(ctx context.Context, u User) error {
 		return errors.New("store: put local user: id, uid and primary email are required")
 	}
 	now := db.now()
-	_, err := db.write.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
+	err := db.writeDirectory(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET uid = excluded.uid, primary_email = excluded.primary_email,
 			origin = excluded.origin, given_name = excluded.given_name, family_name = excluded.family_name,
@@ -816,11 +822,13 @@ func (db *DB) PutLocalUser(ctx context.Context, u User) error {
 			suspended = excluded.suspended, archived = excluded.archived, is_admin = excluded.is_admin,
 			aliases = excluded.aliases, source_created = excluded.source_created,
 			last_login = excluded.last_login, updated_at = excluded.updated_at, attributes = excluded.attributes`,
-		u.ID, u.UID, u.PrimaryEmail, OriginLocal, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
-		u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-		now, now, attrsJSON(u.Attributes))
+			u.ID, u.UID, u.PrimaryEmail, OriginLocal, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
+			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
+			now, now, attrsJSON(u.Attributes))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("store: put local user %s: %w", u.PrimaryEmail, dbError(err))
+		return fmt.Errorf("store: put local user %s: %w", u.PrimaryEmail, err)
 	}
 	return nil
 }
@@ -853,25 +861,42 @@ func (db *DB) RevokeAdmin(ctx context.Context, userID, privilege string) error {
 	return nil
 }
 
-// writeUser runs query in a transaction if the user with the given id
+// writeUser runs query in a directory write if the user with the given id
 // exists, and fails with ErrNotFound otherwise.
 func (db *DB) writeUser(ctx context.Context, userID, query string, args ...any) error {
+	return db.writeDirectory(ctx, func(tx *sql.Tx) error {
+		var exists bool
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM users WHERE id = ?`, userID).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return ErrNotFound
+		}
+		_, err := tx.ExecContext(ctx, query, args...)
+		return err
+	})
+}
+
+// writeDirectory runs write in a transaction that raises the directory
+// generation, so running ldapgates serve the change (Changes).
+func (db *DB) writeDirectory(ctx context.Context, write func(*sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var exists bool
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM users WHERE id = ?`, userID).Scan(&exists); err != nil {
-		return err
-	}
-	if !exists {
-		return ErrNotFound
-	}
-	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+	if err := write(tx); err != nil {
 		return dbError(err)
 	}
+	if err := bumpGeneration(ctx, tx); err != nil {
+		return err
+	}
 	return tx.Commit()
+}
+
+func bumpGeneration(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `UPDATE directory_generation SET generation = generation + 1 WHERE id = 1`)
+	return err
 }
 
 // Stats returns the number of users and groups in the store.
