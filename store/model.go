@@ -45,7 +45,10 @@ type User struct {
 	// attribute name, from the source's custom fields as the config maps
 	// them (source.google.custom_attributes).
 	Attributes map[string][]string `json:"attributes,omitempty"`
-	Origin     Origin              `json:"origin"`
+	// POSIX is the source's POSIX account of the user (Google's
+	// posixAccounts); zero if it has none.
+	POSIX  POSIXAccount `json:"posix,omitzero"`
+	Origin Origin       `json:"origin"`
 	// CreatedAt and UpdatedAt are set by the store when the row is written.
 	CreatedAt time.Time `json:"createdAt,omitzero"`
 	UpdatedAt time.Time `json:"updatedAt,omitzero"`
@@ -53,6 +56,18 @@ type User struct {
 
 // Enabled reports whether the user may log on (neither suspended nor archived).
 func (u *User) Enabled() bool { return !u.Suspended && !u.Archived }
+
+// POSIXAccount is the POSIX account a source keeps for a user: of Google's
+// posixAccounts, the primary one, else the first, never one with uid 0.
+// Only what the directory serves is kept. UID is never 0 in an account the
+// user has; GID 0 and empty strings mean not set.
+type POSIXAccount struct {
+	UID           uint32 `json:"uid,omitempty"`
+	GID           uint32 `json:"gid,omitempty"`
+	HomeDirectory string `json:"homeDirectory,omitempty"`
+	Shell         string `json:"shell,omitempty"`
+	Gecos         string `json:"gecos,omitempty"`
+}
 
 // Group is a directory group.
 type Group struct {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -83,5 +84,36 @@ func TestUserAttributes(t *testing.T) {
 	mustApply(t, db, &Plan{Users: []UserChange{{Action: ActionUpdate, User: u, Fields: []string{"attributes"}}}})
 	if got := mustLoad(t, db).Users[0].Attributes; got != nil {
 		t.Errorf("after update: attributes %v, want none", got)
+	}
+}
+
+// The POSIX account is stored, updated and loaded with the user, and a user
+// without one loads with none (NULL columns).
+func TestUserPOSIXAccount(t *testing.T) {
+	db, _ := openTest(t)
+	u := alice
+	u.POSIX = POSIXAccount{UID: 1001, GID: 100, HomeDirectory: "/home/alice", Shell: "/bin/zsh", Gecos: "Alice"}
+	mustApply(t, db, &Plan{Users: []UserChange{{Action: ActionAdd, User: u}}})
+	if got := mustLoad(t, db).Users[0].POSIX; got != u.POSIX {
+		t.Errorf("after add: posix %+v, want %+v", got, u.POSIX)
+	}
+	u.POSIX = POSIXAccount{UID: 4294967294}
+	mustApply(t, db, &Plan{Users: []UserChange{{Action: ActionUpdate, User: u, Fields: []string{"posix"}}}})
+	if got := mustLoad(t, db).Users[0].POSIX; got != u.POSIX {
+		t.Errorf("after update: posix %+v, want %+v", got, u.POSIX)
+	}
+	u.POSIX = POSIXAccount{}
+	mustApply(t, db, &Plan{Users: []UserChange{{Action: ActionUpdate, User: u, Fields: []string{"posix"}}}})
+	if got := mustLoad(t, db).Users[0].POSIX; got != (POSIXAccount{}) {
+		t.Errorf("after removal: posix %+v, want none", got)
+	}
+	local := User{ID: "local-1", UID: "svc", PrimaryEmail: "svc@example.com", POSIX: POSIXAccount{UID: 2000, Shell: "/bin/sh"}}
+	if err := db.PutLocalUser(context.Background(), local); err != nil {
+		t.Fatal(err)
+	}
+	for _, got := range mustLoad(t, db).Users {
+		if got.ID == local.ID && got.POSIX != local.POSIX {
+			t.Errorf("local user: posix %+v, want %+v", got.POSIX, local.POSIX)
+		}
 	}
 }

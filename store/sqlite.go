@@ -309,19 +309,34 @@ func dbError(err error) error {
 }
 
 const userColumns = `id, uid, primary_email, origin, given_name, family_name, display_name, org_unit_path,
-	suspended, archived, is_admin, aliases, source_created, last_login, created_at, updated_at, attributes`
+	suspended, archived, is_admin, aliases, source_created, last_login, created_at, updated_at, attributes,
+	posix_uid, posix_gid, posix_home_directory, posix_shell, posix_gecos`
+
+// userValues are the placeholders of userColumns.
+const userValues = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+
+// nullUint32 stores 0 (not set) as NULL.
+func nullUint32(n uint32) sql.NullInt64 { return sql.NullInt64{Int64: int64(n), Valid: n != 0} }
+
+// nullString stores "" (not set) as NULL.
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 func scanUser(rows *sql.Rows) (User, error) {
 	var (
 		u                                          User
 		aliases, attrs                             string
 		sourceCreated, lastLogin, created, updated sql.NullString
+		posixUID, posixGID                         sql.NullInt64
+		posixHome, posixShell, posixGecos          sql.NullString
 	)
 	err := rows.Scan(&u.ID, &u.UID, &u.PrimaryEmail, &u.Origin, &u.GivenName, &u.FamilyName, &u.DisplayName, &u.OrgUnitPath,
-		&u.Suspended, &u.Archived, &u.IsAdmin, &aliases, &sourceCreated, &lastLogin, &created, &updated, &attrs)
+		&u.Suspended, &u.Archived, &u.IsAdmin, &aliases, &sourceCreated, &lastLogin, &created, &updated, &attrs,
+		&posixUID, &posixGID, &posixHome, &posixShell, &posixGecos)
 	if err != nil {
 		return User{}, err
 	}
+	u.POSIX = POSIXAccount{UID: uint32(posixUID.Int64), GID: uint32(posixGID.Int64),
+		HomeDirectory: posixHome.String, Shell: posixShell.String, Gecos: posixGecos.String}
 	if u.Aliases, err = parseAddrs(aliases); err != nil {
 		return User{}, fmt.Errorf("user %s: %w", u.PrimaryEmail, err)
 	}
@@ -587,18 +602,22 @@ func (a *applier) user(ctx context.Context, c UserChange) error {
 	)
 	switch c.Action {
 	case ActionAdd:
-		n, err = a.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		n, err = a.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (`+userValues+`)`,
 			u.ID, u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
 			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-			a.now, a.now, attrsJSON(u.Attributes))
+			a.now, a.now, attrsJSON(u.Attributes),
+			nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos))
 	case ActionUpdate:
 		n, err = a.exec(ctx, `UPDATE users SET uid = ?, primary_email = ?, origin = ?, given_name = ?, family_name = ?,
 			display_name = ?, org_unit_path = ?, suspended = ?, archived = ?, is_admin = ?, aliases = ?,
-			source_created = ?, last_login = ?, updated_at = ?, attributes = ?
+			source_created = ?, last_login = ?, updated_at = ?, attributes = ?,
+			posix_uid = ?, posix_gid = ?, posix_home_directory = ?, posix_shell = ?, posix_gecos = ?
 			WHERE id = ? AND origin = 'directory'`,
 			u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
 			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-			a.now, attrsJSON(u.Attributes), u.ID)
+			a.now, attrsJSON(u.Attributes),
+			nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos),
+			u.ID)
 	case ActionDelete:
 		n, err = a.exec(ctx, `DELETE FROM users WHERE id = ? AND origin = 'directory'`, u.ID)
 	default:
@@ -815,16 +834,20 @@ func (db *DB) PutLocalUser(ctx context.Context, u User) error {
 	now := db.now()
 	err := db.writeDirectory(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (`+userValues+`)
 		ON CONFLICT (id) DO UPDATE SET uid = excluded.uid, primary_email = excluded.primary_email,
 			origin = excluded.origin, given_name = excluded.given_name, family_name = excluded.family_name,
 			display_name = excluded.display_name, org_unit_path = excluded.org_unit_path,
 			suspended = excluded.suspended, archived = excluded.archived, is_admin = excluded.is_admin,
 			aliases = excluded.aliases, source_created = excluded.source_created,
-			last_login = excluded.last_login, updated_at = excluded.updated_at, attributes = excluded.attributes`,
+			last_login = excluded.last_login, updated_at = excluded.updated_at, attributes = excluded.attributes,
+			posix_uid = excluded.posix_uid, posix_gid = excluded.posix_gid,
+			posix_home_directory = excluded.posix_home_directory, posix_shell = excluded.posix_shell,
+			posix_gecos = excluded.posix_gecos`,
 			u.ID, u.UID, u.PrimaryEmail, OriginLocal, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
 			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-			now, now, attrsJSON(u.Attributes))
+			now, now, attrsJSON(u.Attributes),
+			nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos))
 		return err
 	})
 	if err != nil {

@@ -23,8 +23,9 @@ var neverLoggedIn = time.Unix(0, 0)
 // UserFromAPI converts a Directory API user. The result has origin
 // directory and no UID (the sync engine assigns it). Aliases are the
 // editable and non-editable aliases together, deduplicated without regard
-// to case and sorted. It fails if the user has no id or no primary email, or
-// if a timestamp is not RFC 3339.
+// to case and sorted. POSIX is the account POSIXFromAPI picks. It fails if
+// the user has no id or no primary email, if a timestamp is not RFC 3339, or
+// if posixAccounts is malformed.
 func UserFromAPI(u *admin.User) (store.User, error) {
 	if u == nil {
 		return store.User{}, errors.New("user: null entry")
@@ -65,6 +66,9 @@ func UserFromAPI(u *admin.User) (store.User, error) {
 	}
 	if out.LastLogin.Equal(neverLoggedIn) {
 		out.LastLogin = time.Time{}
+	}
+	if out.POSIX, err = POSIXFromAPI(u); err != nil {
+		return store.User{}, err
 	}
 	return out, nil
 }

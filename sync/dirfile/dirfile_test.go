@@ -305,3 +305,42 @@ func TestFetchCustomAttributes(t *testing.T) {
 		t.Errorf("without mapping: %v, %v", snap, err)
 	}
 }
+
+// posixAccounts are read in the Directory API's shape (uid and gid as
+// strings; numbers work too), and a malformed one is an error.
+func TestFetchPOSIXAccounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dir.json")
+	data := `{"users": {"users": [
+		{"id": "1", "primaryEmail": "a@example.com", "posixAccounts": [
+			{"username": "a", "uid": "0", "gid": "0", "primary": true},
+			{"username": "a", "uid": "1001", "gid": "100", "homeDirectory": "/home/a", "shell": "/bin/zsh", "gecos": "A", "systemId": "lab"}]},
+		{"id": "2", "primaryEmail": "b@example.com", "posixAccounts": [{"uid": 1002, "primary": true}]},
+		{"id": "3", "primaryEmail": "c@example.com"}]}}`
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := New(path).Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.POSIXAccount{
+		{UID: 1001, GID: 100, HomeDirectory: "/home/a", Shell: "/bin/zsh", Gecos: "A"},
+		{UID: 1002},
+		{},
+	}
+	var got []store.POSIXAccount
+	for _, u := range snap.Users {
+		got = append(got, u.POSIX)
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("posix accounts (-got +want):\n%s", diff)
+	}
+
+	bad := `{"users": {"users": [{"id": "1", "primaryEmail": "a@example.com", "posixAccounts": [{"uid": "one"}]}]}}`
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(path).Fetch(context.Background()); err == nil || !strings.Contains(err.Error(), "users[0]: user a@example.com: posixAccounts[0]: uid or gid is not a whole number") {
+		t.Errorf("malformed uid: error %v", err)
+	}
+}

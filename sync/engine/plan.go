@@ -250,6 +250,7 @@ func userFields(s, u *store.User) []string {
 	add(!sameTime(s.SourceCreated, u.SourceCreated), "sourceCreated")
 	add(!sameTime(s.LastLogin, u.LastLogin), "lastLogin")
 	add(!sameAttrs(s.Attributes, u.Attributes), "attributes")
+	add(s.POSIX != u.POSIX, "posix")
 	return f
 }
 

@@ -537,3 +537,35 @@ func TestPlanAttributes(t *testing.T) {
 		})
 	}
 }
+
+// A change in the user's POSIX account from the source is an update.
+func TestPlanPOSIX(t *testing.T) {
+	alice := usr("1", "alice@example.com")
+	alice.UID = "alice"
+	alice.POSIX = store.POSIXAccount{UID: 1001, GID: 100, Shell: "/bin/bash"}
+	st := &store.State{Users: []store.User{alice}}
+	for _, tt := range []struct {
+		name  string
+		posix store.POSIXAccount
+		want  []string // fields of the update; nil: none
+	}{
+		{"same", alice.POSIX, nil},
+		{"uid changed", store.POSIXAccount{UID: 1002, GID: 100, Shell: "/bin/bash"}, []string{"posix"}},
+		{"shell changed", store.POSIXAccount{UID: 1001, GID: 100, Shell: "/bin/zsh"}, []string{"posix"}},
+		{"gone", store.POSIXAccount{}, []string{"posix"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u := alice
+			u.UID = ""
+			u.POSIX = tt.posix
+			p, _ := plan(t, st, &store.Snapshot{Users: []store.User{u}}, Options{DeleteUsers: true})
+			var got []string
+			for _, c := range p.Users {
+				got = append(got, c.Fields...)
+			}
+			if diff := cmp.Diff(got, tt.want); diff != "" {
+				t.Errorf("fields (-got +want):\n%s", diff)
+			}
+		})
+	}
+}

@@ -47,7 +47,8 @@ const (
 // Partial responses: only what ldapgate stores.
 const (
 	usersFields = "nextPageToken,users(" + userFields + ")"
-	userFields  = "id,primaryEmail,aliases,nonEditableAliases,name(givenName,familyName,fullName,displayName),suspended,archived,orgUnitPath,isAdmin,creationTime,lastLoginTime"
+	userFields  = "id,primaryEmail,aliases,nonEditableAliases,name(givenName,familyName,fullName,displayName),suspended,archived,orgUnitPath,isAdmin,creationTime,lastLoginTime," +
+		"posixAccounts(primary,uid,gid,homeDirectory,shell,gecos)"
 	// With custom attributes: the custom schemas too (projection custom).
 	usersCustomFields = "nextPageToken,users(" + userFields + ",customSchemas)"
 	groupsFields      = "nextPageToken,groups(id,email,name,description,aliases,nonEditableAliases)"

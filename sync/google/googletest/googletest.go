@@ -224,6 +224,9 @@ func (s *Server) AddOrgUnit(path string) {
 }
 
 // PutUser adds u, or replaces the user with its id. It keeps a copy.
+// Every field is served as Google serves it, and `fields` selects among
+// them like among the others: u.PosixAccounts as []*admin.UserPosixAccount,
+// for instance, comes out as posixAccounts with uid and gid as JSON strings.
 func (s *Server) PutUser(u *admin.User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
