@@ -206,6 +206,7 @@ func (g *Gateway) refreshView(ctx context.Context) error {
 	for _, s := range servers {
 		s.Directory().Warm()
 	}
+	releaseMemory(g.log) // memory.go
 	g.log.Info("directory view updated", "users", len(v.Users), "groups", len(v.Groups), "privileges", len(v.Privileges))
 	return nil
 }

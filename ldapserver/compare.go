@@ -53,13 +53,14 @@ func (d *Directory) compare(id Identity, dn, attr, value string) error {
 	if def == nil {
 		return &Error{Code: ResultUndefinedAttributeType, Message: "undefined attribute type", Err: errors.New(attr)}
 	}
-	a := e.attr(def)
-	if a == nil {
+	a, ok := e.attr(def)
+	if !ok {
 		return &Error{Code: ResultNoSuchAttribute, Message: "no such attribute"}
 	}
 	norm, ok := def.normalize(value)
 	if ok {
-		for _, n := range a.norm {
+		it := a.norms()
+		for n, ok := it.next(); ok; n, ok = it.next() {
 			if n == norm {
 				return nil
 			}

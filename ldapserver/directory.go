@@ -145,11 +145,18 @@ func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option
 
 func (d *Directory) buildTree(v *store.View) *tree {
 	start := time.Now()
-	t := buildTree(v, d.treeLayout())
+	l := d.treeLayout()
+	t := buildTree(v, l)
 	d.log.Debug("ldap directory tree built", "entries", len(t.entries), "took", time.Since(start))
 	if len(t.skipped) > 0 {
 		d.log.Warn("ldap directory: objects left out, their DN clashes with another or is empty",
 			"count", len(t.skipped), "objects", t.skipped)
+	}
+	if l.posix != nil {
+		if clashes := posixUIDClashes(v); len(clashes) > 0 {
+			d.log.Warn("ldap directory: users whose Google POSIX uid another user holds get derived numbers",
+				"count", len(clashes), "users", clashes)
+		}
 	}
 	return t
 }

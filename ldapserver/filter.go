@@ -302,11 +302,12 @@ func (f *bitFilter) eval(e *entry) tri {
 	if !f.valid {
 		return triUndefined
 	}
-	a := e.attr(f.def)
-	if a == nil {
+	a, ok := e.attr(f.def)
+	if !ok {
 		return triFalse
 	}
-	for _, v := range a.norm {
+	it := a.norms()
+	for v, ok := it.next(); ok; v, ok = it.next() {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			continue
@@ -357,8 +358,9 @@ func bindChains(f Filter, t *tree) Filter {
 		b := *f
 		b.groups = map[string]struct{}{}
 		if e, ok := t.lookup(f.norm); ok && f.valid {
-			if a := e.attr(atMemberOf); a != nil {
-				for _, n := range a.norm {
+			if a, ok := e.attr(atMemberOf); ok {
+				it := a.norms()
+				for n, ok := it.next(); ok; n, ok = it.next() {
 					b.groups[n] = struct{}{}
 				}
 			}
@@ -508,11 +510,12 @@ func (f *cmpFilter) eval(e *entry) tri {
 	if f.def == nil || !f.valid {
 		return triUndefined
 	}
-	a := e.attr(f.def)
-	if a == nil {
+	a, ok := e.attr(f.def)
+	if !ok {
 		return triFalse
 	}
-	for _, n := range a.norm {
+	it := a.norms()
+	for n, ok := it.next(); ok; n, ok = it.next() {
 		switch f.kind {
 		case cmpEqual, cmpApprox:
 			if n == f.norm {
@@ -560,11 +563,12 @@ func (f *substrFilter) eval(e *entry) tri {
 	if f.def == nil || !f.def.hasSubstrings() {
 		return triUndefined
 	}
-	a := e.attr(f.def)
-	if a == nil {
+	a, ok := e.attr(f.def)
+	if !ok {
 		return triFalse
 	}
-	for _, n := range a.norm {
+	it := a.norms()
+	for n, ok := it.next(); ok; n, ok = it.next() {
 		if f.match(n) {
 			return triTrue
 		}
@@ -615,7 +619,7 @@ func (f *presentFilter) eval(e *entry) tri {
 	if f.def == nil {
 		return triUndefined
 	}
-	if e.attr(f.def) != nil {
+	if _, ok := e.attr(f.def); ok {
 		return triTrue
 	}
 	return triFalse

@@ -283,7 +283,7 @@ func FuzzFilter(f *testing.F) {
 		f.Add(s)
 	}
 	tr, d := testTree(f)
-	entries := append([]*entry{d.rootDSE, d.subschema}, tr.entries...)
+	entries := allEntries(d, tr)
 	f.Fuzz(func(t *testing.T, s string) {
 		if flt, err := ParseFilter(s); err == nil {
 			for _, e := range entries {

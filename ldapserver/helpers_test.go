@@ -221,3 +221,12 @@ func resultCode(err error) ResultCode {
 	}
 	return ResultOther
 }
+
+// allEntries returns the RootDSE, cn=Subschema and the entries of tr.
+func allEntries(d *Directory, tr *tree) []*entry {
+	es := []*entry{d.rootDSE, d.subschema}
+	for i := range tr.entries {
+		es = append(es, &tr.entries[i])
+	}
+	return es
+}

@@ -329,22 +329,17 @@ func (r *request) sendEntry(e *encoder, en *entry, sel *selection, typesOnly boo
 	o := e.open(classApplication | constructedBit | opSearchEntry)
 	e.str(tagOctetString, en.dn)
 	as := e.open(tagSequence)
-	for _, part := range en.parts() {
-		for i := range part {
-			a := &part[i]
-			if !sel.wants(a.def) {
-				continue
-			}
+	it := en.attrIter()
+	for a, ok := it.next(); ok; a, ok = it.next() {
+		switch {
+		case !sel.wants(a.def):
+		case typesOnly:
 			pa := e.open(tagSequence)
 			e.str(tagOctetString, a.def.name)
-			vs := e.open(tagSet)
-			if !typesOnly {
-				for _, v := range a.vals {
-					e.str(tagOctetString, v)
-				}
-			}
-			e.close(vs)
+			e.b = append(e.b, tagSet, 0)
 			e.close(pa)
+		default:
+			e.b = append(e.b, a.ber...) // packed as a PartialAttribute
 		}
 	}
 	e.close(as)

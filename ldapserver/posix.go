@@ -115,55 +115,71 @@ func (p *POSIX) homeDirectory(u *store.User) string {
 
 // POSIX numbers
 //
-// Google has no uidNumber for most users, and NSS clients need numbers that
-// never change (files on disk and mail stores keep them) and never repeat
-// (two users with one uidNumber are one user to the kernel). ldapgate
-// derives them from the source's immutable id and settles clashes in a
-// fixed order, without storing anything:
+// Google keeps POSIX numbers for some users (posixAccounts); those are
+// served as they are. The rest need numbers too, and NSS clients need
+// numbers that never change (files on disk and mail stores keep them) and
+// never repeat (two users with one uidNumber are one user to the kernel).
+// ldapgate derives them from the source's immutable id and settles clashes
+// in a fixed order, without storing anything:
 //
-//  1. Each user's preferred uidNumber is UIDMin + (h mod (UIDMax-UIDMin+1)),
-//     where h is the first 8 bytes (big-endian) of
-//     SHA-256("ldapgate:posix:user:" + id); groups likewise with
-//     "ldapgate:posix:group:" and the gid range.
-//  2. Users and groups are taken in the order they first appeared in the
-//     store (their createTimestamp), ties broken by kind (users first) and
-//     then by id. Each gets its preferred number unless an earlier one
-//     holds it; then it takes the next free number, wrapping within its
-//     range. One set of taken numbers covers users and groups, so a group's
-//     gidNumber never equals a user's uidNumber (the user private group's
-//     gidNumber with PrimaryGID 0).
+//  0. A user with a POSIX account in Google (store.User.POSIX: the primary
+//     one of its posixAccounts, else the first; never one with uid 0) gets
+//     Google's uid as its uidNumber, even outside the configured range
+//     (Google is authoritative), and Google's gid as its gidNumber where
+//     set. If two users have one Google uid, the first in the order of
+//     step 2 keeps it and the other is left to steps 1 and 2 (its home
+//     directory, shell and gecos still come from Google). The uids and
+//     gids served this way are taken before step 2 starts.
+//  1. Each other user's preferred uidNumber is
+//     UIDMin + (h mod (UIDMax-UIDMin+1)), where h is the first 8 bytes
+//     (big-endian) of SHA-256("ldapgate:posix:user:" + id); groups likewise
+//     with "ldapgate:posix:group:" and the gid range.
+//  2. Those users and the groups are taken in the order they first appeared
+//     in the store (their createTimestamp), ties broken by kind (users
+//     first) and then by id. Each gets its preferred number unless it is
+//     taken (by Google's numbers or an earlier one); then it takes the next
+//     free number, wrapping within its range. One set of taken numbers
+//     covers users and groups, so a group's gidNumber never equals a user's
+//     uidNumber (the user private group's gidNumber with PrimaryGID 0), and
+//     a derived number never equals one of Google's.
 //
 // So a user keeps its number for as long as it exists: users that were
 // there before always come first in the order and get the same numbers
 // again. A new user whose preferred number is taken by an existing one gets
-// the next free number; the existing user never moves. The one exception:
-// a user that was bumped (its preferred number was already taken) moves to
+// the next free number; the existing user never moves. The exceptions: a
+// user that was bumped (its preferred number was already taken) moves to
 // its preferred number once the user holding that number leaves the
-// directory. With the default range of 1.8 billion numbers, a bump happens
-// about once among 60,000 users (the birthday bound), so the exception is
-// rare; a site that cannot accept it keeps departed users in the store
-// (sync.delete_users: false), so their numbers stay held. Rebuilding the store from scratch gives
-// every user the same createTimestamp, so only bumped users can then move.
-//
-// The numbers of Google's posixAccounts field, where set, are not read yet.
+// directory; and a user with a derived number moves to the next free one
+// if an administrator gives that number to someone in Google. With the
+// default range of 1.8 billion numbers, a bump happens about once among
+// 60,000 users (the birthday bound), and Google's numbers are usually far
+// below the range, so both are rare; a site that cannot accept the first
+// keeps departed users in the store (sync.delete_users: false), so their
+// numbers stay held. Rebuilding the store from scratch gives every user the
+// same createTimestamp, so only bumped users can then move.
 
-// posixNumbers assigns the uidNumbers of v's users and the gidNumbers of
-// its groups (by id) as described above.
-func posixNumbers(v *store.View, p *POSIX) (uids, gids map[string]uint32) {
-	type item struct {
-		created  time.Time
-		group    bool
-		id       string
-		min, max uint32
-	}
-	items := make([]item, 0, len(v.Users)+len(v.Groups))
+// posixItem is a user or group in the order of step 2.
+type posixItem struct {
+	created  time.Time
+	group    bool
+	id       string
+	min, max uint32
+	user     *store.ViewUser // nil for groups
+}
+
+// posixOrder returns v's users and groups in the order of step 2; users
+// only without groups.
+func posixOrder(v *store.View, p *POSIX, groups bool) []posixItem {
+	items := make([]posixItem, 0, len(v.Users)+len(v.Groups))
 	for _, u := range v.Users {
-		items = append(items, item{u.CreatedAt, false, u.ID, p.UIDMin, p.UIDMax})
+		items = append(items, posixItem{u.CreatedAt, false, u.ID, p.UIDMin, p.UIDMax, u})
 	}
-	for _, g := range v.Groups {
-		items = append(items, item{g.CreatedAt, true, g.ID, p.GIDMin, p.GIDMax})
+	if groups {
+		for _, g := range v.Groups {
+			items = append(items, posixItem{g.CreatedAt, true, g.ID, p.GIDMin, p.GIDMax, nil})
+		}
 	}
-	slices.SortFunc(items, func(a, b item) int {
+	slices.SortFunc(items, func(a, b posixItem) int {
 		// Unknown creation times sort last: they must never push out
 		// someone who has held a number for a while.
 		if a.created.IsZero() != b.created.IsZero() {
@@ -183,13 +199,62 @@ func posixNumbers(v *store.View, p *POSIX) (uids, gids map[string]uint32) {
 		}
 		return cmp.Compare(a.id, b.id)
 	})
-	uids = make(map[string]uint32, len(v.Users))
+	return items
+}
+
+// validPOSIXID reports whether n may be served as a uid or gid: neither
+// 0 (root) nor 4294967295 ((uid_t)-1).
+func validPOSIXID(n uint32) bool { return n != 0 && n != ^uint32(0) }
+
+// googleUIDs returns the uidNumbers Google assigns, by user id: the first
+// user in order holding a Google uid gets it. clashes describes each user
+// whose Google uid an earlier one holds.
+func googleUIDs(order []posixItem) (uids map[string]uint32, clashes []string) {
+	uids = make(map[string]uint32)
+	holder := make(map[uint32]*store.ViewUser)
+	for _, it := range order {
+		u := it.user
+		if u == nil || !validPOSIXID(u.POSIX.UID) {
+			continue
+		}
+		n := u.POSIX.UID
+		if h, ok := holder[n]; ok {
+			clashes = append(clashes, fmt.Sprintf("user %s (%s): Google uid %d is already user %s's (%s)",
+				u.ID, u.PrimaryEmail, n, h.ID, h.PrimaryEmail))
+			continue
+		}
+		holder[n] = u
+		uids[u.ID] = n
+	}
+	return uids, clashes
+}
+
+// posixUIDClashes describes the users of v whose Google uid another user
+// holds (see googleUIDs), for the log; nil if there are none.
+func posixUIDClashes(v *store.View) []string {
+	_, clashes := googleUIDs(posixOrder(v, &POSIX{}, false))
+	return clashes
+}
+
+// posixNumbers assigns the uidNumbers of v's users and the gidNumbers of
+// its groups (by id) as described above.
+func posixNumbers(v *store.View, p *POSIX) (uids, gids map[string]uint32) {
+	items := posixOrder(v, p, true)
+	uids, _ = googleUIDs(items)
 	gids = make(map[string]uint32, len(v.Groups))
-	taken := make(map[uint32]struct{}, len(items))
+	taken := make(map[uint32]struct{}, len(items)+len(uids))
+	for id, n := range uids {
+		taken[n] = struct{}{}
+		if u, ok := v.UserByID(id); ok && validPOSIXID(u.POSIX.GID) {
+			taken[u.POSIX.GID] = struct{}{}
+		}
+	}
 	for _, it := range items {
 		kind, out := "user", uids
 		if it.group {
 			kind, out = "group", gids
+		} else if _, ok := uids[it.id]; ok {
+			continue // Google's
 		}
 		n := preferredNumber(kind, it.id, it.min, it.max)
 		size := uint64(it.max-it.min) + 1
@@ -210,6 +275,43 @@ func posixNumbers(v *store.View, p *POSIX) (uids, gids map[string]uint32) {
 		out[it.id] = n
 	}
 	return uids, gids
+}
+
+// posixUser is what a user's entry shows of posixAccount: uidNumber and
+// gidNumber (both empty when the user has no number), homeDirectory,
+// loginShell and gecos.
+type posixUser struct {
+	uidNumber, gidNumber string
+	home, shell, gecos   string
+}
+
+// user returns the posixAccount values of u, whose uidNumber (if any) is in
+// uidNumbers (from posixNumbers) and whose cn is cn. Google's values come
+// first: with Google's uid, Google's gid; Google's home directory, shell
+// and gecos whenever set.
+func (p *POSIX) user(u *store.User, uidNumbers map[string]uint32, cn string) posixUser {
+	g := u.POSIX
+	out := posixUser{home: g.HomeDirectory, shell: g.Shell, gecos: g.Gecos}
+	if n, ok := uidNumbers[u.ID]; ok {
+		gid := p.PrimaryGID
+		if gid == 0 {
+			gid = n
+		}
+		if n == g.UID && validPOSIXID(g.GID) {
+			gid = g.GID // Google's uid, so Google's gid
+		}
+		out.uidNumber, out.gidNumber = formatUint(n), formatUint(gid)
+	}
+	if out.home == "" {
+		out.home = p.homeDirectory(u)
+	}
+	if out.shell == "" {
+		out.shell = p.LoginShell
+	}
+	if out.gecos == "" {
+		out.gecos = cn
+	}
+	return out
 }
 
 // preferredNumber is step 1 of the rule above.

@@ -3,6 +3,7 @@ package ldapserver
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,11 +221,131 @@ func TestSubschemaPOSIXAndAD(t *testing.T) {
 	for _, o := range schemaObjectClasses {
 		classes[o.name] = true
 	}
-	for _, e := range d.trees.get(d.live).entries {
-		for _, v := range e.attr(atObjectClass).vals {
+	tr := d.trees.get(d.live)
+	for i := range tr.entries {
+		e := &tr.entries[i]
+		a, _ := e.attr(atObjectClass)
+		it := a.vals()
+		for v, ok := it.next(); ok; v, ok = it.next() {
 			if !classes[v] {
 				t.Errorf("%s: class %s not in the subschema", e.dn, v)
 			}
+		}
+	}
+}
+
+// Google's posixAccounts numbers are served as they are; derived numbers
+// never take one of them; of two users with one Google uid the first in
+// store order keeps it.
+func TestPOSIXGoogleNumbers(t *testing.T) {
+	p := POSIX{Enabled: true}.withDefaults()
+	carolWants := preferredNumber("user", carolID, p.UIDMin, p.UIDMax)
+	staffWants := preferredNumber("group", staffID, p.GIDMin, p.GIDMax)
+	st := testState()
+	for i := range st.Users {
+		switch u := &st.Users[i]; u.ID {
+		case aliceID: // Google's uid is carol's preferred number; Google's gid, home, shell, gecos
+			u.POSIX = store.POSIXAccount{UID: carolWants, GID: 100, HomeDirectory: "/nfs/alice", Shell: "/bin/zsh", Gecos: "Alice L."}
+		case bobID: // the same uid as alice: alice came first (same time, smaller id)
+			u.POSIX = store.POSIXAccount{UID: carolWants, GID: 101, HomeDirectory: "/nfs/bob"}
+		case daveID: // outside the range; Google's gid is staff's preferred number
+			u.POSIX = store.POSIXAccount{UID: 1001, GID: staffWants}
+		}
+	}
+	live := &store.Live{}
+	live.Store(store.NewView(st, []string{"login", "read-own-archive", "admin"}, t1))
+	cfg := testConfig(t)
+	cfg.POSIX = POSIX{Enabled: true}
+	d, err := NewDirectory(cfg, live, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(dn string) map[string][]string {
+		t.Helper()
+		es, err := searchAll(t, d, serviceID, &SearchRequest{BaseDN: dn, Scope: ScopeBase,
+			Attributes: []string{"uidNumber", "gidNumber", "homeDirectory", "loginShell", "gecos"}})
+		if err != nil || len(es) != 1 {
+			t.Fatalf("%s: %v %v", dn, es, err)
+		}
+		return attrMap(es[0])
+	}
+	n := formatUint
+	want := map[string][]string{"uidNumber": {n(carolWants)}, "gidNumber": {"100"},
+		"homeDirectory": {"/nfs/alice"}, "loginShell": {"/bin/zsh"}, "gecos": {"Alice L."}}
+	if diff := cmp.Diff(get(aliceDN), want); diff != "" {
+		t.Errorf("alice (-got +want):\n%s", diff)
+	}
+	dave := get("uid=dave,ou=people,dc=example,dc=com")
+	if diff := cmp.Diff(dave["uidNumber"], []string{"1001"}); diff != "" {
+		t.Errorf("dave's uidNumber (-got +want):\n%s", diff)
+	}
+	bob := get("uid=bob,ou=people,dc=example,dc=com")
+	bobWants := preferredNumber("user", bobID, p.UIDMin, p.UIDMax)
+	// bob lost the clash: derived numbers (user private group), Google's home.
+	want = map[string][]string{"uidNumber": {n(bobWants)}, "gidNumber": {n(bobWants)},
+		"homeDirectory": {"/nfs/bob"}, "loginShell": {"/bin/bash"}, "gecos": {"Bob Builder"}}
+	if diff := cmp.Diff(bob, want); diff != "" {
+		t.Errorf("bob (-got +want):\n%s", diff)
+	}
+	carol := get("uid=carol,ou=people,dc=example,dc=com")
+	if got := carol["uidNumber"]; len(got) != 1 || got[0] == n(carolWants) || got[0] == "1001" {
+		t.Errorf("carol's uidNumber %v: must not be one of Google's (%d, 1001)", got, carolWants)
+	}
+	es, _ := searchAll(t, d, serviceID, &SearchRequest{BaseDN: staffDN, Scope: ScopeBase, Attributes: []string{"gidNumber"}})
+	if got := attrMap(es[0])["gidNumber"]; len(got) != 1 || got[0] == n(staffWants) {
+		t.Errorf("staff's gidNumber %v: must not be dave's Google gid %d", got, staffWants)
+	}
+	es, _ = searchAll(t, d, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub,
+		Filter: mustFilter(t, "(uidNumber="+n(carolWants)+")"), Attributes: []string{"1.1"}})
+	if diff := cmp.Diff(dns(es), []string{aliceDN}); diff != "" {
+		t.Errorf("search by Google's uidNumber (-got +want):\n%s", diff)
+	}
+
+	clashes := posixUIDClashes(live.Load())
+	if len(clashes) != 1 || !strings.Contains(clashes[0], "user "+bobID) || !strings.Contains(clashes[0], aliceID) {
+		t.Errorf("clashes %q, want one: bob's uid is alice's", clashes)
+	}
+}
+
+// In a crowded range, derived numbers go around Google's, and every number
+// stays unique.
+func TestPOSIXNumbersAroundGoogle(t *testing.T) {
+	p := POSIX{Enabled: true, UIDMin: 1000, UIDMax: 1009, GIDMin: 1000, GIDMax: 1009}.withDefaults()
+	st := &store.State{}
+	day := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 6 {
+		u := store.User{ID: fmt.Sprintf("u%d", i), UID: fmt.Sprintf("user%d", i), CreatedAt: day}
+		if i%2 == 0 { // users 0, 2, 4 have Google's 1000-1002; user 4 also a Google gid 1003
+			u.POSIX = store.POSIXAccount{UID: uint32(1000 + i/2)}
+		}
+		if i == 4 {
+			u.POSIX.GID = 1003
+		}
+		st.Users = append(st.Users, u)
+	}
+	st.Groups = []store.Group{{ID: "g0", CN: "g0", CreatedAt: day}}
+	uids, gids := posixNumbers(store.NewView(st, nil, day), &p)
+	for i := 0; i < 6; i += 2 {
+		if got, want := uids[fmt.Sprintf("u%d", i)], uint32(1000+i/2); got != want {
+			t.Errorf("u%d: %d, want Google's %d", i, got, want)
+		}
+	}
+	seen := map[uint32]string{}
+	for _, m := range []map[string]uint32{uids, gids} {
+		for id, n := range m {
+			if prev, dup := seen[n]; dup {
+				t.Errorf("%s and %s both have %d", prev, id, n)
+			}
+			seen[n] = id
+		}
+	}
+	for _, id := range []string{"u1", "u3", "u5", "g0"} {
+		n, ok := uids[id]
+		if id == "g0" {
+			n, ok = gids[id]
+		}
+		if !ok || n <= 1003 {
+			t.Errorf("%s: %d (%v), want a derived number above Google's 1000-1003", id, n, ok)
 		}
 	}
 }

@@ -16,7 +16,7 @@ const (
 // and StartTLS (only when it is offered). No SASL mechanisms are supported,
 // so that attribute is absent rather than empty.
 func newRootDSE(c *Config, l *layout) *entry {
-	e := &entry{kind: kindRootDSE, pos: -1, end: -1, parent: -1}
+	e := newSpecialEntry("", "", kindRootDSE)
 	e.add(atObjectClass, "top")
 	e.addShared(atNamingContexts, []string{l.baseDN}, []string{l.baseNDN})
 	e.add(atSupportedLDAPVersion, "3")
@@ -30,14 +30,14 @@ func newRootDSE(c *Config, l *layout) *entry {
 	e.add(atVendorName, vendorName)
 	e.add(atVendorVersion, c.VendorVersion)
 	e.addShared(atSubschemaSubentry, valSubschema, valSubschemaNorm)
-	return e
+	return e.done()
 }
 
 // newSubschema builds cn=Subschema, the subschema subentry every entry
 // points at, with the attribute types and object classes served (see
 // schemadefs.go).
 func newSubschema() *entry {
-	e := &entry{dn: subschemaDN, ndn: subschemaNormalised, kind: kindSubschema, pos: -1, end: -1, parent: -1}
+	e := newSpecialEntry(subschemaDN, subschemaNormalised, kindSubschema)
 	e.add(atObjectClass, "top", "subentry", "subschema", "extensibleObject")
 	e.add(atCN, "Subschema")
 	addSchemaDefinitions(e)
@@ -45,5 +45,5 @@ func newSubschema() *entry {
 	e.addShared(atEntryDN, []string{e.dn}, []string{e.ndn})
 	e.addShared(atHasSubordinates, valFalse, valFalse)
 	e.addShared(atSubschemaSubentry, valSubschema, valSubschemaNorm)
-	return e
+	return e.done()
 }

@@ -111,7 +111,7 @@ var schemaObjectClasses = []struct {
 	{"group", "( 1.2.840.113556.1.5.8 NAME 'group' DESC 'Active Directory view' SUP top STRUCTURAL MUST cn MAY ( sAMAccountName $ member $ memberOf $ mail $ description ) )"},
 }
 
-func addSchemaDefinitions(e *entry) {
+func addSchemaDefinitions(e entryBuilder) {
 	ats := make([]string, 0, len(schemaAttributeTypes))
 	for _, a := range schemaAttributeTypes {
 		ats = append(ats, a.desc)

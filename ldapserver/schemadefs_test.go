@@ -31,9 +31,10 @@ func TestSubschemaComplete(t *testing.T) {
 		classes[strings.ToLower(o.name)] = true
 	}
 	tr := d.trees.get(live)
-	for _, e := range append([]*entry{d.rootDSE, d.subschema}, tr.entries...) {
-		if a := e.attr(atObjectClass); a != nil {
-			for _, v := range a.vals {
+	for _, e := range allEntries(d, tr) {
+		if a, ok := e.attr(atObjectClass); ok {
+			it := a.vals()
+			for v, ok := it.next(); ok; v, ok = it.next() {
 				if !classes[strings.ToLower(v)] {
 					t.Errorf("%q: object class %s has no definition", e.dn, v)
 				}

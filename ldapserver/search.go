@@ -177,7 +177,7 @@ func (d *Directory) runSearch(ctx context.Context, id Identity, req *SearchReque
 			cands = cands[i:]
 		}
 		for _, p := range cands {
-			e := t.entries[p]
+			e := &t.entries[p]
 			if inScope(base, e, req.Scope) {
 				if err := s.visit(e); err != nil {
 					return s, err
@@ -194,15 +194,15 @@ func (d *Directory) runSearch(ctx context.Context, id Identity, req *SearchReque
 			if i <= s.after {
 				continue
 			}
-			if err := s.visit(t.entries[i]); err != nil {
+			if err := s.visit(&t.entries[i]); err != nil {
 				return s, err
 			}
 		}
 	default:
 		from := max(base.pos, s.after+1)
 		if from < base.end {
-			for _, e := range t.entries[from:base.end] {
-				if err := s.visit(e); err != nil {
+			for i := from; i < base.end; i++ {
+				if err := s.visit(&t.entries[i]); err != nil {
 					return s, err
 				}
 			}
@@ -317,7 +317,7 @@ func (t *tree) candidates(f Filter) ([]int32, bool) {
 		if !ok {
 			return nil, false
 		}
-		return t.index[def].get(norm, t.positions), true
+		return t.index[def].get(norm), true
 	case *andFilter:
 		var best []int32
 		found := false
@@ -418,18 +418,16 @@ func (s *selection) wants(d *attrDef) bool {
 // project returns the entry with the selected attributes.
 func (s *selection) project(e *entry, typesOnly bool) *SearchEntry {
 	out := &SearchEntry{DN: e.dn}
-	for _, as := range e.parts() {
-		for i := range as {
-			a := &as[i]
-			if !s.wants(a.def) {
-				continue
-			}
-			vals := a.vals
-			if typesOnly {
-				vals = nil
-			}
-			out.Attributes = append(out.Attributes, Attribute{Name: a.def.name, Values: vals})
+	it := e.attrIter()
+	for a, ok := it.next(); ok; a, ok = it.next() {
+		if !s.wants(a.def) {
+			continue
 		}
+		var vals []string
+		if !typesOnly {
+			vals = a.strings()
+		}
+		out.Attributes = append(out.Attributes, Attribute{Name: a.def.name, Values: vals})
 	}
 	return out
 }

@@ -83,17 +83,20 @@ func parseSortControl(c control) ([]sortKey, ResultCode, string) {
 
 // sortValue returns the value of e that k sorts it by.
 func sortValue(e *entry, k *sortKey) (string, bool) {
-	a := e.attr(k.def)
-	if a == nil || len(a.norm) == 0 {
+	a, ok := e.attr(k.def)
+	if !ok {
 		return "", false
 	}
-	best := a.norm[0]
-	for _, n := range a.norm[1:] {
-		if c := k.def.compare(n, best); c < 0 != k.reverse && c != 0 {
+	best, has := "", false
+	it := a.norms()
+	for n, ok := it.next(); ok; n, ok = it.next() {
+		if !has {
+			best, has = n, true
+		} else if c := k.def.compare(n, best); c < 0 != k.reverse && c != 0 {
 			best = n
 		}
 	}
-	return best, true
+	return best, has
 }
 
 func sortEntries(es []*entry, keys []sortKey) {

@@ -43,15 +43,10 @@ const (
 	kindService
 )
 
-// attribute is one attribute of an entry with its values as shown and their
-// normalised forms (same length; the strings are shared when equal).
-type attribute struct {
-	def  *attrDef
-	vals []string
-	norm []string
-}
-
-// entry is an immutable directory entry.
+// entry is an immutable directory entry. Its attributes are packed (see
+// entry.go), in the order they are shown: the shared head (objectClass),
+// the entry's own, and the shared tail (structuralObjectClass,
+// hasSubordinates, subschemaSubentry).
 type entry struct {
 	dn     string // as shown to clients
 	ndn    string // normalised (see normDN)
@@ -60,35 +55,29 @@ type entry struct {
 	end    int32 // one past the last descendant
 	parent int32 // -1 for the base entry and the special entries
 	userID string
-	// The attributes, in the order they are shown: head and tail are
-	// shared by all entries of a kind (objectClass; structuralObjectClass,
-	// hasSubordinates, subschemaSubentry), attrs are the entry's own.
-	head, attrs, tail []attribute
+	defs   *defTable
+	shared *sharedAttrs // nil for the special entries
+	own    []byte
 }
 
-func (e *entry) attr(d *attrDef) *attribute {
-	for _, as := range e.parts() {
-		for i := range as {
-			if as[i].def == d {
-				return &as[i]
-			}
-		}
+// sharedAttrs are the packed head and tail of the entries of one kind.
+type sharedAttrs struct{ head, tail []byte }
+
+func (e *entry) parts() [3][]byte {
+	if e.shared == nil {
+		return [3][]byte{nil, e.own, nil}
 	}
-	return nil
+	return [3][]byte{e.shared.head, e.own, e.shared.tail}
 }
-
-func (e *entry) parts() [3][]attribute { return [3][]attribute{e.head, e.attrs, e.tail} }
 
 // tree is the directory built from one view.
 type tree struct {
 	view    *store.View
-	entries []*entry
-	byDN    map[string]int32
-	// index maps an indexed attribute and a normalised value to the
-	// positions of the entries holding it, ascending and without repeats.
-	index map[*attrDef]*attrIndex
-	// positions[i] == i: single-entry index hits are slices of it.
-	positions []int32
+	entries []entry
+	byDN    *hashIndex // normalised DNs
+	// index maps an indexed attribute to the positions of the entries
+	// holding a normalised value, ascending and without repeats.
+	index map[*attrDef]*hashIndex
 	// skipped lists objects left out because their DN clashed with another
 	// (for the log).
 	skipped []string
@@ -208,15 +197,14 @@ func appendDNs(dst []dnPair, ids []string, dns map[string]dnPair) []dnPair {
 type treeBuilder struct {
 	t *tree
 	l *layout
+	p packer
 	// times shares the strings of equal timestamps (a sync writes many rows
 	// with the same time).
-	times   map[time.Time][2][]string
-	common  map[commonKey]attribute
-	statics map[staticKey][2][]attribute
-	// cur is the entry being built; its attributes go to scratch and get
-	// an exact-size copy when the next entry opens (finish).
-	cur     *entry
-	scratch []attribute
+	times   map[time.Time]string
+	statics map[staticKey]*sharedAttrs
+	// cur is the entry being built; its records get memory of their own
+	// when the next entry opens (finish).
+	cur *entry
 }
 
 type staticKey struct {
@@ -224,38 +212,72 @@ type staticKey struct {
 	subordinates bool
 }
 
+// entryBuilder adds attributes to the entry being built.
+type entryBuilder struct {
+	*entry
+	p *packer
+}
+
+// add appends an attribute whose values normalise with the def's syntax.
+// Empty values are left out, and so is an attribute without values.
+func (e entryBuilder) add(d *attrDef, vals ...string) { e.p.add(d, vals...) }
+
+// addShared appends an attribute whose values and normal forms are given.
+func (e entryBuilder) addShared(d *attrDef, vals, norms []string) { e.p.addNorm(d, vals, norms) }
+
+func (e entryBuilder) addDNs(d *attrDef, dns []dnPair) {
+	p := e.p
+	p.dnVals, p.dnNorms = p.dnVals[:0], p.dnNorms[:0]
+	for _, x := range dns {
+		p.dnVals = append(p.dnVals, x.dn)
+		p.dnNorms = append(p.dnNorms, x.ndn)
+	}
+	p.addNorm(d, p.dnVals, p.dnNorms)
+}
+
+// newSpecialEntry starts an entry outside the tree (the RootDSE,
+// cn=Subschema); done packs it.
+func newSpecialEntry(dn, ndn string, kind entryKind) entryBuilder {
+	e := &entry{dn: dn, ndn: ndn, kind: kind, pos: -1, end: -1, parent: -1, defs: newDefTable()}
+	return entryBuilder{e, &packer{defs: e.defs}}
+}
+
+func (e entryBuilder) done() *entry {
+	e.own = e.p.take()
+	return e.entry
+}
+
 // open appends an entry of the given object classes (the structural one
 // is the one after top, or the only one).
-func (b *treeBuilder) open(dn, ndn string, kind entryKind, parent int32, classes []string, subordinates bool) *entry {
+func (b *treeBuilder) open(dn, ndn string, kind entryKind, parent int32, classes []string, subordinates bool) entryBuilder {
 	if dn == ndn {
 		ndn = dn // one string for both
 	}
 	b.finish()
-	e := &entry{dn: dn, ndn: ndn, kind: kind, pos: int32(len(b.t.entries)), parent: parent, attrs: b.scratch[:0]}
-	b.cur = e
-	e.head, e.tail = b.static(classes, subordinates)
-	b.t.entries = append(b.t.entries, e)
-	b.t.byDN[ndn] = e.pos
-	return e
+	shared := b.static(classes, subordinates)
+	if len(b.t.entries) == cap(b.t.entries) {
+		panic("ldapserver: tree entries miscounted") // entries must not move: builders point into them
+	}
+	b.t.entries = append(b.t.entries, entry{dn: dn, ndn: ndn, kind: kind, pos: int32(len(b.t.entries)), parent: parent,
+		defs: b.p.defs, shared: shared})
+	b.cur = &b.t.entries[len(b.t.entries)-1]
+	return entryBuilder{b.cur, &b.p}
 }
 
-// finish gives the entry being built an attribute slice of its own, of the
-// exact size (100k users with room to spare would waste tens of MB).
+// finish packs the entry being built.
 func (b *treeBuilder) finish() {
-	if b.cur == nil {
-		return
+	if b.cur != nil {
+		b.cur.own = b.p.take()
+		b.cur = nil
 	}
-	b.scratch = b.cur.attrs[:0]
-	b.cur.attrs = slices.Clone(b.cur.attrs)
-	b.cur = nil
 }
 
 // static returns the shared head and tail attributes of entries with these
 // classes.
-func (b *treeBuilder) static(classes []string, subordinates bool) ([]attribute, []attribute) {
+func (b *treeBuilder) static(classes []string, subordinates bool) *sharedAttrs {
 	k := staticKey{strings.Join(classes, " "), subordinates}
 	if s, ok := b.statics[k]; ok {
-		return s[0], s[1]
+		return s
 	}
 	structural := classes[0]
 	if len(classes) > 1 {
@@ -267,119 +289,36 @@ func (b *treeBuilder) static(classes []string, subordinates bool) ([]attribute, 
 			structural = c
 		}
 	}
-	head := &entry{}
-	head.addShared(atObjectClass, classes, sharedNorms(classes))
-	tail := &entry{}
-	tail.add(atStructuralClass, structural)
+	s := &sharedAttrs{}
+	b.p.addNorm(atObjectClass, classes, sharedNorms(classes))
+	s.head = b.p.take()
+	b.p.add(atStructuralClass, structural)
 	if subordinates {
-		tail.addShared(atHasSubordinates, valTrue, valTrue)
+		b.p.addNorm(atHasSubordinates, valTrue, valTrue)
 	} else {
-		tail.addShared(atHasSubordinates, valFalse, valFalse)
+		b.p.addNorm(atHasSubordinates, valFalse, valFalse)
 	}
-	tail.addShared(atSubschemaSubentry, valSubschema, valSubschemaNorm)
-	b.statics[k] = [2][]attribute{head.attrs, tail.attrs}
-	return head.attrs, tail.attrs
+	b.p.addNorm(atSubschemaSubentry, valSubschema, valSubschemaNorm)
+	s.tail = b.p.take()
+	b.statics[k] = s
+	return s
 }
 
-// add appends an attribute whose values normalise with the def's syntax.
-// Empty values are left out, and so is an attribute without values. When
-// the values are already normal, vals and norm share one slice.
-func (e *entry) add(d *attrDef, vals ...string) {
-	n := 0
-	for _, v := range vals {
-		if v != "" {
-			n++
-		}
-	}
-	if n == 0 {
-		return
-	}
-	vs := make([]string, 0, n)
-	var ns []string
-	for _, v := range vals {
-		if v == "" {
-			continue
-		}
-		nv, ok := d.normalize(v)
-		if !ok {
-			nv = normString(v)
-		}
-		if nv != v && ns == nil {
-			ns = make([]string, len(vs), n)
-			copy(ns, vs)
-		}
-		vs = append(vs, v)
-		if ns != nil {
-			ns = append(ns, nv)
-		}
-	}
-	if ns == nil {
-		ns = vs
-	}
-	e.attrs = append(e.attrs, attribute{def: d, vals: vs, norm: ns})
-}
-
-// addShared appends an attribute whose values and normal forms are given
-// (shared, never modified).
-func (e *entry) addShared(d *attrDef, vals, norms []string) {
-	if len(vals) > 0 {
-		e.attrs = append(e.attrs, attribute{def: d, vals: vals, norm: norms})
-	}
-}
-
-func (b *treeBuilder) addTime(e *entry, d *attrDef, t time.Time) {
+func (b *treeBuilder) addTime(e entryBuilder, d *attrDef, t time.Time) {
 	if t.IsZero() {
 		return
 	}
 	s, ok := b.times[t]
 	if !ok {
-		s = [2][]string{{formatGeneralizedTime(t)}, {formatTimeNorm(t)}}
+		s = formatGeneralizedTime(t)
 		b.times[t] = s
 	}
-	e.attrs = append(e.attrs, attribute{def: d, vals: s[0], norm: s[1]})
-}
-
-func (e *entry) addDNs(d *attrDef, dns []dnPair) {
-	if len(dns) == 0 {
-		return
-	}
-	vs := make([]string, len(dns))
-	same := true
-	for i, p := range dns {
-		vs[i] = p.dn
-		same = same && p.dn == p.ndn
-	}
-	ns := vs
-	if !same {
-		ns = make([]string, len(dns))
-		for i, p := range dns {
-			ns[i] = p.ndn
-		}
-	}
-	e.attrs = append(e.attrs, attribute{def: d, vals: vs, norm: ns})
+	e.add(d, s)
 }
 
 // addCommon appends a single-valued attribute whose value many entries
-// share (account status, org unit): one pair of slices for all.
-func (b *treeBuilder) addCommon(e *entry, d *attrDef, v string) {
-	if v == "" {
-		return
-	}
-	k := commonKey{d, v}
-	a, ok := b.common[k]
-	if !ok {
-		tmp := &entry{}
-		tmp.add(d, v)
-		a = tmp.attrs[0]
-		b.common[k] = a
-	}
-	e.attrs = append(e.attrs, a)
-}
-
-type commonKey struct {
-	def *attrDef
-	v   string
-}
+// share (account status, org unit).
+func (b *treeBuilder) addCommon(e entryBuilder, d *attrDef, v string) { e.add(d, v) }
 
 // pair makes a dnPair whose strings are one when dn is already normal.
 func pair(dn, ndn string) dnPair {
@@ -390,14 +329,10 @@ func pair(dn, ndn string) dnPair {
 }
 
 // addOperational appends the operational attributes of the entry's own.
-func (b *treeBuilder) addOperational(e *entry, uuidValue string, created, modified time.Time) {
+func (b *treeBuilder) addOperational(e entryBuilder, uuidValue string, created, modified time.Time) {
 	e.add(atEntryUUID, uuidValue)
-	dn := []string{e.dn}
-	if e.ndn == e.dn {
-		e.addShared(atEntryDN, dn, dn)
-	} else {
-		e.addShared(atEntryDN, dn, []string{e.ndn})
-	}
+	dn, ndn := [1]string{e.dn}, [1]string{e.ndn}
+	e.addShared(atEntryDN, dn[:], ndn[:])
 	b.addTime(e, atCreateTimestamp, created)
 	b.addTime(e, atModifyTimestamp, modified)
 }
@@ -412,13 +347,9 @@ func sharedNorms(vals []string) []string {
 
 // buildTree builds the tree of v.
 func buildTree(v *store.View, l *layout) *tree {
-	t := &tree{
-		view:  v,
-		byDN:  make(map[string]int32, len(v.Users)+len(v.Groups)+len(v.Privileges)+len(l.services)+5),
-		index: make(map[*attrDef]*attrIndex),
-	}
-	b := &treeBuilder{t: t, l: l, times: make(map[time.Time][2][]string), common: make(map[commonKey]attribute),
-		statics: make(map[staticKey][2][]attribute), scratch: make([]attribute, 0, 32)}
+	t := &tree{view: v, index: make(map[*attrDef]*hashIndex)}
+	b := &treeBuilder{t: t, l: l, p: packer{defs: newDefTable()}, times: make(map[time.Time]string),
+		statics: make(map[staticKey]*sharedAttrs)}
 
 	// DNs first: members and memberOf refer to them.
 	people, groups, privs := l.ous[ouPeople], l.ous[ouGroups], l.ous[ouPrivileges]
@@ -454,18 +385,20 @@ func buildTree(v *store.View, l *layout) *tree {
 		privDN[p.Name] = d
 	}
 
+	// The base, four OUs and what they hold.
+	t.entries = make([]entry, 0, 5+len(userDN)+len(groupDN)+len(privDN)+len(l.services))
 	base := b.open(l.baseDN, l.baseNDN, kindBase, -1, classesBase[l.baseClass], true)
 	base.add(l.baseAttr, l.baseValue)
 	b.addOperational(base, entryUUID("entry", l.baseNDN), time.Time{}, time.Time{})
 
-	ou := func(i int, children int) *entry {
+	ou := func(i int, children int) entryBuilder {
 		o := l.ous[i]
 		e := b.open(o.dn, o.ndn, kindOU, base.pos, classesOU, children > 0)
 		e.add(atOU, o.name)
 		b.addOperational(e, entryUUID("entry", o.ndn), time.Time{}, time.Time{})
 		return e
 	}
-	closeOU := func(e *entry) { e.end = int32(len(t.entries)) }
+	closeOU := func(e entryBuilder) { e.end = int32(len(t.entries)) }
 
 	var uidNumbers, gidNumbers map[string]uint32
 	var memberUIDs map[string][]string
@@ -508,17 +441,14 @@ func buildTree(v *store.View, l *layout) *tree {
 		e.addDNs(atMemberOf, appendDNs(memberOf, u.Privileges, privDN))
 		addUserAttributes(e, u.Attributes) // from custom fields (userattrs.go)
 		if px != nil {
-			if n, ok := uidNumbers[u.ID]; ok {
-				gid := px.PrimaryGID
-				if gid == 0 {
-					gid = n
-				}
-				e.add(atUIDNumber, formatUint(n))
-				e.add(atGIDNumber, formatUint(gid))
+			pu := px.user(&u.User, uidNumbers, cn) // Google's values first (posix.go)
+			if pu.uidNumber != "" {
+				e.add(atUIDNumber, pu.uidNumber)
+				e.add(atGIDNumber, pu.gidNumber)
 			}
-			e.add(atHomeDirectory, px.homeDirectory(&u.User))
-			b.addCommon(e, atLoginShell, px.LoginShell)
-			e.add(atGecos, cn)
+			e.add(atHomeDirectory, pu.home)
+			b.addCommon(e, atLoginShell, pu.shell)
+			e.add(atGecos, pu.gecos)
 			if !u.Enabled() {
 				b.addCommon(e, atShadowExpire, "1")
 			}
@@ -615,75 +545,37 @@ func accountStatus(u *store.User) string {
 	return "active"
 }
 
-// attrIndex is the equality index of one attribute: most values (uid,
-// mail, entryUUID) belong to one entry, and a map to a position costs a
-// third of a map to a slice of one, for the GC too.
-type attrIndex struct {
-	one  map[string]int32   // values held by exactly one entry
-	many map[string][]int32 // values held by several, positions ascending
-}
-
-// get returns the positions of the entries holding the normalised value,
-// ascending; positions is the tree's identity slice.
-func (x *attrIndex) get(norm string, positions []int32) []int32 {
-	if x == nil {
-		return nil
-	}
-	if p, ok := x.one[norm]; ok {
-		return positions[p : p+1 : p+1]
-	}
-	return x.many[norm]
-}
-
-func (x *attrIndex) add(norm string, pos int32) {
-	if p, ok := x.one[norm]; ok {
-		if p == pos {
-			return // the same value twice in one entry
-		}
-		delete(x.one, norm)
-		x.many[norm] = []int32{p, pos}
-		return
-	}
-	if l, ok := x.many[norm]; ok {
-		if l[len(l)-1] != pos {
-			x.many[norm] = append(l, pos)
-		}
-		return
-	}
-	x.one[norm] = pos
-}
-
 func (t *tree) buildIndex() {
-	t.positions = make([]int32, len(t.entries))
-	for i := range t.positions {
-		t.positions[i] = int32(i)
-	}
-	for _, e := range t.entries {
-		for _, as := range e.parts() {
-			for _, a := range as {
-				if !a.def.indexed {
-					continue
-				}
-				x := t.index[a.def]
-				if x == nil {
-					x = &attrIndex{one: make(map[string]int32), many: make(map[string][]int32)}
-					t.index[a.def] = x
-				}
-				for _, n := range a.norm {
-					x.add(n, e.pos)
-				}
+	dns := make([]hashPos, len(t.entries))
+	values := make(map[*attrDef][]hashPos)
+	for i := range t.entries {
+		e := &t.entries[i]
+		dns[i] = hashPos{hashString(e.ndn), e.pos}
+		it := e.attrIter()
+		for a, ok := it.next(); ok; a, ok = it.next() {
+			if !a.def.indexed {
+				continue
+			}
+			vs := a.norms()
+			for n, ok := vs.next(); ok; n, ok = vs.next() {
+				values[a.def] = append(values[a.def], hashPos{hashString(n), e.pos})
 			}
 		}
+	}
+	t.byDN = newHashIndex(dns)
+	for d, ps := range values {
+		t.index[d] = newHashIndex(ps)
 	}
 }
 
 // lookup returns the entry with normalised DN ndn.
 func (t *tree) lookup(ndn string) (*entry, bool) {
-	i, ok := t.byDN[ndn]
-	if !ok {
-		return nil, false
+	for _, i := range t.byDN.get(ndn) {
+		if e := &t.entries[i]; e.ndn == ndn {
+			return e, true
+		}
 	}
-	return t.entries[i], true
+	return nil, false
 }
 
 // treeCache keeps the tree of the current view. Readers get the tree of the

@@ -130,7 +130,7 @@ func UserAttributes() []string {
 
 // addUserAttributes adds a user's extra attributes (store.User.Attributes)
 // to its entry, by attribute name; names it does not know are skipped.
-func addUserAttributes(e *entry, attrs map[string][]string) {
+func addUserAttributes(e entryBuilder, attrs map[string][]string) {
 	if len(attrs) == 0 {
 		return
 	}
