@@ -147,6 +147,10 @@ func NewView(st *State, knownPrivileges []string, builtAt time.Time) *View {
 			}
 		}
 		u.DirectGroups = v.sortGroupIDs(u.DirectGroups)
+		if len(all) == len(u.DirectGroups) {
+			u.Groups = u.DirectGroups // no nesting: one slice for both (100k users, 100k slices less)
+			continue
+		}
 		groups := make([]string, 0, len(all))
 		for gid := range all {
 			groups = append(groups, gid)
