@@ -1,34 +1,44 @@
 package ldapserver
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"slices"
 	"unsafe"
 )
 
-// Entries keep their attributes packed in one byte slice each, in the form
-// a SearchResultEntry carries them, so that a search copies bytes instead
-// of encoding strings, and 100k entries cost the garbage collector a few
-// pointers each instead of a few dozen. A record is:
+// Entries keep their attributes packed in one byte slice each, so that
+// 100k entries cost the garbage collector a few pointers each instead of a
+// few dozen, and a search copies most of an entry's bytes instead of
+// encoding strings. A record is:
 //
-//	id    2 bytes, big endian: the type's number in the entry's defTable;
-//	      the high bit says a set of normal forms follows
-//	attr  the BER PartialAttribute: SEQUENCE { type, SET OF value }
-//	norm  (optional) BER SET OF the values' normal forms, in the same order,
-//	      when at least one differs from its value; never for timestamps,
-//	      whose normal forms (twice the size) are made when a filter asks
+//	id    2 bytes, big endian: the type's number in the entry's defTable,
+//	      with normFlag or refFlag
+//	vals  the BER SET OF value, as a SearchResultEntry carries it (the
+//	      type's name is written from the def), or with refFlag: a uvarint
+//	      count and that many 4-byte positions of tree entries, whose DNs
+//	      are the values (member, memberOf, entryDN: a DN costs 4 bytes)
+//	norm  with normFlag: a BER SET OF the values' normal forms, in the same
+//	      order, when at least one differs from its value; never for
+//	      timestamps, whose normal forms are made when a filter asks
 //
 // Values are never empty. The strings that vals and norms yield point into
-// the packed bytes, which never change once built.
+// the packed bytes or are the entries' DNs, which never change once built.
 
 // defTable numbers the attribute types of the entries that share it (the
-// entries of one tree, or one special entry).
+// entries of one tree, or one special entry), and holds those entries for
+// the values that refer to them.
 type defTable struct {
-	defs []*attrDef
-	ids  map[*attrDef]uint16
+	defs    []*attrDef
+	ids     map[*attrDef]uint16
+	entries []entry
 }
 
-const normFlag = 0x8000
+const (
+	normFlag = 0x8000
+	refFlag  = 0x4000
+	idMask   = refFlag - 1
+)
 
 func newDefTable() *defTable { return &defTable{ids: make(map[*attrDef]uint16)} }
 
@@ -37,7 +47,7 @@ func (t *defTable) id(d *attrDef) uint16 {
 		return id
 	}
 	id := uint16(len(t.defs))
-	if id >= normFlag {
+	if id > idMask {
 		panic("ldapserver: too many attribute types in one tree")
 	}
 	t.defs = append(t.defs, d)
@@ -47,17 +57,26 @@ func (t *defTable) id(d *attrDef) uint16 {
 
 // attrRef is one attribute of an entry.
 type attrRef struct {
-	def  *attrDef
-	ber  []byte // the PartialAttribute
-	norm []byte // the SET of normal forms; nil when they equal the values
+	def     *attrDef
+	set     []byte  // the SET OF value; nil for references
+	norm    []byte  // the SET of normal forms; nil when they equal the values
+	refs    []byte  // 4-byte positions in entries
+	entries []entry // of the tree, for refs
 }
 
 // vals returns the values as shown.
-func (a attrRef) vals() values { return valuesOf(valueSet(a.ber)) }
+func (a attrRef) vals() values {
+	if a.refs != nil {
+		return values{refs: a.refs, entries: a.entries}
+	}
+	return valuesOf(a.set)
+}
 
 // norms returns the values' normal forms.
 func (a attrRef) norms() values {
 	switch {
+	case a.refs != nil:
+		return values{refs: a.refs, entries: a.entries, ndn: true}
 	case a.norm != nil:
 		return valuesOf(a.norm)
 	case a.def.syntax == syntaxTime:
@@ -78,7 +97,28 @@ func (a attrRef) strings() []string {
 	return out
 }
 
-// values walks a SET OF value:
+// encode appends the attribute as a PartialAttribute; without values for
+// a types-only search.
+func (a attrRef) encode(e *encoder, typesOnly bool) {
+	pa := e.open(tagSequence)
+	e.str(tagOctetString, a.def.name)
+	switch {
+	case typesOnly:
+		e.b = append(e.b, tagSet, 0)
+	case a.refs != nil:
+		set := e.open(tagSet)
+		it := a.vals()
+		for v, ok := it.next(); ok; v, ok = it.next() {
+			e.str(tagOctetString, v)
+		}
+		e.close(set)
+	default:
+		e.b = append(e.b, a.set...)
+	}
+	e.close(pa)
+}
+
+// values walks an attribute's values:
 //
 //	it := a.vals()
 //	for v, ok := it.next(); ok; v, ok = it.next() { ... }
@@ -86,8 +126,11 @@ func (a attrRef) strings() []string {
 // (a struct, not an iter.Seq: a closure per attribute would be an
 // allocation per entry in a scan).
 type values struct {
-	rest      []byte
+	rest      []byte   // the SET's content
 	normalize *attrDef // set: yield the values' normal forms
+	refs      []byte   // or positions in entries: yield their DNs
+	entries   []entry
+	ndn       bool // normalised DNs
 }
 
 func valuesOf(set []byte) values {
@@ -96,6 +139,17 @@ func valuesOf(set []byte) values {
 }
 
 func (it *values) next() (string, bool) {
+	if it.refs != nil {
+		if len(it.refs) == 0 {
+			return "", false
+		}
+		e := &it.entries[binary.LittleEndian.Uint32(it.refs)]
+		it.refs = it.refs[4:]
+		if it.ndn {
+			return e.ndn, true
+		}
+		return e.dn, true
+	}
 	c := it.rest
 	if len(c) == 0 {
 		return "", false
@@ -131,23 +185,22 @@ func tlvSpan(b []byte) (hdr, total int) {
 	return 2 + k, 2 + k + n
 }
 
-// valueSet returns the SET OF value of a PartialAttribute.
-func valueSet(pa []byte) []byte {
-	h, _ := tlvSpan(pa)
-	c := pa[h:]
-	_, n := tlvSpan(c) // the type
-	return c[n:]
-}
-
 func nextRecord(b []byte, defs *defTable) (attrRef, []byte) {
 	id := uint16(b[0])<<8 | uint16(b[1])
 	b = b[2:]
+	a := attrRef{def: defs.defs[id&idMask]}
+	if id&refFlag != 0 {
+		n, k := binary.Uvarint(b)
+		end := k + int(n)*4
+		a.refs, a.entries = b[k:end:end], defs.entries
+		return a, b[end:]
+	}
 	_, n := tlvSpan(b)
-	a := attrRef{def: defs.defs[id&^normFlag], ber: b[:n]}
+	a.set = b[:n:n]
 	b = b[n:]
 	if id&normFlag != 0 {
 		_, m := tlvSpan(b)
-		a.norm = b[:m]
+		a.norm = b[:m:m]
 		b = b[m:]
 	}
 	return a, b
@@ -200,7 +253,7 @@ type packer struct {
 	norms []string
 	chunk []byte
 	// scratch for entryBuilder.addDNs
-	dnVals, dnNorms []string
+	refs []int32
 }
 
 const packChunk = 256 << 10
@@ -237,6 +290,21 @@ func (p *packer) addNorm(d *attrDef, vals, norms []string) {
 	}
 }
 
+// addRefs appends a DN-valued attribute whose values are the DNs of the
+// tree entries at positions.
+func (p *packer) addRefs(d *attrDef, positions []int32) {
+	if len(positions) == 0 {
+		return
+	}
+	id := p.defs.id(d) | refFlag
+	e := &p.enc
+	e.b = append(e.b, byte(id>>8), byte(id))
+	e.b = binary.AppendUvarint(e.b, uint64(len(positions)))
+	for _, pos := range positions {
+		e.b = binary.LittleEndian.AppendUint32(e.b, uint32(pos))
+	}
+}
+
 // record appends one record; norms are the normal forms of vals' non-empty
 // values.
 func (p *packer) record(d *attrDef, vals, norms []string) {
@@ -244,8 +312,6 @@ func (p *packer) record(d *attrDef, vals, norms []string) {
 	idAt := len(e.b)
 	id := p.defs.id(d)
 	e.b = append(e.b, 0, 0)
-	pa := e.open(tagSequence)
-	e.str(tagOctetString, d.name)
 	set := e.open(tagSet)
 	differ := false
 	i := 0
@@ -258,7 +324,6 @@ func (p *packer) record(d *attrDef, vals, norms []string) {
 		i++
 	}
 	e.close(set)
-	e.close(pa)
 	if differ {
 		id |= normFlag
 		ns := e.open(tagSet)

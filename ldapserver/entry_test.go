@@ -14,8 +14,8 @@ import (
 )
 
 // The packed form must give back every value and normal form, and each
-// record must be a PartialAttribute a client decodes, whatever the
-// lengths (short and long BER length forms).
+// attribute must encode as a PartialAttribute a client decodes, whatever
+// the lengths (short and long BER length forms).
 func TestPackedRecords(t *testing.T) {
 	long := strings.Repeat("Ab", 150)    // 300 bytes: two-byte length
 	huge := strings.Repeat("Xy", 40_000) // 80,000 bytes: three-byte length
@@ -67,7 +67,9 @@ func TestPackedRecords(t *testing.T) {
 		if diff := cmp.Diff(c.norms, norms); diff != "" {
 			t.Errorf("%s normal forms (-want +got):\n%s", c.def.name, diff)
 		}
-		pkt, err := ber.DecodePacketErr(a.ber)
+		var enc encoder
+		a.encode(&enc, false)
+		pkt, err := ber.DecodePacketErr(enc.b)
 		if err != nil {
 			t.Fatalf("%s: BER: %v", c.def.name, err)
 		}
@@ -78,6 +80,11 @@ func TestPackedRecords(t *testing.T) {
 			if v.Data.String() != c.vals[j] {
 				t.Errorf("%s value %d decoded as %.20q", c.def.name, j, v.Data.String())
 			}
+		}
+		enc.reset()
+		a.encode(&enc, true)
+		if pkt, err := ber.DecodePacketErr(enc.b); err != nil || pkt.Children[0].Value != c.def.name || len(pkt.Children[1].Children) != 0 {
+			t.Errorf("%s types only: %v %v", c.def.name, pkt, err)
 		}
 		i++
 	}

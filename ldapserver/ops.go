@@ -331,15 +331,8 @@ func (r *request) sendEntry(e *encoder, en *entry, sel *selection, typesOnly boo
 	as := e.open(tagSequence)
 	it := en.attrIter()
 	for a, ok := it.next(); ok; a, ok = it.next() {
-		switch {
-		case !sel.wants(a.def):
-		case typesOnly:
-			pa := e.open(tagSequence)
-			e.str(tagOctetString, a.def.name)
-			e.b = append(e.b, tagSet, 0)
-			e.close(pa)
-		default:
-			e.b = append(e.b, a.ber...) // packed as a PartialAttribute
+		if sel.wants(a.def) {
+			a.encode(e, typesOnly)
 		}
 	}
 	e.close(as)

@@ -180,7 +180,12 @@ func entryUUID(kind, id string) string {
 	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("ldapgate:"+kind+":"+id)).String()
 }
 
-type dnPair struct{ dn, ndn string }
+// dnPair is the DN of a tree entry and its position (the order of
+// buildTree's loops).
+type dnPair struct {
+	dn, ndn string
+	pos     int32
+}
 
 // appendDNs appends the DNs of ids found in dns (members or groups outside
 // the tree are left out).
@@ -225,14 +230,14 @@ func (e entryBuilder) add(d *attrDef, vals ...string) { e.p.add(d, vals...) }
 // addShared appends an attribute whose values and normal forms are given.
 func (e entryBuilder) addShared(d *attrDef, vals, norms []string) { e.p.addNorm(d, vals, norms) }
 
+// addDNs appends a DN-valued attribute naming tree entries.
 func (e entryBuilder) addDNs(d *attrDef, dns []dnPair) {
 	p := e.p
-	p.dnVals, p.dnNorms = p.dnVals[:0], p.dnNorms[:0]
+	p.refs = p.refs[:0]
 	for _, x := range dns {
-		p.dnVals = append(p.dnVals, x.dn)
-		p.dnNorms = append(p.dnNorms, x.ndn)
+		p.refs = append(p.refs, x.pos)
 	}
-	p.addNorm(d, p.dnVals, p.dnNorms)
+	p.addRefs(d, p.refs)
 }
 
 // newSpecialEntry starts an entry outside the tree (the RootDSE,
@@ -262,6 +267,16 @@ func (b *treeBuilder) open(dn, ndn string, kind entryKind, parent int32, classes
 		defs: b.p.defs, shared: shared})
 	b.cur = &b.t.entries[len(b.t.entries)-1]
 	return entryBuilder{b.cur, &b.p}
+}
+
+// openAt opens the entry of a user, group or privilege at the position
+// buildTree gave it.
+func (b *treeBuilder) openAt(p dnPair, kind entryKind, parent int32, classes []string) entryBuilder {
+	e := b.open(p.dn, p.ndn, kind, parent, classes, false)
+	if e.pos != p.pos {
+		panic("ldapserver: tree entry " + p.dn + " is not where its references point")
+	}
+	return e
 }
 
 // finish packs the entry being built.
@@ -323,16 +338,16 @@ func (b *treeBuilder) addCommon(e entryBuilder, d *attrDef, v string) { e.add(d,
 // pair makes a dnPair whose strings are one when dn is already normal.
 func pair(dn, ndn string) dnPair {
 	if dn == ndn {
-		return dnPair{dn, dn}
+		return dnPair{dn: dn, ndn: dn}
 	}
-	return dnPair{dn, ndn}
+	return dnPair{dn: dn, ndn: ndn}
 }
 
 // addOperational appends the operational attributes of the entry's own.
 func (b *treeBuilder) addOperational(e entryBuilder, uuidValue string, created, modified time.Time) {
 	e.add(atEntryUUID, uuidValue)
-	dn, ndn := [1]string{e.dn}, [1]string{e.ndn}
-	e.addShared(atEntryDN, dn[:], ndn[:])
+	self := [1]int32{e.pos}
+	e.p.addRefs(atEntryDN, self[:])
 	b.addTime(e, atCreateTimestamp, created)
 	b.addTime(e, atModifyTimestamp, modified)
 }
@@ -385,6 +400,32 @@ func buildTree(v *store.View, l *layout) *tree {
 		privDN[p.Name] = d
 	}
 
+	// Positions, in the order the loops below open the entries: the base,
+	// the people OU and its users, the groups OU and its groups, the
+	// privileges OU and its privileges. Values naming entries (member,
+	// memberOf) hold positions.
+	next := int32(2)
+	for _, u := range v.Users {
+		if p, ok := userDN[u.ID]; ok {
+			p.pos, next = next, next+1
+			userDN[u.ID] = p
+		}
+	}
+	next++
+	for _, g := range v.Groups {
+		if p, ok := groupDN[g.ID]; ok {
+			p.pos, next = next, next+1
+			groupDN[g.ID] = p
+		}
+	}
+	next++
+	for _, pv := range v.Privileges {
+		if p, ok := privDN[pv.Name]; ok {
+			p.pos, next = next, next+1
+			privDN[pv.Name] = p
+		}
+	}
+
 	// The base, four OUs and what they hold.
 	t.entries = make([]entry, 0, 5+len(userDN)+len(groupDN)+len(privDN)+len(l.services))
 	base := b.open(l.baseDN, l.baseNDN, kindBase, -1, classesBase[l.baseClass], true)
@@ -415,7 +456,7 @@ func buildTree(v *store.View, l *layout) *tree {
 		if !ok {
 			continue
 		}
-		e := b.open(p.dn, p.ndn, kindUser, o.pos, l.userClasses, false)
+		e := b.openAt(p, kindUser, o.pos, l.userClasses)
 		e.userID = u.ID
 		cn := strings.TrimSpace(u.DisplayName)
 		if cn == "" {
@@ -474,7 +515,7 @@ func buildTree(v *store.View, l *layout) *tree {
 		if !ok {
 			continue
 		}
-		e := b.open(p.dn, p.ndn, kindGroup, o.pos, l.groupClasses, false)
+		e := b.openAt(p, kindGroup, o.pos, l.groupClasses)
 		e.add(atCN, g.CN)
 		e.add(atMail, g.Email)
 		e.add(atDescription, g.Description)
@@ -502,7 +543,7 @@ func buildTree(v *store.View, l *layout) *tree {
 		if !ok {
 			continue
 		}
-		e := b.open(p.dn, p.ndn, kindPrivilege, o.pos, l.privClasses, false)
+		e := b.openAt(p, kindPrivilege, o.pos, l.privClasses)
 		e.add(atCN, pv.Name)
 		e.addDNs(atMember, appendDNs(make([]dnPair, 0, len(pv.Users)), pv.Users, userDN))
 		if l.ad {
@@ -530,6 +571,7 @@ func buildTree(v *store.View, l *layout) *tree {
 	closeOU(o)
 	base.end = int32(len(t.entries))
 	b.finish()
+	b.p.defs.entries = t.entries // for the values that name entries
 
 	t.buildIndex()
 	return t
