@@ -173,16 +173,12 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 	start := time.Now()
 	res, err := g.engine.Run(ctx, opts)
 	g.metrics.syncDone(opts, time.Since(start), err)
-	if err != nil {
+	if err != nil || !res.Applied {
+		releaseMemory(g.log) // the fetch and the plan (hundreds of MB for 100k users)
 		return res, err
 	}
-	if res.Applied {
-		g.auditPlan(ctx, res)
-		if err := g.refreshView(ctx); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
+	g.auditPlan(ctx, res)
+	return res, g.refreshView(ctx) // which releases memory too
 }
 
 func (g *Gateway) refreshView(ctx context.Context) error {

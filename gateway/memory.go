@@ -9,12 +9,13 @@ import (
 
 // Go's collector lets the heap grow to twice what is live (GOGC=100)
 // before it collects. Most of ldapgate's live heap is the directory (about
-// 1.8 KB per user: the view and the packed LDAP entries), which never
+// 1.4 KB per user: the view and the packed LDAP entries), which never
 // changes between syncs, so doubling it buys nothing: with 100k users the
-// process would sit at 400 MB for a 200 MB directory. After each new view
-// the collector is allowed the larger of gcHeadroom and a quarter of the
-// live heap as room to grow, and the memory of the sync is handed back to
-// the operating system. An operator's GOGC or GOMEMLIMIT wins.
+// process would sit at ~300 MB for a 140 MB directory. After each sync and
+// each new view the memory of the sync is handed back to the operating
+// system, and the collector is allowed the larger of gcHeadroom and a
+// quarter of the live heap as room to grow. An operator's GOGC or
+// GOMEMLIMIT wins.
 const (
 	gcHeadroom    = 64 << 20
 	gcMinPercent  = 25
@@ -31,8 +32,8 @@ func gcPercent(live uint64) int {
 	return min(max(p, gcMinPercent), gcDefaultPerc)
 }
 
-// releaseMemory runs after a view swap: the previous view and trees and the
-// sync's working memory are garbage now.
+// releaseMemory runs after a sync and after a view swap: the sync's working
+// memory, the previous view and its trees are garbage now.
 func releaseMemory(log *slog.Logger) {
 	debug.FreeOSMemory() // a full collection, then the freed pages go back
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {

@@ -393,7 +393,13 @@ func newHashIndex(pairs []hashPos) *hashIndex {
 		return int(a.pos - b.pos)
 	})
 	pairs = slices.Compact(pairs)
-	x := &hashIndex{pos: make([]int32, len(pairs))}
+	distinct := 0
+	for i := range pairs {
+		if i == 0 || pairs[i].h != pairs[i-1].h {
+			distinct++
+		}
+	}
+	x := &hashIndex{hashes: make([]uint64, 0, distinct), starts: make([]int32, 0, distinct+1), pos: make([]int32, len(pairs))}
 	for i, p := range pairs {
 		if i == 0 || p.h != pairs[i-1].h {
 			x.hashes = append(x.hashes, p.h)
@@ -402,7 +408,6 @@ func newHashIndex(pairs []hashPos) *hashIndex {
 		x.pos[i] = p.pos
 	}
 	x.starts = append(x.starts, int32(len(pairs)))
-	x.hashes, x.starts = slices.Clip(x.hashes), slices.Clip(x.starts)
 	bits := 1
 	for bits < 24 && 1<<bits < len(x.hashes) {
 		bits++

@@ -335,6 +335,12 @@ func scanUser(rows *sql.Rows) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
+	switch u.Origin { // the constants, not a string per row
+	case OriginDirectory:
+		u.Origin = OriginDirectory
+	case OriginLocal:
+		u.Origin = OriginLocal
+	}
 	u.POSIX = POSIXAccount{UID: uint32(posixUID.Int64), GID: uint32(posixGID.Int64),
 		HomeDirectory: posixHome.String, Shell: posixShell.String, Gecos: posixGecos.String}
 	if u.Aliases, err = parseAddrs(aliases); err != nil {

@@ -69,8 +69,11 @@ func NewView(st *State, knownPrivileges []string, builtAt time.Time) *View {
 		groupsByID:  make(map[string]*ViewGroup, len(st.Groups)),
 		privByName:  make(map[string]*ViewPrivilege),
 	}
+	slab := make([]ViewUser, len(st.Users)) // one allocation for all users
+	v.Users = make([]*ViewUser, 0, len(st.Users))
 	for i := range st.Users {
-		u := &ViewUser{User: st.Users[i]}
+		u := &slab[i]
+		u.User = st.Users[i]
 		v.Users = append(v.Users, u)
 		v.usersByID[u.ID] = u
 		v.usersByUID[strings.ToLower(u.UID)] = u
@@ -138,6 +141,7 @@ func NewView(st *State, knownPrivileges []string, builtAt time.Time) *View {
 		g.MemberUsers = v.sortUserIDs(g.MemberUsers)
 		g.MemberGroups = v.sortGroupIDs(g.MemberGroups)
 	}
+	lists := make(idLists)
 	for _, u := range v.Users {
 		all := make(map[string]bool)
 		for _, gid := range u.DirectGroups {
@@ -146,16 +150,16 @@ func NewView(st *State, knownPrivileges []string, builtAt time.Time) *View {
 				all[a] = true
 			}
 		}
-		u.DirectGroups = v.sortGroupIDs(u.DirectGroups)
+		u.DirectGroups = lists.intern(v.sortGroupIDs(u.DirectGroups))
 		if len(all) == len(u.DirectGroups) {
-			u.Groups = u.DirectGroups // no nesting: one slice for both (100k users, 100k slices less)
+			u.Groups = u.DirectGroups // no nesting: one slice for both
 			continue
 		}
 		groups := make([]string, 0, len(all))
 		for gid := range all {
 			groups = append(groups, gid)
 		}
-		u.Groups = v.sortGroupIDs(groups)
+		u.Groups = lists.intern(v.sortGroupIDs(groups))
 	}
 
 	// Privileges: known names first, then every granted one.
@@ -188,8 +192,27 @@ func NewView(st *State, knownPrivileges []string, builtAt time.Time) *View {
 	}
 	for _, u := range v.Users {
 		slices.Sort(u.Privileges)
+		u.Privileges = lists.intern(u.Privileges)
 	}
 	return v
+}
+
+// idLists shares equal lists of IDs or names between users: most users
+// hold the same privileges and many the same groups, and with 100k users a
+// slice each is megabytes the collector walks.
+type idLists map[string][]string
+
+func (l idLists) intern(ids []string) []string {
+	if len(ids) == 0 {
+		return ids
+	}
+	k := strings.Join(ids, "\x00")
+	if shared, ok := l[k]; ok {
+		return shared
+	}
+	ids = slices.Clip(ids)
+	l[k] = ids
+	return ids
 }
 
 func (v *View) sortUserIDs(ids []string) []string {
