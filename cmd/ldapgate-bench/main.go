@@ -8,7 +8,9 @@
 // Modes: search (equality search on bound connections; %d in -filter is a
 // pseudo-random number below -n), bind (simple binds on open connections),
 // cycle (connect, bind, search, unbind), paged (a full paged read of -base
-// with -filter, pages of -page entries; one operation is the whole read).
+// with -filter, pages of -page entries; one operation is the whole read),
+// paged-raw (the same read, its entries counted but not decoded: go-ldap's
+// decoding would be the bottleneck; see raw.go).
 //
 // With -gen-directory, it writes a directory file of -n users instead (the
 // data of bench/compare-slapd.sh) and exits.
@@ -49,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.base, "base", "", "search base")
 	fs.StringVar(&o.filter, "filter", "(uid=user%07d)", "search filter; %d is replaced by a number below -n")
 	fs.StringVar(&o.attrs, "attrs", "", "comma-separated attributes to return (default all user attributes)")
-	fs.StringVar(&o.mode, "mode", "search", "search, bind, cycle or paged")
+	fs.StringVar(&o.mode, "mode", "search", "search, bind, cycle, paged or paged-raw")
 	fs.IntVar(&o.n, "n", 100000, "range of the number in -filter")
 	fs.IntVar(&o.conns, "c", 4, "concurrent connections")
 	fs.IntVar(&o.page, "page", 1000, "page size for -mode paged")
@@ -100,6 +102,7 @@ func (r *result) print(w io.Writer, o *options) {
 type worker struct {
 	o    *options
 	conn *ldap.Conn
+	raw  *rawPager // paged-raw
 	rnd  uint64
 }
 
@@ -155,13 +158,19 @@ func (w *worker) op() error {
 	case "paged":
 		_, err := w.conn.SearchWithPaging(w.searchRequest(), uint32(w.o.page))
 		return err
+	case "paged-raw":
+		n, err := w.raw.read(w.o, w.searchRequest().Filter)
+		if err == nil && n == 0 {
+			err = errors.New("the paged read returned no entries")
+		}
+		return err
 	}
 	return fmt.Errorf("unknown mode %q", w.o.mode)
 }
 
 func bench(ctx context.Context, o *options) (*result, error) {
 	switch o.mode {
-	case "search", "bind", "cycle", "paged":
+	case "search", "bind", "cycle", "paged", "paged-raw":
 	default:
 		return nil, fmt.Errorf("unknown mode %q", o.mode)
 	}
@@ -171,7 +180,16 @@ func bench(ctx context.Context, o *options) (*result, error) {
 	workers := make([]*worker, o.conns)
 	for i := range workers {
 		w := &worker{o: o, rnd: uint64(i)*0x9e3779b97f4a7c15 + 1}
-		if o.mode != "cycle" {
+		switch o.mode {
+		case "cycle":
+		case "paged-raw":
+			p, err := dialRaw(o)
+			if err != nil {
+				return nil, err
+			}
+			defer p.Close()
+			w.raw = p
+		default:
 			c, err := w.dial()
 			if err != nil {
 				return nil, err

@@ -41,7 +41,7 @@ func startServer(t *testing.T) string {
 
 func TestBench(t *testing.T) {
 	url := startServer(t)
-	for _, mode := range []string{"search", "bind", "cycle", "paged"} {
+	for _, mode := range []string{"search", "bind", "cycle", "paged", "paged-raw"} {
 		t.Run(mode, func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			code := run([]string{"-url", url, "-D", "cn=bench,ou=services,dc=example,dc=com", "-w", "pw", "-base", "dc=example,dc=com",
@@ -53,5 +53,33 @@ func TestBench(t *testing.T) {
 	}
 	if code := run([]string{"-mode", "nope"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 1 {
 		t.Errorf("unknown mode: exit %d", code)
+	}
+}
+
+// The raw pager reads every page and counts every entry, and reports the
+// server's errors.
+func TestRawPager(t *testing.T) {
+	url := startServer(t)
+	o := &options{url: url, bindDN: "cn=bench,ou=services,dc=example,dc=com", password: "pw", base: "dc=example,dc=com", page: 7}
+	p, err := dialRaw(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for range 2 { // the connection stays usable
+		if n, err := p.read(o, "(objectClass=inetOrgPerson)"); n != 50 || err != nil {
+			t.Fatalf("read %d entries, %v; want 50", n, err)
+		}
+	}
+	if _, err := p.read(o, "(objectClass=inetOrgPerson"); err == nil {
+		t.Error("a bad filter was accepted")
+	}
+	o.base = "dc=nowhere"
+	if _, err := p.read(o, "(objectClass=*)"); err == nil || !strings.Contains(err.Error(), "result 32") {
+		t.Errorf("search of a missing base: %v", err)
+	}
+	o.password = "wrong"
+	if _, err := dialRaw(o); err == nil || !strings.Contains(err.Error(), "result 49") {
+		t.Errorf("bind with a wrong password: %v", err)
 	}
 }
