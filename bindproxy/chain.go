@@ -15,8 +15,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
-	"maps"
 	"net"
 	"sync"
 	"time"
@@ -91,11 +91,24 @@ type Chain struct {
 	log     *slog.Logger
 
 	mu    sync.RWMutex
-	key   []byte // HMAC key, random per process (and per Reset)
+	macs  *sync.Pool // *keyedMAC under the HMAC key, random per process (and per Reset)
 	cache map[[sha256.Size]byte]cacheEntry
 
 	countMu sync.Mutex
-	counts  map[string]uint64 // "method result[ cached]" -> binds
+	counts  map[countKey]uint64
+}
+
+// countKey names a counter of Counts.
+type countKey struct {
+	method, result string
+	cached         bool
+}
+
+// keyedMAC is a reusable HMAC state: a new one hashes the key and
+// allocates, for every bind.
+type keyedMAC struct {
+	h        hash.Hash
+	buf, out []byte
 }
 
 type cacheEntry struct {
@@ -118,7 +131,7 @@ func NewChain(methods []Method, opts Options) *Chain {
 	if opts.MaxCacheEntries <= 0 {
 		opts.MaxCacheEntries = 100000
 	}
-	c := &Chain{methods: methods, opts: opts, log: opts.Log, counts: make(map[string]uint64)}
+	c := &Chain{methods: methods, opts: opts, log: opts.Log, counts: make(map[countKey]uint64)}
 	c.Reset()
 	return c
 }
@@ -131,6 +144,9 @@ func (c *Chain) Methods() []string {
 	}
 	return out
 }
+
+// HasMethods reports whether the chain has any method.
+func (c *Chain) HasMethods() bool { return len(c.methods) > 0 }
 
 // AuthenticateUser implements ldapserver.UserAuthenticator: a cached
 // verified bind, else the first method that accepts. The password is never
@@ -169,33 +185,36 @@ func (c *Chain) AuthenticateUser(ctx context.Context, u *store.ViewUser, passwor
 }
 
 func (c *Chain) logOutcome(ctx context.Context, u *store.ViewUser, method string, cred Credential, err error, client net.Addr, cached bool) {
+	// A cached acceptance is logged at debug: it repeats an earlier
+	// acceptance, and the gateway's audit record has the bind.
 	level, result := slog.LevelInfo, "accepted"
 	switch {
 	case errors.Is(err, ErrNotApplicable):
 		level, result = slog.LevelDebug, "not_applicable"
 	case err != nil:
 		level, result = slog.LevelWarn, "refused"
+	case cached:
+		level = slog.LevelDebug
 	}
-	attrs := []slog.Attr{slog.String("user", u.UID), slog.String("method", method), slog.String("result", result)}
-	if client != nil {
-		attrs = append(attrs, slog.String("client", client.String()))
-	}
-	if cached {
-		attrs = append(attrs, slog.Bool("cached", true))
-	}
-	if err == nil && cred.Label != "" {
-		attrs = append(attrs, slog.String("credential", cred.Label))
-	}
-	if err != nil && level == slog.LevelWarn {
-		attrs = append(attrs, slog.String("reason", err.Error()))
-	}
-	c.log.LogAttrs(ctx, level, "bind method", attrs...)
-	key := method + " " + result
-	if cached {
-		key += " cached"
+	if c.log.Enabled(ctx, level) {
+		attrs := make([]slog.Attr, 0, 6)
+		attrs = append(attrs, slog.String("user", u.UID), slog.String("method", method), slog.String("result", result))
+		if client != nil {
+			attrs = append(attrs, slog.String("client", client.String()))
+		}
+		if cached {
+			attrs = append(attrs, slog.Bool("cached", true))
+		}
+		if err == nil && cred.Label != "" {
+			attrs = append(attrs, slog.String("credential", cred.Label))
+		}
+		if err != nil && level == slog.LevelWarn {
+			attrs = append(attrs, slog.String("reason", err.Error()))
+		}
+		c.log.LogAttrs(ctx, level, "bind method", attrs...)
 	}
 	c.countMu.Lock()
-	c.counts[key]++
+	c.counts[countKey{method, result, cached}]++
 	c.countMu.Unlock()
 }
 
@@ -205,18 +224,29 @@ func (c *Chain) logOutcome(ctx context.Context, u *store.ViewUser, method string
 func (c *Chain) Counts() map[string]uint64 {
 	c.countMu.Lock()
 	defer c.countMu.Unlock()
-	return maps.Clone(c.counts)
+	out := make(map[string]uint64, len(c.counts))
+	for k, n := range c.counts {
+		key := k.method + " " + k.result
+		if k.cached {
+			key += " cached"
+		}
+		out[key] = n
+	}
+	return out
 }
 
 func (c *Chain) cacheKey(userID, password string) [sha256.Size]byte {
 	c.mu.RLock()
-	mac := hmac.New(sha256.New, c.key)
+	macs := c.macs
 	c.mu.RUnlock()
-	mac.Write([]byte(userID))
-	mac.Write([]byte{0})
-	mac.Write([]byte(password))
-	var k [sha256.Size]byte
-	mac.Sum(k[:0])
+	m := macs.Get().(*keyedMAC)
+	m.buf = append(append(append(m.buf[:0], userID...), 0), password...)
+	m.h.Write(m.buf)
+	m.out = m.h.Sum(m.out[:0])
+	k := [sha256.Size]byte(m.out)
+	m.h.Reset()
+	clear(m.buf) // the password
+	macs.Put(m)
 	return k
 }
 
@@ -296,8 +326,9 @@ func (c *Chain) Reset() {
 	if _, err := rand.Read(key); err != nil {
 		panic(fmt.Sprintf("bindproxy: crypto/rand: %v", err)) // never fails since Go 1.24
 	}
+	macs := &sync.Pool{New: func() any { return &keyedMAC{h: hmac.New(sha256.New, key)} }}
 	c.mu.Lock()
-	c.key = key
+	c.macs = macs
 	c.cache = make(map[[sha256.Size]byte]cacheEntry)
 	c.mu.Unlock()
 }

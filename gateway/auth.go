@@ -189,7 +189,7 @@ func (u *userAuth) chain() *bindproxy.Chain { return u.p.Load() }
 func (u *userAuth) AuthenticateUser(ctx context.Context, user *store.ViewUser, password string, client net.Addr) error {
 	c := u.p.Load()
 	var err error
-	if c == nil || len(c.Methods()) == 0 {
+	if c == nil || !c.HasMethods() {
 		err = errors.New("user binds are not enabled (binds is empty)")
 	} else {
 		err = c.AuthenticateUser(ctx, user, password, client)

@@ -108,12 +108,16 @@ func (m *metrics) Operation(op string, took time.Duration) {
 }
 
 // Bind implements ldapserver.Observer; it also writes the audit record.
-func (m *metrics) Bind(method, result, name, client string) {
+func (m *metrics) Bind(method, result, name string, client net.Addr) {
 	m.binds.WithLabelValues(method, result).Inc()
-	if method == "anonymous" {
-		return
+	if method == "anonymous" || !m.g.audit.Enabled(context.Background(), slog.LevelInfo) {
+		return // the record's arguments cost allocations
 	}
-	m.g.audit.Info("bind", "dn", name, "kind", method, "result", result, "client", client)
+	addr := ""
+	if client != nil {
+		addr = client.String()
+	}
+	m.g.audit.Info("bind", "dn", name, "kind", method, "result", result, "client", addr)
 }
 
 func (m *metrics) syncDone(opts engine.RunOptions, took time.Duration, err error) {

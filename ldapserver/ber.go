@@ -261,48 +261,58 @@ type control struct {
 // protocolOp and the controls. The op's own fields are decoded by its
 // handler. Errors here mean the message cannot be answered.
 func decodeMessage(b []byte) (*message, error) {
-	top, rest, err := next(b)
-	if err != nil {
+	m := new(message)
+	if err := decodeMessageInto(m, b); err != nil {
 		return nil, err
 	}
+	return m, nil
+}
+
+// decodeMessageInto is decodeMessage into m, which it overwrites.
+func decodeMessageInto(m *message, b []byte) error {
+	*m = message{}
+	top, rest, err := next(b)
+	if err != nil {
+		return err
+	}
 	if top.id != tagSequence || len(rest) != 0 {
-		return nil, fmt.Errorf("%w: not one SEQUENCE", errBadMessage)
+		return fmt.Errorf("%w: not one SEQUENCE", errBadMessage)
 	}
 	it := top.children()
 	idt := it.expect(tagInteger, "messageID")
 	if it.err != nil {
-		return nil, it.err
+		return it.err
 	}
 	id, err := parseInt(idt.content)
 	if err != nil || id < 0 || id > 1<<31-1 {
-		return nil, fmt.Errorf("%w: bad messageID", errBadMessage)
+		return fmt.Errorf("%w: bad messageID", errBadMessage)
 	}
-	m := &message{id: int32(id)}
+	m.id = int32(id)
 	m.body = it.next()
 	if it.err != nil {
-		return nil, it.err
+		return it.err
 	}
 	if m.body.class() != classApplication {
-		return nil, fmt.Errorf("%w: protocolOp is not an application tag", errBadMessage)
+		return fmt.Errorf("%w: protocolOp is not an application tag", errBadMessage)
 	}
 	m.op = m.body.tag()
 	if it.more() {
 		ct := it.next()
 		if it.err != nil {
-			return nil, it.err
+			return it.err
 		}
 		if ct.id != classContext|constructedBit|0 {
-			return nil, fmt.Errorf("%w: unexpected element after protocolOp", errBadMessage)
+			return fmt.Errorf("%w: unexpected element after protocolOp", errBadMessage)
 		}
 		m.controls, err = decodeControls(ct)
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if it.more() {
-		return nil, fmt.Errorf("%w: trailing elements", errBadMessage)
+		return fmt.Errorf("%w: trailing elements", errBadMessage)
 	}
-	return m, it.err
+	return it.err
 }
 
 const maxControls = 32
@@ -346,43 +356,87 @@ func decodeControls(t tlv) ([]control, error) {
 
 // toPacket converts t (a search filter) into the *ber.Packet form that
 // FilterFromPacket reads, sharing the content bytes. Nesting beyond
-// maxBERDepth gives a "too complex" error.
+// maxBERDepth gives a "too complex" error. The packets come from one
+// allocation (counted first), not one each.
 func toPacket(t tlv, depth int, nodes *int) (*ber.Packet, error) {
+	var n packetCount
+	if err := n.count(t, depth, nodes); err != nil {
+		return nil, err
+	}
+	a := packetArena{
+		packets: make([]ber.Packet, n.nodes),
+		bufs:    make([]bytes.Buffer, n.nodes-n.primitive),
+		kids:    make([]*ber.Packet, n.nodes-1),
+	}
+	return a.build(t), nil
+}
+
+// packetCount counts the packets of a filter, checking what toPacket
+// checks in the same order, so the first error is the same.
+type packetCount struct{ nodes, primitive int }
+
+func (n *packetCount) count(t tlv, depth int, nodes *int) error {
 	if depth > maxBERDepth {
-		return nil, tooComplex("nested deeper than %d", maxFilterDepth)
+		return tooComplex("nested deeper than %d", maxFilterDepth)
 	}
 	if *nodes++; *nodes > maxFilterNodes*4 {
-		return nil, tooComplex("more than %d parts", maxFilterNodes)
+		return tooComplex("more than %d parts", maxFilterNodes)
 	}
-	p := &ber.Packet{Identifier: ber.Identifier{
-		ClassType: ber.Class(t.class()),
-		TagType:   ber.Type(t.id & constructedBit),
-		Tag:       ber.Tag(t.tag()),
-	}}
+	n.nodes++
 	if !t.constructed() {
-		p.Data = bytes.NewBuffer(t.content)
-		if t.class() == classUniversal && t.tag() == tagOctetString {
-			p.Value = t.str()
-		}
-		return p, nil
+		n.primitive++
+		return nil
 	}
-	p.Data = new(bytes.Buffer)
 	it := t.children()
 	for it.more() {
 		c := it.next()
 		if it.err != nil {
 			break
 		}
-		cp, err := toPacket(c, depth+1, nodes)
-		if err != nil {
-			return nil, err
+		if err := n.count(c, depth+1, nodes); err != nil {
+			return err
 		}
-		p.Children = append(p.Children, cp)
 	}
 	if it.err != nil {
-		return nil, badFilter("%v", it.err)
+		return badFilter("%v", it.err)
 	}
-	return p, nil
+	return nil
+}
+
+// packetArena hands out the packets, empty buffers (of constructed
+// packets) and child lists of one filter, as packetCount counted them.
+type packetArena struct {
+	packets []ber.Packet
+	bufs    []bytes.Buffer
+	kids    []*ber.Packet
+}
+
+// build converts t, which count found well formed.
+func (a *packetArena) build(t tlv) *ber.Packet {
+	p := &a.packets[0]
+	a.packets = a.packets[1:]
+	p.Identifier = ber.Identifier{
+		ClassType: ber.Class(t.class()),
+		TagType:   ber.Type(t.id & constructedBit),
+		Tag:       ber.Tag(t.tag()),
+	}
+	if !t.constructed() {
+		p.Data = bytes.NewBuffer(t.content)
+		return p
+	}
+	p.Data = &a.bufs[0]
+	a.bufs = a.bufs[1:]
+	k := 0
+	for it := t.children(); it.more(); k++ {
+		it.next()
+	}
+	p.Children = a.kids[:k:k]
+	a.kids = a.kids[k:]
+	it := t.children()
+	for i := range p.Children {
+		p.Children[i] = a.build(it.next())
+	}
+	return p
 }
 
 // encoder builds BER into a byte slice. open appends an identifier and a

@@ -62,33 +62,51 @@ func invalidCredentials(cause error) *Error {
 func (d *Directory) Bind(ctx context.Context, name, password string, client net.Addr) (Identity, error) {
 	id, method, err := d.bind(ctx, name, password, client)
 	r := resultOf(err)
-	level := slog.LevelInfo
-	switch {
-	case err != nil:
+	// A success is logged at debug: the observer's record (the gateway's
+	// audit log) has it at info.
+	level := slog.LevelDebug
+	if err != nil {
 		level = slog.LevelWarn
-	case method == "anonymous":
-		level = slog.LevelDebug
 	}
-	attrs := []slog.Attr{slog.String("dn", name), slog.String("method", method), slog.String("result", r.Code.String())}
-	if client != nil {
-		attrs = append(attrs, slog.String("client", client.String()))
+	if d.log.Enabled(ctx, level) {
+		attrs := make([]slog.Attr, 0, 6)
+		attrs = append(attrs, slog.String("dn", name), slog.String("method", method), slog.String("result", r.Code.String()))
+		if client != nil {
+			attrs = append(attrs, slog.String("client", client.String()))
+		}
+		attrs = append(attrs, connAttr(ctx))
+		if r.Err != nil {
+			attrs = append(attrs, slog.String("reason", r.Err.Error()))
+		}
+		d.log.LogAttrs(ctx, level, "ldap bind", attrs...)
 	}
-	attrs = append(attrs, connAttr(ctx))
-	if r.Err != nil {
-		attrs = append(attrs, slog.String("reason", r.Err.Error()))
+	if o := d.ext.obs; o != nil {
+		o.Bind(method, r.Code.String(), name, client)
 	}
-	d.log.LogAttrs(ctx, level, "ldap bind", attrs...)
-	d.observeBind(method, r.Code, name, client)
 	return id, err
 }
 
 // bindTarget is what a bind name resolves to.
 type bindTarget struct {
 	method string // "service_account", "user" or "unknown"
-	key    string // failed-bind limiter key
-	hash   string
-	user   *store.ViewUser
-	id     Identity
+	// The failed-bind limiter key is keyKind+keyName (see key): built
+	// only when the limiter needs it.
+	keyKind, keyName string
+	hash             string
+	user             *store.ViewUser
+	id               Identity
+}
+
+// key returns the failed-bind limiter key of tg for a client at addr (see
+// addrKey).
+func (tg *bindTarget) key(addr string) string {
+	if tg.method == "service_account" && addr != "" {
+		// A service account is counted per client address: a stranger's
+		// wrong guesses must not lock the archive server out of its own
+		// account. Guessing is still bounded per address.
+		return tg.keyKind + tg.keyName + "|" + addr
+	}
+	return tg.keyKind + tg.keyName
 }
 
 func (d *Directory) bind(ctx context.Context, name, password string, client net.Addr) (Identity, string, error) {
@@ -101,27 +119,34 @@ func (d *Directory) bind(ctx context.Context, name, password string, client net.
 		return Identity{}, "unauthenticated", &Error{Code: ResultUnwillingToPerform, Message: "unauthenticated bind (name without password) not allowed", Err: errUnauthenticated}
 	}
 	tg := d.resolve(d.trees.get(d.live), name)
-	addr := addrKey(client)
-	if tg.method == "service_account" && addr != "" {
-		// A service account is counted per client address: a stranger's
-		// wrong guesses must not lock the archive server out of its own
-		// account. Guessing is still bounded per address.
-		tg.key += "|" + addr
-	}
-	if d.limiter.blocked(tg.key) || (addr != "" && d.limiter.blocked(addr)) {
-		return Identity{}, tg.method, invalidCredentials(errRateLimited)
+	// The limiter's keys cost allocations; while it tracks no failures
+	// (nearly always) nothing is blocked and nothing is to forget.
+	tracking := !d.limiter.empty()
+	var addr, key string
+	if tracking {
+		addr = addrKey(client)
+		key = tg.key(addr)
+		if d.limiter.blocked(key) || (addr != "" && d.limiter.blocked(addr)) {
+			return Identity{}, tg.method, invalidCredentials(errRateLimited)
+		}
 	}
 	if err := d.check(ctx, &tg, password, client); err != nil {
 		if errors.Is(err, ErrBusy) {
 			return Identity{}, tg.method, &Error{Code: ResultBusy, Message: "busy, try again shortly", Err: err}
 		}
-		d.limiter.fail(tg.key, d.bindLimit().PerName)
+		if !tracking {
+			addr = addrKey(client)
+			key = tg.key(addr)
+		}
+		d.limiter.fail(key, d.bindLimit().PerName)
 		if addr != "" {
 			d.limiter.fail(addr, d.bindLimit().PerAddress)
 		}
 		return Identity{}, tg.method, invalidCredentials(err)
 	}
-	d.limiter.succeed(tg.key)
+	if !d.limiter.empty() {
+		d.limiter.succeed(tg.key(addrKey(client)))
+	}
 	return tg.id, tg.method, nil
 }
 
@@ -132,13 +157,13 @@ func (d *Directory) resolve(t *tree, name string) bindTarget {
 	if strings.Contains(name, "=") {
 		ndn, err := normDN(name)
 		if err != nil {
-			return bindTarget{method: "unknown", key: "name:" + normString(name)}
+			return bindTarget{method: "unknown", keyKind: "name:", keyName: normString(name)}
 		}
 		if e, ok := t.lookup(ndn); ok {
 			switch e.kind {
 			case kindService:
 				if sa, ok := d.serviceAccount(ndn); ok {
-					return bindTarget{method: "service_account", key: "dn:" + ndn, hash: sa.PasswordHash,
+					return bindTarget{method: "service_account", keyKind: "dn:", keyName: ndn, hash: sa.PasswordHash,
 						id: Identity{Kind: IdentityService, DN: e.dn, Name: sa.Name}}
 				}
 			case kindUser:
@@ -147,7 +172,7 @@ func (d *Directory) resolve(t *tree, name string) bindTarget {
 				}
 			}
 		}
-		return bindTarget{method: "unknown", key: "dn:" + ndn}
+		return bindTarget{method: "unknown", keyKind: "dn:", keyName: ndn}
 	}
 	var u *store.ViewUser
 	var ok bool
@@ -162,11 +187,11 @@ func (d *Directory) resolve(t *tree, name string) bindTarget {
 			return userTarget(u, e)
 		}
 	}
-	return bindTarget{method: "unknown", key: "name:" + normString(name)}
+	return bindTarget{method: "unknown", keyKind: "name:", keyName: normString(name)}
 }
 
 func userTarget(u *store.ViewUser, e *entry) bindTarget {
-	return bindTarget{method: "user", key: "user:" + u.ID, user: u,
+	return bindTarget{method: "user", keyKind: "user:", keyName: u.ID, user: u,
 		id: Identity{Kind: IdentityUser, DN: e.dn, Name: u.UID, UserID: u.ID}}
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	gohash "hash"
 	"sync"
 	"time"
 )
@@ -20,6 +21,14 @@ type verifiedCache struct {
 	now func() time.Time
 	mu  sync.Mutex
 	m   map[[sha256.Size]byte]time.Time // expiry
+	// macs holds *keyedMAC: a new HMAC hashes the key and allocates.
+	macs sync.Pool
+}
+
+type keyedMAC struct {
+	h   gohash.Hash
+	buf []byte
+	out []byte
 }
 
 // serviceBindCacheTTL is how long a verified service account password is
@@ -33,16 +42,19 @@ const (
 func newVerifiedCache(now func() time.Time) *verifiedCache {
 	c := &verifiedCache{ttl: serviceBindCacheTTL, now: now, m: make(map[[sha256.Size]byte]time.Time)}
 	_, _ = rand.Read(c.key[:]) // crypto/rand does not fail
+	c.macs.New = func() any { return &keyedMAC{h: hmac.New(sha256.New, c.key[:])} }
 	return c
 }
 
 func (c *verifiedCache) sum(hash, password string) [sha256.Size]byte {
-	m := hmac.New(sha256.New, c.key[:])
-	m.Write([]byte(hash))
-	m.Write([]byte{0})
-	m.Write([]byte(password))
-	var k [sha256.Size]byte
-	m.Sum(k[:0])
+	m := c.macs.Get().(*keyedMAC)
+	m.buf = append(append(append(m.buf[:0], hash...), 0), password...)
+	m.h.Write(m.buf)
+	m.out = m.h.Sum(m.out[:0])
+	k := [sha256.Size]byte(m.out)
+	m.h.Reset()
+	clear(m.buf) // the password
+	c.macs.Put(m)
 	return k
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,26 +45,36 @@ type conn struct {
 	id     uint64
 	remote net.Addr
 	raw    net.Conn        // the accepted connection, for deadlines and Close
-	ctx    context.Context // cancelled on disconnect and by Close
+	ctx    context.Context // cancelled on disconnect and by Close (see stop)
 	cancel context.CancelCauseFunc
-	sem    chan struct{}  // requests in flight
-	active atomic.Int32   // requests whose final response is not written yet
-	wg     sync.WaitGroup // requests in flight
+	base   context.Context // ctx's values, never cancelled: requests' parent
+	sem    chan struct{}   // requests in flight
+	active atomic.Int32    // requests whose final response is not written yet
+	wg     sync.WaitGroup  // requests in flight
 
-	br *bufio.Reader // reader goroutine only
+	// The reader goroutine's own: the buffered reader, the read deadline
+	// last set, and the message, its buffer and the request that it reuses
+	// from one message to the next while they are handled inline.
+	br           *bufio.Reader
+	readDeadline time.Time
+	rbuf         []byte
+	msg          message
+	inline       request
 
 	// wmu guards the writer and the network connection, which StartTLS
 	// replaces.
-	wmu     sync.Mutex
-	netConn net.Conn
-	bw      *bufio.Writer
-	werr    error
+	wmu           sync.Mutex
+	netConn       net.Conn
+	bw            *bufio.Writer
+	werr          error
+	writeDeadline time.Time
 
-	mu    sync.Mutex
-	ident Identity
-	tls   bool
-	ops   map[int32]*inflight
-	pages pages
+	mu     sync.Mutex
+	ident  Identity
+	tls    bool
+	ops    []*asyncRequest  // in flight, for Abandon and stop; at most MaxRequestsPerConn
+	opsBuf [4]*asyncRequest // ops' first array
+	pages  pages
 }
 
 func newConn(s *Server, id uint64, nc net.Conn) *conn {
@@ -74,9 +85,13 @@ func newConn(s *Server, id uint64, nc net.Conn) *conn {
 		raw:     nc,
 		sem:     make(chan struct{}, s.cfg.MaxRequestsPerConn),
 		netConn: nc,
-		ops:     make(map[int32]*inflight),
 	}
-	c.ctx, c.cancel = context.WithCancelCause(withConn(s.ctx, int(id)))
+	c.ops = c.opsBuf[:0]
+	// The requests' contexts are not children of the connection's: a child
+	// costs its parent a map and a channel, and locks on every request.
+	// stop cancels them all.
+	c.base = withConn(context.Background(), int(id))
+	c.ctx, c.cancel = context.WithCancelCause(c.base)
 	c.br = getReader(nc)
 	c.bw = getWriter(deadlineWriter{c})
 	return c
@@ -87,10 +102,28 @@ func newConn(s *Server, id uint64, nc net.Conn) *conn {
 type deadlineWriter struct{ c *conn }
 
 func (w deadlineWriter) Write(p []byte) (int, error) {
-	nc := w.c.netConn // wmu is held
-	_ = nc.SetWriteDeadline(time.Now().Add(w.c.srv.cfg.WriteTimeout))
-	return nc.Write(p)
+	c := w.c // wmu is held
+	now := time.Now()
+	if at := now.Add(c.srv.cfg.WriteTimeout); !deadlineClose(c.writeDeadline, at, now, c.srv.cfg.WriteTimeout) {
+		c.writeDeadline = at
+		_ = c.netConn.SetWriteDeadline(at)
+	}
+	return c.netConn.Write(p)
 }
+
+// deadlineClose reports whether the deadline set, not passed yet at now,
+// is at or a little earlier (see deadlineSlack) for a timeout: close
+// enough to keep. Setting a deadline updates a runtime timer; a connection
+// that exchanges several messages a second sets it once a second instead
+// of for every message. The write timeout may so cut a write a little
+// short; the idle timeout fires a little early, finds the connection not
+// idle long enough yet and waits on (see serve).
+func deadlineClose(set, at, now time.Time, timeout time.Duration) bool {
+	return now.Before(set) && !set.After(at) && at.Sub(set) <= min(deadlineSlack, timeout/8)
+}
+
+// deadlineSlack bounds how much earlier than asked a deadline may be.
+const deadlineSlack = time.Second
 
 // nc returns the accepted connection: closing it or setting its deadlines
 // also affects a TLS layer on top.
@@ -139,8 +172,33 @@ func (c *conn) write(b []byte, flush bool) error {
 	return err
 }
 
-// inflight is a request in progress, for Abandon.
-type inflight struct{ cancel context.CancelCauseFunc }
+// asyncRequest is a request that runs on a worker while the reader goroutine
+// goes on reading; Abandon cancels it.
+type asyncRequest struct {
+	request
+	msg    message
+	cancel context.CancelCauseFunc
+}
+
+// runJob runs the request on a worker (see dispatch).
+func (r *asyncRequest) runJob() {
+	c := r.c
+	defer func() {
+		c.mu.Lock()
+		if i := slices.Index(c.ops, r); i >= 0 {
+			c.ops = slices.Delete(c.ops, i, i+1)
+		}
+		c.mu.Unlock()
+		r.cancel(nil)
+		r.release()
+		<-c.sem
+		c.wg.Done()
+	}()
+	r.run()
+}
+
+// runJob runs the connection's reader on a worker (see Server.startConn).
+func (c *conn) runJob() { c.serve() }
 
 // serve is the connection's reader goroutine.
 func (c *conn) serve() {
@@ -148,7 +206,7 @@ func (c *conn) serve() {
 		if p := recover(); p != nil {
 			c.logAttrs(slog.LevelError, "ldap connection panic", slog.String("panic", fmt.Sprint(p)), slog.String("stack", string(debug.Stack())))
 		}
-		c.cancel(errDisconnected)
+		c.stop(errDisconnected)
 		if c.srv.isClosed() {
 			// Requests in progress are cancelled; let them answer, then
 			// tell the client why the connection ends.
@@ -174,14 +232,25 @@ func (c *conn) serve() {
 			return
 		}
 	}
+	var idleSince time.Time // since when no message came and none was in flight
+	stillIdle := false
 	for {
 		if cfg.IdleTimeout > 0 {
-			_ = c.nc().SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+			now := time.Now()
+			if !stillIdle {
+				idleSince = now
+			}
+			if at := idleSince.Add(cfg.IdleTimeout); !deadlineClose(c.readDeadline, at, now, cfg.IdleTimeout) {
+				c.readDeadline = at
+				_ = c.nc().SetReadDeadline(at)
+			}
 		}
+		stillIdle = false
 		if c.ctx.Err() != nil {
 			return // Close; shutdown set a past deadline
 		}
-		buf, err := readFrame(c.br, nil, cfg.MaxMessageBytes)
+		buf, err := readFrame(c.br, c.rbuf, cfg.MaxMessageBytes)
+		c.rbuf = nil
 		if err != nil {
 			var ne net.Error
 			switch {
@@ -189,6 +258,10 @@ func (c *conn) serve() {
 			case errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, errMidFrame):
 				if c.active.Load() > 0 {
 					continue // a long request; the client waits for it
+				}
+				if time.Since(idleSince) < cfg.IdleTimeout {
+					stillIdle = true
+					continue // an early deadline (deadlineClose)
 				}
 				c.logAttrs(slog.LevelDebug, "ldap connection idle; closing", slog.Duration("idle_timeout", cfg.IdleTimeout))
 				c.notice(ResultUnavailable, "idle timeout")
@@ -201,17 +274,24 @@ func (c *conn) serve() {
 			}
 			return
 		}
-		m, err := decodeMessage(buf)
-		if err != nil {
+		m := &c.msg
+		if err := decodeMessageInto(m, buf); err != nil {
 			c.logAttrs(slog.LevelWarn, "ldap message malformed; closing the connection", slog.Any("err", err))
 			c.notice(ResultProtocolError, "malformed message")
 			return
 		}
-		if !c.dispatch(m) {
+		ok, async := c.dispatch(m)
+		if !ok {
 			return
+		}
+		if !async && cap(buf) <= maxReusedBuffer {
+			c.rbuf = buf // the message was handled: its buffer is free
 		}
 	}
 }
+
+// maxReusedBuffer bounds the message buffer a connection keeps.
+const maxReusedBuffer = 4 << 10
 
 // handshake runs the TLS handshake of an LDAPS connection.
 func (c *conn) handshake() bool {
@@ -241,66 +321,93 @@ func (c *conn) upgradeTLS(raw net.Conn, cfg *tls.Config) error {
 	return nil
 }
 
-// dispatch handles one message; false ends the connection.
-func (c *conn) dispatch(m *message) bool {
+// dispatch handles one message, m (the reader's, which it reuses): at once
+// or, for async, on a worker that has a copy of m and the message's buffer.
+// ok false ends the connection.
+func (c *conn) dispatch(m *message) (ok, async bool) {
 	switch m.op {
 	case opUnbindRequest:
-		return false
+		return false, false
 	case opAbandonRequest:
 		c.abandon(m)
-		return true
+		return true, false
 	case opBindRequest:
 		// RFC 4511 §4.2.1: operations in progress finish before a bind.
 		c.wg.Wait()
 		c.runInline(m)
-		return true
+		return true, false
 	case opExtendedRequest:
 		if name, _ := extendedName(m); name == oidStartTLS {
-			return c.startTLS(m)
+			return c.startTLS(m), false
 		}
 	case opSearchRequest, opCompareRequest, opModifyRequest, opAddRequest, opDelRequest, opModDNRequest:
 	default:
 		c.logAttrs(slog.LevelWarn, "ldap request of unknown type; closing the connection", slog.Int("op", int(m.op)))
 		c.notice(ResultProtocolError, "unknown request type")
-		return false
+		return false, false
 	}
 	select {
 	case c.sem <- struct{}{}:
-	case <-c.ctx.Done():
-		return false
+	default:
+		select {
+		case c.sem <- struct{}{}:
+		case <-c.ctx.Done():
+			return false, false
+		}
 	}
 	if c.ctx.Err() != nil {
 		<-c.sem
-		return false
+		return false, false
 	}
-	ctx, cancel := context.WithCancelCause(c.ctx)
-	op := &inflight{cancel: cancel}
+	ctx, cancel := context.WithCancelCause(c.base)
+	r := &asyncRequest{request: request{c: c, ctx: ctx, counted: true}, msg: *m, cancel: cancel}
+	r.m = &r.msg
 	c.mu.Lock()
-	c.ops[m.id] = op // a repeated message ID: Abandon reaches the latest
+	r.id = c.ident
+	c.ops = append(c.ops, r)
+	if c.ctx.Err() != nil {
+		cancel(context.Cause(c.ctx)) // stop ran since the check above
+	}
 	c.mu.Unlock()
 	c.active.Add(1)
 	c.wg.Add(1)
-	r := &request{c: c, m: m, ctx: ctx, id: c.identity(), counted: true}
-	requestWorkers.run(func() { // workers.go
-		defer func() {
-			c.mu.Lock()
-			if c.ops[m.id] == op {
-				delete(c.ops, m.id)
-			}
-			c.mu.Unlock()
-			cancel(nil)
-			r.release()
-			<-c.sem
-			c.wg.Done()
-		}()
-		r.run()
-	})
-	return true
+	requestWorkers.run(r) // workers.go
+	return true, true
 }
 
+// stop cancels the connection's context and its requests' with cause
+// (the first cause stays).
+func (c *conn) stop(cause error) {
+	c.cancel(cause)
+	cause = context.Cause(c.ctx)
+	c.mu.Lock()
+	for _, r := range c.ops {
+		r.cancel(cause)
+	}
+	c.mu.Unlock()
+}
+
+// findOp returns the index in c.ops of the request with message ID id, the
+// latest if the client repeated the ID, or -1. Callers hold mu.
+func (c *conn) findOp(id int32) int {
+	for i := len(c.ops) - 1; i >= 0; i-- {
+		if c.ops[i].m.id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// runInline runs a request on the reader goroutine, which waits for it.
 func (c *conn) runInline(m *message) {
-	r := &request{c: c, m: m, ctx: c.ctx, id: c.identity()}
+	r := c.inlineRequest(m)
 	r.run()
+}
+
+// inlineRequest returns the reader goroutine's request, set up for m.
+func (c *conn) inlineRequest(m *message) *request {
+	c.inline = request{c: c, m: m, ctx: c.ctx, id: c.identity()}
+	return &c.inline
 }
 
 // abandon cancels the request the Abandon names; it gets no response
@@ -316,9 +423,12 @@ func (c *conn) abandon(m *message) {
 	if id < 0 || id > 1<<31-1 {
 		return
 	}
+	var op *asyncRequest
 	c.mu.Lock()
-	op := c.ops[int32(id)]
-	delete(c.ops, int32(id))
+	if i := c.findOp(int32(id)); i >= 0 {
+		op = c.ops[i]
+		c.ops = slices.Delete(c.ops, i, i+1)
+	}
 	c.mu.Unlock()
 	if op != nil {
 		op.cancel(errAbandoned)
@@ -329,7 +439,7 @@ func (c *conn) abandon(m *message) {
 // startTLS answers the StartTLS extended operation (RFC 4511 §4.14) and
 // runs the handshake; false ends the connection.
 func (c *conn) startTLS(m *message) bool {
-	r := &request{c: c, m: m, ctx: c.ctx, id: c.identity()}
+	r := c.inlineRequest(m)
 	cfg := c.srv.tlsConfig()
 	var res *Error
 	switch {

@@ -309,6 +309,54 @@ func TestConnDisconnectCancels(t *testing.T) {
 	}
 }
 
+// TestConnDisconnectCancelsRepeatedIDs: two requests in flight with the
+// same message ID (a client's mistake) are both cancelled when the client
+// goes; Abandon reaches the later.
+func TestConnDisconnectCancelsRepeatedIDs(t *testing.T) {
+	_, addr, started, causes, _ := blockingServer(t, testConfig(t))
+	c := rawConn(t, addr)
+	mustWrite(t, c, rawBind(1, archiveDN, archivePW))
+	readPacket(t, c)
+	mustWrite(t, c, rawSearch(2, "cn=slow", rawPresent("objectClass")), rawSearch(2, "cn=slow", rawPresent("objectClass")))
+	<-started
+	<-started
+	mustWrite(t, c, rawAbandon(3, 2))
+	if err := <-causes; !errors.Is(err, errAbandoned) {
+		t.Errorf("first cancelled search ended with %v, want abandoned", err)
+	}
+	c.Close()
+	if err := <-causes; !errors.Is(err, errDisconnected) {
+		t.Errorf("second search ended with %v, want disconnected", err)
+	}
+}
+
+// TestConnIdleTimeoutAfterLastMessage: the idle timeout counts from the
+// last message, also when messages come faster than the read deadline is
+// renewed (deadlineClose).
+func TestConnIdleTimeoutAfterLastMessage(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.IdleTimeout = 400 * time.Millisecond
+	s, _ := newTestServer(t, cfg, testLive())
+	c := rawConn(t, serve(t, s))
+	start := time.Now()
+	var last time.Time
+	for i := int64(1); time.Since(start) < 2*cfg.IdleTimeout; i++ {
+		mustWrite(t, c, rawExtended(i, oidWhoAmI))
+		if p := readPacket(t, c); resultOfPacket(p) != ResultSuccess {
+			t.Fatalf("who am i: %v", resultOfPacket(p))
+		}
+		last = time.Now()
+		time.Sleep(cfg.IdleTimeout / 40)
+	}
+	ps := expectClosed(t, c)
+	if d := time.Since(last); d < cfg.IdleTimeout {
+		t.Errorf("closed %v after the last message, want at least %v", d, cfg.IdleTimeout)
+	}
+	if len(ps) != 1 || resultOfPacket(ps[0]) != ResultUnavailable {
+		t.Errorf("want one notice, got %d packets", len(ps))
+	}
+}
+
 func TestConnCloseAnswersRequestsInProgress(t *testing.T) {
 	s, addr, started, _, _ := blockingServer(t, testConfig(t))
 	c := rawConn(t, addr)

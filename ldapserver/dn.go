@@ -19,7 +19,10 @@ import (
 
 // normDN parses s (RFC 4514) and returns its normal form. The empty DN is "".
 func normDN(s string) (string, error) {
-	rdns, err := normRDNs(s)
+	if n, ok := normSimpleDN(s); ok {
+		return n, nil
+	}
+	rdns, err := parseNormRDNs(s)
 	if err != nil {
 		return "", err
 	}
@@ -28,6 +31,127 @@ func normDN(s string) (string, error) {
 
 // normRDNs returns the normalised RDNs of s, leaf first.
 func normRDNs(s string) ([]string, error) {
+	if n, ok := normSimpleDN(s); ok {
+		return strings.Split(n, ","), nil
+	}
+	return parseNormRDNs(s)
+}
+
+// dnPlain marks the octets that need no escaping, unescaping or space
+// handling in a DN: printable ASCII but for space and the characters RFC
+// 4514 gives a meaning ('"', '#', '+', ',', ';', '<', '=', '>', '\').
+var dnPlain = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = !strings.ContainsRune(`"#+,;<=>\`, c)
+	}
+	return t
+}()
+
+// normSimpleDN is normDN for the DNs clients nearly always send: RDNs of
+// one "type=value" each, both of plain octets (dnPlain), no spaces, no
+// escapes. For those it gives what the general path (ParseDN, then normAVA
+// on every RDN) gives, without parsing, and s itself when s is in normal
+// form already; ok is false for any other DN.
+func normSimpleDN(s string) (n string, ok bool) {
+	var buf []byte // nil while s up to the current RDN is in normal form
+	for start := 0; start < len(s); {
+		end := strings.IndexByte(s[start:], ',')
+		if end < 0 {
+			end = len(s)
+		} else {
+			end += start
+		}
+		eq := strings.IndexByte(s[start:end], '=')
+		if eq <= 0 || start+eq == end-1 {
+			return "", false // no type or no value
+		}
+		typ, val := s[start:start+eq], s[start+eq+1:end]
+		var lower [32]byte
+		if len(typ) > len(lower) {
+			return "", false
+		}
+		upper := false
+		for i := 0; i < len(typ); i++ {
+			c := typ[i]
+			if !dnPlain[c] {
+				return "", false
+			}
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+				upper = true
+			}
+			lower[i] = c
+		}
+		def := attrByName[string(lower[:len(typ)])]
+		same := !upper && (def == nil || equalLowerASCII(def.name, typ))
+		for i := 0; i < len(val); i++ {
+			c := val[i]
+			if !dnPlain[c] {
+				return "", false
+			}
+			if 'A' <= c && c <= 'Z' {
+				same = false
+			}
+		}
+		switch {
+		case buf == nil && !same:
+			buf = append(make([]byte, 0, len(s)), s[:start]...) // with its last ","
+		case buf != nil:
+			buf = append(buf, ',')
+		}
+		if buf != nil {
+			if def != nil {
+				buf = appendLowerASCII(buf, def.name)
+			} else {
+				buf = append(buf, lower[:len(typ)]...)
+			}
+			buf = append(buf, '=')
+			buf = appendLowerASCII(buf, val)
+		}
+		start = end + 1
+		if start == len(s) {
+			return "", false // a trailing ","
+		}
+	}
+	switch {
+	case s == "":
+		return "", false
+	case buf == nil:
+		return s, true
+	}
+	return string(buf), true
+}
+
+func appendLowerASCII(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// equalLowerASCII reports whether the ASCII string s lowercased is lower.
+func equalLowerASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// parseNormRDNs is normRDNs for any DN, through go-ldap's RFC 4514 parser.
+func parseNormRDNs(s string) ([]string, error) {
 	d, err := ldap.ParseDN(s)
 	if err != nil {
 		return nil, fmt.Errorf("invalid DN %q: %w", s, err)

@@ -32,6 +32,14 @@ func newBindLimiter(now func() time.Time, window, backoff time.Duration) *bindLi
 	return &bindLimiter{now: now, window: window, backoff: backoff, keys: make(map[string]*failures)}
 }
 
+// empty reports whether the limiter tracks no key: then no key is blocked
+// and succeed has nothing to forget.
+func (l *bindLimiter) empty() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.keys) == 0
+}
+
 // blocked reports whether key is in a back-off period.
 func (l *bindLimiter) blocked(key string) bool {
 	l.mu.Lock()

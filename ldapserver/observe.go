@@ -15,8 +15,8 @@ type Observer interface {
 	// Bind reports a bind's outcome: method is "anonymous",
 	// "service_account", "user", "unknown", ...; result is the LDAP result
 	// code's name ("success", "invalidCredentials", ...); name is the bind
-	// name and client the client's address ("" if unknown).
-	Bind(method, result, name, client string)
+	// name and client the client's address (nil if unknown).
+	Bind(method, result, name string, client net.Addr)
 }
 
 // WithObserver reports operations and binds to o.
@@ -25,16 +25,6 @@ func WithObserver(o Observer) Option { return func(opts *options) { opts.observe
 func (d *Directory) observeOp(op byte, start time.Time) {
 	if o := d.ext.obs; o != nil {
 		o.Operation(opNames[op], time.Since(start))
-	}
-}
-
-func (d *Directory) observeBind(method string, code ResultCode, name string, client net.Addr) {
-	if o := d.ext.obs; o != nil {
-		c := ""
-		if client != nil {
-			c = client.String()
-		}
-		o.Bind(method, code.String(), name, c)
 	}
 }
 

@@ -2,6 +2,7 @@ package ldapserver
 
 import (
 	"context"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -67,8 +68,8 @@ type countingObserver struct {
 	binds map[string]int
 }
 
-func (o *countingObserver) Operation(op string, _ time.Duration) { o.ops[op]++ }
-func (o *countingObserver) Bind(method, result, _, _ string)     { o.binds[method+" "+result]++ }
+func (o *countingObserver) Operation(op string, _ time.Duration)      { o.ops[op]++ }
+func (o *countingObserver) Bind(method, result, _ string, _ net.Addr) { o.binds[method+" "+result]++ }
 
 // TestObserver checks that binds reach the observer.
 func TestObserver(t *testing.T) {

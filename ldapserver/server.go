@@ -28,10 +28,6 @@ type Server struct {
 	log *slog.Logger
 	cfg Config // with defaults
 
-	// ctx is cancelled by Close; requests in progress stop.
-	ctx    context.Context
-	cancel context.CancelFunc
-
 	mu        sync.Mutex
 	started   bool
 	closed    bool
@@ -66,7 +62,6 @@ func New(cfg Config, live *store.Live, log *slog.Logger, opts ...Option) (*Serve
 		conns: make(map[uint64]*conn),
 		ready: make(chan struct{}),
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
 
@@ -74,7 +69,8 @@ func New(cfg Config, live *store.Live, log *slog.Logger, opts ...Option) (*Serve
 func (s *Server) Directory() *Directory { return s.dir }
 
 // ListenAndServe listens on addr ("host:port"; port 0 picks a free port,
-// see Addr) and serves until Close, then returns ErrServerClosed.
+// see Addr) and serves until Close, then returns ErrServerClosed. Its
+// connections have TCP keepalive only when Config.IdleTimeout is negative.
 func (s *Server) ListenAndServe(addr string) error {
 	s.mu.Lock()
 	closed := s.closed
@@ -82,7 +78,13 @@ func (s *Server) ListenAndServe(addr string) error {
 	if closed {
 		return ErrServerClosed
 	}
-	l, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	if s.cfg.IdleTimeout > 0 {
+		// The idle timeout ends the connections of vanished clients; TCP
+		// keepalive would cost four setsockopt calls per connection.
+		lc.KeepAlive = -1
+	}
+	l, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		s.readyOnce.Do(func() { close(s.ready) })
 		return fmt.Errorf("ldapserver: %w", err)
@@ -157,7 +159,7 @@ func (s *Server) startConn(nc net.Conn) {
 	s.conns[c.id] = c
 	s.connsDone.Add(1)
 	s.mu.Unlock()
-	go c.serve()
+	requestWorkers.run(c) // workers.go: a worker's stack has grown already
 }
 
 // turnAway sends a Notice of Disconnection (busy) on a plain connection and
@@ -208,7 +210,6 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.readyOnce.Do(func() { close(s.ready) })
-	s.cancel()
 	var err error
 	if l != nil {
 		if e := l.Close(); e != nil && !errors.Is(e, net.ErrClosed) {
@@ -216,6 +217,7 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 	}
 	for _, c := range conns {
+		c.stop(context.Canceled) // requests in progress stop
 		go c.shutdown()
 	}
 	done := make(chan struct{})
