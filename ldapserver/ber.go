@@ -2,22 +2,18 @@ package ldapserver
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
-
-	ber "github.com/go-asn1-ber/asn1-ber"
 )
 
 // The wire format (RFC 4511 §5.1): every LDAPMessage is one BER SEQUENCE
 // with definite lengths. The connection layer reads the outer header itself
 // (so the size bound is the server's, not asn1-ber's process-wide
 // MaxPacketLengthBytes), then decodes the message with the small zero-copy
-// TLV reader below; only a search filter is turned into *ber.Packet values
-// for FilterFromPacket. Responses are encoded once, straight into a byte
-// slice, by encoder.
+// TLV reader below (search filters too: see parseFilterBER). Responses are
+// encoded once, straight into a byte slice, by encoder.
 
 // BER identifier octets used by LDAP.
 const (
@@ -56,10 +52,6 @@ const (
 	opExtendedRequest  = 23
 	opExtendedResponse = 24
 )
-
-// maxBERDepth bounds the nesting of a decoded message; filters are bounded
-// further by maxFilterDepth.
-const maxBERDepth = maxFilterDepth + 16
 
 // Framing errors. Any of them ends the connection (RFC 4511 §4.1.1).
 var (
@@ -352,91 +344,6 @@ func decodeControls(t tlv) ([]control, error) {
 		out = append(out, ctl)
 	}
 	return out, it.err
-}
-
-// toPacket converts t (a search filter) into the *ber.Packet form that
-// FilterFromPacket reads, sharing the content bytes. Nesting beyond
-// maxBERDepth gives a "too complex" error. The packets come from one
-// allocation (counted first), not one each.
-func toPacket(t tlv, depth int, nodes *int) (*ber.Packet, error) {
-	var n packetCount
-	if err := n.count(t, depth, nodes); err != nil {
-		return nil, err
-	}
-	a := packetArena{
-		packets: make([]ber.Packet, n.nodes),
-		bufs:    make([]bytes.Buffer, n.nodes-n.primitive),
-		kids:    make([]*ber.Packet, n.nodes-1),
-	}
-	return a.build(t), nil
-}
-
-// packetCount counts the packets of a filter, checking what toPacket
-// checks in the same order, so the first error is the same.
-type packetCount struct{ nodes, primitive int }
-
-func (n *packetCount) count(t tlv, depth int, nodes *int) error {
-	if depth > maxBERDepth {
-		return tooComplex("nested deeper than %d", maxFilterDepth)
-	}
-	if *nodes++; *nodes > maxFilterNodes*4 {
-		return tooComplex("more than %d parts", maxFilterNodes)
-	}
-	n.nodes++
-	if !t.constructed() {
-		n.primitive++
-		return nil
-	}
-	it := t.children()
-	for it.more() {
-		c := it.next()
-		if it.err != nil {
-			break
-		}
-		if err := n.count(c, depth+1, nodes); err != nil {
-			return err
-		}
-	}
-	if it.err != nil {
-		return badFilter("%v", it.err)
-	}
-	return nil
-}
-
-// packetArena hands out the packets, empty buffers (of constructed
-// packets) and child lists of one filter, as packetCount counted them.
-type packetArena struct {
-	packets []ber.Packet
-	bufs    []bytes.Buffer
-	kids    []*ber.Packet
-}
-
-// build converts t, which count found well formed.
-func (a *packetArena) build(t tlv) *ber.Packet {
-	p := &a.packets[0]
-	a.packets = a.packets[1:]
-	p.Identifier = ber.Identifier{
-		ClassType: ber.Class(t.class()),
-		TagType:   ber.Type(t.id & constructedBit),
-		Tag:       ber.Tag(t.tag()),
-	}
-	if !t.constructed() {
-		p.Data = bytes.NewBuffer(t.content)
-		return p
-	}
-	p.Data = &a.bufs[0]
-	a.bufs = a.bufs[1:]
-	k := 0
-	for it := t.children(); it.more(); k++ {
-		it.next()
-	}
-	p.Children = a.kids[:k:k]
-	a.kids = a.kids[k:]
-	it := t.children()
-	for i := range p.Children {
-		p.Children[i] = a.build(it.next())
-	}
-	return p
 }
 
 // encoder builds BER into a byte slice. open appends an identifier and a

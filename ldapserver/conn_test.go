@@ -750,10 +750,7 @@ func FuzzDecodeMessage(f *testing.F) {
 			for it.more() {
 				el := it.next()
 				if el.class() == classContext {
-					n := 0
-					if p, err := toPacket(el, 1, &n); err == nil {
-						_, _ = FilterFromPacket(p)
-					}
+					_, _ = parseFilterBER(el)
 				}
 			}
 		}

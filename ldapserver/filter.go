@@ -79,8 +79,21 @@ func ParseFilter(s string) (Filter, error) {
 // FilterFromPacket converts the BER encoding of a Filter (RFC 4511 §4.5.1)
 // as go-asn1-ber decodes it from a SearchRequest. Errors as ParseFilter.
 func FilterFromPacket(p *ber.Packet) (Filter, error) {
+	if p == nil {
+		return nil, badFilter("missing filter")
+	}
+	t, rest, err := next(p.Bytes())
+	if err != nil || len(rest) != 0 {
+		return nil, badFilter("%v", err)
+	}
+	return parseFilterBER(t)
+}
+
+// parseFilterBER converts a Filter straight from the request's BER, as the
+// connection layer decodes it.
+func parseFilterBER(t tlv) (Filter, error) {
 	var fp filterParser
-	return fp.parse(p, 1)
+	return fp.parse(t, 1)
 }
 
 func badFilter(format string, args ...any) *Error {
@@ -91,116 +104,171 @@ func tooComplex(format string, args ...any) *Error {
 	return &Error{Code: ResultAdminLimitExceeded, Message: "search filter too complex", Err: fmt.Errorf("%w: "+format, append([]any{ErrFilterTooComplex}, args...)...)}
 }
 
+// filterParser counts the filter's parts (nested filters and substrings
+// parts) against maxFilterNodes.
 type filterParser struct{ nodes int }
 
-func (fp *filterParser) parse(p *ber.Packet, depth int) (Filter, error) {
-	if p == nil {
-		return nil, badFilter("missing filter")
+func (fp *filterParser) count() error {
+	if fp.nodes++; fp.nodes > maxFilterNodes {
+		return tooComplex("more than %d parts", maxFilterNodes)
 	}
+	return nil
+}
+
+func (fp *filterParser) parse(t tlv, depth int) (Filter, error) {
 	if depth > maxFilterDepth {
 		return nil, tooComplex("nested deeper than %d", maxFilterDepth)
 	}
-	if fp.nodes++; fp.nodes > maxFilterNodes {
-		return nil, tooComplex("more than %d parts", maxFilterNodes)
+	if err := fp.count(); err != nil {
+		return nil, err
 	}
-	if p.ClassType != ber.ClassContext {
-		return nil, badFilter("not a filter choice (class %d)", p.ClassType)
+	if t.class() != classContext {
+		return nil, badFilter("not a filter choice (class %d)", t.class()>>6)
 	}
-	constructed := p.TagType == ber.TypeConstructed
-	switch p.Tag {
+	switch tag := ber.Tag(t.tag()); tag {
 	case ldap.FilterAnd, ldap.FilterOr:
-		if !constructed {
+		if !t.constructed() {
 			return nil, badFilter("primitive and/or")
 		}
-		fs := make([]Filter, 0, len(p.Children))
-		for _, c := range p.Children {
+		var fs []Filter
+		it := t.children()
+		for it.more() {
+			c := it.next()
+			if it.err != nil {
+				break
+			}
 			f, err := fp.parse(c, depth+1)
 			if err != nil {
 				return nil, err
 			}
 			fs = append(fs, f)
 		}
-		if p.Tag == ldap.FilterAnd {
+		if it.err != nil {
+			return nil, badFilter("%v", it.err)
+		}
+		if fs == nil {
+			fs = []Filter{}
+		}
+		if tag == ldap.FilterAnd {
 			return &andFilter{fs}, nil
 		}
 		return &orFilter{fs}, nil
 	case ldap.FilterNot:
-		if !constructed || len(p.Children) != 1 {
+		kids, n, err := children2(t)
+		if err != nil || n != 1 {
 			return nil, badFilter("not must hold one filter")
 		}
-		f, err := fp.parse(p.Children[0], depth+1)
+		f, err := fp.parse(kids[0], depth+1)
 		if err != nil {
 			return nil, err
 		}
 		return &notFilter{f}, nil
 	case ldap.FilterEqualityMatch, ldap.FilterGreaterOrEqual, ldap.FilterLessOrEqual, ldap.FilterApproxMatch:
-		if !constructed || len(p.Children) != 2 {
+		kids, n, err := children2(t)
+		if err != nil || n != 2 {
 			return nil, badFilter("attribute value assertion must hold a type and a value")
 		}
-		attr, err := octets(p.Children[0])
+		attr, err := octets(kids[0])
 		if err != nil {
 			return nil, err
 		}
-		value, err := octets(p.Children[1])
+		value, err := octets(kids[1])
 		if err != nil {
 			return nil, err
 		}
-		kind := map[ber.Tag]cmpKind{
-			ldap.FilterEqualityMatch:  cmpEqual,
-			ldap.FilterGreaterOrEqual: cmpGreaterOrEqual,
-			ldap.FilterLessOrEqual:    cmpLessOrEqual,
-			ldap.FilterApproxMatch:    cmpApprox,
-		}[p.Tag]
+		kind := cmpEqual
+		switch tag {
+		case ldap.FilterGreaterOrEqual:
+			kind = cmpGreaterOrEqual
+		case ldap.FilterLessOrEqual:
+			kind = cmpLessOrEqual
+		case ldap.FilterApproxMatch:
+			kind = cmpApprox
+		}
 		return newCmpFilter(kind, attr, value), nil
 	case ldap.FilterSubstrings:
-		return parseSubstrings(p)
+		return fp.parseSubstrings(t)
 	case ldap.FilterPresent:
-		if constructed {
+		if t.constructed() {
 			return nil, badFilter("constructed present filter")
 		}
-		attr := string(data(p))
+		attr := t.str()
 		return &presentFilter{attr: attr, def: lookupAttr(attr)}, nil
 	case ldap.FilterExtensibleMatch:
-		return parseExtensible(p)
+		return parseExtensible(t)
+	default:
+		return nil, badFilter("unknown filter choice %d", tag)
 	}
-	return nil, badFilter("unknown filter choice %d", p.Tag)
 }
 
-func parseSubstrings(p *ber.Packet) (Filter, error) {
-	if p.TagType != ber.TypeConstructed || len(p.Children) != 2 {
+// children2 returns the first two children of t and how many it has
+// (counting stops at 3).
+func children2(t tlv) ([2]tlv, int, error) {
+	var kids [2]tlv
+	if !t.constructed() {
+		return kids, 0, nil
+	}
+	n := 0
+	it := t.children()
+	for it.more() && n < 3 {
+		c := it.next()
+		if n < 2 {
+			kids[n] = c
+		}
+		n++
+	}
+	return kids, n, it.err
+}
+
+func (fp *filterParser) parseSubstrings(t tlv) (Filter, error) {
+	kids, n, err := children2(t)
+	if err != nil || n != 2 {
 		return nil, badFilter("substrings must hold a type and a sequence")
 	}
-	attr, err := octets(p.Children[0])
+	attr, err := octets(kids[0])
 	if err != nil {
 		return nil, err
 	}
-	seq := p.Children[1]
-	if seq.TagType != ber.TypeConstructed || len(seq.Children) == 0 {
+	seq := kids[1]
+	if !seq.constructed() || len(seq.content) == 0 {
 		return nil, badFilter("substrings without parts")
 	}
 	f := &substrFilter{attr: attr, def: lookupAttr(attr)}
-	last := len(seq.Children) - 1
-	for i, c := range seq.Children {
-		if c.ClassType != ber.ClassContext || c.TagType != ber.TypePrimitive {
+	it := seq.children()
+	for i := 0; it.more(); i++ {
+		c := it.next()
+		if it.err != nil {
+			break
+		}
+		if err := fp.count(); err != nil {
+			return nil, err
+		}
+		if c.class() != classContext || c.constructed() {
 			return nil, badFilter("substrings part is not a context-specific string")
 		}
-		v := string(data(c))
-		switch c.Tag {
+		v := c.str()
+		switch ber.Tag(c.tag()) {
 		case ldap.FilterSubstringsInitial:
 			if i != 0 {
 				return nil, badFilter("substrings initial not first")
 			}
 			f.initial, f.hasInitial = v, true
 		case ldap.FilterSubstringsAny:
+			if f.hasFinal {
+				return nil, badFilter("substrings final not last")
+			}
 			f.any = append(f.any, v)
 		case ldap.FilterSubstringsFinal:
-			if i != last {
+			if f.hasFinal {
 				return nil, badFilter("substrings final not last")
 			}
 			f.final, f.hasFinal = v, true
 		default:
-			return nil, badFilter("unknown substrings part %d", c.Tag)
+			return nil, badFilter("unknown substrings part %d", c.tag())
 		}
+	}
+	if it.err != nil {
+		return nil, badFilter("%v", it.err)
 	}
 	f.nInitial = normSubstring(f.initial)
 	f.nFinal = normSubstring(f.final)
@@ -210,29 +278,36 @@ func parseSubstrings(p *ber.Packet) (Filter, error) {
 	return f, nil
 }
 
-func parseExtensible(p *ber.Packet) (Filter, error) {
-	if p.TagType != ber.TypeConstructed {
+func parseExtensible(t tlv) (Filter, error) {
+	if !t.constructed() {
 		return nil, badFilter("primitive extensible match")
 	}
 	f := &extFilter{}
 	hasValue := false
-	for _, c := range p.Children {
-		if c.ClassType != ber.ClassContext {
+	it := t.children()
+	for it.more() {
+		c := it.next()
+		if it.err != nil {
+			break
+		}
+		if c.class() != classContext {
 			return nil, badFilter("extensible match part is not context-specific")
 		}
-		switch c.Tag {
+		switch ber.Tag(c.tag()) {
 		case ldap.MatchingRuleAssertionMatchingRule:
-			f.rule = string(data(c))
+			f.rule = c.str()
 		case ldap.MatchingRuleAssertionType:
-			f.attr = string(data(c))
+			f.attr = c.str()
 		case ldap.MatchingRuleAssertionMatchValue:
-			f.value, hasValue = string(data(c)), true
+			f.value, hasValue = c.str(), true
 		case ldap.MatchingRuleAssertionDNAttributes:
-			b := data(c)
-			f.dnAttrs = len(b) == 1 && b[0] != 0
+			f.dnAttrs = len(c.content) == 1 && c.content[0] != 0
 		default:
-			return nil, badFilter("unknown extensible match part %d", c.Tag)
+			return nil, badFilter("unknown extensible match part %d", c.tag())
 		}
+	}
+	if it.err != nil {
+		return nil, badFilter("%v", it.err)
 	}
 	if !hasValue {
 		return nil, badFilter("extensible match without a value")
@@ -396,18 +471,11 @@ func bindAll(fs []Filter, t *tree) ([]Filter, bool) {
 	return out, out != nil
 }
 
-func data(p *ber.Packet) []byte {
-	if p == nil || p.Data == nil {
-		return nil
-	}
-	return p.Data.Bytes()
-}
-
-func octets(p *ber.Packet) (string, error) {
-	if p == nil || p.TagType != ber.TypePrimitive {
+func octets(t tlv) (string, error) {
+	if t.constructed() {
 		return "", badFilter("expected an octet string")
 	}
-	return string(data(p)), nil
+	return t.str(), nil
 }
 
 // andFilter is TRUE if every part is TRUE, FALSE if any is FALSE, and

@@ -266,13 +266,7 @@ func (r *request) search() {
 		r.protocolError("search request", ai.err)
 		return
 	}
-	nodes := 0
-	fp, err := toPacket(filterT, 1, &nodes)
-	if err != nil {
-		r.finish(opSearchDone, err, nil, nil)
-		return
-	}
-	f, err := FilterFromPacket(fp)
+	f, err := parseFilterBER(filterT)
 	if err != nil {
 		c.logAttrs(slog.LevelDebug, "ldap search filter refused", slog.Any("err", err))
 		r.finish(opSearchDone, err, nil, nil)
