@@ -17,7 +17,7 @@ import (
 // quarter of the live heap as room to grow. An operator's GOGC or
 // GOMEMLIMIT wins.
 const (
-	gcHeadroom    = 64 << 20
+	gcHeadroom    = 40 << 20
 	gcMinPercent  = 25
 	gcDefaultPerc = 100
 )

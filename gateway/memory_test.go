@@ -9,9 +9,9 @@ func TestGCPercent(t *testing.T) {
 	}{
 		{0, 100},
 		{10 << 20, 100}, // a small directory keeps Go's default
-		{64 << 20, 100}, // headroom = live
-		{128 << 20, 50}, // 64 MB of room
-		{200 << 20, 32}, // 100k users
+		{40 << 20, 100}, // headroom = live
+		{80 << 20, 50},  // 40 MB of room
+		{150 << 20, 26}, // 100k users
 		{4 << 30, 25},   // a quarter at least
 	} {
 		if got := gcPercent(c.live); got != c.want {
