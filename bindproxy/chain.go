@@ -10,17 +10,14 @@ package bindproxy
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/ldapgate/ldapgate/internal/keyedhash"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -91,8 +88,8 @@ type Chain struct {
 	log     *slog.Logger
 
 	mu    sync.RWMutex
-	macs  *sync.Pool // *keyedMAC under the HMAC key, random per process (and per Reset)
-	cache map[[sha256.Size]byte]cacheEntry
+	keys  *keyedhash.Hasher // a new key per process and per Reset
+	cache map[keyedhash.Sum]cacheEntry
 
 	countMu sync.Mutex
 	counts  map[countKey]uint64
@@ -102,13 +99,6 @@ type Chain struct {
 type countKey struct {
 	method, result string
 	cached         bool
-}
-
-// keyedMAC is a reusable HMAC state: a new one hashes the key and
-// allocates, for every bind.
-type keyedMAC struct {
-	h        hash.Hash
-	buf, out []byte
 }
 
 type cacheEntry struct {
@@ -235,22 +225,14 @@ func (c *Chain) Counts() map[string]uint64 {
 	return out
 }
 
-func (c *Chain) cacheKey(userID, password string) [sha256.Size]byte {
+func (c *Chain) cacheKey(userID, password string) keyedhash.Sum {
 	c.mu.RLock()
-	macs := c.macs
+	keys := c.keys
 	c.mu.RUnlock()
-	m := macs.Get().(*keyedMAC)
-	m.buf = append(append(append(m.buf[:0], userID...), 0), password...)
-	m.h.Write(m.buf)
-	m.out = m.h.Sum(m.out[:0])
-	k := [sha256.Size]byte(m.out)
-	m.h.Reset()
-	clear(m.buf) // the password
-	macs.Put(m)
-	return k
+	return keys.Sum(userID, password)
 }
 
-func (c *Chain) lookup(k [sha256.Size]byte, userID string) (cacheEntry, bool) {
+func (c *Chain) lookup(k keyedhash.Sum, userID string) (cacheEntry, bool) {
 	if c.opts.CacheTTL <= 0 {
 		return cacheEntry{}, false
 	}
@@ -263,7 +245,7 @@ func (c *Chain) lookup(k [sha256.Size]byte, userID string) (cacheEntry, bool) {
 	return e, true
 }
 
-func (c *Chain) store(k [sha256.Size]byte, userID string, m Method, cred Credential) {
+func (c *Chain) store(k keyedhash.Sum, userID string, m Method, cred Credential) {
 	if c.opts.CacheTTL <= 0 {
 		return
 	}
@@ -290,7 +272,7 @@ func (c *Chain) store(k [sha256.Size]byte, userID string, m Method, cred Credent
 	c.cache[k] = cacheEntry{userID: userID, method: m, cred: cred, expires: exp}
 }
 
-func (c *Chain) drop(k [sha256.Size]byte) {
+func (c *Chain) drop(k keyedhash.Sum) {
 	c.mu.Lock()
 	delete(c.cache, k)
 	c.mu.Unlock()
@@ -322,14 +304,10 @@ func (c *Chain) ViewChanged(v *store.View) {
 // Reset forgets every cached bind and draws a new cache key (config
 // reload).
 func (c *Chain) Reset() {
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		panic(fmt.Sprintf("bindproxy: crypto/rand: %v", err)) // never fails since Go 1.24
-	}
-	macs := &sync.Pool{New: func() any { return &keyedMAC{h: hmac.New(sha256.New, key)} }}
+	keys := keyedhash.New()
 	c.mu.Lock()
-	c.macs = macs
-	c.cache = make(map[[sha256.Size]byte]cacheEntry)
+	c.keys = keys
+	c.cache = make(map[keyedhash.Sum]cacheEntry)
 	c.mu.Unlock()
 }
 
