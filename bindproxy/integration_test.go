@@ -14,6 +14,7 @@ import (
 
 	"github.com/ldapgate/ldapgate/bindproxy"
 	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/oidc"
 	"github.com/ldapgate/ldapgate/oidc/oidctest"
 	"github.com/ldapgate/ldapgate/store"
@@ -95,7 +96,7 @@ func newEnvMethods(t *testing.T, limit ldapserver.BindLimit, methods func(e *env
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.addr = serveLDAP(t, srv)
+	e.addr = ldaptest.Serve(t, srv)
 	return e
 }
 
@@ -450,5 +451,5 @@ func benchEnv(b *testing.B, ttl time.Duration) benchEnvT {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return benchEnvT{addr: serveLDAP(b, srv), pw: pw, live: live, chain: chain}
+	return benchEnvT{addr: ldaptest.Serve(b, srv), pw: pw, live: live, chain: chain}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ldapgate/ldapgate/bindproxy"
 	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -84,7 +85,7 @@ func startUpstream(t *testing.T, e *env, pki *testPKI) (string, *upstreamUsers) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "ldaps://" + serveLDAP(t, srv), users
+	return "ldaps://" + ldaptest.Serve(t, srv), users
 }
 
 func TestUpstreamBinds(t *testing.T) {

@@ -3,7 +3,6 @@ package portal_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/ldapgate/ldapgate/bindproxy"
 	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/oidc"
 	"github.com/ldapgate/ldapgate/oidc/oidctest"
 	"github.com/ldapgate/ldapgate/portal"
@@ -73,20 +73,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Close(cctx)
-		<-errc
-	})
-	<-srv.Ready()
-	e.ldap = l.Addr().String()
+	e.ldap = ldaptest.Serve(t, srv)
 
 	e.portal = httptest.NewUnstartedServer(nil)
 	public := "http://" + e.portal.Listener.Addr().String()

@@ -2,14 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -30,13 +29,7 @@ func startServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(l)
-	t.Cleanup(func() { s.Close(context.Background()) })
-	return "ldap://" + l.Addr().String()
+	return "ldap://" + ldaptest.Serve(t, s)
 }
 
 func TestBench(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"github.com/ldapgate/ldapgate/bindproxy"
 	"github.com/ldapgate/ldapgate/internal/testtool"
 	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/dirfile"
 	"github.com/ldapgate/ldapgate/sync/engine"
@@ -109,23 +110,12 @@ func startDirectory(t *testing.T) *directory {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	<-srv.Ready()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Close(ctx)
-		<-errc
+	t.Cleanup(func() { // after the server's cleanup
 		if t.Failed() {
 			t.Logf("ldapgate log:\n%s", d.log)
 		}
 	})
-	d.addr = l.Addr().String()
+	d.addr = ldaptest.Serve(t, srv)
 	return d
 }
 

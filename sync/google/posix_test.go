@@ -2,10 +2,7 @@ package google_test
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,6 +15,7 @@ import (
 	admin "google.golang.org/api/admin/directory/v1"
 
 	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -159,23 +157,7 @@ func serveLDAP(t *testing.T, st *store.State) *ldap.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if err := <-errc; !errors.Is(err, ldapserver.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	c, err := ldap.DialURL("ldap://" + l.Addr().String())
+	c, err := ldap.DialURL("ldap://" + ldaptest.Serve(t, srv))
 	if err != nil {
 		t.Fatal(err)
 	}
