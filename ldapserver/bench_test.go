@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"sync"
@@ -27,6 +29,17 @@ func benchView() *store.View {
 	return benchViewV
 }
 
+// newBenchServer serves the 100k-user view with a logger at info, as a
+// production server logs (the tests' debug logger would be measured too).
+func newBenchServer(b *testing.B) *Server {
+	b.Helper()
+	s, err := New(testConfig(b), benchLive(), slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
 func benchLive() *store.Live {
 	l := &store.Live{}
 	l.Store(benchView())
@@ -36,7 +49,7 @@ func benchLive() *store.Live {
 // BenchmarkSearchByUID: one search by uid on a bound connection over
 // loopback, 100k users, all user attributes returned.
 func BenchmarkSearchByUID(b *testing.B) {
-	s, _ := newTestServer(b, testConfig(b), benchLive())
+	s := newBenchServer(b)
 	addr := serve(b, s)
 	c := dialBound(b, addr)
 	if _, err := ldapSearch(c, testBase, ldap.ScopeWholeSubtree, "(uid=user0000000)"); err != nil { // builds the tree
@@ -201,7 +214,7 @@ func rawSearchAll(id int64, base string, filter *ber.Packet, controls ...*ber.Pa
 
 // BenchmarkRawSearchByUID: BenchmarkSearchByUID with a raw client.
 func BenchmarkRawSearchByUID(b *testing.B) {
-	s, _ := newTestServer(b, testConfig(b), benchLive())
+	s := newBenchServer(b)
 	s.dir.Warm()
 	rc := newRawClient(b, serve(b, s))
 	reqs := make([][]byte, 4096)
@@ -229,7 +242,7 @@ func resultOfDone(m *message) ResultCode {
 // BenchmarkRawPagedRead: a full paged read of the 100k users (all user
 // attributes, pages of 1000) with a raw client; one op is the whole read.
 func BenchmarkRawPagedRead(b *testing.B) {
-	s, _ := newTestServer(b, testConfig(b), benchLive())
+	s := newBenchServer(b)
 	s.dir.Warm()
 	rc := newRawClient(b, serve(b, s))
 	filter := ber.Encode(ber.ClassContext, ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
@@ -264,7 +277,7 @@ func BenchmarkRawPagedRead(b *testing.B) {
 // BenchmarkBind: a simple bind of a service account (cheap argon2
 // parameters: the protocol's cost, not the hash's).
 func BenchmarkBind(b *testing.B) {
-	s, _ := newTestServer(b, testConfig(b), benchLive())
+	s := newBenchServer(b)
 	s.dir.Warm()
 	rc := newRawClient(b, serve(b, s))
 	req := rawBind(2, archiveDN, archivePW)

@@ -11,7 +11,7 @@ import (
 // uid, unbind, as clients that open a connection per lookup do (go-ldap on
 // loopback; the client's cost is included).
 func BenchmarkConnectCycle(b *testing.B) {
-	s, _ := newTestServer(b, testConfig(b), benchLive())
+	s := newBenchServer(b)
 	s.dir.Warm()
 	addr := serve(b, s)
 	b.ReportAllocs()
