@@ -252,7 +252,7 @@ type packer struct {
 	enc   encoder
 	norms []string
 	chunk []byte
-	// scratch for entryBuilder.addDNs
+	// scratch for refsOf and entryBuilder.addDNs
 	refs []int32
 }
 

@@ -187,12 +187,12 @@ type dnPair struct {
 	pos     int32
 }
 
-// appendDNs appends the DNs of ids found in dns (members or groups outside
-// the tree are left out).
-func appendDNs(dst []dnPair, ids []string, dns map[string]dnPair) []dnPair {
+// refsOf appends the positions of the entries of ids found in dns
+// (members or groups outside the tree are left out).
+func refsOf(dst []int32, ids []string, dns map[string]dnPair) []int32 {
 	for _, id := range ids {
 		if p, ok := dns[id]; ok {
-			dst = append(dst, p)
+			dst = append(dst, p.pos)
 		}
 	}
 	return dst
@@ -230,14 +230,13 @@ func (e entryBuilder) add(d *attrDef, vals ...string) { e.p.add(d, vals...) }
 // addShared appends an attribute whose values and normal forms are given.
 func (e entryBuilder) addShared(d *attrDef, vals, norms []string) { e.p.addNorm(d, vals, norms) }
 
-// addDNs appends a DN-valued attribute naming tree entries.
-func (e entryBuilder) addDNs(d *attrDef, dns []dnPair) {
-	p := e.p
-	p.refs = p.refs[:0]
-	for _, x := range dns {
-		p.refs = append(p.refs, x.pos)
-	}
-	p.addRefs(d, p.refs)
+// refs returns an empty scratch slice for refsOf, to pass to addDNs.
+func (e entryBuilder) refs() []int32 { return e.p.refs[:0] }
+
+// addDNs appends a DN-valued attribute naming the tree entries at refs.
+func (e entryBuilder) addDNs(d *attrDef, refs []int32) {
+	e.p.addRefs(d, refs)
+	e.p.refs = refs[:0] // keep the grown scratch
 }
 
 // newSpecialEntry starts an entry outside the tree (the RootDSE,
@@ -330,10 +329,6 @@ func (b *treeBuilder) addTime(e entryBuilder, d *attrDef, t time.Time) {
 	}
 	e.add(d, s)
 }
-
-// addCommon appends a single-valued attribute whose value many entries
-// share (account status, org unit).
-func (b *treeBuilder) addCommon(e entryBuilder, d *attrDef, v string) { e.add(d, v) }
 
 // pair makes a dnPair whose strings are one when dn is already normal.
 func pair(dn, ndn string) dnPair {
@@ -476,10 +471,9 @@ func buildTree(v *store.View, l *layout) *tree {
 		e.add(atDisplayName, strings.TrimSpace(u.DisplayName))
 		e.add(atMail, u.PrimaryEmail)
 		e.add(atMailAlternate, u.Aliases...)
-		b.addCommon(e, atOU, u.OrgUnitPath)
-		b.addCommon(e, atAccountStatus, accountStatus(&u.User))
-		memberOf := appendDNs(make([]dnPair, 0, len(u.Groups)+len(u.Privileges)), u.Groups, groupDN)
-		e.addDNs(atMemberOf, appendDNs(memberOf, u.Privileges, privDN))
+		e.add(atOU, u.OrgUnitPath)
+		e.add(atAccountStatus, accountStatus(&u.User))
+		e.addDNs(atMemberOf, refsOf(refsOf(e.refs(), u.Groups, groupDN), u.Privileges, privDN))
 		addUserAttributes(e, u.Attributes) // from custom fields (userattrs.go)
 		if px != nil {
 			pu := px.user(&u.User, uidNumbers, cn) // Google's values first (posix.go)
@@ -488,19 +482,19 @@ func buildTree(v *store.View, l *layout) *tree {
 				e.add(atGIDNumber, pu.gidNumber)
 			}
 			e.add(atHomeDirectory, pu.home)
-			b.addCommon(e, atLoginShell, pu.shell)
+			e.add(atLoginShell, pu.shell)
 			e.add(atGecos, pu.gecos)
 			if !u.Enabled() {
-				b.addCommon(e, atShadowExpire, "1")
+				e.add(atShadowExpire, "1")
 			}
 		}
 		if l.ad {
 			e.add(atSAMAccountName, u.UID)
 			e.add(atUserPrincipalName, u.PrimaryEmail)
 			if u.Enabled() {
-				b.addCommon(e, atUserAccountControl, "512")
+				e.add(atUserAccountControl, "512")
 			} else {
-				b.addCommon(e, atUserAccountControl, "514")
+				e.add(atUserAccountControl, "514")
 			}
 		}
 		b.addOperational(e, entryUUID("user", u.ID), u.CreatedAt, u.UpdatedAt)
@@ -519,9 +513,8 @@ func buildTree(v *store.View, l *layout) *tree {
 		e.add(atCN, g.CN)
 		e.add(atMail, g.Email)
 		e.add(atDescription, g.Description)
-		members := appendDNs(make([]dnPair, 0, len(g.MemberUsers)+len(g.MemberGroups)), g.MemberUsers, userDN)
-		e.addDNs(atMember, appendDNs(members, g.MemberGroups, groupDN))
-		e.addDNs(atMemberOf, appendDNs(make([]dnPair, 0, len(g.MemberOf)), g.MemberOf, groupDN))
+		e.addDNs(atMember, refsOf(refsOf(e.refs(), g.MemberUsers, userDN), g.MemberGroups, groupDN))
+		e.addDNs(atMemberOf, refsOf(e.refs(), g.MemberOf, groupDN))
 		if px != nil {
 			if n, ok := gidNumbers[g.ID]; ok {
 				e.add(atGIDNumber, formatUint(n))
@@ -545,7 +538,7 @@ func buildTree(v *store.View, l *layout) *tree {
 		}
 		e := b.openAt(p, kindPrivilege, o.pos, l.privClasses)
 		e.add(atCN, pv.Name)
-		e.addDNs(atMember, appendDNs(make([]dnPair, 0, len(pv.Users)), pv.Users, userDN))
+		e.addDNs(atMember, refsOf(e.refs(), pv.Users, userDN))
 		if l.ad {
 			e.add(atSAMAccountName, pv.Name)
 		}

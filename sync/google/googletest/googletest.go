@@ -230,24 +230,36 @@ func (s *Server) AddOrgUnit(path string) {
 func (s *Server) PutUser(u *admin.User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := clone(u)
-	s.docs[c] = toDoc(c)
-	if i := slices.IndexFunc(s.users, func(x *admin.User) bool { return x.Id == u.Id }); i >= 0 {
-		delete(s.docs, s.users[i])
-		s.users[i] = c
-		return
-	}
-	s.users = append(s.users, c)
+	s.users = put(s, s.users, u, func(x *admin.User) bool { return x.Id == u.Id })
 }
 
 // SetUsers replaces all users (without copying: for big benchmarks).
 func (s *Server) SetUsers(us []*admin.User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.users = us
-	for _, u := range us {
-		s.docs[u] = toDoc(u)
+	s.users = setAll(s, us)
+}
+
+// put adds a copy of v to list, or puts it in place of the element same
+// finds, and keeps the copy's JSON. s.mu is held.
+func put[T any](s *Server, list []*T, v *T, same func(*T) bool) []*T {
+	c := clone(v)
+	s.docs[c] = toDoc(c)
+	if i := slices.IndexFunc(list, same); i >= 0 {
+		delete(s.docs, list[i])
+		list[i] = c
+		return list
 	}
+	return append(list, c)
+}
+
+// setAll keeps the JSON of every element of list and returns it. s.mu is
+// held.
+func setAll[T any](s *Server, list []*T) []*T {
+	for _, v := range list {
+		s.docs[v] = toDoc(v)
+	}
+	return list
 }
 
 // toDoc turns v into generic JSON.
@@ -297,24 +309,14 @@ func (s *Server) DeleteUser(id string) {
 func (s *Server) PutGroup(g *admin.Group) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := clone(g)
-	s.docs[c] = toDoc(c)
-	if i := slices.IndexFunc(s.groups, func(x *admin.Group) bool { return x.Id == g.Id }); i >= 0 {
-		delete(s.docs, s.groups[i])
-		s.groups[i] = c
-		return
-	}
-	s.groups = append(s.groups, c)
+	s.groups = put(s, s.groups, g, func(x *admin.Group) bool { return x.Id == g.Id })
 }
 
 // SetGroups replaces all groups (without copying).
 func (s *Server) SetGroups(gs []*admin.Group) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.groups = gs
-	for _, g := range gs {
-		s.docs[g] = toDoc(g)
-	}
+	s.groups = setAll(s, gs)
 }
 
 // DeleteGroup deletes the group with this id.
