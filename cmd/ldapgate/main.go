@@ -10,6 +10,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		keepSysmonAwake()
+	}
 	os.Exit(run())
 }
 
