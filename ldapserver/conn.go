@@ -74,6 +74,8 @@ type conn struct {
 	tls    bool
 	ops    []*asyncRequest  // in flight, for Abandon and stop; at most MaxRequestsPerConn
 	opsBuf [4]*asyncRequest // ops' first array
+	spare  *asyncRequest    // a finished request, for the next one
+	first  asyncRequest     // spare's first value
 	pages  pages
 }
 
@@ -87,6 +89,7 @@ func newConn(s *Server, id uint64, nc net.Conn) *conn {
 		netConn: nc,
 	}
 	c.ops = c.opsBuf[:0]
+	c.spare = &c.first
 	// The requests' contexts are not children of the connection's: a child
 	// costs its parent a map and a channel, and locks on every request.
 	// stop cancels them all.
@@ -173,28 +176,96 @@ func (c *conn) write(b []byte, flush bool) error {
 }
 
 // asyncRequest is a request that runs on a worker while the reader goroutine
-// goes on reading; Abandon cancels it.
+// goes on reading; Abandon cancels it. A connection reuses a finished one
+// (conn.spare), with its context and its message buffer, so that the
+// usual one request at a time costs no allocation for them.
 type asyncRequest struct {
 	request
-	msg    message
-	cancel context.CancelCauseFunc
+	msg  message
+	buf  []byte // msg's
+	rctx requestContext
 }
 
 // runJob runs the request on a worker (see dispatch).
 func (r *asyncRequest) runJob() {
 	c := r.c
 	defer func() {
+		r.rctx.cancel(context.Canceled) // for anything still waiting on it
+		r.release()
 		c.mu.Lock()
 		if i := slices.Index(c.ops, r); i >= 0 {
 			c.ops = slices.Delete(c.ops, i, i+1)
 		}
+		if c.spare == nil {
+			c.spare = r
+		}
 		c.mu.Unlock()
-		r.cancel(nil)
-		r.release()
 		<-c.sem
 		c.wg.Done()
 	}()
 	r.run()
+}
+
+// requestContext is an asynchronous request's context: the connection's
+// values (base), cancelled by Abandon and when the connection stops (with
+// the cause, see cause). It lives in the asyncRequest; Done makes its
+// channel only when asked.
+type requestContext struct {
+	context.Context // the connection's base: never done, no deadline
+	mu              sync.Mutex
+	done            chan struct{}
+	err             error // the cause; nil until cancelled
+}
+
+func (x *requestContext) reset(base context.Context) {
+	x.Context, x.done, x.err = base, nil, nil
+}
+
+func (x *requestContext) Done() <-chan struct{} {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.done == nil {
+		x.done = make(chan struct{})
+		if x.err != nil {
+			close(x.done)
+		}
+	}
+	return x.done
+}
+
+func (x *requestContext) Err() error {
+	if x.cause() != nil {
+		return context.Canceled
+	}
+	return nil
+}
+
+// cause is why the context was cancelled (errAbandoned, the connection's
+// cause), or nil.
+func (x *requestContext) cause() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.err
+}
+
+// causeOf is context.Cause, for request contexts too.
+func causeOf(ctx context.Context) error {
+	if x, ok := ctx.(*requestContext); ok {
+		return x.cause()
+	}
+	return context.Cause(ctx)
+}
+
+// cancel cancels the context with cause, unless it is cancelled already.
+func (x *requestContext) cancel(cause error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.err == nil {
+		x.err = cause
+		if x.done != nil {
+			close(x.done)
+		}
+	}
 }
 
 // runJob runs the connection's reader on a worker (see Server.startConn).
@@ -280,12 +351,12 @@ func (c *conn) serve() {
 			c.notice(ResultProtocolError, "malformed message")
 			return
 		}
-		ok, async := c.dispatch(m)
+		ok, free := c.dispatch(m, buf)
 		if !ok {
 			return
 		}
-		if !async && cap(buf) <= maxReusedBuffer {
-			c.rbuf = buf // the message was handled: its buffer is free
+		if cap(free) <= maxReusedBuffer {
+			c.rbuf = free
 		}
 	}
 }
@@ -321,30 +392,30 @@ func (c *conn) upgradeTLS(raw net.Conn, cfg *tls.Config) error {
 	return nil
 }
 
-// dispatch handles one message, m (the reader's, which it reuses): at once
-// or, for async, on a worker that has a copy of m and the message's buffer.
-// ok false ends the connection.
-func (c *conn) dispatch(m *message) (ok, async bool) {
+// dispatch handles one message, m (the reader's, which it reuses), read
+// into buf: at once, or on a worker that has a copy of m and buf. ok false
+// ends the connection; free is a buffer the next message may be read into.
+func (c *conn) dispatch(m *message, buf []byte) (ok bool, free []byte) {
 	switch m.op {
 	case opUnbindRequest:
-		return false, false
+		return false, nil
 	case opAbandonRequest:
 		c.abandon(m)
-		return true, false
+		return true, buf
 	case opBindRequest:
 		// RFC 4511 §4.2.1: operations in progress finish before a bind.
 		c.wg.Wait()
 		c.runInline(m)
-		return true, false
+		return true, buf
 	case opExtendedRequest:
 		if name, _ := extendedName(m); name == oidStartTLS {
-			return c.startTLS(m), false
+			return c.startTLS(m), buf
 		}
 	case opSearchRequest, opCompareRequest, opModifyRequest, opAddRequest, opDelRequest, opModDNRequest:
 	default:
 		c.logAttrs(slog.LevelWarn, "ldap request of unknown type; closing the connection", slog.Int("op", int(m.op)))
 		c.notice(ResultProtocolError, "unknown request type")
-		return false, false
+		return false, nil
 	}
 	select {
 	case c.sem <- struct{}{}:
@@ -352,27 +423,32 @@ func (c *conn) dispatch(m *message) (ok, async bool) {
 		select {
 		case c.sem <- struct{}{}:
 		case <-c.ctx.Done():
-			return false, false
+			return false, nil
 		}
 	}
 	if c.ctx.Err() != nil {
 		<-c.sem
-		return false, false
+		return false, nil
 	}
-	ctx, cancel := context.WithCancelCause(c.base)
-	r := &asyncRequest{request: request{c: c, ctx: ctx, counted: true}, msg: *m, cancel: cancel}
-	r.m = &r.msg
 	c.mu.Lock()
-	r.id = c.ident
+	r := c.spare
+	c.spare = nil
+	if r == nil {
+		r = new(asyncRequest)
+	}
+	free, r.buf = r.buf, buf
+	r.rctx.reset(c.base)
+	r.request = request{c: c, m: &r.msg, ctx: &r.rctx, id: c.ident, counted: true}
+	r.msg = *m
 	c.ops = append(c.ops, r)
 	if c.ctx.Err() != nil {
-		cancel(context.Cause(c.ctx)) // stop ran since the check above
+		r.rctx.cancel(context.Cause(c.ctx)) // stop ran since the check above
 	}
 	c.mu.Unlock()
 	c.active.Add(1)
 	c.wg.Add(1)
 	requestWorkers.run(r) // workers.go
-	return true, true
+	return true, free
 }
 
 // stop cancels the connection's context and its requests' with cause
@@ -382,7 +458,7 @@ func (c *conn) stop(cause error) {
 	cause = context.Cause(c.ctx)
 	c.mu.Lock()
 	for _, r := range c.ops {
-		r.cancel(cause)
+		r.rctx.cancel(cause)
 	}
 	c.mu.Unlock()
 }
@@ -423,15 +499,16 @@ func (c *conn) abandon(m *message) {
 	if id < 0 || id > 1<<31-1 {
 		return
 	}
-	var op *asyncRequest
+	found := false
 	c.mu.Lock()
 	if i := c.findOp(int32(id)); i >= 0 {
-		op = c.ops[i]
+		// Under mu: once out of ops, a finished request may be reused.
+		c.ops[i].rctx.cancel(errAbandoned)
 		c.ops = slices.Delete(c.ops, i, i+1)
+		found = true
 	}
 	c.mu.Unlock()
-	if op != nil {
-		op.cancel(errAbandoned)
+	if found {
 		c.logAttrs(slog.LevelDebug, "ldap request abandoned", slog.Int64("msgid", id))
 	}
 }

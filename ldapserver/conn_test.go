@@ -264,7 +264,7 @@ func blockingServer(t *testing.T, cfg Config) (s *Server, addr string, started <
 		st <- struct{}{}
 		select {
 		case <-ctx.Done():
-			cs <- context.Cause(ctx)
+			cs <- causeOf(ctx)
 		case <-rel:
 		}
 	}

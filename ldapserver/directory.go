@@ -95,7 +95,7 @@ type Directory struct {
 
 	// Test hooks.
 	verify     func(hash, pw string) (bool, error)
-	searchHook func(*SearchRequest)
+	searchHook func(SearchRequest)
 }
 
 // NewDirectory returns the directory of cfg over the views live holds.

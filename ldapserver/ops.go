@@ -139,7 +139,7 @@ func (r *request) control(oid string) (control, bool) {
 // abandoned reports whether the client abandoned the request: it gets no
 // response then.
 func (r *request) abandoned() bool {
-	return errors.Is(context.Cause(r.ctx), errAbandoned)
+	return errors.Is(causeOf(r.ctx), errAbandoned)
 }
 
 // finish writes the final response of type op for err (nil: success),
@@ -300,9 +300,9 @@ func (r *request) search() {
 	e := encoders.Get().(*encoder)
 	defer encoders.Put(e)
 	n := 0
-	_, err = c.srv.dir.runSearch(r.ctx, r.id, req, cursor{after: -1, direct: func(en *entry, sel *selection, typesOnly bool) error {
+	_, err = c.srv.dir.runSearch(r.ctx, r.id, req, cursor{after: -1, direct: func(en *entry, sel selection, typesOnly bool) error {
 		n++
-		return r.sendEntry(e, en, sel, typesOnly)
+		return r.sendEntry(e, en, &sel, typesOnly)
 	}}, nil)
 	r.logSearch(req, n, err)
 	r.finish(opSearchDone, err, nil, nil)

@@ -31,7 +31,7 @@ type pageState struct {
 	// A sorted paged search keeps the rest of its sorted result instead,
 	// and the result of the search that collected it.
 	sorted []*entry
-	sel    *selection
+	sel    selection
 	types  bool
 	err    error
 }
@@ -157,12 +157,12 @@ func (r *request) pagedSearch(req *SearchRequest, pc control) {
 	e := encoders.Get().(*encoder)
 	defer encoders.Put(e)
 	n := 0
-	cur.direct = func(en *entry, sel *selection, typesOnly bool) error {
+	cur.direct = func(en *entry, sel selection, typesOnly bool) error {
 		if int64(n) == size {
 			return errPageFull
 		}
 		n++
-		return r.sendEntry(e, en, sel, typesOnly)
+		return r.sendEntry(e, en, &sel, typesOnly)
 	}
 	s, err := c.srv.dir.runSearch(r.ctx, r.id, &preq, cur, nil)
 	next := ""

@@ -90,17 +90,22 @@ type cursor struct {
 	// direct, when set, gets the matching entries instead of emit, with the
 	// selection to apply: the connection layer encodes them straight from
 	// the tree, without building a SearchEntry.
-	direct func(e *entry, sel *selection, typesOnly bool) error
+	direct func(e *entry, sel selection, typesOnly bool) error
 }
 
-// runSearch is Search from a cursor. It returns the search's state: the
-// tree it ran on and the position of the last entry emitted.
-func (d *Directory) runSearch(ctx context.Context, id Identity, req *SearchRequest, cur cursor, emit func(*SearchEntry) error) (*search, error) {
-	if d.searchHook != nil {
-		d.searchHook(req)
-	}
-	s := &search{
-		ctx:    ctx,
+// searched is where a search ended: the tree it ran on (nil for the
+// RootDSE and cn=Subschema), the position of the last entry emitted and
+// how many it emitted.
+type searched struct {
+	tree    *tree
+	last    int32
+	entries int
+}
+
+// runSearch is Search from a cursor. It returns where the search ended.
+// Its state stays on the stack: a search costs no allocation of its own.
+func (d *Directory) runSearch(ctx context.Context, id Identity, req *SearchRequest, cur cursor, emit func(*SearchEntry) error) (searched, error) {
+	s := search{
 		id:     id,
 		filter: req.Filter,
 		sel:    newSelection(req.Attributes),
@@ -111,49 +116,57 @@ func (d *Directory) runSearch(ctx context.Context, id Identity, req *SearchReque
 		last:   cur.after,
 		direct: cur.direct,
 	}
+	err := d.find(ctx, &s, req, cur)
+	return searched{tree: s.tree, last: s.last, entries: s.entries}, err
+}
+
+// find runs the search s of req. The context is not part of s: the
+// compiler would let s and the callbacks in it escape with it.
+func (d *Directory) find(ctx context.Context, s *search, req *SearchRequest, cur cursor) error {
+	if d.searchHook != nil {
+		d.searchHook(*req)
+	}
 	if cur.clientLimitOnly {
 		s.limit = max(req.SizeLimit, 0)
 	}
 	if req.Scope < ScopeBase || req.Scope > ScopeSub {
-		return s, &Error{Code: ResultProtocolError, Message: "unknown search scope", Err: fmt.Errorf("scope %d", req.Scope)}
+		return &Error{Code: ResultProtocolError, Message: "unknown search scope", Err: fmt.Errorf("scope %d", req.Scope)}
 	}
 	if req.TimeLimit > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, req.TimeLimit)
-		defer cancel()
-		s.ctx = ctx
+		s.deadline = time.Now().Add(req.TimeLimit)
 	}
 	if s.filter == nil {
 		s.filter = matchAll
 	}
 	if err := ctx.Err(); err != nil {
-		return s, ctxError(err)
+		return ctxError(err)
 	}
+	id := s.id
 
 	rdns, ndn, err := d.bases.get(req.BaseDN)
 	if err != nil {
 		if !mayReadTree(id) {
-			return s, errAnonymous()
+			return errAnonymous()
 		}
-		return s, &Error{Code: ResultInvalidDNSyntax, Message: "invalid DN syntax", Err: err}
+		return &Error{Code: ResultInvalidDNSyntax, Message: "invalid DN syntax", Err: err}
 	}
 	switch {
 	case ndn == "":
 		// The RootDSE is not part of any subtree (RFC 4512 §5.1).
 		if req.Scope != ScopeBase {
 			if !mayReadTree(id) {
-				return s, errAnonymous()
+				return errAnonymous()
 			}
-			return s, &Error{Code: ResultNoSuchObject, Message: "no such object"}
+			return &Error{Code: ResultNoSuchObject, Message: "no such object"}
 		}
-		return s, s.visit(d.rootDSE)
+		return s.visit(ctx, d.rootDSE)
 	case ndn == subschemaNormalised:
 		if req.Scope == ScopeOne {
-			return s, nil
+			return nil
 		}
-		return s, s.visit(d.subschema)
+		return s.visit(ctx, d.subschema)
 	case !mayReadTree(id):
-		return s, errAnonymous()
+		return errAnonymous()
 	}
 
 	t := cur.tree
@@ -168,7 +181,7 @@ func (d *Directory) runSearch(ctx context.Context, id Identity, req *SearchReque
 	}
 	base, ok := t.lookup(ndn)
 	if !ok || !canSearchFrom(id, base, self) {
-		return s, &Error{Code: ResultNoSuchObject, Message: "no such object", MatchedDN: t.matched(id, rdns, self)}
+		return &Error{Code: ResultNoSuchObject, Message: "no such object", MatchedDN: t.matched(id, rdns, self)}
 	}
 
 	if cands, ok := t.candidates(s.filter); ok {
@@ -179,36 +192,36 @@ func (d *Directory) runSearch(ctx context.Context, id Identity, req *SearchReque
 		for _, p := range cands {
 			e := &t.entries[p]
 			if inScope(base, e, req.Scope) {
-				if err := s.visit(e); err != nil {
-					return s, err
+				if err := s.visit(ctx, e); err != nil {
+					return err
 				}
 			}
 		}
-		return s, nil
+		return nil
 	}
 	switch req.Scope {
 	case ScopeBase:
-		return s, s.visit(base)
+		return s.visit(ctx, base)
 	case ScopeOne:
 		for i := base.pos + 1; i < base.end; i = t.entries[i].end {
 			if i <= s.after {
 				continue
 			}
-			if err := s.visit(&t.entries[i]); err != nil {
-				return s, err
+			if err := s.visit(ctx, &t.entries[i]); err != nil {
+				return err
 			}
 		}
 	default:
 		from := max(base.pos, s.after+1)
 		if from < base.end {
 			for i := from; i < base.end; i++ {
-				if err := s.visit(&t.entries[i]); err != nil {
-					return s, err
+				if err := s.visit(ctx, &t.entries[i]); err != nil {
+					return err
 				}
 			}
 		}
 	}
-	return s, nil
+	return nil
 }
 
 func errAnonymous() *Error {
@@ -228,9 +241,13 @@ func sizeLimit(client, server int) int {
 
 func ctxError(err error) *Error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Code: ResultTimeLimitExceeded, Message: "time limit exceeded", Err: err}
+		return errTimeLimit(err)
 	}
 	return &Error{Code: ResultUnavailable, Message: "server shutting down", Err: err}
+}
+
+func errTimeLimit(err error) *Error {
+	return &Error{Code: ResultTimeLimitExceeded, Message: "time limit exceeded", Err: err}
 }
 
 func inScope(base, e *entry, scope Scope) bool {
@@ -245,26 +262,29 @@ func inScope(base, e *entry, scope Scope) bool {
 
 // search is the state of one running search.
 type search struct {
-	ctx     context.Context
-	id      Identity
-	filter  Filter
-	sel     *selection
-	types   bool
-	limit   int
-	emit    func(*SearchEntry) error
-	seen    int
-	entries int
-	tree    *tree // nil for the RootDSE and cn=Subschema
-	after   int32 // entries at positions up to after are skipped
-	last    int32 // position of the last entry emitted
-	direct  func(e *entry, sel *selection, typesOnly bool) error
+	deadline time.Time // the request's time limit; zero: none
+	id       Identity
+	filter   Filter
+	sel      selection
+	types    bool
+	limit    int
+	emit     func(*SearchEntry) error
+	seen     int
+	entries  int
+	tree     *tree // nil for the RootDSE and cn=Subschema
+	after    int32 // entries at positions up to after are skipped
+	last     int32 // position of the last entry emitted
+	direct   func(e *entry, sel selection, typesOnly bool) error
 }
 
 // visit evaluates e and emits it if it matches and id may read it.
-func (s *search) visit(e *entry) error {
+func (s *search) visit(ctx context.Context, e *entry) error {
 	if s.seen++; s.seen%ctxCheckEvery == 0 {
-		if err := s.ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
 			return ctxError(err)
+		}
+		if !s.deadline.IsZero() && time.Now().After(s.deadline) {
+			return errTimeLimit(context.DeadlineExceeded)
 		}
 	}
 	if e.pos >= 0 && e.pos <= s.after {
@@ -380,8 +400,8 @@ type selection struct {
 	named            []*attrDef
 }
 
-func newSelection(attrs []string) *selection {
-	s := &selection{}
+func newSelection(attrs []string) selection {
+	var s selection
 	if len(attrs) == 0 {
 		s.allUser = true
 		return s

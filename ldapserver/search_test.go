@@ -495,6 +495,14 @@ func TestSearchStopsOnCancel(t *testing.T) {
 		t.Errorf("search cancelled after 10 entries: %d entries, %v", n, err)
 	}
 
+	// A time limit that does not pass: every entry comes back.
+	n = 0
+	err = d.Search(context.Background(), serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, TimeLimit: time.Hour},
+		func(*SearchEntry) error { n++; return nil })
+	if err != nil || n < 5000 {
+		t.Errorf("time limit of an hour: %d entries, %v", n, err)
+	}
+
 	// A time limit that has passed.
 	err = d.Search(context.Background(), serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, TimeLimit: time.Nanosecond},
 		func(*SearchEntry) error { time.Sleep(time.Microsecond); return nil })

@@ -472,7 +472,7 @@ func TestServerBindLimiter(t *testing.T) {
 
 func TestServerRecoversFromPanic(t *testing.T) {
 	s, buf := newTestServer(t, testConfig(t), testLive())
-	s.dir.searchHook = func(req *SearchRequest) {
+	s.dir.searchHook = func(req SearchRequest) {
 		if req.BaseDN == "cn=panic" {
 			panic("test panic")
 		}

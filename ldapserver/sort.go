@@ -197,7 +197,7 @@ func (r *request) sortedSearch(req *SearchRequest, sc control, pc *control) bool
 	key := pagingKey(r.id, req) + "\x00sort\x00" + string(sc.value)
 	var (
 		rest    []*entry
-		sel     *selection
+		sel     selection
 		types   bool
 		runErr  error
 		fromOld bool
@@ -218,7 +218,7 @@ func (r *request) sortedSearch(req *SearchRequest, sc control, pc *control) bool
 		return true
 	}
 	if !fromOld {
-		_, runErr = c.srv.dir.runSearch(r.ctx, r.id, req, cursor{after: -1, direct: func(en *entry, s *selection, t bool) error {
+		_, runErr = c.srv.dir.runSearch(r.ctx, r.id, req, cursor{after: -1, direct: func(en *entry, s selection, t bool) error {
 			rest = append(rest, en)
 			sel, types = s, t
 			return nil
@@ -233,7 +233,7 @@ func (r *request) sortedSearch(req *SearchRequest, sc control, pc *control) bool
 	defer encoders.Put(e)
 	n := 0
 	for len(rest) > 0 && int64(n) < size {
-		if err := r.sendEntry(e, rest[0], sel, types); err != nil {
+		if err := r.sendEntry(e, rest[0], &sel, types); err != nil {
 			return true
 		}
 		rest = rest[1:]
