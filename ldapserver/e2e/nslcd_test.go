@@ -311,36 +311,10 @@ func TestNslcd(t *testing.T) {
 		}
 	})
 	t.Run("enumerate passwd", func(t *testing.T) {
-		got := map[string][]string{}
-		for _, f := range n.getentLines(t, "passwd") {
-			if _, ok := users[f[0]]; ok {
-				got[f[0]] = f
-			}
-		}
-		if len(got) != len(users) {
-			t.Errorf("getent passwd lists %d of ldapgate's %d POSIX users", len(got), len(users))
-		}
-		for uid, want := range users {
-			if f, ok := got[uid]; ok {
-				checkUser(t, f, want)
-			}
-		}
+		checkEnumeration(t, "passwd", n.getentLines(t, "passwd"), users, checkUser)
 	})
 	t.Run("enumerate group", func(t *testing.T) {
-		got := map[string][]string{}
-		for _, f := range n.getentLines(t, "group") {
-			if _, ok := groups[f[0]]; ok {
-				got[f[0]] = f
-			}
-		}
-		if len(got) != len(groups) {
-			t.Errorf("getent group lists %d of ldapgate's %d POSIX groups", len(got), len(groups))
-		}
-		for cn, want := range groups {
-			if f, ok := got[cn]; ok {
-				checkGroup(t, f, want)
-			}
-		}
+		checkEnumeration(t, "group", n.getentLines(t, "group"), groups, checkGroup)
 	})
 	// nslcd searched bound as the archive service account (ldapgate
 	// refuses anonymous searches).
@@ -349,5 +323,25 @@ func TestNslcd(t *testing.T) {
 		return strings.Contains(l, filter) && strings.Contains(l, `bound="`+archiveDN+`"`)
 	}) {
 		t.Errorf("ldapgate logged no search %s bound as %s", filter, archiveDN)
+	}
+}
+
+// checkEnumeration checks that getent's enumeration of db lists every
+// entry of want (by its first field), each as check expects.
+func checkEnumeration[T any](t *testing.T, db string, lines [][]string, want map[string]T, check func(*testing.T, []string, T)) {
+	t.Helper()
+	got := map[string][]string{}
+	for _, f := range lines {
+		if _, ok := want[f[0]]; ok {
+			got[f[0]] = f
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("getent %s lists %d of ldapgate's %d POSIX entries", db, len(got), len(want))
+	}
+	for name, w := range want {
+		if f, ok := got[name]; ok {
+			check(t, f, w)
+		}
 	}
 }
