@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // View is an immutable, indexed, in-memory image of the store's directory
@@ -71,9 +72,16 @@ func NewView(st *State, knownPrivileges []string, builtAt time.Time) *View {
 	}
 	slab := make([]ViewUser, len(st.Users)) // one allocation for all users
 	v.Users = make([]*ViewUser, 0, len(st.Users))
+	nAliases := 0
+	for i := range st.Users {
+		nAliases += len(st.Users[i].Aliases)
+	}
+	var strs stringArena
+	aliases := make([]string, 0, nAliases)
 	for i := range st.Users {
 		u := &slab[i]
 		u.User = st.Users[i]
+		u.copyStrings(&strs, &aliases)
 		v.Users = append(v.Users, u)
 		v.usersByID[u.ID] = u
 		v.usersByUID[strings.ToLower(u.UID)] = u
@@ -106,7 +114,7 @@ func NewView(st *State, knownPrivileges []string, builtAt time.Time) *View {
 			switch m.Type {
 			case MemberUser:
 				if u, ok := v.usersByID[m.ID]; ok {
-					g.MemberUsers = append(g.MemberUsers, m.ID)
+					g.MemberUsers = append(g.MemberUsers, u.ID) // the view's copy: m.ID goes with st
 					u.DirectGroups = append(u.DirectGroups, gid)
 				}
 			case MemberGroup:
@@ -195,6 +203,46 @@ func NewView(st *State, knownPrivileges []string, builtAt time.Time) *View {
 		u.Privileges = lists.intern(u.Privileges)
 	}
 	return v
+}
+
+// copyStrings moves the user's strings into strs and its aliases into
+// the shared slab aliases. The store's rows come as separate small strings,
+// about ten a user; the collector marks every one of them at every cycle,
+// for as long as the view lives. In a few large chunks it marks only the
+// chunks.
+func (u *ViewUser) copyStrings(strs *stringArena, aliases *[]string) {
+	for _, f := range []*string{&u.ID, &u.UID, &u.PrimaryEmail, &u.GivenName, &u.FamilyName, &u.DisplayName,
+		&u.OrgUnitPath, &u.POSIX.HomeDirectory, &u.POSIX.Shell, &u.POSIX.Gecos} {
+		*f = strs.copy(*f)
+	}
+	if len(u.Aliases) > 0 {
+		n := len(*aliases)
+		for _, a := range u.Aliases {
+			*aliases = append(*aliases, strs.copy(a))
+		}
+		u.Aliases = (*aliases)[n:len(*aliases):len(*aliases)]
+	}
+}
+
+// stringArena copies strings into shared chunks. The chunks are never
+// written again where a string was copied, so the strings stay immutable.
+type stringArena struct{ chunk []byte }
+
+const (
+	arenaChunk = 64 << 10
+	arenaMax   = 1 << 10 // longer strings are left as they are
+)
+
+func (a *stringArena) copy(s string) string {
+	if s == "" || len(s) > arenaMax {
+		return s
+	}
+	if cap(a.chunk)-len(a.chunk) < len(s) {
+		a.chunk = make([]byte, 0, arenaChunk)
+	}
+	n := len(a.chunk)
+	a.chunk = append(a.chunk, s...)
+	return unsafe.String(&a.chunk[n], len(s))
 }
 
 // idLists shares equal lists of IDs or names between users: most users
