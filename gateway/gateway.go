@@ -251,6 +251,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 		case err := <-errc:
 			return fmt.Errorf("ldap listen %s: %w", addr, err)
 		}
+		if srv.Addr() == nil { // Ready, but listening failed: the error follows
+			return fmt.Errorf("ldap listen %s: %w", addr, <-errc)
+		}
 		g.mu.Lock()
 		g.servers = append(g.servers, srv)
 		g.mu.Unlock()

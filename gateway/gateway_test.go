@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,5 +231,33 @@ func TestWritesByOtherCommandsAreServed(t *testing.T) {
 			t.Fatal("the grant made by another process was not served within 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestListenAddressTaken: an LDAP address in use ends Run with an error
+// that names it (it once panicked when the failure came first as Ready).
+func TestListenAddressTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	text, _ := demoFiles(t, dir)
+	text = strings.Replace(text, "listen: 127.0.0.1:0", "listen: "+taken.Addr().String(), 1)
+	cfg, err := ParseConfig(filepath.Join(dir, "ldapgate.yaml"), []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 { // the race between Ready and the error went either way
+		g, err := New(context.Background(), cfg, testLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = g.Run(context.Background())
+		g.Close()
+		if err == nil || !strings.Contains(err.Error(), "ldap listen "+taken.Addr().String()) || !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("Run on a taken address: %v", err)
+		}
 	}
 }
