@@ -124,7 +124,7 @@ func parse(data []byte, custom []dirapi.CustomAttribute) (*store.Snapshot, error
 	if err := decode(data, &f); err != nil {
 		return nil, err
 	}
-	var top map[string]json.RawMessage
+	var top map[string]skipped // the keys only: a RawMessage would copy every list
 	if err := json.Unmarshal(data, &top); err != nil {
 		return nil, err
 	}
@@ -159,7 +159,9 @@ func parse(data []byte, custom []dirapi.CustomAttribute) (*store.Snapshot, error
 	}
 	usersByID := make(map[string]*store.User)
 	usersByAddr := make(map[string]string) // lower-case address -> user id
+	snap.Users = make([]store.User, 0, len(f.Users.Users))
 	for i, au := range f.Users.Users {
+		f.Users.Users[i] = nil // converted: the API's much larger form can go
 		u, err := dirapi.UserFromAPI(au)
 		if err == nil {
 			u.Attributes, err = dirapi.CustomAttributes(au, custom)
@@ -288,6 +290,11 @@ func parse(data []byte, custom []dirapi.CustomAttribute) (*store.Snapshot, error
 	}
 	return snap, nil
 }
+
+// skipped is a JSON value that is checked but not kept.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
 
 func memberName(m store.Member) string {
 	if m.Email != "" {
