@@ -106,11 +106,14 @@ type TLSConfig struct {
 
 // ServiceAccount is an LDAP account for the archive server and other
 // consumers. The password hash comes from exactly one of the three fields.
+// With ClientCertSHA256 (a certificate's SHA-256 fingerprint) the account
+// may also bind with SASL EXTERNAL and that client certificate over TLS.
 type ServiceAccount struct {
 	Name             string `yaml:"name"`
 	PasswordHash     string `yaml:"password_hash"`
 	PasswordHashFile string `yaml:"password_hash_file"`
 	PasswordHashEnv  string `yaml:"password_hash_env"`
+	ClientCertSHA256 string `yaml:"client_cert_sha256"`
 }
 
 // LogConfig sets the log level and format.
@@ -500,6 +503,13 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 		}
 		if _, err := c.ServiceAccountHash(sa); err != nil {
 			bad(key, "%v", err)
+		}
+		if sa.ClientCertSHA256 != "" {
+			if _, err := ldapserver.ParseCertFingerprint(sa.ClientCertSHA256); err != nil {
+				bad(key+".client_cert_sha256", "%v (openssl x509 -noout -fingerprint -sha256 -in client.pem prints it)", err)
+			} else if c.LDAP.TLS.CertFile == "" {
+				bad(key+".client_cert_sha256", "needs ldap.tls.cert_file and key_file: SASL EXTERNAL binds over TLS")
+			}
 		}
 	}
 	switch c.Log.Level {

@@ -99,6 +99,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad listen", [2]string{"listen: 127.0.0.1:3389", "listen: localhost"}, []string{"cfg.yaml:16:", "expected host:port"}},
 		{"two hash sources", [2]string{"password_hash_env: TEST_ARCHIVE_HASH", "password_hash_env: TEST_ARCHIVE_HASH\n    password_hash_file: x"}, []string{"cfg.yaml:18:", "exactly one of"}},
 		{"unset hash env", [2]string{"TEST_ARCHIVE_HASH", "TEST_NOT_SET_ANYWHERE"}, []string{"TEST_NOT_SET_ANYWHERE is not set"}},
+		{"short client cert fingerprint", [2]string{"password_hash_env: TEST_ARCHIVE_HASH", "password_hash_env: TEST_ARCHIVE_HASH\n    client_cert_sha256: AB:CD"},
+			[]string{"cfg.yaml:20:", "service_accounts[0].client_cert_sha256", "expected 64 hex digits", "openssl x509"}},
+		{"client cert without TLS", [2]string{"password_hash_env: TEST_ARCHIVE_HASH", "password_hash_env: TEST_ARCHIVE_HASH\n    client_cert_sha256: " + strings.Repeat("ab", 32)},
+			[]string{"cfg.yaml:20:", "needs ldap.tls.cert_file"}},
 		{"not yaml", [2]string{"source:\n", "source: [\n"}, []string{"cfg.yaml:"}},
 	}
 	for _, tt := range tests {

@@ -314,7 +314,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 }
 
-// serviceAccounts reads the service accounts' password hashes.
+// serviceAccounts reads the service accounts' password hashes and takes
+// their client certificates.
 func serviceAccounts(cfg *Config) ([]ldapserver.ServiceAccount, error) {
 	hashes := make([]ldapserver.ServiceAccount, 0, len(cfg.ServiceAccounts))
 	for _, sa := range cfg.ServiceAccounts {
@@ -322,7 +323,7 @@ func serviceAccounts(cfg *Config) ([]ldapserver.ServiceAccount, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		hashes = append(hashes, ldapserver.ServiceAccount{Name: sa.Name, PasswordHash: h})
+		hashes = append(hashes, ldapserver.ServiceAccount{Name: sa.Name, PasswordHash: h, ClientCertSHA256: sa.ClientCertSHA256})
 	}
 	return hashes, nil
 }

@@ -61,6 +61,13 @@ func invalidCredentials(cause error) *Error {
 // client may be nil when the transport does not know it.
 func (d *Directory) Bind(ctx context.Context, name, password string, client net.Addr) (Identity, error) {
 	id, method, err := d.bind(ctx, name, password, client)
+	d.logBind(ctx, method, name, client, err)
+	return id, err
+}
+
+// logBind logs a bind of name by method with its result err, and tells the
+// observer.
+func (d *Directory) logBind(ctx context.Context, method, name string, client net.Addr, err error) {
 	r := resultOf(err)
 	// A success is logged at debug: the observer's record (the gateway's
 	// audit log) has it at info.
@@ -83,7 +90,6 @@ func (d *Directory) Bind(ctx context.Context, name, password string, client net.
 	if o := d.ext.obs; o != nil {
 		o.Bind(method, r.Code.String(), name, client)
 	}
-	return id, err
 }
 
 // bindTarget is what a bind name resolves to.

@@ -1,7 +1,9 @@
 package ldapserver
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -71,6 +73,10 @@ type Config struct {
 type ServiceAccount struct {
 	Name         string
 	PasswordHash string
+	// ClientCertSHA256, if set, is the SHA-256 fingerprint of a client
+	// certificate (hex, colons allowed; see ParseCertFingerprint) that
+	// binds as this account with SASL EXTERNAL over TLS.
+	ClientCertSHA256 string
 }
 
 // BindLimit configures the failed-bind limiter: after PerName failures for
@@ -178,6 +184,7 @@ func (c Config) Validate() error {
 		ous[n] = ou.field
 	}
 	names := map[string]bool{}
+	certs := map[[sha256.Size]byte]string{}
 	for i, sa := range c.ServiceAccounts {
 		n := normString(sa.Name)
 		if n == "" {
@@ -190,6 +197,20 @@ func (c Config) Validate() error {
 		if err := CheckPasswordHash(sa.PasswordHash); err != nil {
 			return fmt.Errorf("service account %q: %w", sa.Name, err)
 		}
+		if sa.ClientCertSHA256 == "" {
+			continue
+		}
+		fp, err := ParseCertFingerprint(sa.ClientCertSHA256)
+		if err != nil {
+			return fmt.Errorf("service account %q: %w", sa.Name, err)
+		}
+		if c.TLS == nil {
+			return fmt.Errorf("service account %q: a client certificate needs a TLS configuration", sa.Name)
+		}
+		if other, dup := certs[fp]; dup {
+			return fmt.Errorf("service accounts %q and %q have the same client certificate", other, sa.Name)
+		}
+		certs[fp] = sa.Name
 	}
 	if c.LDAPS && c.TLS == nil {
 		return errors.New("ldaps requires a TLS configuration")
@@ -213,4 +234,19 @@ func (c Config) Validate() error {
 func (c Config) UserDN(uid string) string {
 	c = c.withDefaults()
 	return makeRDN("uid", uid) + "," + makeRDN("ou", c.PeopleOU) + "," + c.BaseDN
+}
+
+// ParseCertFingerprint parses a certificate's SHA-256 fingerprint: 64 hex
+// digits, in pairs separated by colons or not (as `openssl x509
+// -fingerprint -sha256` prints it, after "sha256 Fingerprint=").
+func ParseCertFingerprint(s string) ([sha256.Size]byte, error) {
+	var fp [sha256.Size]byte
+	h := strings.ReplaceAll(strings.TrimSpace(s), ":", "")
+	if len(h) != 2*sha256.Size {
+		return fp, fmt.Errorf("client certificate fingerprint: expected 64 hex digits (SHA-256), got %d", len(h))
+	}
+	if _, err := hex.Decode(fp[:], []byte(h)); err != nil {
+		return fp, fmt.Errorf("client certificate fingerprint: expected hex digits: %w", err)
+	}
+	return fp, nil
 }

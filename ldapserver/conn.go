@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -142,6 +143,18 @@ func (c *conn) setIdentity(id Identity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ident = id
+}
+
+// peerCertificate returns the client's TLS certificate, or nil.
+func (c *conn) peerCertificate() *x509.Certificate {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if tc, ok := c.netConn.(*tls.Conn); ok {
+		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
+			return certs[0]
+		}
+	}
+	return nil
 }
 
 func (c *conn) isTLS() bool {

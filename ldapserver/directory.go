@@ -63,7 +63,8 @@ type options struct {
 	observer Observer // observe.go
 }
 
-// WithClock sets the clock of the failed-bind limiter (tests).
+// WithClock sets the clock of the failed-bind limiter and of certificate
+// validity (tests).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithUserAuthenticator lets users bind (see UserAuthenticator). Without
@@ -80,6 +81,7 @@ type Directory struct {
 	log     *slog.Logger
 	users   UserAuthenticator
 	limiter *bindLimiter
+	now     func() time.Time
 	// verified caches successful service account binds (bindcache.go).
 	verified *verifiedCache
 	trees    treeCache
@@ -122,6 +124,7 @@ func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option
 		log:      log,
 		users:    o.users,
 		limiter:  newBindLimiter(o.now, cfg.BindLimit.Window, cfg.BindLimit.Backoff),
+		now:      o.now,
 		verified: newVerifiedCache(o.now),
 		accounts: make(map[string]ServiceAccount, len(cfg.ServiceAccounts)),
 		verify:   verifyPassword,

@@ -28,6 +28,7 @@ const (
 	ResultInappropriateMatching    ResultCode = 18
 	ResultNoSuchObject             ResultCode = 32
 	ResultInvalidDNSyntax          ResultCode = 34
+	ResultInappropriateAuth        ResultCode = 48
 	ResultInvalidCredentials       ResultCode = 49
 	ResultInsufficientAccessRights ResultCode = 50
 	ResultBusy                     ResultCode = 51
@@ -53,6 +54,7 @@ var resultNames = map[ResultCode]string{
 	ResultInappropriateMatching:    "inappropriateMatching",
 	ResultNoSuchObject:             "noSuchObject",
 	ResultInvalidDNSyntax:          "invalidDNSyntax",
+	ResultInappropriateAuth:        "inappropriateAuthentication",
 	ResultInvalidCredentials:       "invalidCredentials",
 	ResultInsufficientAccessRights: "insufficientAccessRights",
 	ResultBusy:                     "busy",

@@ -279,6 +279,38 @@ func TestLDAPUtilsTLS(t *testing.T) {
 	}
 }
 
+// TestLDAPUtilsExternal: ldapwhoami binds with SASL EXTERNAL and a client
+// certificate, over StartTLS and LDAPS.
+func TestLDAPUtilsExternal(t *testing.T) {
+	lt := newLDAPTool(t)
+	cert, fp := clientCert(t, time.Now())
+	dir := t.TempDir()
+	certs := testTLS(t)
+	files := map[string][]byte{"ca.pem": certs.caPEM, "cert.pem": cert.CertPEM, "key.pem": cert.KeyPEM}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lt.env = append(lt.env, "LDAPTLS_CACERT="+filepath.Join(dir, "ca.pem"), "LDAPTLS_REQCERT=demand",
+		"LDAPTLS_CERT="+filepath.Join(dir, "cert.pem"), "LDAPTLS_KEY="+filepath.Join(dir, "key.pem"))
+	for _, ldaps := range []bool{false, true} {
+		cfg := testConfig(t)
+		cfg.TLS, cfg.LDAPS = certs.server, ldaps
+		cfg.ServiceAccounts[0].ClientCertSHA256 = fp
+		s, _ := newTestServer(t, cfg, testLive())
+		addr := serve(t, s)
+		args := []string{"-H", "ldap://" + addr, "-ZZ", "-Y", "EXTERNAL"}
+		if ldaps {
+			args = []string{"-H", "ldaps://" + addr, "-Y", "EXTERNAL"}
+		}
+		out, code := lt.run("", "ldapwhoami", args...)
+		if code != 0 || !strings.Contains(out, "dn:"+archiveDN) {
+			t.Errorf("ldaps=%v: ldapwhoami -Y EXTERNAL: exit %d: %s", ldaps, code, out)
+		}
+	}
+}
+
 func keys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {

@@ -211,14 +211,44 @@ func (r *request) bind() {
 	switch auth.id {
 	case classContext | 0: // simple
 	case classContext | constructedBit | 3: // sasl
-		c.logAttrs(slog.LevelInfo, "ldap sasl bind refused", slog.String("dn", name))
-		r.finish(opBindResponse, &Error{Code: ResultAuthMethodNotSupported, Message: "SASL binds are not supported; use a simple bind"}, nil, nil)
+		r.saslBind(name, auth)
 		return
 	default:
 		r.finish(opBindResponse, &Error{Code: ResultAuthMethodNotSupported, Message: "unknown authentication method"}, nil, nil)
 		return
 	}
 	id, err := c.srv.dir.Bind(ctx, name, auth.str(), c.remote)
+	if err == nil {
+		c.setIdentity(id)
+	}
+	r.finish(opBindResponse, err, nil, nil)
+}
+
+// saslBind decides a SASL bind (RFC 4513 §5.2): EXTERNAL with the TLS
+// client certificate (Directory.BindExternal); other mechanisms are not
+// supported.
+func (r *request) saslBind(name string, auth tlv) {
+	c := r.c
+	it := auth.children()
+	mech := it.expect(tagOctetString, "mechanism").str()
+	var creds string
+	if it.more() {
+		creds = it.expect(tagOctetString, "credentials").str()
+	}
+	if it.err != nil || it.more() {
+		r.protocolError("SASL credentials", it.err)
+		return
+	}
+	if mech != saslExternal || c.srv.tlsConfig() == nil {
+		c.logAttrs(slog.LevelInfo, "ldap sasl bind refused", slog.String("dn", name), slog.String("mechanism", mech))
+		msg := "SASL mechanism not supported; use a simple bind"
+		if c.srv.tlsConfig() != nil {
+			msg = "SASL mechanism not supported; use EXTERNAL with a TLS client certificate, or a simple bind"
+		}
+		r.finish(opBindResponse, &Error{Code: ResultAuthMethodNotSupported, Message: msg}, nil, nil)
+		return
+	}
+	id, err := c.srv.dir.BindExternal(r.ctx, c.peerCertificate(), creds, c.remote)
 	if err == nil {
 		c.setIdentity(id)
 	}

@@ -1,6 +1,7 @@
 package ldapserver
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -16,7 +17,8 @@ type Settings struct {
 
 // dynamic is the reloadable state of a Directory, swapped whole.
 type dynamic struct {
-	accounts map[string]ServiceAccount // normalised entry DN -> account
+	accounts map[string]ServiceAccount    // normalised entry DN -> account
+	certs    map[[sha256.Size]byte]string // client certificate fingerprint -> entry DN
 	limit    BindLimit
 	layout   *layout // the tree layout with the current service accounts
 }
@@ -30,7 +32,19 @@ type extension struct {
 // initExt sets the reloadable state from the constructor's config.
 func (d *Directory) initExt(o options) {
 	d.ext.obs = o.observer
-	d.ext.dyn.Store(&dynamic{accounts: d.accounts, limit: d.cfg.BindLimit, layout: d.layout})
+	d.ext.dyn.Store(&dynamic{accounts: d.accounts, certs: certsOf(d.accounts), limit: d.cfg.BindLimit, layout: d.layout})
+}
+
+// certsOf maps the client certificates of accounts (validated) to the
+// accounts' entry DNs.
+func certsOf(accounts map[string]ServiceAccount) map[[sha256.Size]byte]string {
+	certs := make(map[[sha256.Size]byte]string)
+	for ndn, sa := range accounts {
+		if fp, err := ParseCertFingerprint(sa.ClientCertSHA256); err == nil {
+			certs[fp] = ndn
+		}
+	}
+	return certs
 }
 
 // Reload swaps the service accounts and the failed-bind limits atomically.
@@ -58,6 +72,7 @@ func (d *Directory) Reload(s Settings) error {
 		sa.Name = strings.TrimSpace(sa.Name)
 		next.accounts[normAVA("cn", sa.Name)+","+svc.ndn] = sa
 	}
+	next.certs = certsOf(next.accounts)
 	d.limiter.mu.Lock()
 	d.limiter.window, d.limiter.backoff = c.BindLimit.Window, c.BindLimit.Backoff
 	d.limiter.mu.Unlock()

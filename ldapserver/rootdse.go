@@ -13,8 +13,8 @@ const (
 // objectClass to "*"; the rest is operational ("+" or by name). It lists
 // exactly what the server implements: the paged results and server-side
 // sort controls, Who Am I?
-// and StartTLS (only when it is offered). No SASL mechanisms are supported,
-// so that attribute is absent rather than empty.
+// and StartTLS (only when it is offered), and the SASL mechanism EXTERNAL
+// with TLS (see Directory.BindExternal).
 func newRootDSE(c *Config, l *layout) *entry {
 	e := newSpecialEntry("", "", kindRootDSE)
 	e.add(atObjectClass, "top")
@@ -25,6 +25,9 @@ func newRootDSE(c *Config, l *layout) *entry {
 		e.add(atSupportedExtension, oidStartTLS, oidWhoAmI)
 	} else {
 		e.add(atSupportedExtension, oidWhoAmI)
+	}
+	if c.TLS != nil {
+		e.add(atSupportedSASL, saslExternal)
 	}
 	e.add(atSupportedFeatures, oidAllOperational, oidTrueFalseFilters)
 	e.add(atVendorName, vendorName)

@@ -373,10 +373,11 @@ func TestRootDSE(t *testing.T) {
 		name string
 		cfg  func(*Config)
 		ext  []string
+		sasl []string
 	}{
-		{"plain", func(*Config) {}, []string{oidWhoAmI}},
-		{"starttls", func(c *Config) { c.TLS = testTLS(t).server }, []string{oidStartTLS, oidWhoAmI}},
-		{"ldaps", func(c *Config) { c.TLS, c.LDAPS = testTLS(t).server, true }, []string{oidWhoAmI}},
+		{"plain", func(*Config) {}, []string{oidWhoAmI}, nil},
+		{"starttls", func(c *Config) { c.TLS = testTLS(t).server }, []string{oidStartTLS, oidWhoAmI}, []string{"EXTERNAL"}},
+		{"ldaps", func(c *Config) { c.TLS, c.LDAPS = testTLS(t).server, true }, []string{oidWhoAmI}, []string{"EXTERNAL"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t)
@@ -406,6 +407,9 @@ func TestRootDSE(t *testing.T) {
 			}
 			if tc.ext != nil {
 				want["supportedExtension"] = tc.ext
+			}
+			if tc.sasl != nil {
+				want["supportedSASLMechanisms"] = tc.sasl
 			}
 			if diff := cmp.Diff(get("+"), want); diff != "" {
 				t.Errorf("RootDSE + (-got +want):\n%s", diff)

@@ -62,6 +62,7 @@ func New(cfg Config, live *store.Live, log *slog.Logger, opts ...Option) (*Serve
 		conns: make(map[uint64]*conn),
 		ready: make(chan struct{}),
 	}
+	s.cfg.TLS = requestClientCerts(s.cfg.TLS)
 	return s, nil
 }
 

@@ -1,7 +1,7 @@
-// Package testtool finds the programs tests drive: OpenLDAP's clients,
-// Debian's chromium, Dovecot, Apache httpd. Outside CI a missing program
-// skips the test; in CI (the environment variable CI is set) it fails it,
-// because .ci/run must have installed it.
+// Package testtool finds the programs tests drive (OpenLDAP's clients,
+// Debian's chromium, Dovecot, Apache httpd) and makes the certificates they
+// use. Outside CI a missing program skips the test; in CI (the environment
+// variable CI is set) it fails it, because .ci/run must have installed it.
 package testtool
 
 import (

@@ -1,0 +1,90 @@
+package ldapserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"strings"
+)
+
+// saslExternal is the SASL mechanism whose credentials are the TLS
+// layer's client certificate (RFC 4422 Appendix A).
+const saslExternal = "EXTERNAL"
+
+// Causes of failed EXTERNAL binds, for the log.
+var (
+	errNoClientCert   = errors.New("no TLS client certificate")
+	errUnknownCert    = errors.New("client certificate is not a service account's")
+	errCertNotValid   = errors.New("client certificate is expired or not yet valid")
+	errAuthzForbidden = errors.New("authorization identity is not the certificate's account")
+)
+
+// requestClientCerts returns cfg asking TLS clients for a certificate, so
+// that SASL EXTERNAL can bind with it. The chain is not verified: an
+// account names its certificate by fingerprint, and the handshake proves
+// the client holds its key. A client without a certificate is served as
+// before.
+func requestClientCerts(cfg *tls.Config) *tls.Config {
+	if cfg == nil || cfg.ClientAuth != tls.NoClientCert {
+		return cfg
+	}
+	cfg = cfg.Clone()
+	cfg.ClientAuth = tls.RequestClientCert
+	return cfg
+}
+
+// BindExternal decides a SASL EXTERNAL bind (RFC 4513 §5.2.3): cert, the
+// client certificate of the connection's TLS layer (nil: no TLS or no
+// certificate), binds as the service account whose ClientCertSHA256 is its
+// fingerprint, while it is valid. authzID, if not empty, must name that
+// account ("dn:" and its DN). Without a certificate the bind fails with
+// inappropriateAuthentication, otherwise with invalidCredentials; the
+// failures count against the client address like failed simple binds.
+func (d *Directory) BindExternal(ctx context.Context, cert *x509.Certificate, authzID string, client net.Addr) (Identity, error) {
+	id, err := d.bindExternal(cert, authzID, client)
+	d.logBind(ctx, "sasl_external", id.DN, client, err)
+	return id, err
+}
+
+func (d *Directory) bindExternal(cert *x509.Certificate, authzID string, client net.Addr) (Identity, error) {
+	addr := addrKey(client)
+	if addr != "" && d.limiter.blocked(addr) {
+		return Identity{}, invalidCredentials(errRateLimited)
+	}
+	if cert == nil {
+		return Identity{}, &Error{Code: ResultInappropriateAuth, Message: "SASL EXTERNAL needs a TLS client certificate (StartTLS or LDAPS)", Err: errNoClientCert}
+	}
+	id, err := d.certIdentity(cert, authzID)
+	if err != nil {
+		if addr != "" {
+			d.limiter.fail(addr, d.bindLimit().PerAddress)
+		}
+		return Identity{}, invalidCredentials(err)
+	}
+	return id, nil
+}
+
+func (d *Directory) certIdentity(cert *x509.Certificate, authzID string) (Identity, error) {
+	ndn, ok := d.ext.dyn.Load().certs[sha256.Sum256(cert.Raw)]
+	if !ok {
+		return Identity{}, errUnknownCert
+	}
+	if now := d.now(); now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
+		return Identity{}, errCertNotValid
+	}
+	if authzID != "" {
+		dn, isDN := strings.CutPrefix(authzID, "dn:")
+		if n, err := normDN(dn); !isDN || err != nil || n != ndn {
+			return Identity{}, errAuthzForbidden
+		}
+	}
+	sa, ok := d.serviceAccount(ndn)
+	e, found := d.trees.get(d.live).lookup(ndn)
+	if !ok || !found {
+		return Identity{}, errUnknownCert // reloaded away since
+	}
+	return Identity{Kind: IdentityService, DN: e.dn, Name: sa.Name}, nil
+}
