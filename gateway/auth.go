@@ -231,7 +231,7 @@ func (g *Gateway) startPortal(_ context.Context, prov *oidc.Provider) error {
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", cfg.HTTP.Listen)
+	l, err := g.listen("http", cfg.HTTP.Listen) // activation.go
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}

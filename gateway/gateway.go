@@ -29,6 +29,8 @@ type Gateway struct {
 	db    *store.DB
 	live  *store.Live
 
+	sockets activated // passed by systemd (activation.go)
+
 	// engine and engineCfg are guarded by syncMu; a reload's sync settings
 	// take effect when the next sync rebuilds the engine.
 	engine    *engine.Engine
@@ -212,6 +214,10 @@ func (g *Gateway) refreshView(ctx context.Context) error {
 // a listener fails.
 func (g *Gateway) Run(ctx context.Context) error {
 	cfg := g.config()
+	if err := g.activateSockets(); err != nil { // activation.go
+		return err
+	}
+	defer func() { _ = g.sockets.unused() }() // closes what an early return left
 	tlsCfg, err := g.tlsConfig(cfg)
 	if err != nil {
 		return err
@@ -238,14 +244,19 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer g.stopAuth()
 	authOpts = append(authOpts, ldapserver.WithObserver(g.metrics))
 	errc := make(chan error, 2)
-	listen := func(addr string, ldaps bool) error {
+	serveLDAP := func(addr string, ldaps bool) error {
 		c := lcfg
 		c.LDAPS = ldaps
 		srv, err := ldapserver.New(c, g.live, g.log.With("component", "ldap"), authOpts...)
 		if err != nil {
 			return err
 		}
-		go func() { errc <- srv.ListenAndServe(addr) }()
+		name := map[bool]string{false: "ldap", true: "ldaps"}[ldaps]
+		if l := g.passedSocket(name, addr); l != nil { // activation.go
+			go func() { errc <- srv.Serve(l) }()
+		} else {
+			go func() { errc <- srv.ListenAndServe(addr) }()
+		}
 		select {
 		case <-srv.Ready():
 		case err := <-errc:
@@ -261,15 +272,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return nil
 	}
 	defer g.stopServers()
-	if err := listen(cfg.LDAP.Listen, false); err != nil {
+	if err := serveLDAP(cfg.LDAP.Listen, false); err != nil {
 		return err
 	}
 	if cfg.LDAP.LDAPSListen != "" {
-		if err := listen(cfg.LDAP.LDAPSListen, true); err != nil {
+		if err := serveLDAP(cfg.LDAP.LDAPSListen, true); err != nil {
 			return err
 		}
 	}
 	if err := g.startMetricsListener(cfg); err != nil {
+		return err
+	}
+	if err := g.sockets.unused(); err != nil {
 		return err
 	}
 	if cfg.Path() != "" {

@@ -364,7 +364,7 @@ func (g *Gateway) startMetricsListener(cfg *Config) error {
 	if cfg.Metrics.Listen == "" {
 		return nil
 	}
-	l, err := net.Listen("tcp", cfg.Metrics.Listen)
+	l, err := g.listen("metrics", cfg.Metrics.Listen) // activation.go
 	if err != nil {
 		return fmt.Errorf("metrics listen: %w", err)
 	}
