@@ -31,7 +31,7 @@ var (
 const oidNoticeOfDisconnection = "1.3.6.1.4.1.1466.20036"
 
 const (
-	readBufferSize  = 16 << 10
+	readBufferSize  = 4 << 10
 	writeBufferSize = 64 << 10
 	// shutdownGrace is how long Close lets requests in progress (already
 	// cancelled) write their results before the Notice of Disconnection.
@@ -97,7 +97,6 @@ func newConn(s *Server, id uint64, nc net.Conn) *conn {
 	c.base = withConn(context.Background(), int(id))
 	c.ctx, c.cancel = context.WithCancelCause(c.base)
 	c.br = getReader(nc)
-	c.bw = getWriter(deadlineWriter{c})
 	return c
 }
 
@@ -177,9 +176,15 @@ func (c *conn) write(b []byte, flush bool) error {
 	if c.werr != nil {
 		return c.werr
 	}
+	if c.bw == nil {
+		c.bw = getWriter(deadlineWriter{c})
+	}
 	_, err := c.bw.Write(b)
 	if err == nil && flush {
-		err = c.bw.Flush()
+		if err = c.bw.Flush(); err == nil {
+			putWriter(c.bw) // an idle connection holds no write buffer
+			c.bw = nil
+		}
 	}
 	if err != nil {
 		c.werr = err

@@ -918,3 +918,26 @@ func TestConnLargeMessage(t *testing.T) {
 		t.Errorf("%v %v", entryDNs(r), err)
 	}
 }
+
+// TestIdleConnHoldsNoWriteBuffer: a connection takes a write buffer for a
+// response and gives it back with the flush, so idle clients cost none.
+func TestIdleConnHoldsNoWriteBuffer(t *testing.T) {
+	s, _ := newTestServer(t, testConfig(t), testLive())
+	c := dialBound(t, serve(t, s))
+	if _, err := ldapSearch(c, testBase, ldap.ScopeWholeSubtree, "(objectClass=*)"); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.conns) != 1 {
+		t.Fatalf("%d connections", len(s.conns))
+	}
+	for _, sc := range s.conns {
+		sc.wmu.Lock()
+		held := sc.bw != nil
+		sc.wmu.Unlock()
+		if held {
+			t.Error("an idle connection holds its write buffer")
+		}
+	}
+}
