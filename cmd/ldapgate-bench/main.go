@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/ldapgate/ldapgate/sync/dirfile/dirfiletest"
 )
 
 type options struct {
@@ -61,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *gen {
-		if err := genDirectory(stdout, o.n); err != nil {
+		if err := dirfiletest.Generate(stdout, o.n); err != nil {
 			fmt.Fprintln(stderr, "ldapgate-bench:", err)
 			return 1
 		}

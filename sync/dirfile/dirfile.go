@@ -60,13 +60,6 @@ func New(path string, opts ...Option) *Source {
 // Name returns "file:" followed by the file's path.
 func (s *Source) Name() string { return "file:" + s.path }
 
-// file is the directory file's top level.
-type file struct {
-	Users   *admin.Users              `json:"users"`
-	Groups  *admin.Groups             `json:"groups"`
-	Members map[string]*admin.Members `json:"members"`
-}
-
 // Fetch reads and checks the file and returns its snapshot. Any problem (an
 // unreadable file, invalid JSON, a members key naming no group, a member
 // naming no user or group, a duplicate id or address, an incomplete list)
@@ -83,8 +76,7 @@ func (s *Source) Fetch(ctx context.Context) (*store.Snapshot, error) {
 	if err != nil {
 		var pe *posError
 		if errors.As(err, &pe) {
-			line, col := position(data, pe.offset)
-			return nil, fmt.Errorf("directory file %s:%d:%d: %w", s.path, line, col, pe.err)
+			return nil, fmt.Errorf("directory file %s:%d:%d: %w", s.path, pe.line, pe.col, pe.err)
 		}
 		return nil, fmt.Errorf("directory file %s: %w", s.path, err)
 	}
@@ -108,98 +100,489 @@ func report(p *progress.Progress, snap *store.Snapshot) {
 	p.ScopeKnown()
 }
 
-// posError is an error at a byte offset of the file.
+// posError is an error at a byte offset of the file, and at a line and
+// column once parse has placed it.
 type posError struct {
-	offset int64
-	err    error
+	offset    int64
+	line, col int
+	err       error
 }
 
 func (e *posError) Error() string { return e.err.Error() }
 func (e *posError) Unwrap() error { return e.err }
 
 // parse decodes and checks a directory file's contents. Errors carry no file
-// name; decoding errors carry their offset (see posError).
+// name; decoding errors carry their place (see posError).
+//
+// The users and the members are decoded one at a time and converted or
+// trimmed at once, so that only one entry in the API's types is alive at a
+// time: a decoded admin.User is several times the size of its JSON, and a
+// large file's users, decoded all together, held more memory than the file
+// and the snapshot. The errors are still the ones a whole-file
+// json.Unmarshal and the checks after it give, in the same order: a
+// syntax error, the first type error in the file, a top-level key, the
+// lists' kinds and pages, then the users, the groups and the members in
+// turn.
 func parse(data []byte, custom []dirapi.CustomAttribute) (*store.Snapshot, error) {
-	var f file
-	if err := decode(data, &f); err != nil {
-		return nil, err
+	// A syntax error anywhere comes first, as json.Unmarshal checks the
+	// whole input before decoding; past this the decoder meets none.
+	if !json.Valid(data) {
+		return nil, place(data, decode(data, new(skipped)))
 	}
-	var top map[string]skipped // the keys only: a RawMessage would copy every list
-	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, err
+	p := &parser{
+		data:        data,
+		dec:         json.NewDecoder(bytes.NewReader(data)),
+		custom:      custom,
+		snap:        &store.Snapshot{Members: make(map[string][]store.Member)},
+		ids:         make(map[string]string),
+		addrs:       make(map[string]string),
+		usersByAddr: make(map[string]string),
+		members:     make(map[string]*memberList),
 	}
-	for k := range top {
-		if k != "users" && k != "groups" && k != "members" {
-			return nil, fmt.Errorf("unknown key %q at the top level (expected users, groups, members)", k)
-		}
+	if err := p.read(); err != nil {
+		return nil, place(data, err)
 	}
-	if f.Users == nil {
-		return nil, errors.New(`no "users" list (a users.list response)`)
-	}
-	if err := checkList("users", f.Users.Kind, "admin#directory#users", f.Users.NextPageToken); err != nil {
-		return nil, err
-	}
-	if f.Groups == nil {
-		f.Groups = &admin.Groups{}
-	}
-	if err := checkList("groups", f.Groups.Kind, "admin#directory#groups", f.Groups.NextPageToken); err != nil {
-		return nil, err
-	}
+	// The rest works on what was read: the file, as large as the rest
+	// together, can go (the caller does not keep it either).
+	p.data, p.dec = nil, nil
+	return p.finish()
+}
 
-	snap := &store.Snapshot{Members: make(map[string][]store.Member)}
-	ids := make(map[string]string)   // user or group id -> what it is, for duplicates
-	addrs := make(map[string]string) // lower-case address -> its owner
-	claim := func(owner string, a string) error {
-		k := strings.ToLower(a)
-		if prev, ok := addrs[k]; ok {
-			return fmt.Errorf("%s: address %s is also used by %s", owner, a, prev)
-		}
-		addrs[k] = owner
-		return nil
+// place gives a posError its line and column in data.
+func place(data []byte, err error) error {
+	var pe *posError
+	if errors.As(err, &pe) {
+		pe.line, pe.col = position(data, pe.offset)
 	}
-	usersByID := make(map[string]*store.User)
-	usersByAddr := make(map[string]string) // lower-case address -> user id
-	snap.Users = make([]store.User, 0, len(f.Users.Users))
-	for i, au := range f.Users.Users {
-		f.Users.Users[i] = nil // converted: the API's much larger form can go
-		u, err := dirapi.UserFromAPI(au)
-		if err == nil {
-			u.Attributes, err = dirapi.CustomAttributes(au, custom)
+	return err
+}
+
+// parser reads a directory file with a json.Decoder, key by key and list
+// entry by list entry, and builds its snapshot.
+type parser struct {
+	data   []byte
+	dec    *json.Decoder
+	custom []dirapi.CustomAttribute
+
+	// keyErr is the first unknown or repeated key: reported after the type
+	// errors, as the whole-file parse checked the keys after decoding.
+	keyErr error
+
+	users   *listHead // nil if the file has no users list
+	nUsers  int       // entries of the users list read so far
+	userErr error     // the first user that failed to convert
+	groups  *admin.Groups
+	members map[string]*memberList // by key, as the file gives them
+
+	snap        *store.Snapshot
+	ids         map[string]string // user or group id -> what it is, for duplicates
+	addrs       map[string]string // lower-case address -> its owner
+	usersByAddr map[string]string // lower-case address -> user id
+}
+
+// listHead is what the checks need of a list response besides its entries.
+type listHead struct {
+	kind, nextPageToken string
+}
+
+// memberList is a members list as read: its entries are checked against
+// the users and groups, which may come later in the file, so they are kept,
+// but only with what the checks need.
+type memberList struct {
+	head    listHead
+	members []member
+}
+
+type member struct {
+	id, email, typ string
+	null           bool
+}
+
+func (p *parser) read() error {
+	if p.peek() != '{' {
+		// null is a file without users; anything else is a type error.
+		var top struct{}
+		return decode(p.data, &top)
+	}
+	if err := p.delim(); err != nil {
+		return err
+	}
+	seen := make(map[string]bool)
+	for p.dec.More() {
+		key, err := p.key()
+		if err != nil {
+			return err
+		}
+		// A key that is only the same without regard to case is unknown,
+		// but json.Unmarshal decoded it (and reported its type errors).
+		name := ""
+		for _, k := range []string{"users", "groups", "members"} {
+			if strings.EqualFold(key, k) {
+				name = k
+			}
+		}
+		if name == "" || key != name {
+			p.setKeyErr(fmt.Errorf("unknown key %q at the top level (expected users, groups, members)", key))
+		}
+		if name == "" {
+			err = p.skip()
+		} else if seen[name] {
+			// The users are gone by the time a second list comes, so it
+			// cannot be merged as json.Unmarshal merged it.
+			p.setKeyErr(fmt.Errorf("key %q given twice at the top level", name))
+			err = p.skip()
+		} else {
+			seen[name] = true
+			switch name {
+			case "users":
+				err = p.readUsers()
+			case "groups":
+				err = p.decode(&p.groups, "groups")
+			case "members":
+				err = p.readMembers()
+			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("users[%d]: %w", i, err)
+			return err
 		}
-		owner := "user " + u.PrimaryEmail
-		if prev, ok := ids[u.ID]; ok {
-			return nil, fmt.Errorf("%s: id %s is also the id of %s", owner, u.ID, prev)
-		}
-		ids[u.ID] = owner
-		for _, a := range append([]string{u.PrimaryEmail}, u.Aliases...) {
-			if err := claim(owner, a); err != nil {
-				return nil, err
-			}
-			usersByAddr[strings.ToLower(a)] = u.ID
-		}
-		snap.Users = append(snap.Users, u)
 	}
+	return p.delim()
+}
+
+func (p *parser) readUsers() error {
+	if p.peek() != '{' {
+		// null is no users list; anything else is a type error.
+		var l *admin.Users
+		return p.decode(&l, "users")
+	}
+	p.users = new(listHead)
+	var buf admin.User // reused: a user is dropped once converted
+	grow := func(n int) { p.snap.Users = slices.Grow(p.snap.Users, n) }
+	return p.list("users", "users", "users", []string{"etag", "trigger_event"}, p.users, new([]*admin.User), grow, func() error {
+		buf = admin.User{}
+		au := &buf // null sets au to nil
+		if err := p.decode(&au, "users.users"); err != nil {
+			return err
+		}
+		i := p.nUsers
+		p.nUsers++
+		if p.userErr == nil {
+			p.userErr = p.addUser(i, au)
+		}
+		return nil
+	})
+}
+
+// addUser converts and checks the users list's i-th entry and adds it to
+// the snapshot.
+func (p *parser) addUser(i int, au *admin.User) error {
+	u, err := dirapi.UserFromAPI(au)
+	if err == nil {
+		u.Attributes, err = dirapi.CustomAttributes(au, p.custom)
+	}
+	if err != nil {
+		return fmt.Errorf("users[%d]: %w", i, err)
+	}
+	owner := "user " + u.PrimaryEmail
+	if prev, ok := p.ids[u.ID]; ok {
+		return fmt.Errorf("%s: id %s is also the id of %s", owner, u.ID, prev)
+	}
+	p.ids[u.ID] = owner
+	for _, a := range append([]string{u.PrimaryEmail}, u.Aliases...) {
+		if err := p.claim(owner, a); err != nil {
+			return err
+		}
+		p.usersByAddr[strings.ToLower(a)] = u.ID
+	}
+	p.snap.Users = append(p.snap.Users, u)
+	return nil
+}
+
+func (p *parser) claim(owner string, a string) error {
+	k := strings.ToLower(a)
+	if prev, ok := p.addrs[k]; ok {
+		return fmt.Errorf("%s: address %s is also used by %s", owner, a, prev)
+	}
+	p.addrs[k] = owner
+	return nil
+}
+
+func (p *parser) readMembers() error {
+	if p.peek() != '{' {
+		// null is no members lists; anything else is a type error.
+		var m map[string]*admin.Members
+		return p.decode(&m, "members")
+	}
+	if err := p.delim(); err != nil {
+		return err
+	}
+	var buf admin.Member
+	for p.dec.More() {
+		key, err := p.key()
+		if err != nil {
+			return err
+		}
+		l := new(memberList)
+		p.members[key] = l // a key given twice: the last list counts, as with json.Unmarshal
+		if p.peek() != '{' {
+			// null is an empty list; anything else is a type error.
+			var ml *admin.Members
+			if err := p.decode(&ml, "members"); err != nil {
+				return err
+			}
+			continue
+		}
+		grow := func(n int) { l.members = slices.Grow(l.members, n) }
+		err = p.list(fmt.Sprintf("members[%q]", key), "members", "members", []string{"etag"}, &l.head, new([]*admin.Member), grow, func() error {
+			buf = admin.Member{}
+			am := &buf // null sets am to nil
+			if err := p.decode(&am, "members.members"); err != nil {
+				return err
+			}
+			m := member{null: am == nil}
+			if am != nil {
+				m.id, m.email, m.typ = am.Id, am.Email, am.Type
+			}
+			l.members = append(l.members, m)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return p.delim()
+}
+
+// list reads a list response (an object). It calls grow with the number of
+// entries under the items key, then entry for each, with the decoder at
+// the entry; itemsType receives a value there that is not an array. kind
+// and nextPageToken go to head; the API type's other keys (others, all
+// strings) are decoded only for their type errors, and keys it lacks are
+// skipped. Keys match without regard to case, as json.Unmarshal matches
+// them. path names the list in type errors, where in other errors.
+func (p *parser) list(where, path, items string, others []string, head *listHead, itemsType any, grow func(n int), entry func() error) error {
+	if err := p.delim(); err != nil {
+		return err
+	}
+	seenItems := false
+	for p.dec.More() {
+		key, err := p.key()
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(others, func(o string) bool { return strings.EqualFold(key, o) })
+		switch {
+		case strings.EqualFold(key, items) && seenItems:
+			p.setKeyErr(fmt.Errorf("%s: key %q given twice", where, items))
+			err = p.skip()
+		case strings.EqualFold(key, items):
+			seenItems = true
+			if p.peek() != '[' {
+				err = p.decode(itemsType, path+"."+items) // null or a type error
+				break
+			}
+			grow(count(p.data, p.dec.InputOffset()))
+			if err = p.delim(); err != nil {
+				return err
+			}
+			for err == nil && p.dec.More() {
+				err = entry()
+			}
+			if err == nil {
+				err = p.delim()
+			}
+		case strings.EqualFold(key, "kind"):
+			err = p.decode(&head.kind, path+".kind")
+		case strings.EqualFold(key, "nextPageToken"):
+			err = p.decode(&head.nextPageToken, path+".nextPageToken")
+		case i >= 0:
+			var s string
+			err = p.decode(&s, path+"."+others[i])
+		default:
+			err = p.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return p.delim()
+}
+
+func (p *parser) setKeyErr(err error) {
+	if p.keyErr == nil {
+		p.keyErr = err
+	}
+}
+
+// decode decodes the next value into v. The decoder gives a type error's
+// offset and field relative to that value: they become the file's offset
+// and the field's path from the top, path being the value's own.
+func (p *parser) decode(v any, path string) error {
+	// The decoder decodes from just after the separator before the value
+	// (and white space counts in its offsets); More moves it to that
+	// separator, or to the value when there is none.
+	p.dec.More()
+	base := p.dec.InputOffset()
+	if base < int64(len(p.data)) && (p.data[base] == ',' || p.data[base] == ':') {
+		base++
+	}
+	err := p.dec.Decode(v)
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		te.Offset += base
+		if te.Field == "" {
+			te.Field = path
+		} else {
+			te.Field = path + "." + te.Field
+		}
+	}
+	return jsonError(err)
+}
+
+// peek returns the first byte of the next value.
+func (p *parser) peek() byte {
+	i := skipSpace(p.data, p.dec.InputOffset())
+	if i < int64(len(p.data)) && (p.data[i] == ',' || p.data[i] == ':') {
+		i = skipSpace(p.data, i+1)
+	}
+	if i >= int64(len(p.data)) {
+		return 0
+	}
+	return p.data[i]
+}
+
+// count returns the number of elements of the array that starts at or
+// after data[i]. The data must be valid JSON. Slices sized by it are
+// allocated once: appending to a slice of 100,000 users copies it over and
+// over, and the last copy can keep a quarter of it unused.
+func count(data []byte, i int64) int {
+	i += int64(bytes.IndexByte(data[i:], '['))
+	end := int64(len(data))
+	if j := skipSpace(data, i+1); j < end && data[j] == ']' {
+		return 0
+	}
+	n, depth := 1, 0
+	for ; i < end; i++ {
+		switch data[i] {
+		case '"':
+			for i++; i < end && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+		case '[', '{':
+			depth++
+		case ']', '}':
+			if depth--; depth == 0 {
+				return n
+			}
+		case ',':
+			if depth == 1 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func skipSpace(data []byte, i int64) int64 {
+	for i < int64(len(data)) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// delim reads an opening or closing brace or bracket.
+func (p *parser) delim() error {
+	t, err := p.dec.Token()
+	if err != nil {
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	if _, ok := t.(json.Delim); !ok {
+		return fmt.Errorf("invalid JSON: expected a delimiter, got %v", t)
+	}
+	return nil
+}
+
+// key reads an object's key.
+func (p *parser) key() (string, error) {
+	t, err := p.dec.Token()
+	if err != nil {
+		return "", fmt.Errorf("invalid JSON: %w", err)
+	}
+	k, ok := t.(string)
+	if !ok {
+		return "", fmt.Errorf("invalid JSON: expected a key, got %v", t)
+	}
+	return k, nil
+}
+
+// skip reads past the next value token by token: the decoder would hold
+// all of a value it decodes, and a skipped one can be as large as the file.
+func (p *parser) skip() error {
+	depth := 0
+	for {
+		t, err := p.dec.Token()
+		if err != nil {
+			return fmt.Errorf("invalid JSON: %w", err)
+		}
+		switch t {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+// finish runs the checks that need the whole file read and completes the
+// snapshot.
+func (p *parser) finish() (*store.Snapshot, error) {
+	if p.keyErr != nil {
+		return nil, p.keyErr
+	}
+	if p.users == nil {
+		return nil, errors.New(`no "users" list (a users.list response)`)
+	}
+	if err := checkList("users", p.users.kind, "admin#directory#users", p.users.nextPageToken); err != nil {
+		return nil, err
+	}
+	if p.groups == nil {
+		p.groups = &admin.Groups{}
+	}
+	if err := checkList("groups", p.groups.Kind, "admin#directory#groups", p.groups.NextPageToken); err != nil {
+		return nil, err
+	}
+	if p.userErr != nil {
+		return nil, p.userErr
+	}
+
+	snap := p.snap
+	if snap.Users == nil {
+		snap.Users = []store.User{} // as before: an empty list, not none
+	}
+	usersByID := make(map[string]*store.User, len(snap.Users))
 	for i := range snap.Users {
 		usersByID[snap.Users[i].ID] = &snap.Users[i]
 	}
 
 	groupsByID := make(map[string]*store.Group)
 	groupsByAddr := make(map[string]string) // lower-case address -> group id
-	for i, ag := range f.Groups.Groups {
+	for i, ag := range p.groups.Groups {
 		g, err := dirapi.GroupFromAPI(ag)
 		if err != nil {
 			return nil, fmt.Errorf("groups[%d]: %w", i, err)
 		}
 		owner := "group " + g.Email
-		if prev, ok := ids[g.ID]; ok {
+		if prev, ok := p.ids[g.ID]; ok {
 			return nil, fmt.Errorf("%s: id %s is also the id of %s", owner, g.ID, prev)
 		}
-		ids[g.ID] = owner
+		p.ids[g.ID] = owner
 		for _, a := range append([]string{g.Email}, g.Aliases...) {
-			if err := claim(owner, a); err != nil {
+			if err := p.claim(owner, a); err != nil {
 				return nil, err
 			}
 			groupsByAddr[strings.ToLower(a)] = g.ID
@@ -212,8 +595,8 @@ func parse(data []byte, custom []dirapi.CustomAttribute) (*store.Snapshot, error
 
 	// Members, keyed by group email or id; walk the keys in order so the
 	// first error is always the same one.
-	keys := make([]string, 0, len(f.Members))
-	for k := range f.Members {
+	keys := make([]string, 0, len(p.members))
+	for k := range p.members {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
@@ -228,31 +611,30 @@ func parse(data []byte, custom []dirapi.CustomAttribute) (*store.Snapshot, error
 		if _, dup := snap.Members[g.ID]; dup {
 			return nil, fmt.Errorf("members[%q]: group %s has more than one members list", key, g.Email)
 		}
-		list := f.Members[key]
-		if list == nil {
-			list = &admin.Members{}
-		}
+		list := p.members[key]
 		where := fmt.Sprintf("members[%q]", key)
-		if err := checkList(where, list.Kind, "admin#directory#members", list.NextPageToken); err != nil {
+		if err := checkList(where, list.head.kind, "admin#directory#members", list.head.nextPageToken); err != nil {
 			return nil, err
 		}
 		seen := make(map[string]bool)
-		members := make([]store.Member, 0, len(list.Members))
-		for i, am := range list.Members {
+		members := make([]store.Member, 0, len(list.members))
+		for i, rm := range list.members {
+			var am *admin.Member
+			if !rm.null {
+				am = &admin.Member{Id: rm.id, Email: rm.email, Type: rm.typ}
+			}
 			if am != nil && am.Id == "" && am.Email != "" && (strings.EqualFold(am.Type, "USER") || strings.EqualFold(am.Type, "GROUP")) {
 				t := strings.ToUpper(am.Type)
 				// Hand-written files may name members by address only.
-				c := *am
 				if t == "USER" {
-					c.Id = usersByAddr[strings.ToLower(am.Email)]
+					am.Id = p.usersByAddr[strings.ToLower(am.Email)]
 				} else {
-					c.Id = groupsByAddr[strings.ToLower(am.Email)]
+					am.Id = groupsByAddr[strings.ToLower(am.Email)]
 				}
-				if c.Id == "" {
+				if am.Id == "" {
 					kind := strings.ToLower(t)
 					return nil, fmt.Errorf("%s[%d]: %s member %s: no %s with that address", where, i, kind, am.Email, kind)
 				}
-				am = &c
 			}
 			m, err := dirapi.MemberFromAPI(am)
 			if err != nil {
@@ -286,6 +668,7 @@ func parse(data []byte, custom []dirapi.CustomAttribute) (*store.Snapshot, error
 			seen[k] = true
 			members = append(members, m)
 		}
+		list.members = nil // converted: the snapshot has them now
 		snap.Members[g.ID] = members
 	}
 	return snap, nil
@@ -314,10 +697,14 @@ func checkList(where, kind, want, nextPageToken string) error {
 	return nil
 }
 
-// decode unmarshals data into v, turning syntax and type errors into
-// errors with the offset where they occurred.
+// decode unmarshals data into v; see jsonError.
 func decode(data []byte, v any) error {
-	err := json.Unmarshal(data, v)
+	return jsonError(json.Unmarshal(data, v))
+}
+
+// jsonError turns syntax and type errors into errors with the offset where
+// they occurred.
+func jsonError(err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {

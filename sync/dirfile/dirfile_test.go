@@ -2,6 +2,7 @@ package dirfile
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -219,6 +220,29 @@ func TestFetchErrors(t *testing.T) {
 		{name: "member of itself", data: `{` + users + `, ` + groups + `, "members": {"g1": {"members": [{"type": "GROUP", "id": "g1"}]}}}`, want: "group one@example.com is a member of itself"},
 		{name: "unknown member type", data: `{` + users + `, ` + groups + `, "members": {"g1": {"members": [{"type": "ALIEN", "id": "1"}]}}}`, want: `members["g1"][0]: member "1": unknown member type "ALIEN"`},
 		{name: "members page", data: `{` + users + `, ` + groups + `, "members": {"g1": {"members": [], "nextPageToken": "x"}}}`, want: `members["g1"]: has a nextPageToken`},
+
+		// The users and members are read one entry at a time; the errors are
+		// still where and what a whole-file decode found.
+		{name: "type error in the second user", data: "{\n  \"users\": {\"users\": [\n    {\"id\": \"1\", \"primaryEmail\": \"a@example.com\"},\n    {\"id\": \"2\", \"primaryEmail\": \"b@example.com\", \"isAdmin\": \"yes\"}\n  ]}\n}", want: ":4:65: users.users.isAdmin: expected bool, got JSON string"},
+		{name: "truncated in the users", data: "{\n  \"users\": {\"users\": [\n    {\"id\": \"1\", \"primaryEmail\": \"a@example.com\"},\n    {\"id\": \"2\"", want: ":4:14: invalid JSON: unexpected end of JSON input"},
+		{name: "truncated in a string", data: `{"users": {"users": [{"id": "1", "primaryEmail": "a@exa`, want: ":1:55: invalid JSON: unexpected end of JSON input"},
+		{name: "syntax error after a type error", data: `{"users": {"users": [{"id": 1}]}, "groups": {]}`, want: ":1:46: invalid JSON: invalid character ']'"},
+		{name: "type error after a bad user", data: `{"users": {"users": [{"primaryEmail": "a@example.com"}, {"id": 2}]}}`, want: ":1:64: users.users.id: expected string, got JSON number"},
+		{name: "type error in a later list", data: `{` + users + `, "groups": {"groups": [{"id": "g1", "email": 1}]}}`, want: ":4:51: groups.groups.email: expected string, got JSON number"},
+		{name: "type error in a member", data: `{"members": {"g1": {"members": [{"type": "USER", "id": 1}]}}, ` + users + `}`, want: ":1:56: members.members.id: expected string, got JSON number"},
+		{name: "entry not an object", data: `{"users": {"users": [{"id": "1", "primaryEmail": "a@example.com"}, 7]}}`, want: ":1:68: users.users: expected admin.User, got JSON number"},
+		{name: "entries not an array", data: `{"users": {"kind": "admin#directory#users", "users": {}}}`, want: ":1:54: users.users: expected []*admin.User, got JSON object"},
+		{name: "list not an object", data: `{"users": []}`, want: ":1:11: users: expected admin.Users, got JSON array"},
+		{name: "members list not an object", data: `{` + users + `, "members": {"g1": []}}`, want: ":4:25: members: expected admin.Members, got JSON array"},
+		{name: "kind not a string", data: `{"users": {"users": [], "kind": 5}}`, want: ":1:33: users.kind: expected string, got JSON number"},
+		{name: "etag not a string", data: `{"users": {"etag": [], "users": []}}`, want: ":1:20: users.etag: expected string, got JSON array"},
+		{name: "page after a bad user", data: `{"users": {"users": [{"primaryEmail": "a@example.com"}], "nextPageToken": "x"}}`, want: "users: has a nextPageToken"},
+		{name: "kind after a bad user", data: `{"users": {"users": [{"primaryEmail": "a@example.com"}]}, "groups": {"kind": "x"}}`, want: `groups: kind is "x"`},
+		{name: "unknown key after a bad user", data: `{"users": {"users": [{"primaryEmail": "a@example.com"}]}, "usres": {"users": [1]}}`, want: `unknown key "usres" at the top level`},
+		{name: "key in another case", data: `{"Users": {"users": []}}`, want: `unknown key "Users" at the top level`},
+		{name: "users given twice", data: `{` + users + `, ` + users + `}`, want: `key "users" given twice at the top level`},
+		{name: "members given twice", data: `{` + users + `, "members": {}, "members": {}}`, want: `key "members" given twice at the top level`},
+		{name: "users list given twice", data: `{"users": {"users": [], "Users": []}}`, want: `users: key "users" given twice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -245,6 +269,111 @@ func TestFetchErrors(t *testing.T) {
 	}
 }
 
+// TestFetchOrder checks that the order of the keys does not matter (members
+// may name users and groups that come later) and that keys the API's types
+// have, or do not have, are ignored in every list.
+func TestFetchOrder(t *testing.T) {
+	const users = `"users": {"kind": "admin#directory#users", "etag": "\"u\"", "trigger_event": "", "users": [
+    {"id": "1", "primaryEmail": "a@example.com", "aliases": ["alias-a@example.com"], "etag": "e", "x": {"y": [1, 2]}},
+    {"id": "2", "primaryEmail": "b@example.com", "name": {"givenName": "B", "familyName": "Bee"}}
+  ], "extra": [{"users": [3]}]}`
+	const groups = `"groups": {"etag": "g", "groups": [{"id": "g1", "email": "one@example.com", "kind": "admin#directory#group"}], "kind": "admin#directory#groups"}`
+	const members = `"members": {
+    "one@example.com": {"etag": "m", "members": [
+      {"type": "USER", "email": "alias-a@example.com", "role": "OWNER", "status": "ACTIVE", "etag": "x", "unknown": {}},
+      {"type": "user", "id": "2"},
+      {"type": "CUSTOMER", "id": "C0"}
+    ], "kind": "admin#directory#members", "nextPageToken": ""}
+  }`
+	want := &store.Snapshot{
+		Users: []store.User{
+			{ID: "1", PrimaryEmail: "a@example.com", Aliases: []string{"alias-a@example.com"}, Origin: store.OriginDirectory},
+			{ID: "2", PrimaryEmail: "b@example.com", GivenName: "B", FamilyName: "Bee", DisplayName: "B Bee", Origin: store.OriginDirectory},
+		},
+		Groups: []store.Group{{ID: "g1", Email: "one@example.com"}},
+		Members: map[string][]store.Member{"g1": {
+			{Type: store.MemberUser, ID: "1", Email: "alias-a@example.com"},
+			{Type: store.MemberUser, ID: "2", Email: "b@example.com"},
+			{Type: store.MemberCustomer, ID: "C0"},
+		}},
+	}
+	for _, order := range [][]string{
+		{users, groups, members},
+		{members, groups, users},
+		{groups, members, users},
+	} {
+		data := "{\n  " + strings.Join(order, ",\n  ") + "\n}\n"
+		path := filepath.Join(t.TempDir(), "dir.json")
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := New(path).Fetch(context.Background())
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		if diff := cmp.Diff(snap, want); diff != "" {
+			t.Errorf("%s: snapshot (-got +want):\n%s", data, diff)
+		}
+	}
+}
+
+func TestFetchEmpty(t *testing.T) {
+	for _, data := range []string{
+		`{"users": {"users": []}}`,
+		`{"users": {"kind": "admin#directory#users"}, "groups": {"groups": []}, "members": {}}`,
+		`{"users": {"users": null}, "groups": null, "members": null}`,
+	} {
+		path := filepath.Join(t.TempDir(), "dir.json")
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := New(path).Fetch(context.Background())
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		want := &store.Snapshot{Users: []store.User{}, Members: map[string][]store.Member{}}
+		if diff := cmp.Diff(snap, want); diff != "" {
+			t.Errorf("%s: snapshot (-got +want):\n%s", data, diff)
+		}
+	}
+}
+
+// TestFetchMembersKeyTwice checks that of a group's key given twice in
+// "members" the last list counts, as it did when json.Unmarshal filled a map.
+func TestFetchMembersKeyTwice(t *testing.T) {
+	data := `{"users": {"users": [{"id": "1", "primaryEmail": "a@example.com"}]},
+		"groups": {"groups": [{"id": "g1", "email": "one@example.com"}]},
+		"members": {"g1": {"members": [{"type": "USER", "id": "9"}]}, "g1": {"members": [{"type": "USER", "id": "1"}]}}}`
+	path := filepath.Join(t.TempDir(), "dir.json")
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := New(path).Fetch(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]store.Member{"g1": {{Type: store.MemberUser, ID: "1", Email: "a@example.com"}}}
+	if diff := cmp.Diff(snap.Members, want); diff != "" {
+		t.Errorf("members (-got +want):\n%s", diff)
+	}
+}
+
+// FuzzCount checks count against json.Unmarshal on every valid JSON array.
+func FuzzCount(f *testing.F) {
+	for _, s := range []string{`[]`, ` [ ] `, `[1]`, `[1, [2, 3], {"a": [4, 5]}, "x,]\\\"", null]`, `[{}, []]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var entries []json.RawMessage
+		if json.Unmarshal(data, &entries) != nil || entries == nil {
+			return
+		}
+		if got := count(data, 0); got != len(entries) {
+			t.Errorf("count(%q) = %d, want %d", data, got, len(entries))
+		}
+	})
+}
+
 func TestFetchCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -263,6 +392,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(demo)
 	f.Add([]byte(`{"users": {"users": [{"id": "1", "primaryEmail": "a@example.com"}]}, "groups": {"groups": [{"id": "g", "email": "g@example.com"}]}, "members": {"g": {"members": [{"type": "USER", "email": "a@example.com"}, {"type": "CUSTOMER", "id": "C1"}]}}}`))
 	f.Add([]byte(`{"users": {"users": [`))
+	f.Add([]byte(`{"members": {"g": {"etag": "x", "members": [{"type": "USER", "id": "1"}, null]}}, "groups": {"groups": [{"id": "g", "email": "g@example.com"}]}, "users": {"users": [{"id": "1", "primaryEmail": "a@example.com"}], "kind": "admin#directory#users"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		snap, err := parse(data, nil)
 		if (snap == nil) == (err == nil) {

@@ -1,4 +1,6 @@
-package main
+// Package dirfiletest writes generated directory files, for benchmarks
+// and load tests.
+package dirfiletest
 
 import (
 	"bufio"
@@ -7,14 +9,14 @@ import (
 	"io"
 )
 
-// genDirectory writes a directory file (the Directory API's JSON shapes,
-// as ldapgate's file source reads it) of n users in example.com:
+// Generate writes a directory file (the Directory API's JSON shapes, as
+// ldapgate's file source reads it) of n users in example.com:
 // user%07d@example.com with given and family names, one alias each, in one
 // of 10 org units, and 100 groups group%03d@example.com, every user a
 // member of two (i mod 100 and i/100 mod 100). bench/compare-slapd.sh
 // serves it with ldapgate and loads the same entries, dumped from
 // ldapgate, into slapd.
-func genDirectory(w io.Writer, n int) error {
+func Generate(w io.Writer, n int) error {
 	type name struct {
 		GivenName  string `json:"givenName"`
 		FamilyName string `json:"familyName"`
