@@ -1,11 +1,12 @@
 // Package e2e_test runs real LDAP clients from Debian packages (Dovecot,
-// Apache httpd with mod_authnz_ldap, nslcd with glibc's NSS) against
-// ldapgate's LDAP server on loopback: each test starts the client as its
-// own process in t.TempDir() with a generated config.
+// Apache httpd with mod_authnz_ldap, nslcd and SSSD with glibc's NSS)
+// against ldapgate's LDAP server on loopback: each test starts the client
+// as its own process in t.TempDir() with a generated config.
 //
 // The tests skip when a client's binaries are missing, unless the
 // environment variable CI is set (then they fail): .ci/run installs them
-// (apt-get install dovecot-core dovecot-ldap apache2 nslcd libnss-ldapd).
+// (apt-get install dovecot-core dovecot-ldap apache2 nslcd libnss-ldapd
+// sssd-ldap libnss-sss).
 package e2e_test
 
 import (
