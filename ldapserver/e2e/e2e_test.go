@@ -1,18 +1,20 @@
 // Package e2e_test runs real LDAP clients from Debian packages (Dovecot,
-// Apache httpd with mod_authnz_ldap, nslcd and SSSD with glibc's NSS)
-// against ldapgate's LDAP server on loopback: each test starts the client
-// as its own process in t.TempDir() with a generated config.
+// Apache httpd with mod_authnz_ldap, nslcd and SSSD with glibc's NSS, PHP's
+// ldap extension and python-ldap) against ldapgate's LDAP server on
+// loopback: each test starts the client as its own process in t.TempDir()
+// with a generated config or script.
 //
 // The tests skip when a client's binaries are missing, unless the
 // environment variable CI is set (then they fail): .ci/run installs them
 // (apt-get install dovecot-core dovecot-ldap apache2 nslcd libnss-ldapd
-// sssd-ldap libnss-sss).
+// sssd-ldap libnss-sss php-cli php-ldap python3-ldap).
 package e2e_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -264,4 +266,15 @@ func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// clientMissing skips the test, or fails it when CI is set, because part
+// of a client's packages is missing.
+func clientMissing(t *testing.T, pkgs, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s, and CI is set: .ci/run must install %s", msg, pkgs)
+	}
+	t.Skipf("%s (apt-get install %s)", msg, pkgs)
 }

@@ -24,7 +24,7 @@ func startNslcd(t *testing.T, d *directory) *nssClient {
 	n.requireLibs(t, "libnss_ldap.so.2")
 	// The bind mount needs a file to mount over; the package creates it.
 	if _, err := os.Stat("/etc/nslcd.conf"); err != nil {
-		n.missing(t, "no /etc/nslcd.conf")
+		clientMissing(t, n.pkgs, "no /etc/nslcd.conf")
 	}
 
 	dir := daemonDir(t)

@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,17 +46,6 @@ func newNSSClient(t *testing.T, pkgs string) *nssClient {
 	}
 }
 
-// missing skips the test, or fails it when CI is set, because part of the
-// client's packages is missing.
-func (n *nssClient) missing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s, and CI is set: .ci/run must install %s", msg, n.pkgs)
-	}
-	t.Skipf("%s (apt-get install %s)", msg, n.pkgs)
-}
-
 // requireLibs checks that the shared libraries (paths below a multiarch
 // library folder) are installed.
 func (n *nssClient) requireLibs(t *testing.T, libs ...string) {
@@ -68,7 +56,7 @@ func (n *nssClient) requireLibs(t *testing.T, libs ...string) {
 			found, _ = filepath.Glob("/lib/*/" + lib)
 		}
 		if len(found) == 0 {
-			n.missing(t, "%s is not installed", lib)
+			clientMissing(t, n.pkgs, "%s is not installed", lib)
 		}
 	}
 }

@@ -29,7 +29,7 @@ func startSssd(t *testing.T, d *directory) *nssClient {
 	// The bind mounts need folders to mount over; the packages create them.
 	for _, p := range []string{"/etc/sssd", "/var/lib/sss", "/var/log/sssd"} {
 		if _, err := os.Stat(p); err != nil {
-			n.missing(t, "no %s", p)
+			clientMissing(t, n.pkgs, "no %s", p)
 		}
 	}
 
