@@ -61,7 +61,16 @@ type options struct {
 	now      func() time.Time
 	users    UserAuthenticator
 	observer Observer // observe.go
+	beside   *Directory
 }
+
+// Beside makes the directory a second listener's view of d (LDAPS beside
+// LDAP), whose Config it must share apart from LDAPS and TLS. It serves
+// d's trees, so the second listener costs no second tree (70 MB and a
+// second's build for 100k users), and shares d's bind cache and failed-
+// bind limiter, so a verified password is not hashed again (argon2id
+// takes 64 MiB) and failures count across both. Reload both alike.
+func Beside(d *Directory) Option { return func(o *options) { o.beside = d } }
 
 // WithClock sets the clock of the failed-bind limiter and of certificate
 // validity (tests).
@@ -84,8 +93,8 @@ type Directory struct {
 	now     func() time.Time
 	// verified caches successful service account binds (bindcache.go).
 	verified *verifiedCache
-	trees    treeCache
-	bases    dnCache // normalised search bases
+	trees    *treeCache // shared with Beside
+	bases    dnCache    // normalised search bases
 
 	// accounts maps a service account entry's normalised DN to its account.
 	accounts  map[string]ServiceAccount
@@ -140,7 +149,11 @@ func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option
 		d.dummyOnce.Do(func() { d.dummy = cfg.ServiceAccounts[0].PasswordHash })
 	}
 	d.initExt(o)
-	d.trees.build = d.buildTree
+	if b := o.beside; b != nil {
+		d.trees, d.limiter, d.verified = b.trees, b.limiter, b.verified
+	} else {
+		d.trees = &treeCache{build: d.buildTree}
+	}
 	d.rootDSE = newRootDSE(&cfg, l)
 	d.subschema = newSubschema()
 	return d, nil

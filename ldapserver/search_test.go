@@ -752,3 +752,64 @@ func TestSearchExtensibleMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestBeside: a second directory (the LDAPS listener's) serves the first
+// one's trees, each view's built once, with its own RootDSE, and shares
+// its bind cache and limiter.
+func TestBeside(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.TLS = testTLS(t).server
+	live := testLive()
+	d1, err := NewDirectory(cfg, live, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LDAPS = true
+	d2, err := NewDirectory(cfg, live, nil, Beside(d1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	builds := 0
+	build := d1.trees.build
+	d1.trees.build = func(v *store.View) *tree { builds++; return build(v) }
+	d2.Warm()
+	d1.Warm()
+	live.Store(testView())
+	for _, d := range []*Directory{d1, d2} {
+		es, err := searchAll(t, d, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, Filter: mustFilter(t, "(uid=alice)")})
+		if err != nil || len(es) != 1 {
+			t.Fatalf("search: %v, %v", dns(es), err)
+		}
+	}
+	if builds != 2 {
+		t.Errorf("%d trees built for two views and two directories, want 2", builds)
+	}
+	if d1.trees.get(live) != d2.trees.get(live) {
+		t.Error("the directories serve different trees")
+	}
+	ext := func(d *Directory) []string {
+		es, err := searchAll(t, d, Identity{}, &SearchRequest{BaseDN: "", Scope: ScopeBase, Attributes: []string{"supportedExtension"}})
+		if err != nil || len(es) != 1 {
+			t.Fatalf("RootDSE: %v", err)
+		}
+		return attrMap(es[0])["supportedExtension"]
+	}
+	if !slices.Contains(ext(d1), oidStartTLS) || slices.Contains(ext(d2), oidStartTLS) {
+		t.Errorf("StartTLS announced: LDAP %v, LDAPS %v; want only on LDAP", ext(d1), ext(d2))
+	}
+
+	// A password verified through one is not hashed again through the other.
+	hashes := 0
+	for _, d := range []*Directory{d1, d2} {
+		verify := d.verify
+		d.verify = func(h, pw string) (bool, error) { hashes++; return verify(h, pw) }
+	}
+	for _, d := range []*Directory{d1, d2} {
+		if _, err := d.Bind(context.Background(), archiveDN, archivePW, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hashes != 1 {
+		t.Errorf("the password was hashed %d times for two binds, want 1", hashes)
+	}
+}
