@@ -13,6 +13,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ldapgate/ldapgate/ldapserver"
@@ -29,7 +30,8 @@ type Gateway struct {
 	db    *store.DB
 	live  *store.Live
 
-	sockets activated // passed by systemd (activation.go)
+	sockets activated              // passed by systemd (activation.go)
+	viewCfg atomic.Pointer[Config] // the config the view was built with
 
 	// engine and engineCfg are guarded by syncMu; a reload's sync settings
 	// take effect when the next sync rebuilds the engine.
@@ -180,6 +182,17 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 		return res, err
 	}
 	g.auditPlan(ctx, res)
+	changed, err := g.changes.Changed(ctx)
+	if err != nil {
+		return res, err
+	}
+	if !changed && g.viewCfg.Load() == cfg {
+		// Nothing was written and the config is the view's: the view and
+		// its trees stay. A new one would cost seconds of CPU with 100k
+		// users, and its size again in memory while both are alive.
+		releaseMemory(g.log)
+		return res, nil
+	}
 	return res, g.refreshView(ctx) // which releases memory too
 }
 
@@ -204,8 +217,10 @@ func (g *Gateway) refreshView(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load directory view: %w", err)
 	}
-	v := store.NewView(st, g.config().Privileges(), time.Now().UTC())
+	cfg := g.config()
+	v := store.NewView(st, cfg.Privileges(), time.Now().UTC())
 	g.live.Store(v)
+	g.viewCfg.Store(cfg)
 	g.viewChanged(v)
 	g.warmTrees()
 	releaseMemory(g.log) // memory.go

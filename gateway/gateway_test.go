@@ -261,3 +261,33 @@ func TestListenAddressTaken(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncWithoutChangesKeepsTheView: a sync that writes nothing keeps the
+// view (and so its LDAP trees); one that writes makes a new one.
+func TestSyncWithoutChangesKeepsTheView(t *testing.T) {
+	g, _, dirFile := startDemo(t)
+	v := g.View()
+	if _, err := g.Sync(context.Background(), engine.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if g.View() != v {
+		t.Error("a sync without changes built a new view")
+	}
+	editDirectory(t, dirFile, func(doc map[string]any) {
+		for _, u := range doc["users"].(map[string]any)["users"].([]any) {
+			if u := u.(map[string]any); u["primaryEmail"] == "alice@example.com" {
+				u["name"].(map[string]any)["givenName"] = "Alicia"
+			}
+		}
+	})
+	if _, err := g.Sync(context.Background(), engine.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	changed := g.View()
+	if changed == v {
+		t.Fatal("a sync with a change kept the old view")
+	}
+	if u, ok := changed.UserByMail("alice@example.com"); !ok || u.GivenName != "Alicia" {
+		t.Errorf("alice after the sync: %+v", u)
+	}
+}
