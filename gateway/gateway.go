@@ -313,7 +313,6 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.sockets.unused(); err != nil {
 		return err
 	}
-	g.warmTrees() // of the view loaded at start: the first search should not wait for it
 	if cfg.Path() != "" {
 		if err := g.watchConfig(ctx); err != nil {
 			g.log.Warn("config file not watched; reload with SIGHUP", "err", err)
@@ -325,6 +324,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	watchers.Go(func() { g.watchStore(ctx) })
 
 	g.scheduledSync(ctx)
+	// The trees of the view loaded at start, if the sync kept it and no
+	// search has built them: the first search should not wait for them.
+	// Not before the sync, which would then run beside them (~70 MB more
+	// at the peak with 100k users).
+	g.warmTrees()
 	g.readyOnce.Do(func() { close(g.ready) })
 
 	interval := cfg.Sync.Interval.D()
