@@ -303,11 +303,7 @@ func TestFetchOrder(t *testing.T) {
 		{groups, members, users},
 	} {
 		data := "{\n  " + strings.Join(order, ",\n  ") + "\n}\n"
-		path := filepath.Join(t.TempDir(), "dir.json")
-		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		snap, err := New(path).Fetch(context.Background())
+		snap, err := fetchData(t, data)
 		if err != nil {
 			t.Fatalf("%s: %v", data, err)
 		}
@@ -323,11 +319,7 @@ func TestFetchEmpty(t *testing.T) {
 		`{"users": {"kind": "admin#directory#users"}, "groups": {"groups": []}, "members": {}}`,
 		`{"users": {"users": null}, "groups": null, "members": null}`,
 	} {
-		path := filepath.Join(t.TempDir(), "dir.json")
-		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		snap, err := New(path).Fetch(context.Background())
+		snap, err := fetchData(t, data)
 		if err != nil {
 			t.Fatalf("%s: %v", data, err)
 		}
@@ -344,11 +336,7 @@ func TestFetchMembersKeyTwice(t *testing.T) {
 	data := `{"users": {"users": [{"id": "1", "primaryEmail": "a@example.com"}]},
 		"groups": {"groups": [{"id": "g1", "email": "one@example.com"}]},
 		"members": {"g1": {"members": [{"type": "USER", "id": "9"}]}, "g1": {"members": [{"type": "USER", "id": "1"}]}}}`
-	path := filepath.Join(t.TempDir(), "dir.json")
-	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	snap, err := New(path).Fetch(context.Background())
+	snap, err := fetchData(t, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,6 +344,16 @@ func TestFetchMembersKeyTwice(t *testing.T) {
 	if diff := cmp.Diff(snap.Members, want); diff != "" {
 		t.Errorf("members (-got +want):\n%s", diff)
 	}
+}
+
+// fetchData fetches a directory file of contents data.
+func fetchData(t *testing.T, data string) (*store.Snapshot, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "dir.json")
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return New(path).Fetch(context.Background())
 }
 
 // FuzzCount checks count against json.Unmarshal on every valid JSON array.

@@ -527,15 +527,20 @@ func TestPlanAttributes(t *testing.T) {
 			u.UID = ""
 			u.Attributes = tt.attrs
 			p, _ := plan(t, st, &store.Snapshot{Users: []store.User{u}}, Options{DeleteUsers: true})
-			var got []string
-			for _, c := range p.Users {
-				got = append(got, c.Fields...)
-			}
-			if diff := cmp.Diff(got, tt.want); diff != "" {
+			if diff := cmp.Diff(updatedFields(p), tt.want); diff != "" {
 				t.Errorf("fields (-got +want):\n%s", diff)
 			}
 		})
 	}
+}
+
+// updatedFields lists the fields of p's user changes.
+func updatedFields(p *store.Plan) []string {
+	var got []string
+	for _, c := range p.Users {
+		got = append(got, c.Fields...)
+	}
+	return got
 }
 
 // A change in the user's POSIX account from the source is an update.
@@ -559,11 +564,7 @@ func TestPlanPOSIX(t *testing.T) {
 			u.UID = ""
 			u.POSIX = tt.posix
 			p, _ := plan(t, st, &store.Snapshot{Users: []store.User{u}}, Options{DeleteUsers: true})
-			var got []string
-			for _, c := range p.Users {
-				got = append(got, c.Fields...)
-			}
-			if diff := cmp.Diff(got, tt.want); diff != "" {
+			if diff := cmp.Diff(updatedFields(p), tt.want); diff != "" {
 				t.Errorf("fields (-got +want):\n%s", diff)
 			}
 		})
