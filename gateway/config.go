@@ -17,6 +17,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/ldapserver"
 )
 
@@ -549,7 +550,7 @@ func (c *Config) ServiceAccountHash(sa ServiceAccount) (string, error) {
 		}
 		h = strings.TrimSpace(v)
 	}
-	if err := ldapserver.CheckPasswordHash(h); err != nil {
+	if err := passhash.Check(h); err != nil {
 		return "", fmt.Errorf("password hash of %q: %w", sa.Name, err)
 	}
 	return h, nil

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/internal/passhash"
 )
 
 // minimal is a valid config the error cases below break one line at a time.
@@ -37,7 +37,7 @@ service_accounts:
 
 func testHash(t testing.TB) string {
 	t.Helper()
-	h, err := ldapserver.HashPassword("s3cret-archive")
+	h, err := passhash.Hash("s3cret-archive", passhash.Default)
 	if err != nil {
 		t.Fatal(err)
 	}

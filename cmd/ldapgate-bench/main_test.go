@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/store"
@@ -14,7 +15,7 @@ import (
 
 func startServer(t *testing.T) string {
 	t.Helper()
-	hash, err := ldapserver.HashPassword("pw")
+	hash, err := passhash.Hash("pw", passhash.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
