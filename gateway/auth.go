@@ -190,7 +190,7 @@ func (u *userAuth) AuthenticateUser(ctx context.Context, user *store.ViewUser, p
 	c := u.p.Load()
 	var err error
 	if c == nil || !c.HasMethods() {
-		err = errors.New("user binds are not enabled (binds is empty)")
+		err = ldapserver.Refused("user binds are not enabled (binds is empty)")
 	} else {
 		err = c.AuthenticateUser(ctx, user, password, client)
 	}

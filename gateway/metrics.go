@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
@@ -85,6 +86,13 @@ func newMetrics(g *Gateway) *metrics {
 		Help: "Groups in the directory view."}, func() float64 { return float64(viewLen(g.live.Load(), false)) }))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_last_successful_sync_timestamp_seconds",
 		Help: "Unix time of the end of the last successful sync; 0 if none."}, func() float64 { return float64(m.lastSuccess.Load()) }))
+	gate := passhash.Shared()
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_password_hashes_in_flight",
+		Help: "Password hash comparisons running now (all binds share one bounded gate)."},
+		func() float64 { return float64(gate.InFlight()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ldapgate_password_hash_busy_total",
+		Help: "Binds answered busy because the password hash gate stayed full."},
+		func() float64 { return float64(gate.BusyTotal()) }))
 	m.reg.MustRegister(&chainCollector{m: m})
 	return m
 }
@@ -173,7 +181,7 @@ type chainCollector struct{ m *metrics }
 
 var (
 	descChain = prometheus.NewDesc("ldapgate_bind_method_results_total",
-		"User bind attempts by bind chain method and result (accepted, refused, not_applicable) and whether the bind cache answered.",
+		"User bind attempts by bind chain method and result (accepted, refused, not_applicable, busy, unavailable: could not check) and whether the bind cache answered.",
 		[]string{"method", "result", "cached"}, nil)
 	descGoogle = prometheus.NewDesc("ldapgate_google_api_calls_total",
 		"HTTP calls to the Google Directory API (attempts, retries and token calls included).", nil, nil)

@@ -107,9 +107,11 @@ func (d *Directory) Bind(ctx context.Context, name, password string, client net.
 }
 
 // logBind logs a bind of name by method with its result err, and tells the
-// observer.
+// observer. Refusals of a blocked client are logged once a minute per
+// address, with the number held back.
 func (d *Directory) logBind(ctx context.Context, method, name string, client net.Addr, err error) {
 	r := resultOf(err)
+	name = clientText(name)
 	// A success is logged at debug: the observer's record (the gateway's
 	// audit log) has it at info.
 	level := slog.LevelDebug
@@ -117,16 +119,29 @@ func (d *Directory) logBind(ctx context.Context, method, name string, client net
 		level = slog.LevelWarn
 	}
 	if d.log.Enabled(ctx, level) {
-		attrs := make([]slog.Attr, 0, 6)
-		attrs = append(attrs, slog.String("dn", name), slog.String("method", method), slog.String("result", r.Code.String()))
-		if client != nil {
-			attrs = append(attrs, slog.String("client", client.String()))
+		held, log := 0, true
+		if errors.Is(err, errRateLimited) {
+			key := ""
+			if ip, ok := clientIP(client); ok {
+				key = ip.String()
+			}
+			log, held = d.quiet.admit(key)
 		}
-		attrs = append(attrs, connAttr(ctx))
-		if r.Err != nil {
-			attrs = append(attrs, slog.String("reason", r.Err.Error()))
+		if log {
+			attrs := make([]slog.Attr, 0, 7)
+			attrs = append(attrs, slog.String("dn", name), slog.String("method", method), slog.String("result", r.Code.String()))
+			if client != nil {
+				attrs = append(attrs, slog.String("client", client.String()))
+			}
+			attrs = append(attrs, connAttr(ctx))
+			if r.Err != nil {
+				attrs = append(attrs, slog.String("reason", r.Err.Error()))
+			}
+			if held > 0 {
+				attrs = append(attrs, slog.Int("similar_not_logged", held))
+			}
+			d.log.LogAttrs(ctx, level, "ldap bind", attrs...)
 		}
-		d.log.LogAttrs(ctx, level, "ldap bind", attrs...)
 	}
 	if o := d.ext.obs; o != nil {
 		o.Bind(method, r.Code.String(), name, client)

@@ -451,3 +451,35 @@ func TestNeverSynced(t *testing.T) {
 		t.Errorf("after the first sync: %d entries, %v", len(es), err)
 	}
 }
+
+// A client cannot flood the log: DNs are cut to 256 bytes, and refusals
+// of a blocked address are logged once a minute with a count.
+func TestBindLogBounded(t *testing.T) {
+	log, buf := newTestLogger()
+	clock := newFakeClock()
+	cfg := testConfig(t)
+	cfg.BindLimit = BindLimit{PerName: 1, PerAddress: 1, Window: time.Hour, Backoff: time.Hour, FailureDelay: -1}
+	d, err := NewDirectory(cfg, testLive(), log, WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := "uid=" + strings.Repeat("x", 900_000) + "," + testBase
+	client := tcpAddr(66)
+	for range 300 {
+		_, _ = d.Bind(context.Background(), huge, "guess", client)
+	}
+	if n := len(buf.String()); n > 4096 {
+		t.Errorf("300 refused binds with 900 KB DNs wrote %d bytes of log", n)
+	}
+	if got := strings.Count(buf.String(), `msg="ldap bind"`); got != 2 {
+		t.Errorf("%d bind records, want 2 (the refusal, then the first blocked one)", got)
+	}
+	if !strings.Contains(buf.String(), "…(900022 bytes)") {
+		t.Errorf("the cut DN does not say its length:\n%.600s", buf.String())
+	}
+	clock.Advance(time.Minute)
+	_, _ = d.Bind(context.Background(), huge, "guess", client)
+	if !strings.Contains(buf.String(), "similar_not_logged=298") {
+		t.Errorf("a minute later the record does not count the 298 held back:\n%s", buf.String())
+	}
+}

@@ -96,6 +96,8 @@ type Directory struct {
 	trees    *treeCache // shared with Beside
 	bases    dnCache    // normalised search bases
 
+	// quiet holds back repeated log records of blocked binds.
+	quiet *quietLog
 	// accounts maps a service account entry's normalised DN to its account.
 	accounts map[string]ServiceAccount
 
@@ -135,6 +137,7 @@ func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option
 		limiter:  newBindLimiter(o.now, cfg.BindLimit.Window, cfg.BindLimit.Backoff),
 		now:      o.now,
 		verified: newVerifiedCache(o.now),
+		quiet:    newQuietLog(o.now, time.Minute),
 		accounts: make(map[string]ServiceAccount, len(cfg.ServiceAccounts)),
 		verify:   passhash.Verify,
 	}
@@ -145,7 +148,7 @@ func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option
 	}
 	d.initExt(o)
 	if b := o.beside; b != nil {
-		d.trees, d.limiter, d.verified = b.trees, b.limiter, b.verified
+		d.trees, d.limiter, d.verified, d.quiet = b.trees, b.limiter, b.verified, b.quiet
 	} else {
 		d.trees = &treeCache{build: d.buildTree}
 	}

@@ -49,8 +49,8 @@ var Default = Params{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen
 // Bounds a stored argon2id hash must respect, so that a config file or a
 // store row cannot make one comparison cost gigabytes or minutes.
 const (
-	maxMemory      = 1 << 20 // KiB = 1 GiB
-	maxTime        = 64
+	maxMemory      = 256 * 1024 // KiB
+	maxTime        = 16
 	minSaltLen     = 8
 	minKeyLen      = 16
 	maxKeyLen      = 128

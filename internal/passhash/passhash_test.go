@@ -161,3 +161,20 @@ func TestGate(t *testing.T) {
 		t.Errorf("%d in flight after all returned", g.InFlight())
 	}
 }
+
+// FuzzCompare: a stored hash never panics a bind and never makes it burn
+// unbounded memory (parameters are bounded first).
+func FuzzCompare(f *testing.F) {
+	f.Add("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+	f.Add("$argon2id$v=19$m=4294967295,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+	f.Add("$argon2id$v=19$m=262145,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA")
+	f.Add("$2a$10$abc")
+	f.Fuzz(func(t *testing.T, hash string) {
+		if err := Check(hash); err == nil {
+			if p, _, _, err := parseArgon2id(hash); err == nil && (p.Memory > maxMemory || p.Time > maxTime) {
+				t.Fatalf("Check accepted %q beyond the bounds", hash)
+			}
+		}
+		_, _ = Compare(hash, "abcdefghijklmnop")
+	})
+}
