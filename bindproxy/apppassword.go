@@ -3,6 +3,8 @@ package bindproxy
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,11 +29,16 @@ const (
 // App password hashes are argon2id at passhash.Default (19 MiB, 2 passes,
 // 1 lane). An app password is random with ~75 bits of entropy, so even a
 // stolen database cannot be brute forced at this cost; the cost exists
-// against that theft, not against guessable passwords. An uncached bind
-// compares the password with each of the user's active app passwords (at
-// most store.MaxActiveAppPasswords), each through the process's hash gate
-// (passhash.Verify), so a burst of them queues instead of exhausting
-// memory. Repeated binds hit the verified-bind cache and cost microseconds.
+// against that theft, not against guessable passwords.
+//
+// Each app password also has a selector: 16 bits of SHA-256 of the
+// password. A bind compares the typed password only with the user's app
+// passwords whose selector matches (nearly always one, or none), so an
+// uncached bind costs one comparison whether the user has one app password
+// or ten, and its time does not tell which. The 16 bits leave ~59 bits of
+// the password to guess from a stolen database, still far beyond reach at
+// argon2id's cost. Comparisons go through the process's hash gate
+// (passhash.Verify); repeated binds hit the verified-bind cache.
 
 // GenerateAppPassword returns a new random app password in its display
 // form, "abcd-efgh-ijkl-mnop".
@@ -75,6 +82,28 @@ func NormalizeAppPassword(s string) (string, bool) {
 	return b.String(), b.Len() == appPasswordLetters
 }
 
+// NewAppPassword generates an app password for the user with id userID,
+// under name and for service ("" for any), and returns it with the record
+// to store (its hash and selector; store.DB.CreateAppPassword).
+func NewAppPassword(userID, name, service string) (string, store.AppPassword, error) {
+	pw, err := GenerateAppPassword()
+	if err != nil {
+		return "", store.AppPassword{}, err
+	}
+	h, err := HashAppPassword(pw)
+	if err != nil {
+		return "", store.AppPassword{}, err
+	}
+	norm, _ := NormalizeAppPassword(pw)
+	return pw, store.AppPassword{UserID: userID, Name: name, Service: service, Hash: h, Selector: selector(norm)}, nil
+}
+
+// selector is the selector of the normalised app password norm: 1..65536.
+func selector(norm string) int {
+	sum := sha256.Sum256([]byte("ldapgate app password selector\x00" + norm))
+	return int(binary.BigEndian.Uint16(sum[:])) + 1
+}
+
 // HashAppPassword returns the argon2id hash (PHC string form) of the
 // normalised app password pw.
 func HashAppPassword(pw string) (string, error) {
@@ -95,6 +124,9 @@ type AppPasswordStore interface {
 	AppPasswordActive(ctx context.Context, userID string, id int64) (bool, error)
 	// TouchAppPassword records that app password id was just used.
 	TouchAppPassword(ctx context.Context, id int64) error
+	// SetAppPasswordSelector gives app password id its selector, if it has
+	// none.
+	SetAppPasswordSelector(ctx context.Context, id int64, sel int) error
 }
 
 // AppPasswordMethod accepts a user's active app passwords.
@@ -154,16 +186,14 @@ func (m *AppPasswordMethod) Authenticate(ctx context.Context, u *store.ViewUser,
 	if err != nil {
 		return Credential{}, fmt.Errorf("read app passwords: %w", err)
 	}
-	if len(aps) == 0 {
-		// Spend one comparison, so that having no app password does not
-		// show in the time taken or in the gate's answer.
-		if _, err := m.verify(ctx, passhash.Dummy(), norm); errors.Is(err, passhash.ErrBusy) {
-			return Credential{}, err
-		}
-		return Credential{}, errNoAppPasswords
-	}
+	sel := selector(norm)
+	compared := false
 	var wrongService bool
 	for _, ap := range aps {
+		if ap.Selector != 0 && ap.Selector != sel {
+			continue
+		}
+		compared = true
 		ok, err := m.verify(ctx, ap.Hash, norm)
 		switch {
 		case errors.Is(err, passhash.ErrBusy) || ctx.Err() != nil:
@@ -178,8 +208,22 @@ func (m *AppPasswordMethod) Authenticate(ctx context.Context, u *store.ViewUser,
 			wrongService = true
 			continue
 		}
+		if ap.Selector == 0 {
+			m.background(func(ctx context.Context) error { return m.store.SetAppPasswordSelector(ctx, ap.ID, sel) })
+		}
 		m.touch(ap.ID)
 		return Credential{AppPasswordID: ap.ID, Label: ap.Name}, nil
+	}
+	if !compared {
+		// Spend one comparison, so that selecting none (no app password, or
+		// none with this selector) costs what a comparison costs, in time
+		// and in the gate's answer.
+		if _, err := m.verify(ctx, passhash.Dummy(), norm); errors.Is(err, passhash.ErrBusy) {
+			return Credential{}, err
+		}
+		if len(aps) == 0 {
+			return Credential{}, errNoAppPasswords
+		}
 	}
 	if wrongService {
 		return Credential{}, errWrongService
@@ -241,18 +285,21 @@ func (m *AppPasswordMethod) touch(id int64) {
 	}
 	m.touched[id] = now
 	m.touchMu.Unlock()
-	m.touchWG.Add(1)
-	go func() {
-		defer m.touchWG.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := m.store.TouchAppPassword(ctx, id); err != nil {
-			m.log.Warn("could not record app password use", "app_password", id, "err", err)
-		}
-	}()
+	m.background(func(ctx context.Context) error { return m.store.TouchAppPassword(ctx, id) })
 }
 
-// Close waits for pending last-used updates.
+// background runs a store write off the bind path; Close waits for it.
+func (m *AppPasswordMethod) background(write func(ctx context.Context) error) {
+	m.touchWG.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := write(ctx); err != nil {
+			m.log.Warn("could not record app password use", "err", err)
+		}
+	})
+}
+
+// Close waits for pending last-used and selector updates.
 func (m *AppPasswordMethod) Close() error {
 	m.touchWG.Wait()
 	return nil

@@ -168,15 +168,11 @@ func (e *env) user(t *testing.T, mail string) *store.ViewUser {
 // the CLI do, and returns it in clear.
 func (e *env) createAppPassword(t *testing.T, mail, name, service string) (string, store.AppPassword) {
 	t.Helper()
-	pw, err := bindproxy.GenerateAppPassword()
+	pw, rec, err := bindproxy.NewAppPassword(e.user(t, mail).ID, name, service)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := bindproxy.HashAppPassword(pw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap, err := e.db.CreateAppPassword(context.Background(), store.AppPassword{UserID: e.user(t, mail).ID, Name: name, Service: service, Hash: h})
+	ap, err := e.db.CreateAppPassword(context.Background(), rec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -413,17 +413,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.dashboard(w, r, http.StatusBadRequest, sess, u, v, page{Error: "Unknown service."})
 		return
 	}
-	pw, err := bindproxy.GenerateAppPassword()
+	pw, rec, err := bindproxy.NewAppPassword(u.ID, name, service)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, "Something went wrong. Try again.", err)
 		return
 	}
-	h, err := bindproxy.HashAppPassword(pw)
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, "Something went wrong. Try again.", err)
-		return
-	}
-	ap, err := s.cfg.Store.CreateAppPassword(r.Context(), store.AppPassword{UserID: u.ID, Name: name, Service: service, Hash: h})
+	ap, err := s.cfg.Store.CreateAppPassword(r.Context(), rec)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		s.dashboard(w, r, http.StatusConflict, sess, u, v, page{Error: "You already have an app password with that name."})
