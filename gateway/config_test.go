@@ -103,6 +103,7 @@ func TestParseConfigErrors(t *testing.T) {
 			[]string{"cfg.yaml:20:", "service_accounts[0].client_cert_sha256", "expected 64 hex digits", "openssl x509"}},
 		{"client cert without TLS", [2]string{"password_hash_env: TEST_ARCHIVE_HASH", "password_hash_env: TEST_ARCHIVE_HASH\n    client_cert_sha256: " + strings.Repeat("ab", 32)},
 			[]string{"cfg.yaml:20:", "needs ldap.tls.cert_file"}},
+		{"require_tls without TLS", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  require_tls: true"}, []string{"cfg.yaml:17:", "ldap.require_tls: needs ldap.tls.cert_file"}},
 		{"not yaml", [2]string{"source:\n", "source: [\n"}, []string{"cfg.yaml:"}},
 	}
 	for _, tt := range tests {

@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +24,7 @@ import (
 // archive account pinned to a new client certificate.
 type tlsDemo struct {
 	path, text     string
+	serverPEM      string // the server certificate's file, for clients to trust
 	server, client testtool.Cert
 }
 
@@ -28,9 +32,10 @@ func newTLSDemo(t testing.TB) tlsDemo {
 	t.Helper()
 	dir := t.TempDir()
 	d := tlsDemo{
-		path:   filepath.Join(dir, "ldapgate.yaml"),
-		server: testtool.SelfSigned(t, time.Now(), x509.ExtKeyUsageServerAuth),
-		client: testtool.SelfSigned(t, time.Now(), x509.ExtKeyUsageClientAuth),
+		path:      filepath.Join(dir, "ldapgate.yaml"),
+		serverPEM: filepath.Join(dir, "server.pem"),
+		server:    testtool.SelfSigned(t, time.Now(), x509.ExtKeyUsageServerAuth),
+		client:    testtool.SelfSigned(t, time.Now(), x509.ExtKeyUsageClientAuth),
 	}
 	for name, data := range map[string][]byte{"server.pem": d.server.CertPEM, "server.key": d.server.KeyPEM} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
@@ -111,4 +116,87 @@ func TestReloadWithClientCert(t *testing.T) {
 	if who := d.externalBind(t, fg.ldapURL); who != "dn:"+archiveDN {
 		t.Errorf("who am I after the reload = %q, want dn:%s", who, archiveDN)
 	}
+}
+
+// TestRequireTLS: with ldap.require_tls, a password bind or a search over
+// plain LDAP answers confidentialityRequired (13) and the password is not
+// checked; the RootDSE still answers (clients read it to find StartTLS);
+// after StartTLS, and over LDAPS, the same bind and search succeed.
+func TestRequireTLS(t *testing.T) {
+	d := newTLSDemo(t)
+	text := strings.Replace(d.text, "ldap:\n  listen: 127.0.0.1:0\n", "ldap:\n  listen: 127.0.0.1:0\n  ldaps_listen: 127.0.0.1:0\n  require_tls: true\n", 1)
+	writeFile(t, d.path, text)
+	fg := startFileGateway(t, d.path, text)
+	addrs := fg.g.LDAPAddrs()
+	if len(addrs) != 2 {
+		t.Fatalf("listeners: %v, want LDAP and LDAPS", addrs)
+	}
+	search := func(c *ldap.Conn, base string, scope int) (*ldap.SearchResult, error) {
+		return c.Search(ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"namingContexts", "uid"}, nil))
+	}
+
+	plain, err := ldap.DialURL(fg.ldapURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := plain.Bind(archiveDN, demoPassword); !ldap.IsErrorWithCode(err, ldap.LDAPResultConfidentialityRequired) {
+		t.Errorf("plain bind: %v, want confidentialityRequired", err)
+	}
+	if _, err := search(plain, "uid=alice,ou=people,dc=example,dc=com", ldap.ScopeBaseObject); !ldap.IsErrorWithCode(err, ldap.LDAPResultConfidentialityRequired) {
+		t.Errorf("plain search: %v, want confidentialityRequired", err)
+	}
+	if r, err := search(plain, "", ldap.ScopeBaseObject); err != nil || len(r.Entries) != 1 || r.Entries[0].GetAttributeValue("namingContexts") != "dc=example,dc=com" {
+		t.Errorf("plain RootDSE read: %v", err)
+	}
+	if err := plain.StartTLS(d.clientTLS()); err != nil {
+		t.Fatalf("StartTLS: %v", err)
+	}
+	if err := plain.Bind(archiveDN, demoPassword); err != nil {
+		t.Errorf("bind after StartTLS: %v", err)
+	}
+	if r, err := search(plain, "uid=alice,ou=people,dc=example,dc=com", ldap.ScopeBaseObject); err != nil || len(r.Entries) != 1 {
+		t.Errorf("search after StartTLS: %v", err)
+	}
+
+	ldaps, err := ldap.DialURL("ldaps://"+addrs[1].String(), ldap.DialWithTLSConfig(d.clientTLS()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ldaps.Close()
+	if err := ldaps.Bind(archiveDN, demoPassword); err != nil {
+		t.Errorf("bind over LDAPS: %v", err)
+	}
+	// A refused plain bind did not count as a failed password.
+	if v := metric(t, fg.ops, `ldapgate_ldap_binds_total{method="service_account",result="invalidCredentials"}`); v > 0 {
+		t.Errorf("invalidCredentials binds = %v, want none", v)
+	}
+
+	t.Run("ldapsearch", func(t *testing.T) {
+		ldapsearch := testtool.Find(t, "ldap-utils", "ldapsearch")
+		run := func(args ...string) (string, int) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, ldapsearch, append([]string{"-x", "-D", archiveDN, "-w", demoPassword}, args...)...)
+			cmd.Env = append(os.Environ(), "LDAPTLS_CACERT="+d.serverPEM, "LDAPTLS_REQCERT=demand")
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return string(out), ee.ExitCode()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(out), 0
+		}
+		if out, code := run("-H", fg.ldapURL, "-b", "dc=example,dc=com", "(uid=alice)", "uid"); code != ldap.LDAPResultConfidentialityRequired {
+			t.Errorf("without StartTLS: exit %d, want 13\n%s", code, out)
+		}
+		if out, code := run("-ZZ", "-H", fg.ldapURL, "-b", "dc=example,dc=com", "(uid=alice)", "uid"); code != 0 || !strings.Contains(out, "uid: alice") {
+			t.Errorf("with -ZZ: exit %d\n%s", code, out)
+		}
+		if out, code := run("-H", "ldaps://"+addrs[1].String(), "-b", "dc=example,dc=com", "(uid=alice)", "uid"); code != 0 || !strings.Contains(out, "uid: alice") {
+			t.Errorf("over LDAPS: exit %d\n%s", code, out)
+		}
+	})
 }

@@ -252,6 +252,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		MaxMessageBytes: cfg.LDAP.MaxMessageBytes,
 		VendorVersion:   Version,
 		TLS:             tlsCfg,
+		RequireTLS:      cfg.LDAP.RequireTLS,
 		BindLimit:       cfg.LDAPBindLimit(),
 		POSIX:           cfg.ldapPOSIX(),
 		ActiveDirectory: cfg.LDAP.ActiveDirectory,
