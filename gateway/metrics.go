@@ -330,31 +330,42 @@ func (g *Gateway) health(ready bool) (health, bool) {
 	return h, ok
 }
 
-func (g *Gateway) serveHealth(ready bool) http.HandlerFunc {
+// serveHealth answers /healthz (ready false) or /readyz. Without details
+// the body is the status alone: a refused config's error may quote a value
+// from the file, a password pasted into the wrong key among them.
+func (g *Gateway) serveHealth(ready, details bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		h, ok := g.health(ready)
+		var body any = h
+		if !details {
+			body = struct {
+				Status string `json:"status"`
+			}{h.Status}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		_ = json.NewEncoder(w).Encode(h)
+		_ = json.NewEncoder(w).Encode(body)
 	}
 }
 
-// opsMux serves /metrics, /healthz and /readyz.
-func (g *Gateway) opsMux() *http.ServeMux {
+// opsMux serves /metrics, /healthz and /readyz; the health endpoints give
+// details only on the metrics listener (see serveHealth).
+func (g *Gateway) opsMux(details bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{}))
-	mux.Handle("GET /healthz", g.serveHealth(false))
-	mux.Handle("GET /readyz", g.serveHealth(true))
+	mux.Handle("GET /healthz", g.serveHealth(false, details))
+	mux.Handle("GET /readyz", g.serveHealth(true, details))
 	return mux
 }
 
-// httpHandler is the web server's handler: the monitoring endpoints, and
-// the portal (with the admin page) for everything else.
+// httpHandler is the web server's handler: the monitoring endpoints
+// (health without details: the portal is public), and the portal (with
+// the admin page) for everything else.
 func (g *Gateway) httpHandler(portal http.Handler) http.Handler {
-	mux := g.opsMux()
+	mux := g.opsMux(false)
 	mux.Handle("/", portal)
 	return mux
 }
@@ -368,7 +379,7 @@ func (g *Gateway) startMetricsListener(cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("metrics listen: %w", err)
 	}
-	srv := &http.Server{Handler: g.opsMux(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: g.opsMux(true), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 	g.auth.mu.Lock()
 	g.auth.metricsSrv, g.auth.metricsAddr = srv, l.Addr()
 	g.auth.mu.Unlock()

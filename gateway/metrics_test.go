@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -75,6 +76,33 @@ func TestHealth(t *testing.T) {
 	code, h := getHealth(t, stale.ops+"/readyz")
 	if code != http.StatusServiceUnavailable || len(h.Reasons) != 1 || !strings.Contains(h.Reasons[0], "older than") {
 		t.Errorf("stale /readyz = %d %+v, want 503 because of the sync's age", code, h)
+	}
+}
+
+// TestPublicHealthHidesDetails: a refused config's error can quote a
+// secret pasted into the wrong key. The portal's /healthz and /readyz say
+// only ok or failing; the metrics listener keeps the details.
+func TestPublicHealthHidesDetails(t *testing.T) {
+	const secret = "SuperSecretPw1!"
+	g, _, _, _ := startAuthDemoWith(t, "metrics:\n  listen: 127.0.0.1:0\n")
+	writeFile(t, g.Config().Path(), "domain: "+secret+"\n")
+	if err := g.Reload(t.Context()); err == nil {
+		t.Fatal("the broken config reloaded")
+	}
+	code, h := getHealth(t, "http://"+g.MetricsAddr().String()+"/healthz")
+	if code != http.StatusOK || h.ConfigOK || !strings.Contains(h.ConfigError, secret) {
+		t.Errorf("metrics listener /healthz = %d %+v, want the config error in detail", code, h)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + g.HTTPAddr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
+			t.Errorf("portal %s = %d %s, want 200 and the status alone", path, resp.StatusCode, body)
+		}
 	}
 }
 
