@@ -370,6 +370,19 @@ func (g *Gateway) httpHandler(portal http.Handler) http.Handler {
 	return mux
 }
 
+// httpTimeouts bound what a slow or idle client holds on the web
+// listeners (the portal and metrics.listen): without an idle timeout a
+// keep-alive connection stays open for good, and many of them exhaust the
+// process's file descriptors.
+type httpTimeouts struct{ readHeader, read, write, idle time.Duration }
+
+var defaultHTTPTimeouts = httpTimeouts{readHeader: 10 * time.Second, read: 30 * time.Second, write: 30 * time.Second, idle: 2 * time.Minute}
+
+func (t httpTimeouts) server(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write,
+		IdleTimeout: t.idle, MaxHeaderBytes: 64 << 10}
+}
+
 // startMetricsListener serves the monitoring endpoints on metrics.listen.
 func (g *Gateway) startMetricsListener(cfg *Config) error {
 	if cfg.Metrics.Listen == "" {
@@ -379,7 +392,7 @@ func (g *Gateway) startMetricsListener(cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("metrics listen: %w", err)
 	}
-	srv := &http.Server{Handler: g.opsMux(true), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	srv := g.web.server(g.opsMux(true))
 	g.auth.mu.Lock()
 	g.auth.metricsSrv, g.auth.metricsAddr = srv, l.Addr()
 	g.auth.mu.Unlock()

@@ -1,13 +1,18 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
@@ -103,6 +108,40 @@ func TestPublicHealthHidesDetails(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
 			t.Errorf("portal %s = %d %s, want 200 and the status alone", path, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestMetricsListenerClosesIdleConnections: a keep-alive connection to
+// metrics.listen that sends nothing after its request is closed by the
+// server after the idle timeout (here 50ms instead of 2m).
+func TestMetricsListenerClosesIdleConnections(t *testing.T) {
+	cfg, err := ParseConfig(filepath.Join(t.TempDir(), "ldapgate.yaml"), []byte(demoConfigText(t, t.TempDir())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := runGateway(t, cfg, testLog(), func(g *Gateway) { g.web.idle = 50 * time.Millisecond })
+	c, err := net.Dial("tcp", g.MetricsAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: metrics\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("response %d, close %v: want a kept-alive 200", resp.StatusCode, resp.Close)
+	}
+	// The deadline only bounds the test; the server must close first.
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := r.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("idle connection: read %d bytes, %v; want EOF (closed by the server)", n, err)
 	}
 }
 
