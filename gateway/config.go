@@ -93,7 +93,8 @@ type LDAPConfig struct {
 	SizeLimit       int             `yaml:"size_limit"`
 	MaxMessageBytes int64           `yaml:"max_message_bytes"`
 	TLS             TLSConfig       `yaml:"tls"`
-	BindLimit       BindLimitConfig `yaml:"bind_limit"` // config_ops.go
+	RequireTLS      bool            `yaml:"require_tls"` // no binds or searches in the clear
+	BindLimit       BindLimitConfig `yaml:"bind_limit"`  // config_ops.go
 
 	POSIX           POSIXConfig `yaml:"posix"`            // config_posix.go
 	ActiveDirectory bool        `yaml:"active_directory"` // config_posix.go
@@ -475,6 +476,9 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	}
 	if c.LDAP.LDAPSListen != "" && c.LDAP.TLS.CertFile == "" {
 		bad("ldap.ldaps_listen", "needs ldap.tls.cert_file and key_file")
+	}
+	if c.LDAP.RequireTLS && c.LDAP.TLS.CertFile == "" {
+		bad("ldap.require_tls", "needs ldap.tls.cert_file and key_file: clients must be able to use StartTLS or LDAPS")
 	}
 	if c.LDAP.SizeLimit < 0 {
 		bad("ldap.size_limit", "must not be negative")

@@ -338,33 +338,57 @@ func (g *Gateway) health(ready bool) (health, bool) {
 	return h, ok
 }
 
-func (g *Gateway) serveHealth(ready bool) http.HandlerFunc {
+// serveHealth answers /healthz (ready false) or /readyz. Without details
+// the body is the status alone: a refused config's error may quote a value
+// from the file, a password pasted into the wrong key among them.
+func (g *Gateway) serveHealth(ready, details bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		h, ok := g.health(ready)
+		var body any = h
+		if !details {
+			body = struct {
+				Status string `json:"status"`
+			}{h.Status}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		_ = json.NewEncoder(w).Encode(h)
+		_ = json.NewEncoder(w).Encode(body)
 	}
 }
 
-// opsMux serves /metrics, /healthz and /readyz.
-func (g *Gateway) opsMux() *http.ServeMux {
+// opsMux serves /metrics, /healthz and /readyz; the health endpoints give
+// details only on the metrics listener (see serveHealth).
+func (g *Gateway) opsMux(details bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{}))
-	mux.Handle("GET /healthz", g.serveHealth(false))
-	mux.Handle("GET /readyz", g.serveHealth(true))
+	mux.Handle("GET /healthz", g.serveHealth(false, details))
+	mux.Handle("GET /readyz", g.serveHealth(true, details))
 	return mux
 }
 
-// httpHandler is the web server's handler: the monitoring endpoints, and
-// the portal (with the admin page) for everything else.
+// httpHandler is the web server's handler: the monitoring endpoints
+// (health without details: the portal is public), and the portal (with
+// the admin page) for everything else.
 func (g *Gateway) httpHandler(portal http.Handler) http.Handler {
-	mux := g.opsMux()
+	mux := g.opsMux(false)
 	mux.Handle("/", portal)
 	return mux
+}
+
+// httpTimeouts bound what a slow or idle client holds on the web
+// listeners (the portal and metrics.listen): without an idle timeout a
+// keep-alive connection stays open for good, and many of them exhaust the
+// process's file descriptors.
+type httpTimeouts struct{ readHeader, read, write, idle time.Duration }
+
+var defaultHTTPTimeouts = httpTimeouts{readHeader: 10 * time.Second, read: 30 * time.Second, write: 30 * time.Second, idle: 2 * time.Minute}
+
+func (t httpTimeouts) server(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write,
+		IdleTimeout: t.idle, MaxHeaderBytes: 64 << 10}
 }
 
 // startMetricsListener serves the monitoring endpoints on metrics.listen.
@@ -376,7 +400,7 @@ func (g *Gateway) startMetricsListener(cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("metrics listen: %w", err)
 	}
-	srv := &http.Server{Handler: g.opsMux(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	srv := g.web.server(g.opsMux(true))
 	g.auth.mu.Lock()
 	g.auth.metricsSrv, g.auth.metricsAddr = srv, l.Addr()
 	g.auth.mu.Unlock()
