@@ -2,117 +2,18 @@ package bindproxy
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/store"
 )
-
-// App passwords are 16 lowercase letters from crypto/rand, shown as four
-// groups of four ("abcd-efgh-ijkl-mnop"): 16·log2(26) ≈ 75 bits of entropy.
-// Dashes, spaces and case are ignored when one is typed.
-const (
-	appPasswordLetters = 16
-	appPasswordGroup   = 4
-)
-
-// App password hashes are argon2id at passhash.Default (19 MiB, 2 passes,
-// 1 lane). An app password is random with ~75 bits of entropy, so even a
-// stolen database cannot be brute forced at this cost; the cost exists
-// against that theft, not against guessable passwords.
-//
-// Each app password also has a selector: 16 bits of SHA-256 of the
-// password. A bind compares the typed password only with the user's app
-// passwords whose selector matches (nearly always one, or none), so an
-// uncached bind costs one comparison whether the user has one app password
-// or ten, and its time does not tell which. The 16 bits leave ~59 bits of
-// the password to guess from a stolen database, still far beyond reach at
-// argon2id's cost. Comparisons go through the process's hash gate
-// (passhash.Verify); repeated binds hit the verified-bind cache.
-
-// GenerateAppPassword returns a new random app password in its display
-// form, "abcd-efgh-ijkl-mnop".
-func GenerateAppPassword() (string, error) {
-	var b strings.Builder
-	buf := make([]byte, 1)
-	for n := 0; n < appPasswordLetters; {
-		if _, err := rand.Read(buf); err != nil {
-			return "", fmt.Errorf("generate app password: %w", err)
-		}
-		if buf[0] >= 26*9 { // rejection sampling: 234 is the largest multiple of 26 ≤ 256
-			continue
-		}
-		if n > 0 && n%appPasswordGroup == 0 {
-			b.WriteByte('-')
-		}
-		b.WriteByte('a' + buf[0]%26)
-		n++
-	}
-	return b.String(), nil
-}
-
-// NormalizeAppPassword returns s without dashes and spaces, in lowercase,
-// and reports whether that has the shape of an app password.
-func NormalizeAppPassword(s string) (string, bool) {
-	if len(s) > 64 {
-		return "", false
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '-' || r == ' ':
-		case r >= 'a' && r <= 'z':
-			b.WriteRune(r)
-		case r >= 'A' && r <= 'Z':
-			b.WriteRune(r - 'A' + 'a')
-		default:
-			return "", false
-		}
-	}
-	return b.String(), b.Len() == appPasswordLetters
-}
-
-// NewAppPassword generates an app password for the user with id userID,
-// under name and for service ("" for any), and returns it with the record
-// to store (its hash and selector; store.DB.CreateAppPassword).
-func NewAppPassword(userID, name, service string) (string, store.AppPassword, error) {
-	pw, err := GenerateAppPassword()
-	if err != nil {
-		return "", store.AppPassword{}, err
-	}
-	h, err := HashAppPassword(pw)
-	if err != nil {
-		return "", store.AppPassword{}, err
-	}
-	norm, _ := NormalizeAppPassword(pw)
-	return pw, store.AppPassword{UserID: userID, Name: name, Service: service, Hash: h, Selector: selector(norm)}, nil
-}
-
-// selector is the selector of the normalised app password norm: 1..65536.
-func selector(norm string) int {
-	sum := sha256.Sum256([]byte("ldapgate app password selector\x00" + norm))
-	return int(binary.BigEndian.Uint16(sum[:])) + 1
-}
-
-// HashAppPassword returns the argon2id hash (PHC string form) of the
-// normalised app password pw.
-func HashAppPassword(pw string) (string, error) {
-	norm, ok := NormalizeAppPassword(pw)
-	if !ok {
-		return "", errors.New("hash app password: not an app password")
-	}
-	return passhash.Hash(norm, passhash.Default)
-}
 
 // AppPasswordStore is what the app password method needs from the store.
 type AppPasswordStore interface {
@@ -178,7 +79,7 @@ func (m *AppPasswordMethod) Name() string { return MethodAppPassword }
 // that may be used from client. It could not check when the store cannot
 // be read or the hash gate is full.
 func (m *AppPasswordMethod) Authenticate(ctx context.Context, u *store.ViewUser, password string, client net.Addr) (Credential, error) {
-	norm, ok := NormalizeAppPassword(password)
+	norm, ok := apppassword.Normalize(password)
 	if !ok {
 		return Credential{}, ErrNotApplicable
 	}
@@ -186,7 +87,7 @@ func (m *AppPasswordMethod) Authenticate(ctx context.Context, u *store.ViewUser,
 	if err != nil {
 		return Credential{}, fmt.Errorf("read app passwords: %w", err)
 	}
-	sel := selector(norm)
+	sel := apppassword.Selector(norm)
 	compared := false
 	var wrongService bool
 	for _, ap := range aps {

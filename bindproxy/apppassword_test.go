@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -46,7 +47,7 @@ func (s *memAppPasswords) SetAppPasswordSelector(_ context.Context, id int64, se
 // add stores a new app password for userID and returns it in clear.
 func (s *memAppPasswords) add(t *testing.T, userID string, legacy bool) string {
 	t.Helper()
-	pw, rec, err := NewAppPassword(userID, "ap", "")
+	pw, rec, err := apppassword.New(userID, "ap", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +83,11 @@ func TestAppPasswordOneComparison(t *testing.T) {
 	// 65536 are).
 	wrong := ""
 	for wrong == "" {
-		pw, _ := GenerateAppPassword()
-		norm, _ := NormalizeAppPassword(pw)
+		pw, _ := apppassword.Generate()
+		norm, _ := apppassword.Normalize(pw)
 		wrong = pw
 		for _, ap := range st.aps {
-			if ap.Selector == selector(norm) {
+			if ap.Selector == apppassword.Selector(norm) {
 				wrong = ""
 			}
 		}
@@ -129,8 +130,8 @@ func TestAppPasswordLegacySelector(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Close() // waits for the background write
-	norm, _ := NormalizeAppPassword(legacy)
-	if got := st.aps[0].Selector; got != selector(norm) {
-		t.Errorf("selector after the first bind = %d, want %d", got, selector(norm))
+	norm, _ := apppassword.Normalize(legacy)
+	if got := st.aps[0].Selector; got != apppassword.Selector(norm) {
+		t.Errorf("selector after the first bind = %d, want %d", got, apppassword.Selector(norm))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/oidc"
@@ -168,7 +169,7 @@ func (e *env) user(t *testing.T, mail string) *store.ViewUser {
 // the CLI do, and returns it in clear.
 func (e *env) createAppPassword(t *testing.T, mail, name, service string) (string, store.AppPassword) {
 	t.Helper()
-	pw, rec, err := bindproxy.NewAppPassword(e.user(t, mail).ID, name, service)
+	pw, rec, err := apppassword.New(e.user(t, mail).ID, name, service)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,8 +437,8 @@ func benchEnv(b *testing.B, ttl time.Duration) benchEnvT {
 	live := new(store.Live)
 	live.Store(store.NewView(st, nil, time.Now()))
 	u, _ := live.Load().UserByMail(danielMail)
-	pw, _ := bindproxy.GenerateAppPassword()
-	h, _ := bindproxy.HashAppPassword(pw)
+	pw, _ := apppassword.Generate()
+	h, _ := apppassword.Hash(pw)
 	if _, err := db.CreateAppPassword(ctx, store.AppPassword{UserID: u.ID, Name: "bench", Hash: h}); err != nil {
 		b.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -373,11 +373,11 @@ func TestReloadBinds(t *testing.T) {
 	if !ok {
 		t.Fatal("no daniel")
 	}
-	pw, err := bindproxy.GenerateAppPassword()
+	pw, err := apppassword.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := bindproxy.HashAppPassword(pw)
+	h, err := apppassword.Hash(pw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/oidc"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -406,7 +406,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.dashboard(w, r, http.StatusBadRequest, sess, u, v, page{Error: "Unknown service."})
 		return
 	}
-	pw, rec, err := bindproxy.NewAppPassword(u.ID, name, service)
+	pw, rec, err := apppassword.New(u.ID, name, service)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, "Something went wrong. Try again.", err)
 		return

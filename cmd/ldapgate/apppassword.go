@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ldapgate/ldapgate/bindproxy"
 	"github.com/ldapgate/ldapgate/gateway"
+	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -80,7 +80,7 @@ func runAppPasswordCreate(cmd *cobra.Command, s *streams, opts *appPasswordOptio
 	if name == "" {
 		name = "cli-" + time.Now().UTC().Format("2006-01-02T15:04:05Z")
 	}
-	pw, rec, err := bindproxy.NewAppPassword(u.ID, name, opts.service)
+	pw, rec, err := apppassword.New(u.ID, name, opts.service)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/internal/testtool"
 	"github.com/ldapgate/ldapgate/ldapserver"
@@ -82,11 +83,11 @@ func startDirectory(t *testing.T) *directory {
 	if !ok {
 		t.Fatal("no Daniel in the demo directory")
 	}
-	d.danielPW, err = bindproxy.GenerateAppPassword()
+	d.danielPW, err = apppassword.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := bindproxy.HashAppPassword(d.danielPW)
+	h, err := apppassword.Hash(d.danielPW)
 	if err != nil {
 		t.Fatal(err)
 	}
