@@ -16,8 +16,8 @@ import (
 var ErrBusy = errors.New("too many password checks in progress")
 
 // Defaults of the process's Gate (see Verify): 256 MiB of hashing memory,
-// at most GOMAXPROCS comparisons at once (so that searches keep CPU
-// time), 2 s of waiting for room.
+// at most GOMAXPROCS-1 comparisons at once (at least one: a core stays for
+// searches however many binds fail), 2 s of waiting for room.
 const (
 	DefaultBudget = 256 * 1024 // KiB
 	DefaultWait   = 2 * time.Second
@@ -46,7 +46,7 @@ func NewGate(budget int64, concurrency int, wait time.Duration) *Gate {
 		compare: Compare}
 }
 
-var shared = NewGate(DefaultBudget, runtime.GOMAXPROCS(0), DefaultWait)
+var shared = NewGate(DefaultBudget, runtime.GOMAXPROCS(0)-1, DefaultWait)
 
 // Shared returns the process's gate, which Verify uses: every password
 // comparison of ldapgate goes through it, service accounts' and app
