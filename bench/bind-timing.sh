@@ -15,11 +15,14 @@
 # an unknown name (plain and app-password-shaped), a suspended user, the
 # service account's wrong password. It prints p50/p90/p99/max per case.
 #
-# Part 2 (flood, when FLOOD is set): FLOOD connections bind as the service
-# account with a wrong password for FLOOD_DUR while a well-behaved client
-# searches on 2 bound connections; it prints the searcher's p50/p99, the
-# flood's answers (busy once the hash gate is full) and ldapgate's peak
-# resident memory (VmHWM).
+# Part 2 (flood, when FLOOD is set): FLOOD connections from 127.0.0.2 bind as
+# the service account with a wrong password for FLOOD_DUR, while the archive
+# server (127.0.0.1, in trusted_networks) binds as it with the right one
+# (every bind a new connection: cmd/ldapgate-bench -mode timing, the verified
+# bind cache helping as it does in production) and a well-behaved client
+# searches on 2 bound connections. It prints the searcher's p50/p99, the
+# archive server's and the flood's answers (the flood: busy once the hash
+# gate is full) and ldapgate's peak resident memory (VmHWM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -36,7 +39,7 @@ work=$(mktemp -d)
 pid=
 cleanup() {
 	[[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$work"
+	[[ -n ${KEEP:-} ]] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -51,7 +54,7 @@ sync: {interval: 24h, max_delete_percent: 100}
 store: {path: ldapgate.db}
 ldap:
   listen: 127.0.0.1:$PORT
-  bind_limit: {per_name: -1, per_name_total: -1, per_address: -1}
+  bind_limit: {per_name: -1, per_name_total: -1, per_address: -1, trusted_networks: [127.0.0.1/32]}
 service_accounts: [{name: archive, password_hash: "$hash"}]
 binds: [app_password]
 log: {level: error}
@@ -82,13 +85,18 @@ echo "== refused binds: $PER per case, $C at a time (limiter off, failure_delay 
 	-case "service-wrong|cn=archive,ou=services,$BASE|wrong"
 
 if [[ -n $FLOOD ]]; then
-	echo "== $FLOOD concurrent failed service account binds for $FLOOD_DUR, one client searching"
-	"$work/ldapgate-bench" -url "$url" -mode timing -per 1000000 -c "$FLOOD" -d "$FLOOD_DUR" \
-		-case "flood|cn=archive,ou=services,$BASE|wrong" &
+	echo "== $FLOOD concurrent failed service account binds for $FLOOD_DUR from 127.0.0.2"
+	"$work/ldapgate-bench" -url "$url" -from 127.0.0.2 -mode timing -per 1000000 -c "$FLOOD" -d "$FLOOD_DUR" \
+		-case "flood|cn=archive,ou=services,$BASE|wrong" >"$work/flood.out" &
 	flood=$!
 	sleep 2
-	"$work/ldapgate-bench" -url "$url" -D "cn=archive,ou=services,$BASE" -w "$SVC_PW" -base "$BASE" \
-		-mode search -filter '(uid=alice)' -c 2 -d "$(( ${FLOOD_DUR%s} - 4 ))s"
-	wait "$flood"
+	rest="$(( ${FLOOD_DUR%s} - 4 ))s"
+	"$work/ldapgate-bench" -url "$url" -from 127.0.0.1 -mode timing -per 1000000 -c 1 -d "$rest" \
+		-case "archive-server|cn=archive,ou=services,$BASE|$SVC_PW" >"$work/archive.out" &
+	archive=$!
+	"$work/ldapgate-bench" -url "$url" -from 127.0.0.1 -D "cn=archive,ou=services,$BASE" -w "$SVC_PW" -base "$BASE" \
+		-mode search -filter '(uid=alice)' -c 2 -d "$rest"
+	wait "$archive" "$flood"
+	cat "$work/archive.out" "$work/flood.out"
 	grep -E 'VmHWM|VmRSS' "/proc/$pid/status"
 fi

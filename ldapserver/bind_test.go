@@ -346,6 +346,26 @@ func TestBindLimiterRelayAndSpray(t *testing.T) {
 	}
 }
 
+// Binds from a trusted network (the archive server) compare with priority
+// in the hash gate; others do not.
+func TestBindTrustedPriority(t *testing.T) {
+	lt := newLimitTest(t, BindLimit{TrustedNetworks: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/32")}, FailureDelay: -1})
+	var prio []bool
+	lt.d.verify = func(ctx context.Context, hash, pw string) (bool, error) {
+		prio = append(prio, passhash.Priority(ctx))
+		return passhash.Verify(ctx, hash, pw)
+	}
+	if err := lt.bind(backupDN, backupPW, tcpAddr(10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := lt.bind(archiveDN, archivePW, tcpAddr(11)); err != nil {
+		t.Fatal(err)
+	}
+	if len(prio) != 2 || !prio[0] || prio[1] {
+		t.Errorf("priority of a trusted and an untrusted bind: %v, want [true false]", prio)
+	}
+}
+
 // A bind that could not be checked answers busy or unavailable, and never
 // counts as a failure: an outage does not lock users out after it ends.
 func TestBindCouldNotCheck(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -39,6 +40,7 @@ import (
 
 type options struct {
 	url, bindDN, password, base, filter, mode string
+	from                                      string // local address to connect from
 	attrs                                     string
 	n, conns, page, per                       int
 	duration                                  time.Duration
@@ -59,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.attrs, "attrs", "", "comma-separated attributes to return (default all user attributes)")
 	fs.StringVar(&o.mode, "mode", "search", "search, bind, cycle, paged, paged-raw or timing")
 	fs.IntVar(&o.per, "per", 1000, "binds per -case for -mode timing")
+	fs.StringVar(&o.from, "from", "", "local IP address to connect from (e.g. 127.0.0.2: another client address on loopback)")
 	fs.Func("case", "for -mode timing: label|bind name|password (repeat the flag)", func(s string) error {
 		c, err := parseCase(s)
 		o.cases = append(o.cases, c)
@@ -83,13 +86,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if o.mode == "timing" {
 		// -d bounds a timing run only when given: -per decides otherwise.
+		cancel := context.CancelFunc(func() {})
 		fs.Visit(func(f *flag.Flag) {
 			if f.Name == "d" {
-				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, o.duration)
-				defer cancel()
 			}
 		})
+		defer cancel()
 		res, err := timing(ctx, &o)
 		if err != nil {
 			fmt.Fprintln(stderr, "ldapgate-bench:", err)
@@ -143,8 +146,21 @@ func (w *worker) next() int {
 	return int(w.rnd % uint64(max(w.o.n, 1)))
 }
 
+// dial connects to o.url, from o.from if set.
+func dial(o *options) (*ldap.Conn, error) {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if o.from != "" {
+		ip := net.ParseIP(o.from)
+		if ip == nil {
+			return nil, fmt.Errorf("-from %q: not an IP address", o.from)
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	return ldap.DialURL(o.url, ldap.DialWithDialer(d))
+}
+
 func (w *worker) dial() (*ldap.Conn, error) {
-	c, err := ldap.DialURL(w.o.url)
+	c, err := dial(w.o)
 	if err != nil {
 		return nil, err
 	}

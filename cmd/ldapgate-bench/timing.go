@@ -62,7 +62,7 @@ func timing(ctx context.Context, o *options) (map[string]*caseResult, error) {
 		wg.Go(func() {
 			for c := range jobs {
 				start := time.Now()
-				code, err := bindOnce(o.url, c)
+				code, err := bindOnce(o, c)
 				took := time.Since(start)
 				mu.Lock()
 				r := res[c.label]
@@ -85,8 +85,8 @@ func timing(ctx context.Context, o *options) (map[string]*caseResult, error) {
 
 // bindOnce binds as c on a new connection and returns the result code's
 // name; err is for a connection that failed.
-func bindOnce(url string, c bindCase) (string, error) {
-	conn, err := ldap.DialURL(url)
+func bindOnce(o *options, c bindCase) (string, error) {
+	conn, err := dial(o)
 	if err != nil {
 		return "", err
 	}

@@ -26,11 +26,13 @@ const (
 // Gate bounds the memory and CPU of the password comparisons running at
 // once. Each comparison is charged its hash's memory (argon2id's m; bcrypt
 // as much as an argon2id hash at Default), but at least budget/concurrency,
-// so that at most concurrency run at once whatever their parameters. It is
-// safe for concurrent use.
+// so that at most concurrency run at once whatever their parameters; one
+// more room is kept for priority comparisons (WithPriority). It is safe for
+// concurrent use.
 type Gate struct {
 	sem         *semaphore.Weighted
-	budget, min int64 // KiB
+	reserved    *semaphore.Weighted // one comparison's room, for WithPriority
+	budget, min int64               // KiB
 	wait        time.Duration
 	inFlight    atomic.Int64
 	busy        atomic.Uint64
@@ -42,8 +44,8 @@ type Gate struct {
 func NewGate(budget int64, concurrency int, wait time.Duration) *Gate {
 	concurrency = max(concurrency, 1)
 	budget = max(budget, int64(concurrency))
-	return &Gate{sem: semaphore.NewWeighted(budget), budget: budget, min: budget / int64(concurrency), wait: wait,
-		compare: Compare}
+	return &Gate{sem: semaphore.NewWeighted(budget), reserved: semaphore.NewWeighted(1), budget: budget,
+		min: budget / int64(concurrency), wait: wait, compare: Compare}
 }
 
 var shared = NewGate(DefaultBudget, runtime.GOMAXPROCS(0)-1, DefaultWait)
@@ -52,6 +54,22 @@ var shared = NewGate(DefaultBudget, runtime.GOMAXPROCS(0)-1, DefaultWait)
 // comparison of ldapgate goes through it, service accounts' and app
 // passwords' alike.
 func Shared() *Gate { return shared }
+
+type priorityKey struct{}
+
+// WithPriority marks the comparisons made with ctx as a trusted client's
+// (the archive server's, from ldap.bind_limit.trusted_networks): when the
+// gate is full they take a room kept for them, so that a flood of failed
+// binds from elsewhere does not make the archive server's binds busy.
+func WithPriority(ctx context.Context) context.Context {
+	return context.WithValue(ctx, priorityKey{}, true)
+}
+
+// Priority reports whether ctx carries WithPriority.
+func Priority(ctx context.Context) bool {
+	p, _ := ctx.Value(priorityKey{}).(bool)
+	return p
+}
 
 // Verify compares pw with hash through the process's gate (Gate.Verify).
 func Verify(ctx context.Context, hash, pw string) (bool, error) { return shared.Verify(ctx, hash, pw) }
@@ -65,25 +83,42 @@ func (g *Gate) Verify(ctx context.Context, hash, pw string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	w := min(max(c, g.min), g.budget)
-	if !g.sem.TryAcquire(w) {
-		wctx, cancel := context.WithTimeout(ctx, g.wait)
-		err := g.sem.Acquire(wctx, w)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return false, ctx.Err()
-			}
-			g.busy.Add(1)
-			return false, ErrBusy
-		}
+	release, err := g.acquire(ctx, min(max(c, g.min), g.budget))
+	if err != nil {
+		return false, err
 	}
 	g.inFlight.Add(1)
 	defer func() {
 		g.inFlight.Add(-1)
-		g.sem.Release(w)
+		release()
 	}()
 	return g.compare(hash, pw)
+}
+
+// acquire waits for room for a comparison of weight w, at most g.wait,
+// and returns what gives it back. A priority comparison that finds the
+// gate full waits for the reserved room instead, which only priority
+// comparisons use.
+func (g *Gate) acquire(ctx context.Context, w int64) (func(), error) {
+	if g.sem.TryAcquire(w) {
+		return func() { g.sem.Release(w) }, nil
+	}
+	sem, n := g.sem, w
+	if Priority(ctx) {
+		// The reserved room is one comparison, whatever its weight: its
+		// memory is on top of the budget.
+		sem, n = g.reserved, 1
+	}
+	wctx, cancel := context.WithTimeout(ctx, g.wait)
+	defer cancel()
+	if err := sem.Acquire(wctx, n); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		g.busy.Add(1)
+		return nil, ErrBusy
+	}
+	return func() { sem.Release(n) }, nil
 }
 
 // InFlight returns the number of comparisons running now.
