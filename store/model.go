@@ -133,6 +133,9 @@ type State struct {
 	// Members maps a group ID to its direct members (users and groups only).
 	Members map[string][]Member
 	Grants  []Grant
+	// Generation is the directory generation the state was read at: every
+	// write to the directory raises it (see Changes).
+	Generation int64
 }
 
 // Snapshot is what a source returns: a complete, consistent picture of the
@@ -194,6 +197,10 @@ type Plan struct {
 	Groups  []GroupChange  `json:"groups,omitempty"`
 	Members []MemberChange `json:"members,omitempty"`
 	Grants  []GrantChange  `json:"grants,omitempty"`
+	// Generation, if set, is the State.Generation the plan was made
+	// against: Apply refuses the plan with ErrStale if another writer (a
+	// second sync) changed the directory since.
+	Generation *int64 `json:"-"`
 }
 
 // Empty reports whether the plan changes nothing.
@@ -275,4 +282,7 @@ var (
 	// ErrConflict means a write would break a uniqueness rule (e.g. an email
 	// or UID already taken).
 	ErrConflict = errors.New("conflict")
+	// ErrStale means a plan was made against a state of the directory that
+	// another writer has changed since; make a new plan.
+	ErrStale = errors.New("the directory changed since the plan was made")
 )

@@ -461,6 +461,9 @@ func (db *DB) LoadState(ctx context.Context) (*State, error) {
 		`SELECT user_id, privilege, origin, rule, created_at FROM grants ORDER BY user_id, privilege, origin, rule`); err != nil {
 		return nil, fmt.Errorf("store: load grants: %w", err)
 	}
+	if err := tx.QueryRowContext(ctx, `SELECT generation FROM directory_generation WHERE id = 1`).Scan(&st.Generation); err != nil {
+		return nil, fmt.Errorf("store: load generation: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: load state: %w", err)
 	}
@@ -478,6 +481,8 @@ func (db *DB) LoadState(ctx context.Context) (*State, error) {
 // applied and no run is recorded. Errors wrap ErrConflict when a change
 // would take a UID, CN or address already taken (or add what exists), and
 // ErrNotFound when a change refers to a missing object (the plan is stale).
+// With plan.Generation set, a directory written since (by another sync)
+// fails the apply with ErrStale before anything is changed.
 func (db *DB) Apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error) {
 	if plan == nil {
 		plan = &Plan{}
@@ -487,6 +492,17 @@ func (db *DB) Apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error)
 		return 0, fmt.Errorf("store: apply: %w", err)
 	}
 	defer tx.Rollback()
+	if plan.Generation != nil {
+		// The transaction is IMMEDIATE: no other writer can move the
+		// generation between this check and the commit.
+		var gen int64
+		if err := tx.QueryRowContext(ctx, `SELECT generation FROM directory_generation WHERE id = 1`).Scan(&gen); err != nil {
+			return 0, fmt.Errorf("store: apply: %w", err)
+		}
+		if gen != *plan.Generation {
+			return 0, fmt.Errorf("store: apply: %w (generation %d, plan made at %d)", ErrStale, gen, *plan.Generation)
+		}
+	}
 	a := &applier{stmts: stmts{tx: tx, m: make(map[string]*sql.Stmt)}, now: db.now()}
 	// Deletes go first, so that an address or UID freed by a deleted user or
 	// group can be taken by an add or a rename in the same plan (Google lets

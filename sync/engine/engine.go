@@ -154,9 +154,34 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		"excluded_suspended", fs.ExcludedSuspended, "excluded_archived", fs.ExcludedArchived,
 		"excluded_org_unit", fs.ExcludedOrgUnit, "excluded_group", fs.ExcludedGroup,
 		"groups_in_scope", fs.GroupsInScope, "groups_fetched", fs.GroupsFetched)
+	for attempt := 1; ; attempt++ {
+		res, err := e.planAndApply(ctx, filtered, fs, opts, &run)
+		if errors.Is(err, store.ErrStale) && attempt < maxAttempts {
+			// Another sync (ldapgate sync beside the server) applied its
+			// plan after this one loaded the store: plan again against
+			// what it left, rather than fail on a user it already deleted.
+			e.log.Info("the store changed while planning; planning again", "attempt", attempt+1)
+			continue
+		}
+		if err != nil {
+			return fail(res, err)
+		}
+		return res, nil
+	}
+}
+
+// maxAttempts bounds how often a run plans again after another sync
+// changed the store under it.
+const maxAttempts = 5
+
+// planAndApply loads the store, plans, guards and (unless a dry run)
+// applies the plan. A plan made against a state another writer changed
+// before the apply fails with an error wrapping store.ErrStale.
+func (e *Engine) planAndApply(ctx context.Context, filtered *Filtered, fs FilterStats, opts RunOptions, run *store.SyncRun) (*Result, error) {
+	run.Forced = false
 	state, err := e.st.LoadState(ctx)
 	if err != nil {
-		return fail(nil, fmt.Errorf("load state: %w", err))
+		return nil, fmt.Errorf("load state: %w", err)
 	}
 
 	plan, warnings := Plan(state, filtered, e.opts)
@@ -173,7 +198,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 
 	if err := Guard(state, plan, e.opts.MaxDeletePercent); err != nil {
 		if !opts.Force {
-			return fail(res, err)
+			return res, err
 		}
 		e.log.Warn("deletion guard overridden with --force", "err", err)
 		run.Forced = true
@@ -185,10 +210,12 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	run.FinishedAt = e.now()
 	run.Counts = res.Counts
 	run.Plan = plan
-	id, err := e.st.Apply(ctx, plan, run)
+	checked := *plan // shares the changes; the result's plan stays as planned
+	checked.Generation = &state.Generation
+	id, err := e.st.Apply(ctx, &checked, *run)
 	if err != nil {
 		run.Counts = store.Counts{}
-		return fail(res, fmt.Errorf("apply: %w", err))
+		return res, fmt.Errorf("apply: %w", err)
 	}
 	res.RunID, res.Applied = id, true
 	e.log.Info("applied", "run", id)
