@@ -133,6 +133,9 @@ type State struct {
 	// Members maps a group ID to its direct members (users and groups only).
 	Members map[string][]Member
 	Grants  []Grant
+	// Deleted are the tombstones of deleted directory users that have not
+	// expired, by ID.
+	Deleted []DeletedUser
 	// Generation is the directory generation the state was read at: every
 	// write to the directory raises it (see Changes).
 	Generation int64
@@ -164,6 +167,10 @@ type UserChange struct {
 	User   User     `json:"user"`
 	Fields []string `json:"fields,omitempty"` // changed fields, for updates
 	Reason string   `json:"reason"`
+	// RevokeAppPasswords revokes the user's active app passwords with the
+	// change: the user is suspended or archived (an add restores them
+	// from a tombstone first, a delete revokes them before it keeps one).
+	RevokeAppPasswords bool `json:"revokeAppPasswords,omitempty"`
 }
 
 // GroupChange is one planned change to a group, like UserChange.
@@ -212,6 +219,9 @@ func (p *Plan) Empty() bool {
 func (p *Plan) Counts() Counts {
 	var c Counts
 	for _, u := range p.Users {
+		if u.RevokeAppPasswords {
+			c.AppPasswordsRevoked++
+		}
 		switch u.Action {
 		case ActionAdd:
 			c.UsersAdded++
@@ -260,6 +270,9 @@ type Counts struct {
 	MembersDeleted int `json:"membersDeleted"`
 	GrantsAdded    int `json:"grantsAdded"`
 	GrantsDeleted  int `json:"grantsDeleted"`
+	// AppPasswordsRevoked counts the users whose app passwords the plan
+	// revokes because they were suspended or archived.
+	AppPasswordsRevoked int `json:"appPasswordsRevoked,omitempty"`
 }
 
 // SyncRun is the record of one sync: written in the same transaction as the

@@ -32,6 +32,7 @@ type userRecord struct {
 	Email  string   `json:"email,omitempty"`
 	Fields []string `json:"fields,omitempty"`
 	Reason string   `json:"reason"`
+	Revoke bool     `json:"revokeAppPasswords,omitempty"`
 	User   *User    `json:"user,omitempty"` // deletes only
 }
 
@@ -98,7 +99,7 @@ func encodePlanRecord(p *Plan) (string, error) {
 	}
 	err := list("users", len(p.Users), func(i int) (any, int) {
 		c := &p.Users[i]
-		r := userRecord{Action: c.Action, ID: c.User.ID, UID: c.User.UID, Email: c.User.PrimaryEmail, Fields: c.Fields, Reason: c.Reason}
+		r := userRecord{Action: c.Action, ID: c.User.ID, UID: c.User.UID, Email: c.User.PrimaryEmail, Fields: c.Fields, Reason: c.Reason, Revoke: c.RevokeAppPasswords}
 		if c.Action == ActionDelete {
 			r.User = &c.User
 		}
@@ -173,7 +174,7 @@ func decodePlanRecord(s string) (*Plan, error) {
 	}
 	p := &Plan{}
 	for _, u := range r.Users {
-		c := UserChange{Action: u.Action, Fields: u.Fields, Reason: u.Reason}
+		c := UserChange{Action: u.Action, Fields: u.Fields, Reason: u.Reason, RevokeAppPasswords: u.Revoke}
 		if u.User != nil {
 			c.User = *u.User
 		} else {

@@ -38,6 +38,10 @@ type DB struct {
 	// can be large (a first sync of 100k users is ~100 MB), and a refused
 	// plan is recorded again at every scheduled run. Open sets 10000 and 100.
 	KeepRuns, KeepRunPlans int64
+	// DeletedRetention is how long the tombstone of a deleted directory
+	// user is kept (DeletedUser); 0 keeps none. Open sets
+	// DefaultDeletedRetention.
+	DeletedRetention time.Duration
 
 	write *sql.DB
 	read  *sql.DB
@@ -58,7 +62,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db := &DB{Now: time.Now, KeepRuns: 10000, KeepRunPlans: 100}
+	db := &DB{Now: time.Now, KeepRuns: 10000, KeepRunPlans: 100, DeletedRetention: DefaultDeletedRetention}
 	if db.write, err = sql.Open("sqlite", dsn(abs, "_txlock=immediate")); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -464,6 +468,9 @@ func (db *DB) LoadState(ctx context.Context) (*State, error) {
 	if err := tx.QueryRowContext(ctx, `SELECT generation FROM directory_generation WHERE id = 1`).Scan(&st.Generation); err != nil {
 		return nil, fmt.Errorf("store: load generation: %w", err)
 	}
+	if st.Deleted, err = db.loadDeleted(ctx, tx); err != nil {
+		return nil, fmt.Errorf("store: load deleted users: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: load state: %w", err)
 	}
@@ -503,7 +510,10 @@ func (db *DB) Apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error)
 			return 0, fmt.Errorf("store: apply: %w (generation %d, plan made at %d)", ErrStale, gen, *plan.Generation)
 		}
 	}
-	a := &applier{stmts: stmts{tx: tx, m: make(map[string]*sql.Stmt)}, now: db.now()}
+	if err := db.purgeExpired(ctx, tx); err != nil {
+		return 0, fmt.Errorf("store: apply: %w", err)
+	}
+	a := &applier{stmts: stmts{tx: tx, m: make(map[string]*sql.Stmt)}, now: db.now(), tombstones: db.DeletedRetention > 0}
 	// Deletes go first, so that an address or UID freed by a deleted user or
 	// group can be taken by an add or a rename in the same plan (Google lets
 	// an admin delete a user and recreate the address under a new id).
@@ -585,6 +595,8 @@ func (s *stmts) exec(ctx context.Context, query string, args ...any) (int64, err
 type applier struct {
 	stmts
 	now string
+	// tombstones keeps a tombstone of each deleted directory user.
+	tombstones bool
 }
 
 func (a *applier) group(ctx context.Context, c GroupChange) error {
@@ -622,12 +634,21 @@ func (a *applier) user(ctx context.Context, c UserChange) error {
 		n   int64
 		err error
 	)
+	var restore bool
 	switch c.Action {
 	case ActionAdd:
+		created := a.now
+		var kept string
+		if kept, restore, err = a.tombstoneCreated(ctx, u.ID); restore {
+			created = kept // the user's place in the POSIX numbering order
+		}
+		if err != nil {
+			break
+		}
 		n, err = a.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (`+userValues+`)`,
 			u.ID, u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
 			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-			a.now, a.now, attrsJSON(u.Attributes),
+			created, a.now, attrsJSON(u.Attributes),
 			nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos))
 	case ActionUpdate:
 		n, err = a.exec(ctx, `UPDATE users SET uid = ?, primary_email = ?, origin = ?, given_name = ?, family_name = ?,
@@ -641,12 +662,26 @@ func (a *applier) user(ctx context.Context, c UserChange) error {
 			nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos),
 			u.ID)
 	case ActionDelete:
-		n, err = a.exec(ctx, `DELETE FROM users WHERE id = ? AND origin = 'directory'`, u.ID)
+		if c.RevokeAppPasswords {
+			_, err = a.exec(ctx, appPasswordsRevoke, a.now, u.ID)
+		}
+		if err == nil && a.tombstones {
+			err = a.tombstone(ctx, u.ID, c.Reason)
+		}
+		if err == nil {
+			n, err = a.exec(ctx, `DELETE FROM users WHERE id = ? AND origin = 'directory'`, u.ID)
+		}
 	default:
 		err = errors.New("unknown action")
 	}
 	if err == nil && n == 0 {
 		err = a.untouchable(ctx, u.ID)
+	}
+	if err == nil && restore {
+		err = a.restore(ctx, u.ID)
+	}
+	if err == nil && c.RevokeAppPasswords && c.Action != ActionDelete {
+		_, err = a.exec(ctx, appPasswordsRevoke, a.now, u.ID)
 	}
 	if err != nil {
 		return fmt.Errorf("store: apply: %s user %s (id %s): %w", c.Action, u.PrimaryEmail, u.ID, err)

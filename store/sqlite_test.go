@@ -206,6 +206,8 @@ func TestApplyRoundTrip(t *testing.T) {
 			{UserID: "u1", Privilege: "read-archive", Origin: GrantMapped, Rule: "staff@example.com", CreatedAt: t0},
 			{UserID: "u3", Privilege: "login", Origin: GrantAdmin, CreatedAt: t1},
 		},
+		Deleted: []DeletedUser{{ID: "u2", UID: "bob", PrimaryEmail: "bob@example.com", CreatedAt: t0, DeletedAt: t1,
+			ExpiresAt: t1.Add(DefaultDeletedRetention), Grants: 1}},
 		Generation: 2,
 	}
 	if diff := cmp.Diff(mustLoad(t, db), want); diff != "" {

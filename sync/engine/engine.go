@@ -51,6 +51,10 @@ type Options struct {
 	// PrimaryDomain is the organisation's primary mail domain; its users
 	// win UID clashes with users of other domains.
 	PrimaryDomain string
+	// KeepAppPasswordsOnSuspend keeps the app passwords of users who are
+	// suspended or archived; by default the plan revokes them, so that they
+	// do not work again when the user is enabled again.
+	KeepAppPasswordsOnSuspend bool
 }
 
 // Rule grants privileges to the members of a group (nested membership
