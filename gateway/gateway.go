@@ -64,7 +64,7 @@ type Gateway struct {
 // New opens the store named by cfg and builds the current view from it, so
 // the LDAP side can serve the last good data before the first sync.
 func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
-	db, err := store.Open(ctx, cfg.StorePath())
+	db, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +92,16 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 	}
 	g.loadLastSuccess(ctx)
 	return g, nil
+}
+
+// OpenStore opens the store the config names, with its store settings.
+func OpenStore(ctx context.Context, cfg *Config) (*store.DB, error) {
+	db, err := store.Open(ctx, cfg.StorePath())
+	if err != nil {
+		return nil, err
+	}
+	db.DeletedRetention = cfg.DeletedRetention()
+	return db, nil
 }
 
 // NewSource returns the directory source the config names.
@@ -122,6 +132,8 @@ func EngineOptions(cfg *Config) engine.Options {
 		DefaultPrivileges: cfg.Sync.DefaultPrivileges,
 		Rules:             rules,
 		PrimaryDomain:     cfg.Domain,
+
+		KeepAppPasswordsOnSuspend: cfg.Sync.KeepAppPasswordsOnSuspend,
 	}
 }
 
