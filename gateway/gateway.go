@@ -357,8 +357,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("ldap: %w", err)
 			}
-		case <-g.sched.now:
-			g.scheduledSync(ctx)
+		case <-g.sched.reloaded:
+			g.reloadSync(ctx)
 		case <-g.sched.changed:
 			// sync.interval changed: the next sync is interval after the last.
 		case <-timer.C:
@@ -403,6 +403,21 @@ func (g *Gateway) scheduledSync(ctx context.Context) {
 			"members_added", c.MembersAdded, "members_deleted", c.MembersDeleted,
 			"grants_added", c.GrantsAdded, "grants_deleted", c.GrantsDeleted, "run", res.RunID)
 	}
+}
+
+// reloadSync runs a sync with reloaded settings: additions and changes at
+// once, deletions left to the next scheduled sync and its deletion guard
+// (an edit in progress must not delete anyone). The schedule stays.
+func (g *Gateway) reloadSync(ctx context.Context) {
+	res, err := g.Sync(ctx, engine.RunOptions{DeferDeletes: true})
+	if err != nil {
+		g.log.Error("sync with the reloaded config failed; the LDAP side keeps serving the last good data", "err", err)
+		return
+	}
+	c := res.Counts
+	g.log.Info("sync with the reloaded config done", "users_added", c.UsersAdded, "users_updated", c.UsersUpdated,
+		"groups_added", c.GroupsAdded, "groups_updated", c.GroupsUpdated, "groups_deleted", c.GroupsDeleted,
+		"deletions_left_for_the_next_sync", res.DeferredDeletes, "run", res.RunID)
 }
 
 // tlsConfig returns the LDAP TLS configuration, or nil without TLS. The

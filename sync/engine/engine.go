@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/ldapgate/ldapgate/store"
@@ -70,6 +71,10 @@ type RunOptions struct {
 	DryRun bool
 	// Force applies a plan the deletion guard refuses.
 	Force bool
+	// DeferDeletes leaves the users the plan would delete in the store,
+	// for a later run without it (and its deletion guard) to delete: a
+	// run started by a config edit, which may be half-saved, deletes no one.
+	DeferDeletes bool
 	// Progress, if set, counts what the source fetches (for displays).
 	Progress *progress.Progress
 }
@@ -85,6 +90,9 @@ type Result struct {
 	Applied  bool        `json:"applied"`
 	Filter   FilterStats `json:"filter"`
 	Warnings []string    `json:"warnings,omitempty"`
+	// DeferredDeletes counts the user deletions RunOptions.DeferDeletes
+	// left for a later run.
+	DeferredDeletes int `json:"deferredDeletes,omitempty"`
 }
 
 // Engine runs syncs from one source into one store.
@@ -189,10 +197,25 @@ func (e *Engine) planAndApply(ctx context.Context, filtered *Filtered, fs Filter
 	}
 
 	plan, warnings := Plan(state, filtered, e.opts)
+	deferred := 0
+	if opts.DeferDeletes {
+		// Their memberships and grants were not planned away either (they
+		// go with a deleted user), so the users stay whole.
+		plan.Users = slices.DeleteFunc(plan.Users, func(c store.UserChange) bool {
+			if c.Action == store.ActionDelete {
+				deferred++
+				return true
+			}
+			return false
+		})
+		if deferred > 0 {
+			warnings = append(warnings, fmt.Sprintf("%d user deletion(s) left for the next scheduled sync (or ldapgate sync), where the deletion guard counts them", deferred))
+		}
+	}
 	for _, w := range warnings {
 		e.log.Warn(w)
 	}
-	res := &Result{Plan: plan, Counts: plan.Counts(), Filter: fs, Warnings: warnings}
+	res := &Result{Plan: plan, Counts: plan.Counts(), Filter: fs, Warnings: warnings, DeferredDeletes: deferred}
 	c := res.Counts
 	e.log.Info("planned", "dry_run", opts.DryRun,
 		"users_added", c.UsersAdded, "users_updated", c.UsersUpdated, "users_deleted", c.UsersDeleted,

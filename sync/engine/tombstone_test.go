@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -234,5 +235,29 @@ func TestSuspensionRevokesAppPasswords(t *testing.T) {
 				t.Errorf("active app passwords after re-enabling (-got +want):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A run started by a config edit deletes no one: the deletions wait for
+// the next full run, where the deletion guard counts them.
+func TestDeferDeletes(t *testing.T) {
+	db := openStore(t)
+	opts := Options{DeleteUsers: true, MaxDeletePercent: 10, DefaultPrivileges: []string{"login"}}
+	runSync(t, db, fourUsers(nil), opts, RunOptions{})
+	narrow := opts
+	narrow.Filter = Filter{OrgUnits: []string{"/Staff"}}
+	snap := fourUsers(nil)
+	snap.Users = append(snap.Users, usr("u9", "new@example.com", inOU("/Staff")))
+	res := runSync(t, db, snap, narrow, RunOptions{DeferDeletes: true})
+	if res.DeferredDeletes != 2 || res.Counts.UsersDeleted != 0 || res.Counts.UsersAdded != 1 || !res.Applied {
+		t.Fatalf("deferred run: %d deferred, counts %+v, applied %v; want 2 deferred, the add applied", res.DeferredDeletes, res.Counts, res.Applied)
+	}
+	st, _ := contents(t, db)
+	if len(st.Users) != 5 || len(privileges(st, "u0")) != 1 {
+		t.Fatalf("after the deferred run: %d users, u0 privileges %v; want 5 users, u0 whole", len(st.Users), privileges(st, "u0"))
+	}
+	_, err := New(&snapSource{snap: snap}, db, narrow, nil).Run(context.Background(), RunOptions{})
+	if !errors.Is(err, ErrTooManyDeletes) {
+		t.Errorf("the next full run: %v, want the guard to refuse 2 of 5 deletions", err)
 	}
 }
