@@ -480,6 +480,11 @@ func (g *Gateway) watchStore(ctx context.Context) {
 		case <-t.C:
 		}
 		g.syncMu.Lock()
+		// A WAL left large by a write that found the disk full is
+		// truncated once that works (a no-op otherwise).
+		if err := g.db.TruncateWAL(ctx); err != nil {
+			g.log.Debug("the store's WAL is not truncated yet", "err", err)
+		}
 		changed, err := g.changes.Changed(ctx)
 		if err == nil && changed {
 			g.log.Info("the store was changed by another ldapgate command; refreshing the directory view")

@@ -45,6 +45,7 @@ type DB struct {
 
 	write *sql.DB
 	read  *sql.DB
+	full  fullState // diskfull.go
 }
 
 // Open opens the SQLite database at path, creating it and its parent
@@ -489,8 +490,14 @@ func (db *DB) LoadState(ctx context.Context) (*State, error) {
 // would take a UID, CN or address already taken (or add what exists), and
 // ErrNotFound when a change refers to a missing object (the plan is stale).
 // With plan.Generation set, a directory written since (by another sync)
-// fails the apply with ErrStale before anything is changed.
+// fails the apply with ErrStale before anything is changed. A disk too
+// full for the transaction fails it with ErrDiskFull (see DiskFull).
 func (db *DB) Apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error) {
+	id, err := db.apply(ctx, plan, run)
+	return id, db.wrote(ctx, err, true)
+}
+
+func (db *DB) apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error) {
 	if plan == nil {
 		plan = &Plan{}
 	}
@@ -762,6 +769,11 @@ func (a *applier) grant(ctx context.Context, c GrantChange) error {
 // RecordRun records a run that applied nothing, such as a failed sync, and
 // returns its id. It changes nothing else.
 func (db *DB) RecordRun(ctx context.Context, run SyncRun) (int64, error) {
+	id, err := db.recordRun(ctx, run)
+	return id, db.wrote(ctx, err, false)
+}
+
+func (db *DB) recordRun(ctx context.Context, run SyncRun) (int64, error) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("store: record run: %w", err)
