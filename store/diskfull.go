@@ -42,10 +42,18 @@ func (db *DB) DiskFull() (DiskFull, bool) {
 	return *db.full.full, true
 }
 
-func isFull(err error) bool {
+// ErrBusy means another writer (a second ldapgate sync) held the store
+// longer than the busy timeout; nothing was written.
+var ErrBusy = errors.New("the store is busy with another writer")
+
+// primaryCode reports whether err is a SQLite error of the primary result
+// code (extended codes included).
+func primaryCode(err error, code int) bool {
 	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
+	return errors.As(err, &se) && se.Code()&0xff == code
 }
+
+func isFull(err error) bool { return primaryCode(err, sqlite3.SQLITE_FULL) }
 
 // wrote notes the outcome of a write. A write that failed for lack of
 // space marks the store full and wraps the error with ErrDiskFull; a
@@ -69,8 +77,11 @@ func (db *DB) wrote(ctx context.Context, err error, apply bool) error {
 	if owing {
 		_ = db.TruncateWAL(ctx) // best effort; owed until it works
 	}
-	if full {
+	switch {
+	case full:
 		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	case err != nil && primaryCode(err, sqlite3.SQLITE_BUSY):
+		return fmt.Errorf("%w: %w", ErrBusy, err)
 	}
 	return err
 }

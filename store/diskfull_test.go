@@ -97,3 +97,23 @@ func TestDiskFull(t *testing.T) {
 		t.Error("still full after space returned")
 	}
 }
+
+// A writer that holds the store past the busy timeout (5 s) fails an
+// apply with ErrBusy, which a sync takes as a cue to plan again.
+func TestApplyBusy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the busy timeout")
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ldapgate.db")
+	db := openPath(t, path)
+	other := openPath(t, path)
+	tx, err := other.write.BeginTx(ctx, nil) // IMMEDIATE: takes the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := db.Apply(ctx, seedPlan(), SyncRun{}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Apply while another writer holds the store: %v, want ErrBusy", err)
+	}
+}

@@ -491,7 +491,8 @@ func (db *DB) LoadState(ctx context.Context) (*State, error) {
 // ErrNotFound when a change refers to a missing object (the plan is stale).
 // With plan.Generation set, a directory written since (by another sync)
 // fails the apply with ErrStale before anything is changed. A disk too
-// full for the transaction fails it with ErrDiskFull (see DiskFull).
+// full for the transaction fails it with ErrDiskFull (see DiskFull), and
+// another writer holding the store past the busy timeout with ErrBusy.
 func (db *DB) Apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error) {
 	id, err := db.apply(ctx, plan, run)
 	return id, db.wrote(ctx, err, true)

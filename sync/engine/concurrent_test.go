@@ -84,3 +84,30 @@ func TestConcurrentSyncsPlanAgain(t *testing.T) {
 		}
 	}
 }
+
+// busyOnce fails its first Apply as a store held by another writer past
+// the busy timeout does.
+type busyOnce struct {
+	*store.DB
+	applies int
+}
+
+func (b *busyOnce) Apply(ctx context.Context, p *store.Plan, run store.SyncRun) (int64, error) {
+	b.applies++
+	if b.applies == 1 {
+		return 0, fmt.Errorf("store: apply: %w: database is locked", store.ErrBusy)
+	}
+	return b.DB.Apply(ctx, p, run)
+}
+
+// A run that finds the store busy with another sync's long apply plans
+// again and applies, instead of failing with "database is locked".
+func TestSyncWaitsForABusyStore(t *testing.T) {
+	db := openStore(t)
+	bs := &busyOnce{DB: db}
+	snap := &store.Snapshot{Users: []store.User{usr("u1", "one@example.com")}}
+	res, err := New(&snapSource{snap: snap}, bs, Options{DeleteUsers: true}, nil).Run(context.Background(), RunOptions{})
+	if err != nil || !res.Applied || bs.applies != 2 {
+		t.Fatalf("run on a busy store: applied %v after %d applies, err %v; want applied on the second", res != nil && res.Applied, bs.applies, err)
+	}
+}

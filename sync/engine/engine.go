@@ -168,10 +168,11 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		"groups_in_scope", fs.GroupsInScope, "groups_fetched", fs.GroupsFetched)
 	for attempt := 1; ; attempt++ {
 		res, err := e.planAndApply(ctx, filtered, fs, opts, &run)
-		if errors.Is(err, store.ErrStale) && attempt < maxAttempts {
+		if (errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrBusy)) && attempt < maxAttempts {
 			// Another sync (ldapgate sync beside the server) applied its
-			// plan after this one loaded the store: plan again against
-			// what it left, rather than fail on a user it already deleted.
+			// plan after this one loaded the store, or is still applying
+			// it: plan again against what it left, rather than fail on a
+			// user it already deleted.
 			e.log.Info("the store changed while planning; planning again", "attempt", attempt+1)
 			continue
 		}
