@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,17 +22,21 @@ func TestReloadWaitsForAStableFile(t *testing.T) {
 	full := withArchivePassword(t, fg.text, "new-secret")
 	piece := full[:strings.Index(full, "service_accounts:")]
 	calls := 0
+	var werr error
 	fg.g.reload.mu.Lock()
-	fg.g.reload.settling = func() {
+	fg.g.reload.settling = func() { // on the watcher's goroutine
 		calls++
 		if calls == 1 { // the writer goes on after the watcher's first look
-			writeFile(t, fg.cfgPath, full)
+			werr = os.WriteFile(fg.cfgPath, []byte(full), 0o600)
 		}
 	}
 	fg.g.reload.mu.Unlock()
 	before := time.Now()
 	writeFile(t, fg.cfgPath, piece)
 	st := waitReload(t, fg.g, before)
+	if werr != nil {
+		t.Fatal(werr)
+	}
 	if !st.OK || len(st.Changes) != 1 || st.Changes[0].Key != "service_accounts" {
 		t.Fatalf("reload: ok %v, err %v, changes %v; want the whole file's one change", st.OK, st.Err, st.Changes)
 	}
