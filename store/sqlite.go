@@ -522,6 +522,10 @@ func (db *DB) apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error)
 		return 0, fmt.Errorf("store: apply: %w", err)
 	}
 	a := &applier{stmts: stmts{tx: tx, m: make(map[string]*sql.Stmt)}, now: db.now(), tombstones: db.DeletedRetention > 0}
+	// Without tombstones (a first sync, say) no add looks one up.
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deleted_users)`).Scan(&a.returns); err != nil {
+		return 0, fmt.Errorf("store: apply: %w", err)
+	}
 	// Deletes go first, so that an address or UID freed by a deleted user or
 	// group can be taken by an add or a rename in the same plan (Google lets
 	// an admin delete a user and recreate the address under a new id).
@@ -605,6 +609,9 @@ type applier struct {
 	now string
 	// tombstones keeps a tombstone of each deleted directory user.
 	tombstones bool
+	// returns reports whether the store held tombstones when the apply
+	// began: only then may an add be a return.
+	returns bool
 }
 
 func (a *applier) group(ctx context.Context, c GroupChange) error {
@@ -647,7 +654,10 @@ func (a *applier) user(ctx context.Context, c UserChange) error {
 	case ActionAdd:
 		created := a.now
 		var kept string
-		if kept, restore, err = a.tombstoneCreated(ctx, u.ID); restore {
+		if a.returns {
+			kept, restore, err = a.tombstoneCreated(ctx, u.ID)
+		}
+		if restore {
 			created = kept // the user's place in the POSIX numbering order
 		}
 		if err != nil {
