@@ -39,6 +39,9 @@ func (d *Directory) compare(id Identity, dn, attr, value string) error {
 		return errAnonymous()
 	default:
 		t := d.trees.get(d.live)
+		if t.view.NeverSynced {
+			return errNoData()
+		}
 		var self string
 		if id.Kind == IdentityUser {
 			self, _ = normDN(id.DN)

@@ -17,9 +17,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -96,16 +96,18 @@ type Directory struct {
 	trees    *treeCache // shared with Beside
 	bases    dnCache    // normalised search bases
 
+	// quiet holds back repeated log records of blocked binds.
+	quiet *quietLog
 	// accounts maps a service account entry's normalised DN to its account.
-	accounts  map[string]ServiceAccount
-	dummyOnce sync.Once
-	dummy     string
+	accounts map[string]ServiceAccount
 
 	rootDSE, subschema *entry
 	ext                extension // reload.go
 
+	// verify is passhash.Verify; tests count comparisons.
+	verify func(ctx context.Context, hash, pw string) (bool, error)
 	// Test hooks.
-	verify     func(hash, pw string) (bool, error)
+	pauseHook  func(time.Duration) // instead of pausing a refusal
 	searchHook func(SearchRequest)
 }
 
@@ -135,22 +137,18 @@ func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option
 		limiter:  newBindLimiter(o.now, cfg.BindLimit.Window, cfg.BindLimit.Backoff),
 		now:      o.now,
 		verified: newVerifiedCache(o.now),
+		quiet:    newQuietLog(o.now, time.Minute),
 		accounts: make(map[string]ServiceAccount, len(cfg.ServiceAccounts)),
-		verify:   verifyPassword,
+		verify:   passhash.Verify,
 	}
 	svc := l.ous[ouServices]
 	for _, sa := range cfg.ServiceAccounts {
 		sa.Name = strings.TrimSpace(sa.Name)
 		d.accounts[normAVA("cn", sa.Name)+","+svc.ndn] = sa
 	}
-	if len(cfg.ServiceAccounts) > 0 {
-		// Binds to unknown names are checked against a real account's hash,
-		// so they cost what a real bind costs.
-		d.dummyOnce.Do(func() { d.dummy = cfg.ServiceAccounts[0].PasswordHash })
-	}
 	d.initExt(o)
 	if b := o.beside; b != nil {
-		d.trees, d.limiter, d.verified = b.trees, b.limiter, b.verified
+		d.trees, d.limiter, d.verified, d.quiet = b.trees, b.limiter, b.verified, b.quiet
 	} else {
 		d.trees = &treeCache{build: d.buildTree}
 	}
@@ -181,18 +179,6 @@ func (d *Directory) buildTree(v *store.View) *tree {
 // after a Live.Store does not wait for it (under a second for 100k users).
 // Searches build it on demand anyway.
 func (d *Directory) Warm() { d.trees.get(d.live) }
-
-// dummyHash is what binds to unknown names are compared against.
-func (d *Directory) dummyHash() string {
-	d.dummyOnce.Do(func() {
-		h, err := hashArgon2id("ldapgate dummy password", defaultArgon2)
-		if err != nil {
-			h = "$2a$10$" + strings.Repeat("x", 53) // unreachable: crypto/rand does not fail
-		}
-		d.dummy = h
-	})
-	return d.dummy
-}
 
 // Write refuses add, modify, delete and modrdn (op names which): ldapgate
 // is read-only. The error is *Error with unwillingToPerform.

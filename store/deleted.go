@@ -31,6 +31,10 @@ type DeletedUser struct {
 // DefaultDeletedRetention is how long Open keeps tombstones.
 const DefaultDeletedRetention = 30 * 24 * time.Hour
 
+// appPasswordRow are the columns of app_passwords that a tombstone keeps:
+// all of them.
+const appPasswordRow = `id, user_id, name, service, hash, created_at, last_used_at, revoked, revoked_at, selector`
+
 // appPasswordsRevoke revokes a user's active app passwords.
 const appPasswordsRevoke = `UPDATE app_passwords SET revoked = 1, revoked_at = ? WHERE user_id = ? AND revoked = 0`
 
@@ -60,8 +64,8 @@ func (a *applier) tombstone(ctx context.Context, id, reason string) error {
 		{`INSERT INTO deleted_grants (user_id, privilege, origin, created_at)
 			SELECT user_id, privilege, origin, created_at FROM grants WHERE user_id = ? AND origin IN ('default', 'admin')`,
 			[]any{id}},
-		{`INSERT INTO deleted_app_passwords (` + appPasswordColumns + `)
-			SELECT ` + appPasswordColumns + ` FROM app_passwords WHERE user_id = ?`, []any{id}},
+		{`INSERT INTO deleted_app_passwords (` + appPasswordRow + `)
+			SELECT ` + appPasswordRow + ` FROM app_passwords WHERE user_id = ?`, []any{id}},
 	} {
 		if _, err := a.exec(ctx, q.query, q.args...); err != nil {
 			return fmt.Errorf("keep tombstone: %w", err)
@@ -87,8 +91,8 @@ func (a *applier) restore(ctx context.Context, id string) error {
 	for _, q := range []string{
 		`INSERT INTO grants (user_id, privilege, origin, rule, created_at)
 			SELECT user_id, privilege, origin, '', created_at FROM deleted_grants WHERE user_id = ?`,
-		`INSERT INTO app_passwords (` + appPasswordColumns + `)
-			SELECT ` + appPasswordColumns + ` FROM deleted_app_passwords WHERE user_id = ?`,
+		`INSERT INTO app_passwords (` + appPasswordRow + `)
+			SELECT ` + appPasswordRow + ` FROM deleted_app_passwords WHERE user_id = ?`,
 		`DELETE FROM deleted_users WHERE id = ?`,
 	} {
 		if _, err := a.exec(ctx, q, id); err != nil {

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/internal/testtool"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
@@ -98,7 +99,7 @@ func startDirectory(t *testing.T) *directory {
 	}
 	t.Cleanup(func() { apm.Close() })
 	chain := bindproxy.NewChain([]bindproxy.Method{apm}, bindproxy.Options{CacheTTL: time.Minute})
-	svcHash, err := ldapserver.HashPassword(archivePW)
+	svcHash, err := passhash.Hash(archivePW, passhash.Default)
 	if err != nil {
 		t.Fatal(err)
 	}

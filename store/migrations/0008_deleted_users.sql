@@ -38,7 +38,8 @@ CREATE TABLE deleted_app_passwords (
 	created_at   TEXT NOT NULL,
 	last_used_at TEXT,
 	revoked      INTEGER NOT NULL,
-	revoked_at   TEXT
+	revoked_at   TEXT,
+	selector     INTEGER
 ) STRICT;
 
 CREATE INDEX deleted_app_passwords_user_id ON deleted_app_passwords (user_id);
