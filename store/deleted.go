@@ -175,6 +175,11 @@ func (db *DB) PurgeDeletedUsers(ctx context.Context, ids ...string) (int64, erro
 		}
 		n += one
 	}
+	// A plan made before may restore one of them: raising the generation
+	// makes it stale, so the sync plans again.
+	if err := bumpGeneration(ctx, tx); err != nil {
+		return 0, fmt.Errorf("store: purge deleted users: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("store: purge deleted users: %w", err)
 	}

@@ -170,6 +170,10 @@ type UserChange struct {
 	User   User     `json:"user"`
 	Fields []string `json:"fields,omitempty"` // changed fields, for updates
 	Reason string   `json:"reason"`
+	// Restore, on an add, brings back what the user's tombstone kept (see
+	// DeletedUser): its created_at, default and admin grants and app
+	// passwords. The apply fails with ErrStale if the tombstone is gone.
+	Restore bool `json:"restore,omitempty"`
 	// RevokeAppPasswords revokes the user's active app passwords with the
 	// change: the user is suspended or archived (an add restores them
 	// from a tombstone first, a delete revokes them before it keeps one).

@@ -652,19 +652,27 @@ func (a *applier) user(ctx context.Context, c UserChange) error {
 		n   int64
 		err error
 	)
-	var restore bool
 	switch c.Action {
 	case ActionAdd:
 		created := a.now
-		var kept string
-		if a.returns {
-			kept, restore, err = a.tombstoneCreated(ctx, u.ID)
-		}
-		if restore {
-			created = kept // the user's place in the POSIX numbering order
-		}
-		if err != nil {
-			break
+		if c.Restore || a.returns {
+			var kept string
+			var found bool
+			if kept, found, err = a.tombstoneCreated(ctx, u.ID); err != nil {
+				break
+			}
+			switch {
+			case c.Restore && !found:
+				// Purged (expired, or by hand) since the plan was made.
+				err = fmt.Errorf("%w: its tombstone is gone", ErrStale)
+			case c.Restore:
+				created = kept // the user's place in the POSIX numbering order
+			case found: // a new user to the plan: the tombstone is stale
+				_, err = a.exec(ctx, `DELETE FROM deleted_users WHERE id = ?`, u.ID)
+			}
+			if err != nil {
+				break
+			}
 		}
 		n, err = a.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (`+userValues+`)`,
 			u.ID, u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
@@ -698,7 +706,7 @@ func (a *applier) user(ctx context.Context, c UserChange) error {
 	if err == nil && n == 0 {
 		err = a.untouchable(ctx, u.ID)
 	}
-	if err == nil && restore {
+	if err == nil && c.Action == ActionAdd && c.Restore {
 		err = a.restore(ctx, u.ID)
 	}
 	if err == nil && c.RevokeAppPasswords && c.Action != ActionDelete {

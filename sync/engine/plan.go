@@ -211,7 +211,7 @@ func (p *planner) users() {
 			u.UID = uids[u.ID]
 			c := store.UserChange{Action: store.ActionAdd, User: u, Reason: ReasonNew}
 			if p.restored[u.ID] {
-				c.Reason = ReasonReturned
+				c.Reason, c.Restore = ReasonReturned, true
 				c.RevokeAppPasswords = revoke(true, u.Enabled())
 			}
 			p.plan.Users = append(p.plan.Users, c)
