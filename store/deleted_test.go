@@ -6,7 +6,6 @@ import (
 	"testing"
 )
 
-
 // deleteBob applies the deletion of bob, who has an app password.
 func deleteBob(t *testing.T, db *DB) {
 	t.Helper()
