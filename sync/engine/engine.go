@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ldapgate/ldapgate/store"
@@ -183,6 +184,43 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	}
 }
 
+// deferDeletes takes the user deletions out of p, and the adds and
+// renames that would take the UID or address of a user it keeps (Google
+// lets an admin delete a user and recreate the address), with the new
+// users' memberships and grants. Memberships and grants of the kept users
+// were never planned away (they go with a deleted user), so those users
+// stay whole. It returns the number of deletions taken out and the
+// addresses of the users held back with them.
+func deferDeletes(p *store.Plan) (int, []string) {
+	taken := make(map[string]bool) // "uid:" or "mail:" + lower-case value
+	deferred := 0
+	for _, c := range p.Users {
+		if c.Action == store.ActionDelete {
+			deferred++
+			taken["uid:"+strings.ToLower(c.User.UID)] = true
+			taken["mail:"+strings.ToLower(c.User.PrimaryEmail)] = true
+		}
+	}
+	var held []string
+	heldAdds := make(map[string]bool)
+	p.Users = slices.DeleteFunc(p.Users, func(c store.UserChange) bool {
+		if c.Action == store.ActionDelete {
+			return true
+		}
+		if taken["uid:"+strings.ToLower(c.User.UID)] || taken["mail:"+strings.ToLower(c.User.PrimaryEmail)] {
+			held = append(held, c.User.PrimaryEmail)
+			heldAdds[c.User.ID] = c.Action == store.ActionAdd
+			return true
+		}
+		return false
+	})
+	p.Members = slices.DeleteFunc(p.Members, func(c store.MemberChange) bool {
+		return c.Member.Type == store.MemberUser && heldAdds[c.Member.ID]
+	})
+	p.Grants = slices.DeleteFunc(p.Grants, func(c store.GrantChange) bool { return heldAdds[c.Grant.UserID] })
+	return deferred, held
+}
+
 // maxAttempts bounds how often a run plans again after another sync
 // changed the store under it.
 const maxAttempts = 5
@@ -200,17 +238,13 @@ func (e *Engine) planAndApply(ctx context.Context, filtered *Filtered, fs Filter
 	plan, warnings := Plan(state, filtered, e.opts)
 	deferred := 0
 	if opts.DeferDeletes {
-		// Their memberships and grants were not planned away either (they
-		// go with a deleted user), so the users stay whole.
-		plan.Users = slices.DeleteFunc(plan.Users, func(c store.UserChange) bool {
-			if c.Action == store.ActionDelete {
-				deferred++
-				return true
-			}
-			return false
-		})
+		var held []string
+		deferred, held = deferDeletes(plan)
 		if deferred > 0 {
 			warnings = append(warnings, fmt.Sprintf("%d user deletion(s) left for the next scheduled sync (or ldapgate sync), where the deletion guard counts them", deferred))
+		}
+		if len(held) > 0 {
+			warnings = append(warnings, fmt.Sprintf("left for the next scheduled sync too, as they take the UID or address of a user not deleted yet: %s", strings.Join(held, ", ")))
 		}
 	}
 	for _, w := range warnings {

@@ -261,3 +261,23 @@ func TestDeferDeletes(t *testing.T) {
 		t.Errorf("the next full run: %v, want the guard to refuse 2 of 5 deletions", err)
 	}
 }
+
+// Google lets an admin delete a user and recreate its address as a new
+// user. A run that defers the deletion holds the new user back too (its
+// UID and address are still taken) rather than fail on the conflict.
+func TestDeferDeletesHoldsBackRecreatedUsers(t *testing.T) {
+	db := openStore(t)
+	opts := Options{DeleteUsers: true, MaxDeletePercent: 100, DefaultPrivileges: []string{"login"}}
+	runSync(t, db, fourUsers(nil), opts, RunOptions{})
+	snap := fourUsers(nil)
+	snap.Users[0].ID = "u0-recreated"
+	res := runSync(t, db, snap, opts, RunOptions{DeferDeletes: true})
+	if res.DeferredDeletes != 1 || res.Counts.UsersAdded != 0 || res.Counts.GrantsAdded != 0 || !res.Applied {
+		t.Fatalf("deferred run: %d deferred, counts %+v, applied %v; want the deletion and the recreation held back",
+			res.DeferredDeletes, res.Counts, res.Applied)
+	}
+	res = runSync(t, db, snap, opts, RunOptions{})
+	if u := storedUser(t, db, "u0-recreated"); res.Counts.UsersDeleted != 1 || u == nil || u.UID != "user0" {
+		t.Errorf("full run: counts %+v, recreated user %+v; want u0 deleted and the new one as user0", res.Counts, u)
+	}
+}
