@@ -123,6 +123,11 @@ func New(src Source, st Store, opts Options, log *slog.Logger) *Engine {
 // all, but still reports a plan the guard would refuse (the error wraps
 // ErrTooManyDeletes). Whenever a plan was made, the Result holds it, also
 // together with an error.
+//
+// Another sync may write the store between this one's plan and its apply
+// (ldapgate sync beside a running server): the apply then fails whole
+// (store.ErrStale, or store.ErrBusy while the other holds the store), and
+// the run plans again from the same fetch, up to maxAttempts times.
 func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	run := store.SyncRun{StartedAt: e.now(), Source: e.src.Name()}
 	fail := func(res *Result, err error) (*Result, error) {
