@@ -226,7 +226,8 @@ func (g *Gateway) startPortal(_ context.Context, prov *oidc.Provider) error {
 		Store:      g.db, Live: g.live, UserDN: ldapserver.Config{BaseDN: cfg.LDAP.BaseDN}.UserDN,
 		Services:   slices.Sorted(maps.Keys(cfg.AppPasswords.Services)),
 		SessionTTL: cfg.HTTP.SessionTTL.D(), Revoked: g.users.Revoked, Log: g.log.With("component", "portal"),
-		Admin: g.adminBackend(),
+		Admin:         g.adminBackend(),
+		KeepOnSuspend: func() bool { return g.config().Sync.KeepAppPasswordsOnSuspend },
 	})
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/store"
 )
 
 // Config is ldapgate's configuration file.
@@ -72,6 +73,12 @@ type SyncConfig struct {
 	MaxDeletePercent  *float64        `yaml:"max_delete_percent"`
 	DefaultPrivileges []string        `yaml:"default_privileges"`
 	PrivilegeRules    []PrivilegeRule `yaml:"privilege_rules"`
+	// DeletedRetention is how long a deleted user's tombstone is kept
+	// (store.DeletedUser); 0s keeps none.
+	DeletedRetention *Duration `yaml:"deleted_retention"`
+	// KeepAppPasswordsOnSuspend keeps the app passwords of users who are
+	// suspended or archived in the source.
+	KeepAppPasswordsOnSuspend bool `yaml:"keep_app_passwords_on_suspend"`
 }
 
 // PrivilegeRule grants privileges to the members of a group.
@@ -165,6 +172,14 @@ func (c *Config) SourceFile() string { return c.resolve(c.Source.File) }
 
 // DeleteUsers reports whether syncs delete users that left the source.
 func (c *Config) DeleteUsers() bool { return c.Sync.DeleteUsers == nil || *c.Sync.DeleteUsers }
+
+// DeletedRetention is how long the store keeps a deleted user's tombstone.
+func (c *Config) DeletedRetention() time.Duration {
+	if c.Sync.DeletedRetention == nil {
+		return store.DefaultDeletedRetention
+	}
+	return c.Sync.DeletedRetention.D()
+}
 
 // MaxDeletePercent is the largest share of users one sync may delete.
 func (c *Config) MaxDeletePercent() float64 {
@@ -435,6 +450,9 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	}
 	if c.Sync.Timeout.D() < time.Second {
 		bad("sync.timeout", "must be at least 1s, got %s", c.Sync.Timeout.D())
+	}
+	if r := c.DeletedRetention(); r < 0 {
+		bad("sync.deleted_retention", "expected a duration of 0s or more (e.g. 720h for 30 days), got %s", r)
 	}
 	if p := c.MaxDeletePercent(); p < 0 || p > 100 {
 		bad("sync.max_delete_percent", "expected a percentage from 0 to 100, got %g", p)

@@ -63,6 +63,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		"privileges":  cfg.Privileges(),
 		"max_message": cfg.LDAP.MaxMessageBytes,
 		"log":         cfg.Log,
+		"retention":   cfg.DeletedRetention(),
+		"keep_apppw":  cfg.Sync.KeepAppPasswordsOnSuspend,
 	}
 	want := map[string]any{
 		"base_dn":     "dc=example,dc=com",
@@ -75,6 +77,8 @@ func TestParseConfigDefaults(t *testing.T) {
 		"privileges":  []string{"admin", "export", "login"},
 		"max_message": int64(DefaultMaxMessageBytes),
 		"log":         LogConfig{Level: "info", Format: "text"},
+		"retention":   30 * 24 * time.Hour,
+		"keep_apppw":  false,
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("config (-got +want):\n%s", diff)
@@ -115,6 +119,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"unknown source type", [2]string{"type: file", "type: ldif"}, []string{"cfg.yaml:3:", `source.type: expected "file" or "google", got "ldif"`}},
 		{"missing domain", [2]string{"domain: example.com\n", ""}, []string{"domain: required"}},
 		{"filter group not an email", [2]string{"[archive-users@example.com]", "[archive-users]"}, []string{"cfg.yaml:6:", "expected a group email address"}},
+		{"negative retention", [2]string{"interval: 5m", "interval: 5m\n  deleted_retention: -1h"}, []string{"cfg.yaml:9:", "sync.deleted_retention", "0s or more"}},
 		{"interval too short", [2]string{"interval: 5m", "interval: 5s"}, []string{"cfg.yaml:8:", "at least 1m"}},
 		{"base DN the tree cannot root", [2]string{"  listen: 127.0.0.1:3389", "  base_dn: uid=root,dc=example,dc=com"}, []string{"cfg.yaml:16:", "first RDN must be dc, o, ou or c"}},
 		{"bad listen", [2]string{"listen: 127.0.0.1:3389", "listen: localhost"}, []string{"cfg.yaml:16:", "expected host:port"}},

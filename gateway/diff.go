@@ -106,13 +106,15 @@ func effectOf(key string) Effect {
 	first, _, _ := strings.Cut(key, ".")
 	switch {
 	case first == "source", key == "sync.delete_users", key == "sync.max_delete_percent",
-		key == "sync.default_privileges", key == "sync.privilege_rules", key == "sync.timeout":
+		key == "sync.default_privileges", key == "sync.privilege_rules", key == "sync.timeout",
+		key == "sync.keep_app_passwords_on_suspend":
 		return EffectNextSync
 	case first == "service_accounts", first == "binds", first == "bind_cache_ttl", first == "app_passwords",
 		first == "upstream_ldap", first == "admin", strings.HasPrefix(key, "ldap.bind_limit."),
 		strings.HasPrefix(key, "ldap.tls."), key == "sync.interval", key == "metrics.ready_max_age":
 		return EffectNow
 	}
-	// domain, store, ldap listeners and tree, http, oidc, log, metrics.listen
+	// domain, store, sync.deleted_retention (a store setting), ldap
+	// listeners and tree, http, oidc, log, metrics.listen
 	return EffectRestart
 }

@@ -65,7 +65,7 @@ type Gateway struct {
 // New opens the store named by cfg and builds the current view from it, so
 // the LDAP side can serve the last good data before the first sync.
 func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
-	db, err := store.Open(ctx, cfg.StorePath())
+	db, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +96,16 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 	return g, nil
 }
 
+// OpenStore opens the store the config names, with its store settings.
+func OpenStore(ctx context.Context, cfg *Config) (*store.DB, error) {
+	db, err := store.Open(ctx, cfg.StorePath())
+	if err != nil {
+		return nil, err
+	}
+	db.DeletedRetention = cfg.DeletedRetention()
+	return db, nil
+}
+
 // NewSource returns the directory source the config names.
 func NewSource(cfg *Config) engine.Source { return newSource(cfg, nil) }
 
@@ -124,6 +134,8 @@ func EngineOptions(cfg *Config) engine.Options {
 		DefaultPrivileges: cfg.Sync.DefaultPrivileges,
 		Rules:             rules,
 		PrimaryDomain:     cfg.Domain,
+
+		KeepAppPasswordsOnSuspend: cfg.Sync.KeepAppPasswordsOnSuspend,
 	}
 }
 
@@ -348,8 +360,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("ldap: %w", err)
 			}
-		case <-g.sched.now:
-			g.scheduledSync(ctx)
+		case <-g.sched.reloaded:
+			g.reloadSync(ctx)
 		case <-g.sched.changed:
 			// sync.interval changed: the next sync is interval after the last.
 		case <-timer.C:
@@ -394,6 +406,21 @@ func (g *Gateway) scheduledSync(ctx context.Context) {
 			"members_added", c.MembersAdded, "members_deleted", c.MembersDeleted,
 			"grants_added", c.GrantsAdded, "grants_deleted", c.GrantsDeleted, "run", res.RunID)
 	}
+}
+
+// reloadSync runs a sync with reloaded settings: additions and changes at
+// once, deletions left to the next scheduled sync and its deletion guard
+// (an edit in progress must not delete anyone). The schedule stays.
+func (g *Gateway) reloadSync(ctx context.Context) {
+	res, err := g.Sync(ctx, engine.RunOptions{DeferDeletes: true})
+	if err != nil {
+		g.log.Error("sync with the reloaded config failed; the LDAP side keeps serving the last good data", "err", err)
+		return
+	}
+	c := res.Counts
+	g.log.Info("sync with the reloaded config done", "users_added", c.UsersAdded, "users_updated", c.UsersUpdated,
+		"groups_added", c.GroupsAdded, "groups_updated", c.GroupsUpdated, "groups_deleted", c.GroupsDeleted,
+		"deletions_left_for_the_next_sync", res.DeferredDeletes, "run", res.RunID)
 }
 
 // tlsConfig returns the LDAP TLS configuration, or nil without TLS. The
@@ -456,6 +483,11 @@ func (g *Gateway) watchStore(ctx context.Context) {
 		case <-t.C:
 		}
 		g.syncMu.Lock()
+		// A WAL left large by a write that found the disk full is
+		// truncated once that works (a no-op otherwise).
+		if err := g.db.TruncateWAL(ctx); err != nil {
+			g.log.Debug("the store's WAL is not truncated yet", "err", err)
+		}
 		changed, err := g.changes.Changed(ctx)
 		if err == nil && changed {
 			g.log.Info("the store was changed by another ldapgate command; refreshing the directory view")

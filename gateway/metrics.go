@@ -86,6 +86,13 @@ func newMetrics(g *Gateway) *metrics {
 		Help: "Groups in the directory view."}, func() float64 { return float64(viewLen(g.live.Load(), false)) }))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_last_successful_sync_timestamp_seconds",
 		Help: "Unix time of the end of the last successful sync; 0 if none."}, func() float64 { return float64(m.lastSuccess.Load()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_store_disk_full",
+		Help: "1 if a write found the store's disk full since the last successful sync, else 0."}, func() float64 {
+		if _, full := g.db.DiskFull(); full {
+			return 1
+		}
+		return 0
+	}))
 	gate := passhash.Shared()
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_password_hashes_in_flight",
 		Help: "Password hash comparisons running now (all binds share one bounded gate)."},
@@ -300,6 +307,10 @@ type health struct {
 	ConfigError  string    `json:"configError,omitempty"`
 	ConfigReload time.Time `json:"configReloadAt,omitzero"`
 	Restart      []string  `json:"restartNeededFor,omitempty"`
+	// DiskFull says since when syncs cannot write for lack of disk space.
+	// It does not fail /readyz by itself: the last good data is still
+	// served, and ready_max_age turns it failing if it lasts.
+	DiskFull string `json:"storeDiskFull,omitempty"`
 }
 
 func (g *Gateway) health(ready bool) (health, bool) {
@@ -315,6 +326,10 @@ func (g *Gateway) health(ready bool) (health, bool) {
 	}
 	for _, c := range rs.Restart {
 		h.Restart = append(h.Restart, c.Key)
+	}
+	if full, ok := g.db.DiskFull(); ok {
+		h.DiskFull = fmt.Sprintf("since %s the store's disk is full: syncs cannot write and the last good data is served",
+			full.Since.UTC().Format(time.RFC3339))
 	}
 	ok := true
 	if ready {

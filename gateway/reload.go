@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,8 +22,10 @@ import (
 )
 
 // ReloadDebounce is how long the config watcher waits after the last change
-// in the config's folder before it reloads: editors and Kubernetes write a
-// file in several steps.
+// in the config's folder before it reads the file, and how long the file
+// must then stay the same before it is applied: editors and Kubernetes
+// write a file in several steps, and a file written in place can be valid
+// YAML halfway through.
 var ReloadDebounce = 300 * time.Millisecond
 
 // ReloadStatus is the outcome of the last config reload.
@@ -39,9 +42,13 @@ type ReloadStatus struct {
 type reloadState struct {
 	mu     sync.Mutex // serialises reloads
 	status ReloadStatus
-	sum    [sha256.Size]byte // of the file last read
+	// running is the hash of the file the config in effect was read from.
+	running [sha256.Size]byte
 	// file is the config as read at start, the base for "needs restart".
 	file *Config
+	// settling, if set, is called by the watcher each time it finds the
+	// file changed since its last look (tests write the rest of a file).
+	settling func()
 }
 
 // ReloadStatus returns the outcome of the last reload.
@@ -66,17 +73,19 @@ func (c *certSwitch) GetCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, e
 }
 
 // schedule is the sync schedule: when the next sync runs, requests for a
-// sync at once, and interval changes.
+// sync after a config reload, and interval changes.
 type schedule struct {
-	mu      sync.Mutex
-	next    time.Time
-	last    time.Time
-	now     chan struct{}
-	changed chan struct{}
+	mu   sync.Mutex
+	next time.Time
+	last time.Time
+	// reloaded asks for a sync with the reloaded settings, which defers
+	// deletions to the next scheduled one.
+	reloaded chan struct{}
+	changed  chan struct{}
 }
 
 func (s *schedule) init() {
-	s.now = make(chan struct{}, 1)
+	s.reloaded = make(chan struct{}, 1)
 	s.changed = make(chan struct{}, 1)
 	s.last = time.Now()
 }
@@ -113,34 +122,50 @@ func poke(c chan struct{}) {
 	}
 }
 
-// Reload reads the config file again and applies it (see apply). An
-// invalid file changes nothing: the error is returned, logged with file and
-// line, counted, and shown on /healthz and the admin page.
+// Reload reads the config file again and applies it (see apply), also
+// when it is the file already in effect (password files and variables are
+// read again). An invalid file changes nothing: the error is returned,
+// logged with file and line, counted, and shown on /healthz and the admin
+// page. It is the explicit reload (SIGHUP): unlike the file watcher, it
+// applies an edit that removes a service account.
 func (g *Gateway) Reload(ctx context.Context) error {
-	return g.reloadFile(ctx, true)
-}
-
-func (g *Gateway) reloadFile(ctx context.Context, force bool) error {
 	g.reload.mu.Lock()
 	defer g.reload.mu.Unlock()
-	path := g.config().Path()
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(g.config().Path())
 	if err != nil {
 		return g.reloadFailed(fmt.Errorf("config: %w", err))
 	}
+	return g.reloadData(ctx, data, true)
+}
+
+// reloadData applies the config file content data. Unless explicit, a
+// file identical to the one in effect does nothing, and one that removes a
+// service account is refused: cut short while being written, a file loses
+// its last keys and may still be valid YAML.
+func (g *Gateway) reloadData(ctx context.Context, data []byte, explicit bool) error {
+	path := g.config().Path()
 	sum := sha256.Sum256(data)
-	if !force && sum == g.reload.sum {
-		return nil // touched, not changed
+	if !explicit && sum == g.reload.running {
+		if st := &g.reload.status; !st.OK && !st.At.IsZero() {
+			// The edit that was refused has been undone.
+			st.At, st.OK, st.Err = time.Now().UTC(), true, nil
+			g.log.Info("the config file is the one in effect again", "file", path)
+		}
+		return nil
 	}
-	g.reload.sum = sum
 	next, err := ParseConfig(path, data)
 	if err != nil {
 		return g.reloadFailed(err)
+	}
+	if removed := removedAccounts(g.config(), next); !explicit && len(removed) > 0 {
+		return g.reloadFailed(fmt.Errorf("config: the edit removes service account(s) %s, which a half-saved file does too: "+
+			"not applied automatically; reload with SIGHUP (systemctl reload ldapgate) to apply it", strings.Join(removed, ", ")))
 	}
 	changes, err := g.apply(ctx, next)
 	if err != nil {
 		return g.reloadFailed(err)
 	}
+	g.reload.running = sum
 	st := &g.reload.status
 	st.At, st.OK, st.Err, st.Changes = time.Now().UTC(), true, nil, changes
 	st.Restart = nil
@@ -172,9 +197,10 @@ func (g *Gateway) reloadFailed(err error) error {
 
 // apply puts a valid config in place: service accounts, bind limits, the
 // bind chain and the LDAP certificate at once (connections stay open);
-// filters, default privileges and privilege rules with the next sync,
-// which starts at once; listeners, the store and the portal's settings
-// only after a restart (logged). On error nothing has changed.
+// filters, default privileges and privilege rules with a sync that starts
+// at once but leaves deletions to the next scheduled sync; listeners, the
+// store and the portal's settings only after a restart (logged). On error
+// nothing has changed.
 func (g *Gateway) apply(_ context.Context, next *Config) ([]Change, error) {
 	cur := g.config()
 	changes := Diff(cur, next)
@@ -243,11 +269,22 @@ func (g *Gateway) apply(_ context.Context, next *Config) ([]Change, error) {
 	}
 	g.log.Info("config reloaded", "file", next.Path(), "changes", len(changes), "restart_needed", NeedsRestart(changes))
 	if nextSync {
-		poke(g.sched.now) // the new filters and privileges now rather than in sync.interval
+		poke(g.sched.reloaded) // the new filters and privileges now rather than in sync.interval
 	} else if interval {
 		poke(g.sched.changed)
 	}
 	return changes, nil
+}
+
+// removedAccounts lists the service accounts of cur that next lacks.
+func removedAccounts(cur, next *Config) []string {
+	var out []string
+	for _, a := range cur.ServiceAccounts {
+		if !slices.ContainsFunc(next.ServiceAccounts, func(b ServiceAccount) bool { return b.Name == a.Name }) {
+			out = append(out, a.Name)
+		}
+	}
+	return out
 }
 
 func authChanged(changes []Change) bool {
@@ -287,14 +324,17 @@ func keepRestartOnly(c, cur *Config) {
 // watchConfig reloads the config when its file changes. It watches the
 // file's folder, not the file: editors replace the file by renaming a new
 // one over it, and Kubernetes swaps a symlink (..data) to a new folder;
-// both end the watch of the file itself. Events are debounced, and a file
-// whose content did not change is not reloaded.
+// both end the watch of the file itself. Events are debounced; then the
+// file must read the same twice, ReloadDebounce apart, before it is
+// applied (a file still being written, or one that does not parse yet, is
+// looked at again); and a file whose content is the one in effect does
+// nothing.
 func (g *Gateway) watchConfig(ctx context.Context) error {
 	path := g.config().Path()
 	data, err := os.ReadFile(path)
 	if err == nil {
 		g.reload.mu.Lock()
-		g.reload.sum = sha256.Sum256(data)
+		g.reload.running = sha256.Sum256(data)
 		g.reload.file = g.config()
 		g.reload.mu.Unlock()
 	}
@@ -328,7 +368,10 @@ func (g *Gateway) watchConfig(ctx context.Context) error {
 	debounce := ReloadDebounce
 	go func() {
 		defer w.Close()
-		var timer *time.Timer
+		var (
+			timer  *time.Timer
+			looked [sha256.Size]byte // the content at the last look
+		)
 		fire := make(chan struct{}, 1)
 		for {
 			select {
@@ -356,10 +399,24 @@ func (g *Gateway) watchConfig(ctx context.Context) error {
 				g.log.Warn("config watch error", "err", err)
 			case <-fire:
 				addDirs() // a symlink swap may point into a new folder
-				if _, err := os.Stat(path); err != nil {
+				data, err := os.ReadFile(path)
+				if err != nil {
 					continue // between a delete and a create; the create fires again
 				}
-				_ = g.reloadFile(ctx, false)
+				if sum := sha256.Sum256(data); sum != looked {
+					looked = sum
+					timer.Reset(debounce) // look again: still being written?
+					g.reload.mu.Lock()
+					settling := g.reload.settling
+					g.reload.mu.Unlock()
+					if settling != nil {
+						settling()
+					}
+					continue
+				}
+				g.reload.mu.Lock()
+				_ = g.reloadData(ctx, data, false)
+				g.reload.mu.Unlock()
 			}
 		}
 	}()

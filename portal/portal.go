@@ -72,6 +72,10 @@ type Config struct {
 	SessionTTL time.Duration
 	// Revoked is told of each revocation (the bind cache forgets it).
 	Revoked func(id int64)
+	// KeepOnSuspend reports whether app passwords outlive a suspension
+	// (sync.keep_app_passwords_on_suspend); the page tells the user which.
+	// Nil: they do not.
+	KeepOnSuspend func() bool
 	// Admin, when set, serves the admin page at /admin (admin.go).
 	Admin Admin
 	Log   *slog.Logger
@@ -362,6 +366,8 @@ type page struct {
 	Notice  string
 	// IsAdmin shows the link to the admin page (admin.go).
 	IsAdmin bool
+	// KeepOnSuspend: app passwords survive a suspension of the account.
+	KeepOnSuspend bool
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
@@ -383,6 +389,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request, status int, s
 	p.Email, p.Name, p.UID, p.DN = u.PrimaryEmail, u.DisplayName, u.UID, s.cfg.UserDN(u.UID)
 	p.Privileges, p.Services, p.Passwords = u.Privileges, s.cfg.Services, aps
 	p.IsAdmin = s.cfg.Admin != nil && s.cfg.Admin.IsAdmin(u, v)
+	p.KeepOnSuspend = s.cfg.KeepOnSuspend != nil && s.cfg.KeepOnSuspend()
 	for _, gid := range u.Groups {
 		if g, ok := v.GroupByID(gid); ok {
 			p.Groups = append(p.Groups, g.Email)

@@ -166,7 +166,8 @@ func TestPortalEndToEnd(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("after sign-in: %d\n%s", status, body)
 	}
-	for _, want := range []string{danielDN, "archive-users@example.com", "read-own-archive", "You have no app passwords yet"} {
+	for _, want := range []string{danielDN, "archive-users@example.com", "read-own-archive", "You have no app passwords yet",
+		"If your account is suspended or archived, your app passwords are revoked"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("home page lacks %q", want)
 		}

@@ -136,6 +136,12 @@ type State struct {
 	// NeverSynced reports that no sync has succeeded yet: the directory is
 	// not known, however empty it looks.
 	NeverSynced bool
+	// Deleted are the tombstones of deleted directory users that have not
+	// expired, by ID.
+	Deleted []DeletedUser
+	// Generation is the directory generation the state was read at: every
+	// write to the directory raises it (see Changes).
+	Generation int64
 }
 
 // Snapshot is what a source returns: a complete, consistent picture of the
@@ -164,6 +170,14 @@ type UserChange struct {
 	User   User     `json:"user"`
 	Fields []string `json:"fields,omitempty"` // changed fields, for updates
 	Reason string   `json:"reason"`
+	// Restore, on an add, brings back what the user's tombstone kept (see
+	// DeletedUser): its created_at, default and admin grants and app
+	// passwords. The apply fails with ErrStale if the tombstone is gone.
+	Restore bool `json:"restore,omitempty"`
+	// RevokeAppPasswords revokes the user's active app passwords with the
+	// change: the user is suspended or archived (an add restores them
+	// from a tombstone first, a delete revokes them before it keeps one).
+	RevokeAppPasswords bool `json:"revokeAppPasswords,omitempty"`
 }
 
 // GroupChange is one planned change to a group, like UserChange.
@@ -197,6 +211,10 @@ type Plan struct {
 	Groups  []GroupChange  `json:"groups,omitempty"`
 	Members []MemberChange `json:"members,omitempty"`
 	Grants  []GrantChange  `json:"grants,omitempty"`
+	// Generation, if set, is the State.Generation the plan was made
+	// against: Apply refuses the plan with ErrStale if another writer (a
+	// second sync) changed the directory since.
+	Generation *int64 `json:"-"`
 }
 
 // Empty reports whether the plan changes nothing.
@@ -208,6 +226,9 @@ func (p *Plan) Empty() bool {
 func (p *Plan) Counts() Counts {
 	var c Counts
 	for _, u := range p.Users {
+		if u.RevokeAppPasswords {
+			c.AppPasswordsRevoked++
+		}
 		switch u.Action {
 		case ActionAdd:
 			c.UsersAdded++
@@ -256,6 +277,9 @@ type Counts struct {
 	MembersDeleted int `json:"membersDeleted"`
 	GrantsAdded    int `json:"grantsAdded"`
 	GrantsDeleted  int `json:"grantsDeleted"`
+	// AppPasswordsRevoked counts the users whose app passwords the plan
+	// revokes because they were suspended or archived.
+	AppPasswordsRevoked int `json:"appPasswordsRevoked,omitempty"`
 }
 
 // SyncRun is the record of one sync: written in the same transaction as the
@@ -278,4 +302,7 @@ var (
 	// ErrConflict means a write would break a uniqueness rule (e.g. an email
 	// or UID already taken).
 	ErrConflict = errors.New("conflict")
+	// ErrStale means a plan was made against a state of the directory that
+	// another writer has changed since; make a new plan.
+	ErrStale = errors.New("the directory changed since the plan was made")
 )

@@ -26,13 +26,15 @@ import (
 const planRecordPrefix = `{"format":2`
 
 type userRecord struct {
-	Action Action   `json:"action"`
-	ID     string   `json:"id"`
-	UID    string   `json:"uid,omitempty"`
-	Email  string   `json:"email,omitempty"`
-	Fields []string `json:"fields,omitempty"`
-	Reason string   `json:"reason"`
-	User   *User    `json:"user,omitempty"` // deletes only
+	Action  Action   `json:"action"`
+	ID      string   `json:"id"`
+	UID     string   `json:"uid,omitempty"`
+	Email   string   `json:"email,omitempty"`
+	Fields  []string `json:"fields,omitempty"`
+	Reason  string   `json:"reason"`
+	Revoke  bool     `json:"revokeAppPasswords,omitempty"`
+	Restore bool     `json:"restore,omitempty"`
+	User    *User    `json:"user,omitempty"` // deletes only
 }
 
 type groupRecord struct {
@@ -98,7 +100,7 @@ func encodePlanRecord(p *Plan) (string, error) {
 	}
 	err := list("users", len(p.Users), func(i int) (any, int) {
 		c := &p.Users[i]
-		r := userRecord{Action: c.Action, ID: c.User.ID, UID: c.User.UID, Email: c.User.PrimaryEmail, Fields: c.Fields, Reason: c.Reason}
+		r := userRecord{Action: c.Action, ID: c.User.ID, UID: c.User.UID, Email: c.User.PrimaryEmail, Fields: c.Fields, Reason: c.Reason, Revoke: c.RevokeAppPasswords, Restore: c.Restore}
 		if c.Action == ActionDelete {
 			r.User = &c.User
 		}
@@ -173,7 +175,7 @@ func decodePlanRecord(s string) (*Plan, error) {
 	}
 	p := &Plan{}
 	for _, u := range r.Users {
-		c := UserChange{Action: u.Action, Fields: u.Fields, Reason: u.Reason}
+		c := UserChange{Action: u.Action, Fields: u.Fields, Reason: u.Reason, RevokeAppPasswords: u.Revoke, Restore: u.Restore}
 		if u.User != nil {
 			c.User = *u.User
 		} else {

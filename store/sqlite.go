@@ -38,9 +38,14 @@ type DB struct {
 	// can be large (a first sync of 100k users is ~100 MB), and a refused
 	// plan is recorded again at every scheduled run. Open sets 10000 and 100.
 	KeepRuns, KeepRunPlans int64
+	// DeletedRetention is how long the tombstone of a deleted directory
+	// user is kept (DeletedUser); 0 keeps none. Open sets
+	// DefaultDeletedRetention.
+	DeletedRetention time.Duration
 
 	write *sql.DB
 	read  *sql.DB
+	full  fullState // diskfull.go
 }
 
 // Open opens the SQLite database at path, creating it and its parent
@@ -58,7 +63,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db := &DB{Now: time.Now, KeepRuns: 10000, KeepRunPlans: 100}
+	db := &DB{Now: time.Now, KeepRuns: 10000, KeepRunPlans: 100, DeletedRetention: DefaultDeletedRetention}
 	if db.write, err = sql.Open("sqlite", dsn(abs, "_txlock=immediate")); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -461,6 +466,12 @@ func (db *DB) LoadState(ctx context.Context) (*State, error) {
 		`SELECT user_id, privilege, origin, rule, created_at FROM grants ORDER BY user_id, privilege, origin, rule`); err != nil {
 		return nil, fmt.Errorf("store: load grants: %w", err)
 	}
+	if err := tx.QueryRowContext(ctx, `SELECT generation FROM directory_generation WHERE id = 1`).Scan(&st.Generation); err != nil {
+		return nil, fmt.Errorf("store: load generation: %w", err)
+	}
+	if st.Deleted, err = db.loadDeleted(ctx, tx); err != nil {
+		return nil, fmt.Errorf("store: load deleted users: %w", err)
+	}
 	if err := tx.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM sync_runs WHERE error = '')`).Scan(&st.NeverSynced); err != nil {
 		return nil, fmt.Errorf("store: load sync runs: %w", err)
 	}
@@ -481,7 +492,16 @@ func (db *DB) LoadState(ctx context.Context) (*State, error) {
 // applied and no run is recorded. Errors wrap ErrConflict when a change
 // would take a UID, CN or address already taken (or add what exists), and
 // ErrNotFound when a change refers to a missing object (the plan is stale).
+// With plan.Generation set, a directory written since (by another sync)
+// fails the apply with ErrStale before anything is changed. A disk too
+// full for the transaction fails it with ErrDiskFull (see DiskFull), and
+// another writer holding the store past the busy timeout with ErrBusy.
 func (db *DB) Apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error) {
+	id, err := db.apply(ctx, plan, run)
+	return id, db.wrote(ctx, err, true)
+}
+
+func (db *DB) apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error) {
 	if plan == nil {
 		plan = &Plan{}
 	}
@@ -490,7 +510,25 @@ func (db *DB) Apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error)
 		return 0, fmt.Errorf("store: apply: %w", err)
 	}
 	defer tx.Rollback()
-	a := &applier{stmts: stmts{tx: tx, m: make(map[string]*sql.Stmt)}, now: db.now()}
+	if plan.Generation != nil {
+		// The transaction is IMMEDIATE: no other writer can move the
+		// generation between this check and the commit.
+		var gen int64
+		if err := tx.QueryRowContext(ctx, `SELECT generation FROM directory_generation WHERE id = 1`).Scan(&gen); err != nil {
+			return 0, fmt.Errorf("store: apply: %w", err)
+		}
+		if gen != *plan.Generation {
+			return 0, fmt.Errorf("store: apply: %w (generation %d, plan made at %d)", ErrStale, gen, *plan.Generation)
+		}
+	}
+	if err := db.purgeExpired(ctx, tx); err != nil {
+		return 0, fmt.Errorf("store: apply: %w", err)
+	}
+	a := &applier{stmts: stmts{tx: tx, m: make(map[string]*sql.Stmt)}, now: db.now(), tombstones: db.DeletedRetention > 0}
+	// Without tombstones (a first sync, say) no add looks one up.
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deleted_users)`).Scan(&a.returns); err != nil {
+		return 0, fmt.Errorf("store: apply: %w", err)
+	}
 	// Deletes go first, so that an address or UID freed by a deleted user or
 	// group can be taken by an add or a rename in the same plan (Google lets
 	// an admin delete a user and recreate the address under a new id).
@@ -572,6 +610,11 @@ func (s *stmts) exec(ctx context.Context, query string, args ...any) (int64, err
 type applier struct {
 	stmts
 	now string
+	// tombstones keeps a tombstone of each deleted directory user.
+	tombstones bool
+	// returns reports whether the store held tombstones when the apply
+	// began: only then may an add be a return.
+	returns bool
 }
 
 func (a *applier) group(ctx context.Context, c GroupChange) error {
@@ -611,10 +654,30 @@ func (a *applier) user(ctx context.Context, c UserChange) error {
 	)
 	switch c.Action {
 	case ActionAdd:
+		created := a.now
+		if c.Restore || a.returns {
+			var kept string
+			var found bool
+			if kept, found, err = a.tombstoneCreated(ctx, u.ID); err != nil {
+				break
+			}
+			switch {
+			case c.Restore && !found:
+				// Purged (expired, or by hand) since the plan was made.
+				err = fmt.Errorf("%w: its tombstone is gone", ErrStale)
+			case c.Restore:
+				created = kept // the user's place in the POSIX numbering order
+			case found: // a new user to the plan: the tombstone is stale
+				_, err = a.exec(ctx, `DELETE FROM deleted_users WHERE id = ?`, u.ID)
+			}
+			if err != nil {
+				break
+			}
+		}
 		n, err = a.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (`+userValues+`)`,
 			u.ID, u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
 			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-			a.now, a.now, attrsJSON(u.Attributes),
+			created, a.now, attrsJSON(u.Attributes),
 			nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos))
 	case ActionUpdate:
 		n, err = a.exec(ctx, `UPDATE users SET uid = ?, primary_email = ?, origin = ?, given_name = ?, family_name = ?,
@@ -628,12 +691,26 @@ func (a *applier) user(ctx context.Context, c UserChange) error {
 			nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos),
 			u.ID)
 	case ActionDelete:
-		n, err = a.exec(ctx, `DELETE FROM users WHERE id = ? AND origin = 'directory'`, u.ID)
+		if c.RevokeAppPasswords {
+			_, err = a.exec(ctx, appPasswordsRevoke, a.now, u.ID)
+		}
+		if err == nil && a.tombstones {
+			err = a.tombstone(ctx, u.ID, c.Reason)
+		}
+		if err == nil {
+			n, err = a.exec(ctx, `DELETE FROM users WHERE id = ? AND origin = 'directory'`, u.ID)
+		}
 	default:
 		err = errors.New("unknown action")
 	}
 	if err == nil && n == 0 {
 		err = a.untouchable(ctx, u.ID)
+	}
+	if err == nil && c.Action == ActionAdd && c.Restore {
+		err = a.restore(ctx, u.ID)
+	}
+	if err == nil && c.RevokeAppPasswords && c.Action != ActionDelete {
+		_, err = a.exec(ctx, appPasswordsRevoke, a.now, u.ID)
 	}
 	if err != nil {
 		return fmt.Errorf("store: apply: %s user %s (id %s): %w", c.Action, u.PrimaryEmail, u.ID, err)
@@ -714,6 +791,11 @@ func (a *applier) grant(ctx context.Context, c GrantChange) error {
 // RecordRun records a run that applied nothing, such as a failed sync, and
 // returns its id. It changes nothing else.
 func (db *DB) RecordRun(ctx context.Context, run SyncRun) (int64, error) {
+	id, err := db.recordRun(ctx, run)
+	return id, db.wrote(ctx, err, false)
+}
+
+func (db *DB) recordRun(ctx context.Context, run SyncRun) (int64, error) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("store: record run: %w", err)

@@ -153,6 +153,7 @@ func seedState() *State {
 			{UserID: "u1", Privilege: "read-archive", Origin: GrantMapped, Rule: "staff@example.com", CreatedAt: t0},
 			{UserID: "u2", Privilege: "login", Origin: GrantDefault, CreatedAt: t0},
 		},
+		Generation: 1,
 	}
 }
 
@@ -205,6 +206,9 @@ func TestApplyRoundTrip(t *testing.T) {
 			{UserID: "u1", Privilege: "read-archive", Origin: GrantMapped, Rule: "staff@example.com", CreatedAt: t0},
 			{UserID: "u3", Privilege: "login", Origin: GrantAdmin, CreatedAt: t1},
 		},
+		Deleted: []DeletedUser{{ID: "u2", UID: "bob", PrimaryEmail: "bob@example.com", CreatedAt: t0, DeletedAt: t1,
+			ExpiresAt: t1.Add(DefaultDeletedRetention), Grants: 1}},
+		Generation: 2,
 	}
 	if diff := cmp.Diff(mustLoad(t, db), want); diff != "" {
 		t.Errorf("after update (-got +want):\n%s", diff)
@@ -784,6 +788,25 @@ func TestSyncRunHistoryBounded(t *testing.T) {
 	if _, err := db.SyncRun(t.Context(), ids[0]); !errors.Is(err, ErrNotFound) {
 		t.Errorf("pruned run: %v, want ErrNotFound", err)
 	}
+}
+
+// A plan made against a state another writer has changed since is refused
+// whole, so the caller plans again instead of failing halfway.
+func TestApplyStalePlan(t *testing.T) {
+	db, _ := openTest(t)
+	mustApply(t, db, seedPlan())
+	st := mustLoad(t, db)
+	mustApply(t, db, &Plan{Users: []UserChange{{Action: ActionDelete, User: bob}}})
+	stale := &Plan{Users: []UserChange{{Action: ActionUpdate, User: carol}}, Generation: &st.Generation}
+	if _, err := db.Apply(context.Background(), stale, SyncRun{}); !errors.Is(err, ErrStale) {
+		t.Fatalf("Apply of a stale plan: %v, want ErrStale", err)
+	}
+	if n := len(mustRuns(t, db)); n != 2 {
+		t.Errorf("%d runs recorded, want 2 (none for the stale plan)", n)
+	}
+	fresh := mustLoad(t, db)
+	stale.Generation = &fresh.Generation
+	mustApply(t, db, stale)
 }
 
 // The last successful run outlives any number of failed ones: it is what

@@ -43,6 +43,7 @@ func runConfigCheck(s *streams, path string) error {
 	fmt.Fprintf(s.Out, "  store:    %s\n", cfg.StorePath())
 	fmt.Fprintf(s.Out, "  ldap:     %s (base %s)\n", cfg.LDAP.Listen, cfg.LDAP.BaseDN)
 	fmt.Fprintf(s.Out, "  services: %d service account(s)\n", len(cfg.ServiceAccounts))
-	fmt.Fprintf(s.Out, "  sync:     every %s, delete users %t, at most %g%% deleted per run\n", cfg.Sync.Interval.D(), cfg.DeleteUsers(), cfg.MaxDeletePercent())
+	fmt.Fprintf(s.Out, "  sync:     every %s, delete users %t, at most %g%% deleted per run, deleted users restorable for %s\n",
+		cfg.Sync.Interval.D(), cfg.DeleteUsers(), cfg.MaxDeletePercent(), cfg.DeletedRetention())
 	return nil
 }

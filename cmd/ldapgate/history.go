@@ -107,6 +107,6 @@ func openStore(cmd *cobra.Command, configPath string) (*gateway.Config, *store.D
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := store.Open(cmd.Context(), cfg.StorePath())
+	db, err := gateway.OpenStore(cmd.Context(), cfg)
 	return cfg, db, err
 }

@@ -283,3 +283,51 @@ func TestSyncHistoryAndShow(t *testing.T) {
 		t.Errorf("show latest: exit %d, want %d", code, exitUsage)
 	}
 }
+
+// Users deleted by a narrower filter are listed as tombstones until purged.
+func TestUsersDeletedAndPurge(t *testing.T) {
+	cfgPath, _ := demoSetup(t)
+	if code, out, errOut := cli(t, "", "sync", "-c", cfgPath); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	narrow := strings.Replace(string(data), "groups: [archive-users@example.com]", "groups: [archive-admins@example.com]", 1)
+	if err := os.WriteFile(cfgPath, []byte(narrow), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := cli(t, "", "sync", "-c", cfgPath, "--force"); code != exitOK {
+		t.Fatalf("narrowed sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	deleted := func() []string {
+		t.Helper()
+		code, out, errOut := cli(t, "", "users", "deleted", "-c", cfgPath, "--json")
+		var ds []struct{ PrimaryEmail string }
+		if code != exitOK || json.Unmarshal([]byte(out), &ds) != nil {
+			t.Fatalf("users deleted: exit %d\n%s\n%s", code, out, errOut)
+		}
+		var out2 []string
+		for _, d := range ds {
+			out2 = append(out2, d.PrimaryEmail)
+		}
+		return out2
+	}
+	before := deleted()
+	if !slices.Contains(before, "alice@example.com") {
+		t.Fatalf("alice is not among the deleted users: %v", before)
+	}
+	if code, _, _ := cli(t, "", "users", "purge", "-c", cfgPath); code != exitUsage {
+		t.Errorf("purge without users or --all: exit %d, want %d", code, exitUsage)
+	}
+	if code, out, errOut := cli(t, "", "users", "purge", "-c", cfgPath, "alice@example.com"); code != exitOK || !strings.Contains(out, "1 deleted users purged") {
+		t.Fatalf("purge alice: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if after := deleted(); len(after) != len(before)-1 || slices.Contains(after, "alice@example.com") {
+		t.Errorf("after purging alice: %v", after)
+	}
+	if code, _, _ := cli(t, "", "users", "purge", "-c", cfgPath, "--all"); code != exitOK || len(deleted()) != 0 {
+		t.Errorf("purge --all: exit %d, %d left", code, len(deleted()))
+	}
+}

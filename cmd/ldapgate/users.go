@@ -46,6 +46,7 @@ func newUsersCmd(s *streams) *cobra.Command {
 		c.Flags().BoolVar(&opts.json, "json", false, "print JSON")
 		cmd.AddCommand(c)
 	}
+	cmd.AddCommand(newUsersDeletedCmd(s), newUsersPurgeCmd(s))
 	return cmd
 }
 

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ldapgate/ldapgate/store"
@@ -51,6 +53,10 @@ type Options struct {
 	// PrimaryDomain is the organisation's primary mail domain; its users
 	// win UID clashes with users of other domains.
 	PrimaryDomain string
+	// KeepAppPasswordsOnSuspend keeps the app passwords of users who are
+	// suspended or archived; by default the plan revokes them, so that they
+	// do not work again when the user is enabled again.
+	KeepAppPasswordsOnSuspend bool
 }
 
 // Rule grants privileges to the members of a group (nested membership
@@ -66,6 +72,10 @@ type RunOptions struct {
 	DryRun bool
 	// Force applies a plan the deletion guard refuses.
 	Force bool
+	// DeferDeletes leaves the users the plan would delete in the store,
+	// for a later run without it (and its deletion guard) to delete: a
+	// run started by a config edit, which may be half-saved, deletes no one.
+	DeferDeletes bool
 	// Progress, if set, counts what the source fetches (for displays).
 	Progress *progress.Progress
 }
@@ -81,6 +91,9 @@ type Result struct {
 	Applied  bool        `json:"applied"`
 	Filter   FilterStats `json:"filter"`
 	Warnings []string    `json:"warnings,omitempty"`
+	// DeferredDeletes counts the user deletions RunOptions.DeferDeletes
+	// left for a later run.
+	DeferredDeletes int `json:"deferredDeletes,omitempty"`
 }
 
 // Engine runs syncs from one source into one store.
@@ -110,6 +123,11 @@ func New(src Source, st Store, opts Options, log *slog.Logger) *Engine {
 // all, but still reports a plan the guard would refuse (the error wraps
 // ErrTooManyDeletes). Whenever a plan was made, the Result holds it, also
 // together with an error.
+//
+// Another sync may write the store between this one's plan and its apply
+// (ldapgate sync beside a running server): the apply then fails whole
+// (store.ErrStale, or store.ErrBusy while the other holds the store), and
+// the run plans again from the same fetch, up to maxAttempts times.
 func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	run := store.SyncRun{StartedAt: e.now(), Source: e.src.Name()}
 	fail := func(res *Result, err error) (*Result, error) {
@@ -154,16 +172,90 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		"excluded_suspended", fs.ExcludedSuspended, "excluded_archived", fs.ExcludedArchived,
 		"excluded_org_unit", fs.ExcludedOrgUnit, "excluded_group", fs.ExcludedGroup,
 		"groups_in_scope", fs.GroupsInScope, "groups_fetched", fs.GroupsFetched)
+	for attempt := 1; ; attempt++ {
+		res, err := e.planAndApply(ctx, filtered, fs, opts, &run)
+		if (errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrBusy)) && attempt < maxAttempts {
+			// Another sync (ldapgate sync beside the server) applied its
+			// plan after this one loaded the store, or is still applying
+			// it: plan again against what it left, rather than fail on a
+			// user it already deleted.
+			e.log.Info("the store changed while planning; planning again", "attempt", attempt+1)
+			continue
+		}
+		if err != nil {
+			return fail(res, err)
+		}
+		return res, nil
+	}
+}
+
+// deferDeletes takes the user deletions out of p, and the adds and
+// renames that would take the UID or address of a user it keeps (Google
+// lets an admin delete a user and recreate the address), with the new
+// users' memberships and grants. Memberships and grants of the kept users
+// were never planned away (they go with a deleted user), so those users
+// stay whole. It returns the number of deletions taken out and the
+// addresses of the users held back with them.
+func deferDeletes(p *store.Plan) (int, []string) {
+	taken := make(map[string]bool) // "uid:" or "mail:" + lower-case value
+	deferred := 0
+	for _, c := range p.Users {
+		if c.Action == store.ActionDelete {
+			deferred++
+			taken["uid:"+strings.ToLower(c.User.UID)] = true
+			taken["mail:"+strings.ToLower(c.User.PrimaryEmail)] = true
+		}
+	}
+	var held []string
+	heldAdds := make(map[string]bool)
+	p.Users = slices.DeleteFunc(p.Users, func(c store.UserChange) bool {
+		if c.Action == store.ActionDelete {
+			return true
+		}
+		if taken["uid:"+strings.ToLower(c.User.UID)] || taken["mail:"+strings.ToLower(c.User.PrimaryEmail)] {
+			held = append(held, c.User.PrimaryEmail)
+			heldAdds[c.User.ID] = c.Action == store.ActionAdd
+			return true
+		}
+		return false
+	})
+	p.Members = slices.DeleteFunc(p.Members, func(c store.MemberChange) bool {
+		return c.Member.Type == store.MemberUser && heldAdds[c.Member.ID]
+	})
+	p.Grants = slices.DeleteFunc(p.Grants, func(c store.GrantChange) bool { return heldAdds[c.Grant.UserID] })
+	return deferred, held
+}
+
+// maxAttempts bounds how often a run plans again after another sync
+// changed the store under it.
+const maxAttempts = 5
+
+// planAndApply loads the store, plans, guards and (unless a dry run)
+// applies the plan. A plan made against a state another writer changed
+// before the apply fails with an error wrapping store.ErrStale.
+func (e *Engine) planAndApply(ctx context.Context, filtered *Filtered, fs FilterStats, opts RunOptions, run *store.SyncRun) (*Result, error) {
+	run.Forced = false
 	state, err := e.st.LoadState(ctx)
 	if err != nil {
-		return fail(nil, fmt.Errorf("load state: %w", err))
+		return nil, fmt.Errorf("load state: %w", err)
 	}
 
 	plan, warnings := Plan(state, filtered, e.opts)
+	deferred := 0
+	if opts.DeferDeletes {
+		var held []string
+		deferred, held = deferDeletes(plan)
+		if deferred > 0 {
+			warnings = append(warnings, fmt.Sprintf("%d user deletion(s) left for the next scheduled sync (or ldapgate sync), where the deletion guard counts them", deferred))
+		}
+		if len(held) > 0 {
+			warnings = append(warnings, fmt.Sprintf("left for the next scheduled sync too, as they take the UID or address of a user not deleted yet: %s", strings.Join(held, ", ")))
+		}
+	}
 	for _, w := range warnings {
 		e.log.Warn(w)
 	}
-	res := &Result{Plan: plan, Counts: plan.Counts(), Filter: fs, Warnings: warnings}
+	res := &Result{Plan: plan, Counts: plan.Counts(), Filter: fs, Warnings: warnings, DeferredDeletes: deferred}
 	c := res.Counts
 	e.log.Info("planned", "dry_run", opts.DryRun,
 		"users_added", c.UsersAdded, "users_updated", c.UsersUpdated, "users_deleted", c.UsersDeleted,
@@ -173,7 +265,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 
 	if err := Guard(state, plan, e.opts.MaxDeletePercent); err != nil {
 		if !opts.Force {
-			return fail(res, err)
+			return res, err
 		}
 		e.log.Warn("deletion guard overridden with --force", "err", err)
 		run.Forced = true
@@ -185,10 +277,12 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	run.FinishedAt = e.now()
 	run.Counts = res.Counts
 	run.Plan = plan
-	id, err := e.st.Apply(ctx, plan, run)
+	checked := *plan // shares the changes; the result's plan stays as planned
+	checked.Generation = &state.Generation
+	id, err := e.st.Apply(ctx, &checked, *run)
 	if err != nil {
 		run.Counts = store.Counts{}
-		return fail(res, fmt.Errorf("apply: %w", err))
+		return res, fmt.Errorf("apply: %w", err)
 	}
 	res.RunID, res.Applied = id, true
 	e.log.Info("applied", "run", id)

@@ -256,7 +256,7 @@ func TestFormatPlan(t *testing.T) {
 	p := &store.Plan{
 		Users: []store.UserChange{
 			addU(usr("1", "alice@example.com"), "alice"),
-			updU(usr("2", "bob@example.com"), ReasonChanged, "displayName", "aliases"),
+			revoking(updU(usr("2", "bob@example.com"), ReasonChanged, "displayName", "suspended")),
 			updU(usr("5", "robert@example.com"), "renamed from rob@example.com", "primaryEmail", "uid"),
 			delU(usr("3", "carol@example.com"), ReasonDeleted),
 		},
@@ -276,7 +276,8 @@ func TestFormatPlan(t *testing.T) {
 		},
 	}
 	want := `+ user alice@example.com (uid=alice): new in source
-~ user bob@example.com: fields displayName, aliases
+~ user bob@example.com: fields displayName, suspended
+  app passwords of bob@example.com revoked: suspended or archived
 ~ user robert@example.com: fields primaryEmail, uid (renamed from rob@example.com)
 - user carol@example.com: deleted in the source
 + group sales@example.com (cn=sales): new in source
@@ -287,7 +288,7 @@ func TestFormatPlan(t *testing.T) {
 + privilege admin → alice@example.com (rule archive-admins@example.com)
 + privilege login → alice@example.com (default)
 - privilege export → bob@example.com (rule archive-admins@example.com)
-users: 1 to add, 2 to update, 1 to delete; groups: 1 to add, 1 to update, 1 to delete; memberships: 1 to add, 1 to remove; privileges: 2 to grant, 1 to revoke
+users: 1 to add, 2 to update, 1 to delete; groups: 1 to add, 1 to update, 1 to delete; memberships: 1 to add, 1 to remove; privileges: 2 to grant, 1 to revoke; app passwords revoked for 1 suspended or archived user(s)
 `
 	var b bytes.Buffer
 	FormatPlan(&b, p)

@@ -33,6 +33,9 @@ func FormatPlan(w io.Writer, p *store.Plan) {
 		case store.ActionDelete:
 			fmt.Fprintf(&b, "- user %s: %s\n", u.PrimaryEmail, c.Reason)
 		}
+		if c.RevokeAppPasswords {
+			fmt.Fprintf(&b, "  app passwords of %s revoked: suspended or archived\n", u.PrimaryEmail)
+		}
 	}
 	for _, c := range p.Groups {
 		g := c.Group
@@ -69,10 +72,14 @@ func Summary(c store.Counts) string {
 	if c == (store.Counts{}) {
 		return "no changes"
 	}
-	return fmt.Sprintf("users: %d to add, %d to update, %d to delete; groups: %d to add, %d to update, %d to delete; "+
+	s := fmt.Sprintf("users: %d to add, %d to update, %d to delete; groups: %d to add, %d to update, %d to delete; "+
 		"memberships: %d to add, %d to remove; privileges: %d to grant, %d to revoke",
 		c.UsersAdded, c.UsersUpdated, c.UsersDeleted, c.GroupsAdded, c.GroupsUpdated, c.GroupsDeleted,
 		c.MembersAdded, c.MembersDeleted, c.GrantsAdded, c.GrantsDeleted)
+	if c.AppPasswordsRevoked > 0 {
+		s += fmt.Sprintf("; app passwords revoked for %d suspended or archived user(s)", c.AppPasswordsRevoked)
+	}
+	return s
 }
 
 // extraReason shows an update's reason unless it is the usual one.

@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ const (
 	ReasonDefault        = "default privilege for new users"
 	ReasonMember         = "member in the source"
 	ReasonNotMember      = "no longer a member in the source"
+	ReasonReturned       = "returned within sync.deleted_retention: UID, default and admin privileges and app passwords restored"
 	reasonKeptOutOfScope = "kept because sync.delete_users is false"
 )
 
@@ -85,6 +87,9 @@ type planner struct {
 	deletedGroups map[string]bool
 	// groupEmail maps the id of every group after the plan to its address.
 	groupEmail map[string]string
+	// restored holds the ids of users the plan adds back from their
+	// tombstones (store.DeletedUser).
+	restored map[string]bool
 }
 
 func (p *planner) warnf(format string, args ...any) {
@@ -169,7 +174,29 @@ func (p *planner) users() {
 			delete(taken, strings.ToLower(s.UID))
 		}
 	}
+	// A returning user gets its old UID back if no one took it meanwhile.
+	p.restored = make(map[string]bool)
+	tombs := make(map[string]*store.DeletedUser, len(p.st.Deleted))
+	for i := range p.st.Deleted {
+		tombs[p.st.Deleted[i].ID] = &p.st.Deleted[i]
+	}
+	preset := make(map[string]string)
+	names = slices.DeleteFunc(names, func(r nameRequest) bool {
+		d := tombs[r.ID]
+		if d == nil || stored[r.ID] != nil {
+			return false
+		}
+		p.restored[r.ID] = true
+		if _, ok := taken[strings.ToLower(d.UID)]; ok || d.UID == "" {
+			return false
+		}
+		taken[strings.ToLower(d.UID)] = r.ID
+		preset[r.ID] = d.UID
+		return true
+	})
 	uids := assignNames(names, taken, p.opts.PrimaryDomain)
+	maps.Copy(uids, preset)
+	revoke := func(was, now bool) bool { return was && !now && !p.opts.KeepAppPasswordsOnSuspend }
 
 	for _, w := range mirror {
 		u := *w.u
@@ -182,7 +209,12 @@ func (p *planner) users() {
 		s := stored[u.ID]
 		if s == nil {
 			u.UID = uids[u.ID]
-			p.plan.Users = append(p.plan.Users, store.UserChange{Action: store.ActionAdd, User: u, Reason: ReasonNew})
+			c := store.UserChange{Action: store.ActionAdd, User: u, Reason: ReasonNew}
+			if p.restored[u.ID] {
+				c.Reason, c.Restore = ReasonReturned, true
+				c.RevokeAppPasswords = revoke(true, u.Enabled())
+			}
+			p.plan.Users = append(p.plan.Users, c)
 			continue
 		}
 		u.UID = s.UID
@@ -201,7 +233,8 @@ func (p *planner) users() {
 		if w.reason != "" {
 			reason = w.reason
 		}
-		p.plan.Users = append(p.plan.Users, store.UserChange{Action: store.ActionUpdate, User: u, Fields: fields, Reason: reason})
+		p.plan.Users = append(p.plan.Users, store.UserChange{Action: store.ActionUpdate, User: u, Fields: fields, Reason: reason,
+			RevokeAppPasswords: revoke(s.Enabled(), u.Enabled())})
 	}
 
 	// Stored directory users not mirrored: gone from the source or out of scope.
@@ -215,11 +248,17 @@ func (p *planner) users() {
 			continue
 		}
 		reason := ReasonDeleted
+		// A user suspended in the source and so out of scope loses its
+		// app passwords as one kept in scope would: its tombstone must not
+		// bring them back when it is enabled again.
+		disabled := false
 		if ex, ok := p.in.Excluded[s.ID]; ok {
 			reason = ex.Reason
+			disabled = !ex.User.Enabled()
 		}
 		p.deletedUsers[s.ID] = true
-		p.plan.Users = append(p.plan.Users, store.UserChange{Action: store.ActionDelete, User: s, Reason: reason})
+		p.plan.Users = append(p.plan.Users, store.UserChange{Action: store.ActionDelete, User: s, Reason: reason,
+			RevokeAppPasswords: revoke(s.Enabled(), !disabled)})
 	}
 	if len(kept) > 0 {
 		slices.Sort(kept)
@@ -459,8 +498,8 @@ func (p *planner) grants() {
 	slices.Sort(defaults)
 	defaults = slices.Compact(defaults)
 	for _, c := range p.plan.Users {
-		if c.Action != store.ActionAdd {
-			continue
+		if c.Action != store.ActionAdd || p.restored[c.User.ID] {
+			continue // returning users get their own grants back
 		}
 		for _, priv := range defaults {
 			p.plan.Grants = append(p.plan.Grants, store.GrantChange{

@@ -37,6 +37,12 @@ func delU(u store.User, reason string) store.UserChange {
 	return store.UserChange{Action: store.ActionDelete, User: u, Reason: reason}
 }
 
+// revoking marks c as revoking the user's app passwords.
+func revoking(c store.UserChange) store.UserChange {
+	c.RevokeAppPasswords = true
+	return c
+}
+
 func addG(g store.Group, cn string) store.GroupChange {
 	g.CN = cn
 	return store.GroupChange{Action: store.ActionAdd, Group: g, Reason: ReasonNew}
@@ -189,7 +195,7 @@ func TestPlan(t *testing.T) {
 			opts: Options{DeleteUsers: true, Filter: Filter{OrgUnits: []string{"/Sales"}}},
 			want: &store.Plan{
 				Users: []store.UserChange{
-					delU(stored(bob, "bob"), "suspended (filter.include_suspended is false)"),
+					revoking(delU(stored(bob, "bob"), "suspended (filter.include_suspended is false)")),
 					delU(stored(carol, "carol"), ReasonDeleted),
 					delU(stored(dave, "dave"), "not in org units [/Sales]"),
 				},
@@ -215,8 +221,8 @@ func TestPlan(t *testing.T) {
 			opts: Options{Rules: []Rule{{Group: "admins@example.com", Privileges: []string{"admin"}}}},
 			want: &store.Plan{
 				Users: []store.UserChange{
-					updU(stored(usr("2", "bob@example.com", inOU("/Sales"), suspended), "bob"),
-						"out of scope: suspended (filter.include_suspended is false); kept because sync.delete_users is false", "suspended"),
+					revoking(updU(stored(usr("2", "bob@example.com", inOU("/Sales"), suspended), "bob"),
+						"out of scope: suspended (filter.include_suspended is false); kept because sync.delete_users is false", "suspended")),
 				},
 				Members: []store.MemberChange{
 					memb(store.ActionDelete, "g2", "admins@example.com", mu("2"), "bob@example.com", "out of scope: suspended (filter.include_suspended is false)"),
