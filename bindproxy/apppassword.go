@@ -12,6 +12,7 @@ import (
 
 	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/passhash"
+	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -134,7 +135,7 @@ func (m *AppPasswordMethod) Authenticate(ctx context.Context, u *store.ViewUser,
 
 // fromService reports whether client is in the networks of service.
 func (m *AppPasswordMethod) fromService(service string, client net.Addr) bool {
-	ip, ok := clientIP(client)
+	ip, ok := ldapserver.ClientIP(client)
 	if !ok {
 		return false
 	}
@@ -204,19 +205,4 @@ func (m *AppPasswordMethod) background(write func(ctx context.Context) error) {
 func (m *AppPasswordMethod) Close() error {
 	m.touchWG.Wait()
 	return nil
-}
-
-func clientIP(a net.Addr) (netip.Addr, bool) {
-	if a == nil {
-		return netip.Addr{}, false
-	}
-	if t, ok := a.(*net.TCPAddr); ok {
-		ip, ok := netip.AddrFromSlice(t.IP)
-		return ip.Unmap(), ok
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	return ap.Addr().Unmap(), true
 }

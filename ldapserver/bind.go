@@ -122,7 +122,7 @@ func (d *Directory) logBind(ctx context.Context, method, name string, client net
 		held, log := 0, true
 		if errors.Is(err, errRateLimited) {
 			key := ""
-			if ip, ok := clientIP(client); ok {
+			if ip, ok := ClientIP(client); ok {
 				key = ip.String()
 			}
 			log, held = d.quiet.admit(key)
@@ -166,8 +166,9 @@ type limitKeys struct {
 	addr string // the address; "" if unknown or trusted
 }
 
-// limitKeys returns the keys of tg for a bind from client under lim.
-func (tg *bindTarget) limitKeys(client net.Addr, lim *BindLimit) limitKeys {
+// limitKeys returns the keys of tg for a bind from the client at ip
+// (invalid if unknown), trusted or not.
+func (tg *bindTarget) limitKeys(ip netip.Addr, trusted bool) limitKeys {
 	name := tg.keyKind + tg.keyName
 	k := limitKeys{pair: name, name: name}
 	if tg.method == "service_account" {
@@ -175,10 +176,10 @@ func (tg *bindTarget) limitKeys(client net.Addr, lim *BindLimit) limitKeys {
 		// of its own account: count them per address only.
 		k.name = ""
 	}
-	if ip, ok := clientIP(client); ok {
+	if ip.IsValid() {
 		a := "addr:" + ip.String()
 		k.pair = name + "|" + a
-		if !lim.trusted(ip) {
+		if !trusted {
 			k.addr = a
 		}
 	}
@@ -202,18 +203,20 @@ func (d *Directory) bind(ctx context.Context, name, password string, client net.
 		return Identity{}, tg.method, errNoData()
 	}
 	lim := d.bindLimit()
+	ip, _ := ClientIP(client)
+	trusted := ip.IsValid() && lim.trusted(ip)
 	// The limiter's keys cost allocations; while it tracks no failures
 	// (nearly always) nothing is blocked and nothing is to forget.
 	var keys limitKeys
 	tracking := !d.limiter.empty()
 	if tracking {
-		keys = tg.limitKeys(client, &lim)
+		keys = tg.limitKeys(ip, trusted)
 		if d.limiter.blocked(keys.pair) || d.limiter.blocked(keys.name) || (tg.method != "service_account" && d.limiter.blocked(keys.addr)) {
 			d.pauseRefusal(ctx, start, lim.FailureDelay<<maxDelayLevel)
 			return Identity{}, tg.method, invalidCredentials(errRateLimited)
 		}
 	}
-	if ip, ok := clientIP(client); ok && lim.trusted(ip) {
+	if trusted {
 		// The archive server's binds keep a room in the hash gate that a
 		// flood of failures from elsewhere cannot take.
 		ctx = passhash.WithPriority(ctx)
@@ -230,7 +233,7 @@ func (d *Directory) bind(ctx context.Context, name, password string, client net.
 		return Identity{}, tg.method, couldNotCheck(err)
 	}
 	if !tracking {
-		keys = tg.limitKeys(client, &lim)
+		keys = tg.limitKeys(ip, trusted)
 	}
 	d.pauseRefusal(ctx, start, lim.FailureDelay<<d.countFailure(keys, &lim))
 	return Identity{}, tg.method, invalidCredentials(err)
@@ -374,8 +377,9 @@ func (d *Directory) refuseAfterHash(ctx context.Context, password string, why er
 	return why
 }
 
-// clientIP returns the IP address of a client (false if unknown).
-func clientIP(a net.Addr) (netip.Addr, bool) {
+// ClientIP returns the IP address of a client (false if unknown), IPv4
+// addresses in their 4-byte form.
+func ClientIP(a net.Addr) (netip.Addr, bool) {
 	switch a := a.(type) {
 	case nil:
 		return netip.Addr{}, false

@@ -57,7 +57,7 @@ func (d *Directory) bindExternal(cert *x509.Certificate, authzID string, client 
 	id, err := d.certIdentity(cert, authzID)
 	if err != nil {
 		lim := d.bindLimit()
-		if ip, ok := clientIP(client); ok && !lim.trusted(ip) {
+		if ip, ok := ClientIP(client); ok && !lim.trusted(ip) {
 			d.limiter.fail("addr:"+ip.String(), lim.PerAddress)
 		}
 		return Identity{}, invalidCredentials(err)
