@@ -9,10 +9,12 @@ package google
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -481,6 +483,11 @@ func (c *conn) listGroupsAndMembers(ctx context.Context) ([]store.Group, map[str
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(mf.gone) > 0 {
+		// Dropped whole: the plan then deletes the group (if stored) and
+		// every membership of and in it, never a part of them.
+		groups = slices.DeleteFunc(groups, func(g store.Group) bool { return mf.gone[g.ID] })
+	}
 	return groups, members, nil
 }
 
@@ -500,12 +507,13 @@ type memberFetcher struct {
 	closed bool
 	err    error
 	out    map[string][]store.Member
+	gone   map[string]bool // deleted in Google while listed: left out whole
 }
 
 type groupRef struct{ id, email string }
 
 func newMemberFetcher(c *conn, scoped bool) *memberFetcher {
-	f := &memberFetcher{c: c, scoped: scoped, seen: make(map[string]bool), out: make(map[string][]store.Member)}
+	f := &memberFetcher{c: c, scoped: scoped, seen: make(map[string]bool), out: make(map[string][]store.Member), gone: make(map[string]bool)}
 	f.cond = sync.NewCond(&f.mu)
 	return f
 }
@@ -570,6 +578,9 @@ func (f *memberFetcher) work(ctx context.Context) {
 		f.mu.Lock()
 		f.active--
 		switch {
+		case errors.Is(err, errGroupDeleted):
+			f.gone[ref.id] = true
+			f.c.progress.GroupListed()
 		case err != nil && f.err == nil:
 			f.err = err
 			if f.c.abort != nil {
@@ -606,11 +617,6 @@ func (c *conn) listMembers(ctx context.Context, g groupRef) ([]store.Member, err
 			call = call.PageToken(token)
 		}
 		res, err := call.Do()
-		if ge := apiError(err); ge != nil && ge.Code == http.StatusNotFound {
-			// Deleted since the groups were listed: the next sync drops it.
-			c.s.log.Warn("group not found while listing its members; it was probably just deleted", "group", g.email)
-			return "", nil
-		}
 		if err != nil {
 			return "", err
 		}
@@ -638,7 +644,35 @@ func (c *conn) listMembers(ctx context.Context, g groupRef) ([]store.Member, err
 		return res.NextPageToken, nil
 	})
 	if err != nil {
+		c.progress.AddMembers(-len(ms))
+		if ge := apiError(err); ge != nil && ge.Code == http.StatusNotFound {
+			return nil, c.confirmGroupDeleted(ctx, g, err)
+		}
 		return nil, err
 	}
 	return ms, nil
+}
+
+// errGroupDeleted is a group deleted in Google after groups.list listed it:
+// the fetch leaves it out whole rather than keep the pages it had.
+var errGroupDeleted = errors.New("group deleted in google during the sync")
+
+// confirmGroupDeleted asks groups.get whether a group whose members.list
+// answered 404 (listErr) is really gone. It returns errGroupDeleted if so;
+// otherwise an error that fails the fetch, because the member list it has
+// is incomplete.
+func (c *conn) confirmGroupDeleted(ctx context.Context, g groupRef, listErr error) error {
+	err := c.retry.do(ctx, "groups.get "+g.email, func(ctx context.Context) error {
+		_, err := c.svc.Groups.Get(g.id).Fields("id").Context(ctx).Do()
+		return err
+	})
+	switch ge := apiError(err); {
+	case err == nil:
+		return fmt.Errorf("%w (groups.get still finds the group: its member list would be incomplete)", listErr)
+	case ge != nil && ge.Code == http.StatusNotFound:
+		c.s.log.Warn("group deleted in Google while its members were listed; left out of this sync whole", "group", g.email)
+		return errGroupDeleted
+	default:
+		return err
+	}
 }

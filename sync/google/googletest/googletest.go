@@ -299,9 +299,12 @@ func (s *Server) User(id string) *admin.User {
 func (s *Server) DeleteUser(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.users = slices.DeleteFunc(s.users, func(x *admin.User) bool { return x.Id == id })
+	// Copies, not in place: a call being answered may hold the old lists.
+	s.users = slices.DeleteFunc(slices.Clone(s.users), func(x *admin.User) bool { return x.Id == id })
 	for g, ms := range s.members {
-		s.members[g] = slices.DeleteFunc(ms, func(m *admin.Member) bool { return m.Id == id })
+		if slices.ContainsFunc(ms, func(m *admin.Member) bool { return m.Id == id }) {
+			s.members[g] = slices.DeleteFunc(slices.Clone(ms), func(m *admin.Member) bool { return m.Id == id })
+		}
 	}
 }
 
@@ -323,7 +326,7 @@ func (s *Server) SetGroups(gs []*admin.Group) {
 func (s *Server) DeleteGroup(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.groups = slices.DeleteFunc(s.groups, func(x *admin.Group) bool { return x.Id == id })
+	s.groups = slices.DeleteFunc(slices.Clone(s.groups), func(x *admin.Group) bool { return x.Id == id })
 	delete(s.members, id)
 }
 
@@ -464,6 +467,9 @@ type Fault struct {
 	// ExpirePageToken answers a call carrying a page token with Google's
 	// "invalid page token" error, as when a token has expired.
 	ExpirePageToken bool
+	// Do runs when the fault hits, before the call is answered: e.g. it
+	// deletes a group between two pages of a sync.
+	Do func()
 
 	hits int
 }
@@ -628,6 +634,9 @@ func (s *Server) applyFault(c *apiCall) bool {
 	s.mu.Unlock()
 	if f == nil {
 		return false
+	}
+	if ff.Do != nil {
+		ff.Do()
 	}
 	if ff.Delay > 0 {
 		select {
