@@ -151,6 +151,9 @@ func TestQuota(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			f.cfg.MaxCallsPerMinute = 2400
+			// At most 4 calls at once (users, groups, 2 member lists): fewer
+			// than the bucket holds, so a stalled machine cannot burst past it.
+			f.cfg.Concurrency = 2
 			f.cfg.Sleep = nil // real waits: the fake's quota runs on the real clock
 			f.cfg.BackoffBase, f.cfg.BackoffMax = 20*time.Millisecond, 200*time.Millisecond
 			f.srv.SetQuota(tt.quota)
