@@ -20,7 +20,8 @@ const DefaultMaxCallsPerMinute = 2000
 
 // Pacing after a rate-limit answer: the rate halves at most once per
 // congestion (calls issued before the cut do not cut it again), never below
-// minRate, and climbs back by a tenth of the maximum every recoverStep.
+// minRate, and from the end of the pause climbs back by a tenth of the
+// maximum every recoverStep.
 const (
 	minRate     = 0.5 // calls per second
 	recoverStep = 6 * time.Second
@@ -40,7 +41,7 @@ type pacer struct {
 	mu      sync.Mutex
 	lim     *rate.Limiter
 	cut     float64   // the rate set at the last cut
-	cutAt   time.Time // zero: never cut
+	cutAt   time.Time // when the last cut's pause ends; zero: never cut
 	pausing time.Time // no call starts before this
 
 	limited atomic.Int64 // rate-limit answers seen
@@ -63,7 +64,7 @@ func (p *pacer) rateAt(t time.Time) float64 {
 	if p.cutAt.IsZero() || math.IsInf(p.max, 1) {
 		return p.max
 	}
-	steps := float64(t.Sub(p.cutAt)) / float64(recoverStep)
+	steps := max(0, float64(t.Sub(p.cutAt))/float64(recoverStep))
 	return min(p.max, p.cut+steps*p.max/10)
 }
 
@@ -79,11 +80,14 @@ func (p *pacer) Rate() float64 {
 func (p *pacer) wait(ctx context.Context) (time.Time, error) {
 	p.mu.Lock()
 	now := p.now()
-	p.lim.SetLimitAt(now, rate.Limit(p.rateAt(now)))
+	// Reserved from the end of the pause, so that the calls waiting for it
+	// then start one by one at the pace, not all at once. The limiter sees
+	// times that never go back.
 	at := now
 	if p.pausing.After(at) {
 		at = p.pausing
 	}
+	p.lim.SetLimitAt(at, rate.Limit(p.rateAt(at)))
 	res := p.lim.ReserveN(at, 1)
 	d := res.DelayFrom(now)
 	p.mu.Unlock()
@@ -106,15 +110,16 @@ func (p *pacer) congested(issued time.Time, retryAfter time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	if p.cutAt.IsZero() || !issued.Before(p.cutAt) {
-		p.cut = max(minRate, p.rateAt(now)/2)
-		p.cutAt = now
-	}
 	if retryAfter <= 0 {
 		retryAfter = p.base
 	}
 	if t := now.Add(retryAfter); t.After(p.pausing) {
 		p.pausing = t
+	}
+	if p.cutAt.IsZero() || !issued.Before(p.cutAt) {
+		p.cut = max(minRate, p.rateAt(now)/2)
+		// Recovery starts when the calls start again.
+		p.cutAt = p.pausing
 	}
 }
 

@@ -80,15 +80,14 @@ func TestPacerAIMD(t *testing.T) {
 	if next.Sub(cut) < time.Second {
 		t.Errorf("the next call started %v after the answer, want the shared pause of 1s", next.Sub(cut))
 	}
-	before := p.Rate()   // 300, and a little more: the pause was recovery time
 	p.congested(next, 0) // made at the lower rate: cut again
-	if got := p.Rate(); got != before/2 {
-		t.Errorf("rate after an answer to a newer call = %v/min, want half of %v", got, before)
+	if got := p.Rate(); got != 150 {
+		t.Errorf("rate after an answer to a newer call = %v/min, want 150", got)
 	}
 
-	c.advance(recoverStep)
-	if got, want := p.Rate(), before/2+60; got < want-0.01 || got > want+0.01 {
-		t.Errorf("rate one step after = %v/min, want %v (a tenth of 600 more)", got, want)
+	c.advance(time.Second + recoverStep) // the pause, then one step
+	if got := p.Rate(); got < 209.99 || got > 210.01 {
+		t.Errorf("rate one step after the pause = %v/min, want 210 (150 + a tenth of 600)", got)
 	}
 	c.advance(time.Minute)
 	if got := p.Rate(); got != 600 {
@@ -103,16 +102,26 @@ func TestPacerAIMD(t *testing.T) {
 	}
 }
 
-// Retry-After holds back every call, not only the one that got it.
+// Retry-After holds back every call, not only the one that got it, and the
+// calls that waited for it start at the pace, not all at once.
 func TestPacerRetryAfter(t *testing.T) {
 	p, c := newTestPacer(600)
 	a := mustWait(t, p)
 	p.congested(a, 7*time.Second)
 	answered := c.now()
-	for i := range 3 {
-		if at := mustWait(t, p); at.Sub(answered) < 7*time.Second {
+	// Waiters that all arrive during the pause: their sleeps do not move
+	// the clock.
+	p.sleep = func(context.Context, time.Duration) error { return nil }
+	var last time.Time
+	for i := range 4 {
+		at := mustWait(t, p)
+		if at.Sub(answered) < 7*time.Second {
 			t.Errorf("call %d started %v after a Retry-After of 7s", i, at.Sub(answered))
 		}
+		if i > 0 && at.Sub(last) < 200*time.Millisecond-time.Microsecond {
+			t.Errorf("call %d started %v after the one before, want the halved pace (200ms)", i, at.Sub(last))
+		}
+		last = at
 	}
 }
 
