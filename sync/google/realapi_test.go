@@ -3,6 +3,7 @@ package google_test
 import (
 	"context"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -89,6 +90,7 @@ func TestDiagnoseUnreachableFailsFast(t *testing.T) {
 	}{
 		{"token endpoint", func(f *fixture, addr string) { f.cfg.TokenURL = "http://" + addr + "/token" }, "access token"},
 		{"directory api", func(f *fixture, addr string) { f.cfg.APIEndpoint = "http://" + addr + "/" }, "read users"},
+		{"proxy", func(f *fixture, addr string) { f.cfg.Proxy = &url.URL{Scheme: "http", Host: addr} }, "access token"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)

@@ -100,12 +100,13 @@ func tokenUnreachable(err error) bool {
 	return !errors.As(err, &re) && strings.Contains(err.Error(), "cannot fetch token")
 }
 
-// unreachable reports whether err is a failure to reach Google at all: a
-// name that does not resolve, a connection refused or not made in time.
+// unreachable reports whether err is a failure to reach Google (or the
+// proxy) at all: a name that does not resolve, a connection refused or not
+// made in time.
 func unreachable(err error) bool {
 	var de *net.DNSError
 	var oe *net.OpError
-	return tokenUnreachable(err) || errors.As(err, &de) || (errors.As(err, &oe) && oe.Op == "dial")
+	return tokenUnreachable(err) || errors.As(err, &de) || (errors.As(err, &oe) && (oe.Op == "dial" || oe.Op == "proxyconnect"))
 }
 
 // retrier runs calls with retries: exponential backoff with jitter,
