@@ -34,6 +34,9 @@ type GoogleConfig struct {
 	// OAuth token URL (egress proxies, private endpoints).
 	APIEndpoint string `yaml:"api_endpoint"`
 	TokenURL    string `yaml:"token_url"`
+	// TokenAudience is the aud of the service account's JWT (default: the
+	// key's token_uri, Google's token URL, also with token_url set).
+	TokenAudience string `yaml:"token_audience"`
 	// HTTPProxy is the outbound proxy (default: HTTPS_PROXY and NO_PROXY
 	// from the environment).
 	HTTPProxy string `yaml:"http_proxy"`
@@ -41,6 +44,12 @@ type GoogleConfig struct {
 	MaxConcurrency int `yaml:"max_concurrency"`
 	// RequestTimeout bounds one call to Google (a slower call is retried).
 	RequestTimeout Duration `yaml:"request_timeout"`
+	// MaxCallsPerMinute paces the calls to the Directory API (default
+	// 2,000, under Google's default quota of 2,400 a minute).
+	MaxCallsPerMinute int `yaml:"max_calls_per_minute"`
+	// KeepRoutingAliases serves the aliases in Google's routing domains
+	// (*.test-google-a.com, *.goog) like the others.
+	KeepRoutingAliases bool `yaml:"keep_routing_aliases"`
 	// CustomAttributes map fields of custom user schemas to LDAP attributes
 	// of the users' entries. A directory file (source.type file) holds
 	// users in the Directory API's shape and honours them too.
@@ -132,7 +141,7 @@ func (c *Config) validateGoogle(root *yaml.Node) ConfigErrors {
 	if strings.ContainsAny(g.Domain, "@ /") {
 		bad("domain", "expected a domain name such as example.com, got %q", g.Domain)
 	}
-	for _, u := range []struct{ key, val string }{{"api_endpoint", g.APIEndpoint}, {"token_url", g.TokenURL}, {"http_proxy", g.HTTPProxy}} {
+	for _, u := range []struct{ key, val string }{{"api_endpoint", g.APIEndpoint}, {"token_url", g.TokenURL}, {"token_audience", g.TokenAudience}, {"http_proxy", g.HTTPProxy}} {
 		if u.val == "" {
 			continue
 		}
@@ -143,11 +152,19 @@ func (c *Config) validateGoogle(root *yaml.Node) ConfigErrors {
 	if g.MaxConcurrency < 0 || g.MaxConcurrency > 100 {
 		bad("max_concurrency", "expected 1 to 100 (0 for the default, %d), got %d", google.DefaultConcurrency, g.MaxConcurrency)
 	}
+	if g.MaxCallsPerMinute < 0 || g.MaxCallsPerMinute > maxCallsPerMinute {
+		bad("max_calls_per_minute", "expected 1 to %d (0 for the default, %d; Google's default quota is 2400), got %d",
+			maxCallsPerMinute, google.DefaultMaxCallsPerMinute, g.MaxCallsPerMinute)
+	}
 	if g.RequestTimeout != 0 && g.RequestTimeout.D() < time.Second {
 		bad("request_timeout", "must be at least 1s, got %s", g.RequestTimeout.D())
 	}
 	return errs
 }
+
+// maxCallsPerMinute bounds source.google.max_calls_per_minute: far above
+// any quota Google grants on request, so that a typo is caught.
+const maxCallsPerMinute = 1_000_000
 
 // GoogleSourceConfig turns the config into the Google source's settings.
 // The source learns the filter's groups and the privilege rules' groups,
@@ -162,8 +179,11 @@ func GoogleSourceConfig(cfg *Config, log *slog.Logger) google.Config {
 		Domain:              g.Domain,
 		APIEndpoint:         g.APIEndpoint,
 		TokenURL:            g.TokenURL,
+		TokenAudience:       g.TokenAudience,
 		Concurrency:         g.MaxConcurrency,
 		RequestTimeout:      g.RequestTimeout.D(),
+		MaxCallsPerMinute:   g.MaxCallsPerMinute,
+		KeepRoutingAliases:  g.KeepRoutingAliases,
 		Groups:              cfg.Source.Filter.Groups,
 		OrgUnits:            cfg.Source.Filter.OrgUnits,
 		CustomAttributes:    cfg.CustomAttributes(),

@@ -49,6 +49,21 @@ func TestParseConfigGoogle(t *testing.T) {
 	}
 }
 
+// The pace, the token audience and the routing aliases reach the source.
+func TestParseConfigGooglePaceAudienceAliases(t *testing.T) {
+	t.Setenv("TEST_ARCHIVE_HASH", testHash(t))
+	text := strings.Replace(minimalGoogle, "    request_timeout: 30s\n",
+		"    max_calls_per_minute: 1200\n    token_audience: https://oauth2.googleapis.com/token\n    keep_routing_aliases: true\n", 1)
+	cfg, err := ParseConfig("cfg.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := GoogleSourceConfig(cfg, nil)
+	if got.MaxCallsPerMinute != 1200 || got.TokenAudience != "https://oauth2.googleapis.com/token" || !got.KeepRoutingAliases {
+		t.Errorf("source config = %+v", got)
+	}
+}
+
 func TestParseConfigGoogleErrors(t *testing.T) {
 	t.Setenv("TEST_ARCHIVE_HASH", testHash(t))
 	tests := []struct {
@@ -65,6 +80,8 @@ func TestParseConfigGoogleErrors(t *testing.T) {
 		{"bad proxy", [2]string{"    request_timeout: 30s\n", "    http_proxy: ://x\n"}, []string{"http_proxy: expected an http"}},
 		{"concurrency", [2]string{"    request_timeout: 30s\n", "    max_concurrency: 1000\n"}, []string{"max_concurrency: expected 1 to 100"}},
 		{"timeout", [2]string{"request_timeout: 30s", "request_timeout: 10ms"}, []string{"request_timeout: must be at least 1s"}},
+		{"pace", [2]string{"    request_timeout: 30s\n", "    max_calls_per_minute: -2400\n"}, []string{"cfg.yaml:7: source.google.max_calls_per_minute: expected 1 to 1000000 (0 for the default, 2000"}},
+		{"audience", [2]string{"    request_timeout: 30s\n", "    token_audience: oauth2.googleapis.com\n"}, []string{"cfg.yaml:7: source.google.token_audience: expected an http:// or https:// URL"}},
 		{"unset p12 env", [2]string{"    request_timeout: 30s\n", "    p12_password_env: TEST_NO_SUCH_P12_ENV\n"}, []string{"TEST_NO_SUCH_P12_ENV is not set"}},
 		{"typo", [2]string{"admin_email:", "admin_mail:"}, []string{`unknown key "admin_mail" in source.google`, `did you mean "admin_email"?`}},
 		{"custom attribute", [2]string{"    request_timeout: 30s\n", "    custom_attributes:\n      - {schema: Employment, field: EmployeeID, attribute: mail}\n      - {schema: '', attribute: title}\n"},

@@ -150,7 +150,7 @@ func (g *Gateway) config() *Config {
 func (g *Gateway) Config() *Config { return g.config() }
 
 func (g *Gateway) newEngine(cfg *Config) *engine.Engine {
-	src := newSource(cfg, g.metrics.countRetries(g.log.With("component", "google")))
+	src := newSource(cfg, g.log.With("component", "google"))
 	g.metrics.setSource(src)
 	return engine.New(src, g.db, EngineOptions(cfg), g.log.With("component", "sync"))
 }

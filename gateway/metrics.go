@@ -43,12 +43,21 @@ type metrics struct {
 	mu      sync.Mutex
 	src     engine.Source
 	retired map[string]uint64 // bind chain counts of chains a reload replaced
-	google  googleCalls       // calls of replaced Google sources
-
-	googleRetries atomic.Int64
+	google  googleCalls       // counts of replaced Google sources
 }
 
-type googleCalls struct{ calls, retries int64 }
+// googleCalls are a Google source's counters.
+type googleCalls struct{ calls, retries, rateLimited int64 }
+
+func googleCounts(gs *google.Source) googleCalls {
+	return googleCalls{calls: gs.Calls(), retries: gs.Retries(), rateLimited: gs.RateLimited()}
+}
+
+func (c *googleCalls) add(d googleCalls) {
+	c.calls += d.calls
+	c.retries += d.retries
+	c.rateLimited += d.rateLimited
+}
 
 var _ ldapserver.Observer = (*metrics)(nil)
 
@@ -169,7 +178,7 @@ func (m *metrics) setSource(src engine.Source) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if gs, ok := m.src.(*google.Source); ok && m.src != src {
-		m.google.calls += gs.Calls()
+		m.google.add(googleCounts(gs))
 	}
 	m.src = src
 }
@@ -193,13 +202,19 @@ var (
 	descGoogle = prometheus.NewDesc("ldapgate_google_api_calls_total",
 		"HTTP calls to the Google Directory API (attempts, retries and token calls included).", nil, nil)
 	descGoogleRetries = prometheus.NewDesc("ldapgate_google_api_retries_total",
-		"Google Directory API calls that were retried.", nil, nil)
+		"Retries of Google calls (each retry once; token calls included).", nil, nil)
+	descGoogleRateLimited = prometheus.NewDesc("ldapgate_google_api_rate_limited_total",
+		"Rate-limit answers from the Google Directory API (429, or 403 with a rate or quota reason).", nil, nil)
+	descGooglePace = prometheus.NewDesc("ldapgate_google_api_pace_calls_per_minute",
+		"The pace Google Directory API calls keep now: source.google.max_calls_per_minute, or less for a while after rate-limit answers.", nil, nil)
 )
 
 func (c *chainCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descChain
 	ch <- descGoogle
 	ch <- descGoogleRetries
+	ch <- descGoogleRateLimited
+	ch <- descGooglePace
 }
 
 func (c *chainCollector) Collect(ch chan<- prometheus.Metric) {
@@ -228,45 +243,16 @@ func (c *chainCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descChain, prometheus.CounterValue, float64(v), f[0], f[1], cached)
 	}
-	if gs, ok := src.(*google.Source); ok {
-		gc.calls += gs.Calls()
+	gs, isGoogle := src.(*google.Source)
+	if isGoogle {
+		gc.add(googleCounts(gs))
 	}
 	ch <- prometheus.MustNewConstMetric(descGoogle, prometheus.CounterValue, float64(gc.calls))
-	ch <- prometheus.MustNewConstMetric(descGoogleRetries, prometheus.CounterValue, float64(m.googleRetries.Load()))
-}
-
-// retryCounter is a slog.Handler in front of the Google source's logger
-// that counts its retry records ("google call failed; retrying").
-type retryCounter struct {
-	slog.Handler
-	n *atomic.Int64
-}
-
-func (h retryCounter) Handle(ctx context.Context, r slog.Record) error {
-	if strings.Contains(r.Message, "retrying") {
-		h.n.Add(1)
+	ch <- prometheus.MustNewConstMetric(descGoogleRetries, prometheus.CounterValue, float64(gc.retries))
+	ch <- prometheus.MustNewConstMetric(descGoogleRateLimited, prometheus.CounterValue, float64(gc.rateLimited))
+	if isGoogle {
+		ch <- prometheus.MustNewConstMetric(descGooglePace, prometheus.GaugeValue, gs.Rate())
 	}
-	if !h.Handler.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h retryCounter) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn || h.Handler.Enabled(ctx, l)
-}
-
-func (h retryCounter) WithAttrs(as []slog.Attr) slog.Handler {
-	return retryCounter{h.Handler.WithAttrs(as), h.n}
-}
-
-func (h retryCounter) WithGroup(name string) slog.Handler {
-	return retryCounter{h.Handler.WithGroup(name), h.n}
-}
-
-// countRetries returns log with the retries counted.
-func (m *metrics) countRetries(log *slog.Logger) *slog.Logger {
-	return slog.New(retryCounter{log.Handler(), &m.googleRetries})
 }
 
 // loadLastSuccess reads the time of the last successful sync from the

@@ -14,8 +14,12 @@ import (
 	"testing"
 	"time"
 
+	admin "google.golang.org/api/admin/directory/v1"
+
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
+	"github.com/ldapgate/ldapgate/sync/google"
+	"github.com/ldapgate/ldapgate/sync/google/googletest"
 )
 
 // TestMetricsMove checks that the metrics are there and move with binds,
@@ -191,4 +195,51 @@ func (s *syncBuffer) Bytes() []byte {
 func demoPlan() *store.Plan {
 	return &store.Plan{Users: []store.UserChange{{Action: store.ActionAdd, Reason: "new in source",
 		User: store.User{ID: "1", PrimaryEmail: "new@example.com"}}}}
+}
+
+// The Google metrics come from the source's counters, not from its log: a
+// rate-limit answer the fake injects moves calls, retries and rate-limited
+// answers and lowers the pace, and the counts outlive the source when a
+// reload replaces it.
+func TestGoogleMetrics(t *testing.T) {
+	fg := startFileGateway(t, "", "")
+	srv := googletest.New(t)
+	sa := googletest.NewServiceAccount(t, "ldapgate@ldapgate-test.iam.gserviceaccount.com")
+	srv.AddServiceAccount(sa)
+	srv.Delegate(sa, googletest.AllScopes...)
+	srv.PutUser(&admin.User{Id: "u1", PrimaryEmail: "admin@example.com", OrgUnitPath: "/"})
+	srv.SetAdmin("admin@example.com", true)
+	srv.Inject(googletest.Fault{Call: "users.list", Times: 1, Status: 403, Reason: "userRateLimitExceeded"})
+	newSrc := func() *google.Source {
+		return google.New(google.Config{KeyFile: googletest.WriteFile(t, "key.json", sa.JSONKey(t, srv.TokenURL)),
+			AdminEmail: "admin@example.com", APIEndpoint: srv.APIEndpoint, BackoffBase: time.Millisecond})
+	}
+	src := newSrc()
+	fg.g.metrics.setSource(src)
+	if _, err := src.Fetch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"ldapgate_google_api_calls_total":        float64(src.Calls()),
+		"ldapgate_google_api_retries_total":      1,
+		"ldapgate_google_api_rate_limited_total": 1,
+	}
+	if want["ldapgate_google_api_calls_total"] < 4 { // token, users, groups, the retry
+		t.Fatalf("source made %v calls", want["ldapgate_google_api_calls_total"])
+	}
+	for name, w := range want {
+		if got := metric(t, fg.ops, name); got != w {
+			t.Errorf("%s = %v, want %v", name, got, w)
+		}
+	}
+	if got := metric(t, fg.ops, "ldapgate_google_api_pace_calls_per_minute"); got <= 0 || got >= google.DefaultMaxCallsPerMinute {
+		t.Errorf("pace = %v/min, want below the default %d after a rate-limit answer", got, google.DefaultMaxCallsPerMinute)
+	}
+
+	fg.g.metrics.setSource(newSrc()) // a reload
+	for name, w := range want {
+		if got := metric(t, fg.ops, name); got != w {
+			t.Errorf("after a reload: %s = %v, want %v", name, got, w)
+		}
+	}
 }

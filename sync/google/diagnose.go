@@ -89,7 +89,7 @@ func (s *Source) Diagnose(ctx context.Context) *Diagnosis {
 	}
 	later = append(later, "read users", "read groups")
 
-	c, err := s.connect(ctx, scopes)
+	c, err := s.connect(ctx, scopes, true)
 	if err != nil {
 		var ke *KeyError
 		if errors.As(err, &ke) {
@@ -116,16 +116,14 @@ func (s *Source) Diagnose(ctx context.Context) *Diagnosis {
 		}
 	case isTokenError(err, "unauthorized_client"):
 		d.add("access token", StatusOK, "the service account's key was accepted", "")
-		var missing, granted []string
+		var granted []string
 		for _, sc := range scopes {
-			one, cerr := s.connect(ctx, []string{sc})
+			one, cerr := s.connect(ctx, []string{sc}, true)
 			if cerr == nil {
 				cerr = one.token(ctx)
 			}
 			if cerr == nil {
 				granted = append(granted, sc)
-			} else {
-				missing = append(missing, sc)
 			}
 		}
 		fix := s.delegationFix(c.key, scopes)

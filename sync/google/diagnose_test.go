@@ -64,6 +64,7 @@ func TestDiagnose(t *testing.T) {
 			f.cfg.ServiceAccountEmail = f.sa.Email
 			f.cfg.P12Password = "s3cret-p12"
 			f.cfg.TokenURL = f.srv.TokenURL
+			f.srv.Audience = googleTokenURL
 		}},
 		{name: "no domain-wide delegation", setup: func(t *testing.T, f *fixture) { f.srv.Delegate(f.sa) },
 			failed: "impersonate alice@example.com", detail: "unauthorized_client",
@@ -96,7 +97,7 @@ func TestDiagnose(t *testing.T) {
 		{name: "clock off by two hours", setup: func(t *testing.T, f *fixture) {
 			f.srv.SetNow(func() time.Time { return time.Now().Add(2 * time.Hour) })
 		}, failed: "access token", detail: "short-lived token", fix: "clock"},
-		{name: "audience is not the token URL", setup: func(t *testing.T, f *fixture) { f.cfg.TokenURL = f.srv.TokenURL + "?via=proxy" },
+		{name: "wrong token_audience", setup: func(t *testing.T, f *fixture) { f.cfg.TokenAudience = f.srv.TokenURL + "?via=proxy" },
 			failed: "access token", detail: "Failed audience check"},
 		{name: "filter group missing", setup: func(t *testing.T, f *fixture) { f.cfg.Groups = []string{"typo@example.com"} },
 			failed: "filter group typo@example.com", detail: "no such group"},

@@ -45,6 +45,8 @@ func TestFaults(t *testing.T) {
 			wantErr: "members.list (group big@example.com) page 2 failed after 4 attempts"},
 		{name: "429 always", fault: googletest.Fault{Call: "groups.list", Status: 429, RetryAfter: "1"},
 			wantErr: "groups.list (customer my_customer) page 1 failed after 4 attempts: googleapi: Error 429"},
+		{name: "quota used up", fault: googletest.Fault{Call: "members.list", Status: 403, Reason: "userRateLimitExceeded", Message: "Quota exceeded"},
+			wantErr: "failed after 4 attempts: googleapi: Error 403: Quota exceeded, userRateLimitExceeded: the Directory API's quota"},
 		{name: "Retry-After past the deadline", fault: googletest.Fault{Call: "users.list", Status: 429, RetryAfter: "3600"},
 			wantErr: "would pass the sync's deadline"},
 		{name: "page token expires always", fault: googletest.Fault{Call: "users.list", Page: 2, ExpirePageToken: true},

@@ -9,10 +9,13 @@ package google
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,6 +84,10 @@ type Config struct {
 	// token URL (default: the key's token_uri).
 	APIEndpoint string
 	TokenURL    string
+	// TokenAudience is the JWT assertion's aud (default: the key's
+	// token_uri, Google's token URL, also when TokenURL points elsewhere,
+	// as Google's own libraries do).
+	TokenAudience string
 	// Proxy is the outbound HTTP proxy; nil means the environment's
 	// (HTTPS_PROXY, NO_PROXY).
 	Proxy *url.URL
@@ -88,6 +95,14 @@ type Config struct {
 	Concurrency int
 	// RequestTimeout bounds one HTTP call (a slower one is retried).
 	RequestTimeout time.Duration
+	// KeepRoutingAliases keeps the non-editable aliases in Google's routing
+	// domains (*.test-google-a.com, *.goog) among the users' and groups'
+	// aliases; by default they are left out, as they are no one's address.
+	KeepRoutingAliases bool
+	// MaxCallsPerMinute paces all Directory API calls of the source
+	// (0: DefaultMaxCallsPerMinute; negative: no pace, for tests); a
+	// rate-limit answer slows them down further for a while.
+	MaxCallsPerMinute int
 
 	// Groups are the filter's groups and RuleGroups the privilege rules'
 	// groups (email addresses). With Groups set, only the members of the
@@ -119,9 +134,11 @@ type Config struct {
 
 // Source is the Google Workspace directory source.
 type Source struct {
-	cfg   Config
-	log   *slog.Logger
-	calls atomic.Int64
+	cfg     Config
+	log     *slog.Logger
+	pace    *pacer
+	calls   atomic.Int64
+	retries atomic.Int64
 }
 
 var _ engine.Source = (*Source)(nil)
@@ -154,11 +171,14 @@ func New(cfg Config) *Source {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxCallsPerMinute == 0 {
+		cfg.MaxCallsPerMinute = DefaultMaxCallsPerMinute
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{cfg: cfg, log: log}
+	return &Source{cfg: cfg, log: log, pace: newPacer(cfg.MaxCallsPerMinute, cfg.BackoffBase, cfg.Now, cfg.Sleep)}
 }
 
 // Name returns "google:" and the customer or domain.
@@ -172,6 +192,19 @@ func (s *Source) Name() string {
 // Calls returns the number of HTTP calls (attempts, token calls included)
 // the source has made.
 func (s *Source) Calls() int64 { return s.calls.Load() }
+
+// Retries returns the number of calls the source has retried (each retry
+// once), token calls included.
+func (s *Source) Retries() int64 { return s.retries.Load() }
+
+// RateLimited returns the number of rate-limit answers (429, or 403 with a
+// rate or quota reason) the source has had from the Directory API.
+func (s *Source) RateLimited() int64 { return s.pace.limited.Load() }
+
+// Rate returns the pace the source's Directory API calls keep now, in
+// calls per minute: MaxCallsPerMinute, or less for a while after a
+// rate-limit answer.
+func (s *Source) Rate() float64 { return s.pace.Rate() }
 
 // Scopes returns the OAuth scopes to delegate to the service account, in
 // the order the Admin console's domain-wide delegation page lists them. The
@@ -187,32 +220,50 @@ func (s *Source) Scopes() []string {
 
 // conn is one connection: a key, a token source and a Directory API client.
 type conn struct {
-	s     *Source
-	key   *key
-	ts    oauth2.TokenSource
-	svc   *admin.Service
-	retry *retrier
+	s   *Source
+	key *key
+	ts  oauth2.TokenSource
+	svc *admin.Service
+	// retry runs Directory API calls (paced), tokenRetry token calls (not
+	// paced: the token endpoint is not under the Directory API's quota).
+	retry, tokenRetry *retrier
 	// abort stops the whole fetch at the first error (set by Fetch).
 	abort func(error)
 	// progress counts what Fetch has listed so far; nil counts nothing.
 	progress *progress.Progress
 }
 
+// diagnoseDialTimeout bounds connecting to Google in Diagnose, which must
+// answer within seconds when Google cannot be reached.
+const diagnoseDialTimeout = 5 * time.Second
+
 // connect loads the key and builds the clients for scopes; it makes no call.
-func (s *Source) connect(ctx context.Context, scopes []string) (*conn, error) {
+// For Diagnose (diagnosing), a failure to reach Google is not retried and
+// connecting is bounded by diagnoseDialTimeout: the admin waits for the
+// answer, while a scheduled sync may wait out a network blip.
+func (s *Source) connect(ctx context.Context, scopes []string, diagnosing bool) (*conn, error) {
 	k, err := loadKey(s.cfg.KeyFile, s.cfg.ServiceAccountEmail, s.cfg.P12Password, scopes, s.cfg.AdminEmail)
 	if err != nil {
 		return nil, err
 	}
+	// The audience stays the key's token_uri (Google's token URL) when the
+	// token URL is overridden, as Google's own libraries keep it behind
+	// private endpoints; token_audience is there for endpoints that differ.
+	k.jwt.Audience = k.jwt.TokenURL
+	if s.cfg.TokenAudience != "" {
+		k.jwt.Audience = s.cfg.TokenAudience
+	}
 	if s.cfg.TokenURL != "" {
 		k.jwt.TokenURL = s.cfg.TokenURL
 	}
-	k.jwt.Audience = "" // the token URL, as Google expects
 	tr := s.cfg.Transport
 	if tr == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		if s.cfg.Proxy != nil {
 			t.Proxy = http.ProxyURL(s.cfg.Proxy)
+		}
+		if diagnosing {
+			t.DialContext = (&net.Dialer{Timeout: diagnoseDialTimeout, KeepAlive: 30 * time.Second}).DialContext
 		}
 		t.MaxIdleConnsPerHost = s.cfg.Concurrency + 4
 		t.ForceAttemptHTTP2 = true
@@ -241,11 +292,15 @@ func (s *Source) connect(ctx context.Context, scopes []string) (*conn, error) {
 		return nil, fmt.Errorf("directory api client: %w", err)
 	}
 	c := &conn{s: s, key: k, ts: ts, svc: svc}
-	c.retry = &retrier{
+	c.tokenRetry = &retrier{
 		maxAttempts: s.cfg.MaxAttempts, base: s.cfg.BackoffBase, max: s.cfg.BackoffMax,
 		timeout: s.cfg.RequestTimeout, sleep: s.cfg.Sleep, now: s.cfg.Now, jitter: defaultJitter,
 		log: s.log, hint: func(call string, err error) string { return s.hint(k, scopes, call, err) },
+		retries: &s.retries, noRetryNetwork: diagnosing,
 	}
+	api := *c.tokenRetry
+	api.pace = s.pace
+	c.retry = &api
 	return c, nil
 }
 
@@ -257,7 +312,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // reported as such and not as the failure of the first API call.
 func (c *conn) token(ctx context.Context) error {
 	call := fmt.Sprintf("access token for %s acting as %s", c.key.email, c.s.cfg.AdminEmail)
-	return c.retry.do(ctx, call, func(context.Context) error {
+	return c.tokenRetry.do(ctx, call, func(context.Context) error {
 		_, err := c.ts.Token()
 		return err
 	})
@@ -278,7 +333,7 @@ func (c *conn) token(ctx context.Context) error {
 func (s *Source) Fetch(ctx context.Context) (*store.Snapshot, error) {
 	start := time.Now()
 	calls := s.calls.Load()
-	c, err := s.connect(ctx, []string{ScopeUsers, ScopeGroups, ScopeMembers})
+	c, err := s.connect(ctx, []string{ScopeUsers, ScopeGroups, ScopeMembers}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -381,6 +436,9 @@ func (c *conn) listUsers(ctx context.Context) ([]store.User, error) {
 			return "", err
 		}
 		for _, au := range res.Users {
+			if !c.s.cfg.KeepRoutingAliases {
+				au.NonEditableAliases = slices.DeleteFunc(au.NonEditableAliases, routingAddress)
+			}
 			u, err := dirapi.UserFromAPI(au)
 			if err == nil {
 				u.Attributes, err = dirapi.CustomAttributes(au, c.s.cfg.CustomAttributes)
@@ -399,6 +457,14 @@ func (c *conn) listUsers(ctx context.Context) ([]store.User, error) {
 		return res.NextPageToken, nil
 	})
 	return users, err
+}
+
+// routingAddress reports whether addr is in one of the domains Google
+// routes mail through (user@example.com.test-google-a.com, or *.goog for
+// newer organisations): an alias Google adds that no one writes to.
+func routingAddress(addr string) bool {
+	_, domain, ok := strings.Cut(strings.ToLower(strings.TrimSpace(addr)), "@")
+	return ok && (strings.HasSuffix(domain, ".test-google-a.com") || strings.HasSuffix(domain, ".goog"))
 }
 
 // permanent marks an error in a response's contents: never retried.
@@ -435,6 +501,9 @@ func (c *conn) listGroupsAndMembers(ctx context.Context) ([]store.Group, map[str
 			return "", err
 		}
 		for _, ag := range res.Groups {
+			if !c.s.cfg.KeepRoutingAliases {
+				ag.NonEditableAliases = slices.DeleteFunc(ag.NonEditableAliases, routingAddress)
+			}
 			g, err := dirapi.GroupFromAPI(ag)
 			if err != nil {
 				return "", &permanent{err}
@@ -481,6 +550,11 @@ func (c *conn) listGroupsAndMembers(ctx context.Context) ([]store.Group, map[str
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(mf.gone) > 0 {
+		// Dropped whole: the plan then deletes the group (if stored) and
+		// every membership of and in it, never a part of them.
+		groups = slices.DeleteFunc(groups, func(g store.Group) bool { return mf.gone[g.ID] })
+	}
 	return groups, members, nil
 }
 
@@ -500,12 +574,13 @@ type memberFetcher struct {
 	closed bool
 	err    error
 	out    map[string][]store.Member
+	gone   map[string]bool // deleted in Google while listed: left out whole
 }
 
 type groupRef struct{ id, email string }
 
 func newMemberFetcher(c *conn, scoped bool) *memberFetcher {
-	f := &memberFetcher{c: c, scoped: scoped, seen: make(map[string]bool), out: make(map[string][]store.Member)}
+	f := &memberFetcher{c: c, scoped: scoped, seen: make(map[string]bool), out: make(map[string][]store.Member), gone: make(map[string]bool)}
 	f.cond = sync.NewCond(&f.mu)
 	return f
 }
@@ -570,6 +645,9 @@ func (f *memberFetcher) work(ctx context.Context) {
 		f.mu.Lock()
 		f.active--
 		switch {
+		case errors.Is(err, errGroupDeleted):
+			f.gone[ref.id] = true
+			f.c.progress.GroupListed()
 		case err != nil && f.err == nil:
 			f.err = err
 			if f.c.abort != nil {
@@ -606,11 +684,6 @@ func (c *conn) listMembers(ctx context.Context, g groupRef) ([]store.Member, err
 			call = call.PageToken(token)
 		}
 		res, err := call.Do()
-		if ge := apiError(err); ge != nil && ge.Code == http.StatusNotFound {
-			// Deleted since the groups were listed: the next sync drops it.
-			c.s.log.Warn("group not found while listing its members; it was probably just deleted", "group", g.email)
-			return "", nil
-		}
 		if err != nil {
 			return "", err
 		}
@@ -638,7 +711,35 @@ func (c *conn) listMembers(ctx context.Context, g groupRef) ([]store.Member, err
 		return res.NextPageToken, nil
 	})
 	if err != nil {
+		c.progress.AddMembers(-len(ms))
+		if ge := apiError(err); ge != nil && ge.Code == http.StatusNotFound {
+			return nil, c.confirmGroupDeleted(ctx, g, err)
+		}
 		return nil, err
 	}
 	return ms, nil
+}
+
+// errGroupDeleted is a group deleted in Google after groups.list listed it:
+// the fetch leaves it out whole rather than keep the pages it had.
+var errGroupDeleted = errors.New("group deleted in google during the sync")
+
+// confirmGroupDeleted asks groups.get whether a group whose members.list
+// answered 404 (listErr) is really gone. It returns errGroupDeleted if so;
+// otherwise an error that fails the fetch, because the member list it has
+// is incomplete.
+func (c *conn) confirmGroupDeleted(ctx context.Context, g groupRef, listErr error) error {
+	err := c.retry.do(ctx, "groups.get "+g.email, func(ctx context.Context) error {
+		_, err := c.svc.Groups.Get(g.id).Fields("id").Context(ctx).Do()
+		return err
+	})
+	switch ge := apiError(err); {
+	case err == nil:
+		return fmt.Errorf("%w (groups.get still finds the group: its member list would be incomplete)", listErr)
+	case ge != nil && ge.Code == http.StatusNotFound:
+		c.s.log.Warn("group deleted in Google while its members were listed; left out of this sync whole", "group", g.email)
+		return errGroupDeleted
+	default:
+		return err
+	}
 }

@@ -128,6 +128,9 @@ func newFixture(t testing.TB) *fixture {
 		RequestTimeout: 2 * time.Second,
 		Log:            slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Sleep:          f.sleeps.sleep,
+		// Unpaced, so that the waits logged are the retries' (the pace has
+		// tests of its own).
+		MaxCallsPerMinute: -1,
 	}
 	return f
 }

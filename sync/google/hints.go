@@ -52,6 +52,10 @@ func (s *Source) hint(k *key, scopes []string, call string, err error) string {
 		}
 		return ""
 	}
+	if limited, _ := rateLimited(err); limited {
+		return "the Directory API's quota (by default 2,400 queries a minute per user per project) stays used up, by ldapgate and any other tool of the service account's project: " +
+			"lower source.google.max_calls_per_minute, find the other user of the quota, or ask Google for more (Google Cloud console > IAM & Admin > Quotas)"
+	}
 	if ge := apiError(err); ge != nil {
 		reasons := make(map[string]bool)
 		for _, it := range ge.Errors {

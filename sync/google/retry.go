@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -98,8 +100,19 @@ func tokenUnreachable(err error) bool {
 	return !errors.As(err, &re) && strings.Contains(err.Error(), "cannot fetch token")
 }
 
+// unreachable reports whether err is a failure to reach Google (or the
+// proxy) at all: a name that does not resolve, a connection refused or not
+// made in time.
+func unreachable(err error) bool {
+	var de *net.DNSError
+	var oe *net.OpError
+	return tokenUnreachable(err) || errors.As(err, &de) || (errors.As(err, &oe) && (oe.Op == "dial" || oe.Op == "proxyconnect"))
+}
+
 // retrier runs calls with retries: exponential backoff with jitter,
 // honouring Retry-After, bounded by the attempts and the context's deadline.
+// With a pacer, every attempt waits for its turn, and a rate-limit answer
+// slows down every call of the source.
 type retrier struct {
 	maxAttempts int
 	base, max   time.Duration
@@ -109,7 +122,11 @@ type retrier struct {
 	jitter      func() float64 // in [0, 1)
 	log         *slog.Logger
 	hint        func(call string, err error) string
-	onCall      func() // counts calls (attempts)
+	pace        *pacer        // nil: calls not paced (the token endpoint)
+	retries     *atomic.Int64 // counts the attempts retried
+	// noRetryNetwork fails at once when Google cannot be reached (DNS,
+	// connection refused), for Diagnose's quick answer.
+	noRetryNetwork bool
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -126,12 +143,29 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // do runs fn until it succeeds, fails with an error that is not
 // retryable, or retrying is no longer possible. The error is a *CallError.
 func (r *retrier) do(ctx context.Context, call string, fn func(ctx context.Context) error) error {
+	var err error
+	fail := func(attempt int, gaveUp string) error {
+		ce := &CallError{Call: call, Attempts: attempt, GaveUp: gaveUp, Err: err}
+		if r.hint != nil {
+			ce.Hint = r.hint(call, err)
+		}
+		return ce
+	}
+	ctxGaveUp := func() string {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return "the sync's time ran out (sync.timeout)"
+		}
+		return "cancelled"
+	}
 	for attempt := 1; ; attempt++ {
-		if r.onCall != nil {
-			r.onCall()
+		var issued time.Time
+		if r.pace != nil {
+			if issued, err = r.pace.wait(ctx); err != nil {
+				return fail(attempt-1, ctxGaveUp()+" while waiting for its turn under the rate limit")
+			}
 		}
 		actx, cancel := context.WithTimeout(ctx, r.timeout)
-		err := fn(actx)
+		err = fn(actx)
 		timedOut := actx.Err() != nil && ctx.Err() == nil
 		cancel()
 		if err == nil {
@@ -140,33 +174,29 @@ func (r *retrier) do(ctx context.Context, call string, fn func(ctx context.Conte
 		if timedOut && errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no answer within %s (source.google.request_timeout): %w", r.timeout, err)
 		}
-		fail := func(gaveUp string) error {
-			ce := &CallError{Call: call, Attempts: attempt, GaveUp: gaveUp, Err: err}
-			if r.hint != nil {
-				ce.Hint = r.hint(call, err)
-			}
-			return ce
+		if ctx.Err() != nil {
+			return fail(attempt, ctxGaveUp())
 		}
-		if cerr := ctx.Err(); cerr != nil {
-			if errors.Is(cerr, context.DeadlineExceeded) {
-				return fail("the sync's time ran out (sync.timeout)")
-			}
-			return fail("cancelled")
+		if limited, after := rateLimited(err); limited && r.pace != nil {
+			r.pace.congested(issued, after)
 		}
 		retry, after := retryable(err)
-		if !retry {
-			return fail("")
+		if !retry || (r.noRetryNetwork && unreachable(err)) {
+			return fail(attempt, "")
 		}
 		if attempt >= r.maxAttempts {
-			return fail("")
+			return fail(attempt, "")
 		}
 		d := r.backoff(attempt, after)
 		if dl, ok := ctx.Deadline(); ok && r.now().Add(d).After(dl) {
-			return fail(fmt.Sprintf("the next retry, in %s, would pass the sync's deadline", d.Round(time.Millisecond)))
+			return fail(attempt, fmt.Sprintf("the next retry, in %s, would pass the sync's deadline", d.Round(time.Millisecond)))
+		}
+		if r.retries != nil {
+			r.retries.Add(1)
 		}
 		r.log.Warn("google call failed; retrying", "call", call, "attempt", attempt, "retry_in", d.Round(time.Millisecond).String(), "err", oneLine(err))
-		if err := r.sleep(ctx, d); err != nil {
-			return fail("cancelled while waiting to retry")
+		if serr := r.sleep(ctx, d); serr != nil {
+			return fail(attempt, "cancelled while waiting to retry")
 		}
 	}
 }
@@ -192,17 +222,13 @@ var rateReasons = map[string]bool{
 // retryable reports whether err is worth retrying, and the server's
 // Retry-After, if it gave one.
 func retryable(err error) (bool, time.Duration) {
+	if limited, after := rateLimited(err); limited {
+		return true, after
+	}
 	var ge *googleapi.Error
 	if errors.As(err, &ge) {
-		switch {
-		case ge.Code == http.StatusTooManyRequests, ge.Code >= 500:
+		if ge.Code >= 500 {
 			return true, retryAfter(ge.Header)
-		case ge.Code == http.StatusForbidden:
-			for _, it := range ge.Errors {
-				if rateReasons[it.Reason] {
-					return true, retryAfter(ge.Header)
-				}
-			}
 		}
 		return false, 0
 	}
@@ -245,15 +271,21 @@ func retryAfter(h http.Header) time.Duration {
 	return 0
 }
 
-// pageTokenExpired reports whether err says the page token is no longer
-// valid, so the listing must start again.
+// pageTokenExpired reports whether err is Google's answer to a page token
+// it no longer accepts (400, reason invalidPageToken), so the listing must
+// start again. The reason, not the message: messages change and are
+// translated, and other 400s mention the page token too.
 func pageTokenExpired(err error) bool {
 	var ge *googleapi.Error
 	if !errors.As(err, &ge) || ge.Code != http.StatusBadRequest {
 		return false
 	}
-	m := strings.ToLower(ge.Message + " " + ge.Body)
-	return strings.Contains(m, "page token") || strings.Contains(m, "pagetoken")
+	for _, it := range ge.Errors {
+		if it.Reason == "invalidPageToken" {
+			return true
+		}
+	}
+	return false
 }
 
 func defaultJitter() float64 { return rand.Float64() }

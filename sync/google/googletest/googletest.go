@@ -51,6 +51,10 @@ type Server struct {
 	URL, APIEndpoint, TokenURL string
 	// CustomerID is the organisation's customer ID (my_customer works too).
 	CustomerID string
+	// Audience is the aud the token endpoint accepts in JWT assertions
+	// (default TokenURL). Google's token URL here makes the fake a private
+	// token endpoint in front of Google.
+	Audience string
 
 	srv *httptest.Server
 
@@ -72,6 +76,10 @@ type Server struct {
 	requests    []Request
 	maxInFlight int
 	inFlight    int
+	quota       Quota
+	quotaTokens float64
+	quotaAt     time.Time
+	refused     int // calls refused by the quota
 	// docs holds each stored object as generic JSON, made when it is
 	// stored, so that a partial response only copies the fields asked for.
 	docs map[any]map[string]any
@@ -130,7 +138,7 @@ func Start() *Server {
 	mux.HandleFunc("GET /admin/directory/v1/groups/{key}/members", s.api("members.list", s.listMembers))
 	mux.HandleFunc("GET /admin/directory/v1/customer/{customer}/orgunits/{path...}", s.api("orgunits.get", s.getOrgUnit))
 	mux.HandleFunc("GET /_stats", func(w http.ResponseWriter, _ *http.Request) {
-		json.NewEncoder(w).Encode(Stats{Calls: s.Calls(), MaxInFlight: s.MaxInFlight()})
+		json.NewEncoder(w).Encode(Stats{Calls: s.Calls(), MaxInFlight: s.MaxInFlight(), QuotaRefused: s.QuotaRefused()})
 	})
 	mux.HandleFunc("POST /_reset", func(w http.ResponseWriter, _ *http.Request) { s.ResetCounts() })
 	s.srv = httptest.NewServer(mux)
@@ -145,8 +153,9 @@ func (s *Server) Close() { s.srv.Close() }
 
 // Stats is what GET /_stats answers.
 type Stats struct {
-	Calls       map[string]int `json:"calls"`
-	MaxInFlight int            `json:"maxInFlight"`
+	Calls        map[string]int `json:"calls"`
+	MaxInFlight  int            `json:"maxInFlight"`
+	QuotaRefused int            `json:"quotaRefused"`
 }
 
 // APICalls counts the Directory API calls (not token calls).
@@ -165,6 +174,51 @@ func (s *Server) SetLatency(d time.Duration) { s.mu.Lock(); s.latency = d; s.mu.
 
 // SetNow sets the server's clock (token expiry and JWT checks).
 func (s *Server) SetNow(now func() time.Time) { s.mu.Lock(); s.now = now; s.mu.Unlock() }
+
+// Quota is a per-minute quota like the Directory API's (queries per minute
+// per user per project): a token bucket of Calls, refilled evenly over Per.
+// Others is the share of it that something else (another tool of the same
+// project) uses all along. Calls beyond it are answered as Google does:
+// 403, reason userRateLimitExceeded.
+type Quota struct {
+	Calls  int
+	Per    time.Duration
+	Others float64
+}
+
+// SetQuota enforces q on Directory API calls (not token calls), starting
+// with a full bucket (less the others' share); a zero Quota turns it off.
+func (s *Server) SetQuota(q Quota) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quota = q
+	s.quotaTokens = q.ours()
+	s.quotaAt = s.now()
+}
+
+// ours is the bucket's size left to ldapgate.
+func (q Quota) ours() float64 { return float64(q.Calls) * (1 - q.Others) }
+
+// takeQuota reports whether a call fits in the quota, and counts it. s.mu
+// is held.
+func (s *Server) takeQuota() bool {
+	q := s.quota
+	if q.Calls <= 0 || q.Per <= 0 {
+		return true
+	}
+	now := s.now()
+	s.quotaTokens = min(q.ours(), s.quotaTokens+now.Sub(s.quotaAt).Seconds()*q.ours()/q.Per.Seconds())
+	s.quotaAt = now
+	if s.quotaTokens < 1 {
+		s.refused++
+		return false
+	}
+	s.quotaTokens--
+	return true
+}
+
+// QuotaRefused returns how many calls the quota refused.
+func (s *Server) QuotaRefused() int { s.mu.Lock(); defer s.mu.Unlock(); return s.refused }
 
 // AddServiceAccount registers sa and its current public key. Call it again
 // with sa.WithNewKey to add a second key.
@@ -299,9 +353,12 @@ func (s *Server) User(id string) *admin.User {
 func (s *Server) DeleteUser(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.users = slices.DeleteFunc(s.users, func(x *admin.User) bool { return x.Id == id })
+	// Copies, not in place: a call being answered may hold the old lists.
+	s.users = slices.DeleteFunc(slices.Clone(s.users), func(x *admin.User) bool { return x.Id == id })
 	for g, ms := range s.members {
-		s.members[g] = slices.DeleteFunc(ms, func(m *admin.Member) bool { return m.Id == id })
+		if slices.ContainsFunc(ms, func(m *admin.Member) bool { return m.Id == id }) {
+			s.members[g] = slices.DeleteFunc(slices.Clone(ms), func(m *admin.Member) bool { return m.Id == id })
+		}
 	}
 }
 
@@ -323,7 +380,7 @@ func (s *Server) SetGroups(gs []*admin.Group) {
 func (s *Server) DeleteGroup(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.groups = slices.DeleteFunc(s.groups, func(x *admin.Group) bool { return x.Id == id })
+	s.groups = slices.DeleteFunc(slices.Clone(s.groups), func(x *admin.Group) bool { return x.Id == id })
 	delete(s.members, id)
 }
 
@@ -411,6 +468,7 @@ func (s *Server) ResetCounts() {
 	clear(s.calls)
 	s.requests = nil
 	s.maxInFlight = 0
+	s.refused = 0
 }
 
 // AccessTokens returns the access tokens issued so far (to check they
@@ -464,6 +522,9 @@ type Fault struct {
 	// ExpirePageToken answers a call carrying a page token with Google's
 	// "invalid page token" error, as when a token has expired.
 	ExpirePageToken bool
+	// Do runs when the fault hits, before the call is answered: e.g. it
+	// deletes a group between two pages of a sync.
+	Do func()
 
 	hits int
 }
@@ -591,6 +652,14 @@ func (s *Server) api(name string, h func(*apiCall)) http.HandlerFunc {
 			c.fail(403, "forbidden", "Not Authorized to access this resource/api", nil)
 			return
 		}
+		s.mu.Lock()
+		fits := s.takeQuota()
+		s.mu.Unlock()
+		if !fits {
+			c.fail(403, "userRateLimitExceeded", "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user' of service 'admin.googleapis.com' for consumer 'project_number:123456'.",
+				map[string]any{"status": "PERMISSION_DENIED"})
+			return
+		}
 		h(c)
 	}
 }
@@ -629,6 +698,9 @@ func (s *Server) applyFault(c *apiCall) bool {
 	if f == nil {
 		return false
 	}
+	if ff.Do != nil {
+		ff.Do()
+	}
 	if ff.Delay > 0 {
 		select {
 		case <-time.After(ff.Delay):
@@ -638,7 +710,7 @@ func (s *Server) applyFault(c *apiCall) bool {
 		}
 	}
 	if ff.ExpirePageToken {
-		c.fail(400, "invalid", "Invalid pageToken", nil)
+		c.fail(400, "invalidPageToken", "Invalid pageToken", nil)
 		return true
 	}
 	if ff.Status == 0 {
@@ -742,7 +814,7 @@ func (s *Server) page(c *apiCall, list string, n, def, maxSize int) (from, to in
 		epoch := s.epoch
 		s.mu.Unlock()
 		if err != nil || len(parts) != 3 || parts[0] != list || parts[2] != strconv.Itoa(epoch) {
-			c.fail(400, "invalid", "Invalid pageToken", nil)
+			c.fail(400, "invalidPageToken", "Invalid pageToken", nil)
 			return 0, 0, "", false
 		}
 		from, _ = strconv.Atoi(parts[1])
@@ -1049,8 +1121,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, 400, "invalid_grant", "Invalid JWT Signature.")
 		return
 	}
-	if claims.Aud != s.TokenURL {
-		tokenError(w, 400, "invalid_grant", "Invalid JWT: Failed audience check. The expected audience is "+s.TokenURL+".")
+	aud := s.Audience
+	if aud == "" {
+		aud = s.TokenURL
+	}
+	if claims.Aud != aud {
+		tokenError(w, 400, "invalid_grant", "Invalid JWT: Failed audience check. The expected audience is "+aud+".")
 		return
 	}
 	iat, exp := time.Unix(claims.Iat, 0), time.Unix(claims.Exp, 0)
