@@ -163,7 +163,7 @@ func newParams(s Settings) *params {
 	switch {
 	case s.Host != "":
 		p.Host = s.Host
-	case host == "" || (ip != nil && ip.IsUnspecified()):
+	case s.ListensEverywhere():
 		p.Host = hostPlaceholder
 		p.general = append(p.general, "ldapgate listens on every address ("+listen+"): replace "+hostPlaceholder+" with the name or address clients reach it by (ldapgate clients --host NAME)")
 	default:
@@ -293,8 +293,11 @@ func (c *client) exec(tmpl string, p *params) string {
 func (g *Guide) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n  in %s\n", g.Title, g.Where)
+	if len(g.Warnings) > 0 {
+		b.WriteString("\n")
+	}
 	for _, warn := range g.Warnings {
-		fmt.Fprintf(&b, "\n  ! %s\n", warn)
+		fmt.Fprintf(&b, "  ! %s\n", warn)
 	}
 	if len(g.Fields) > 0 {
 		width := 0
@@ -320,4 +323,19 @@ func (g *Guide) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// ListensEverywhere reports whether the address clients use is a wildcard
+// (0.0.0.0, ::), which names no host a client could connect to.
+func (s Settings) ListensEverywhere() bool {
+	listen := s.Listen
+	if s.TLS && s.LDAPSListen != "" {
+		listen = s.LDAPSListen
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		host = listen
+	}
+	ip := net.ParseIP(host)
+	return host == "" || (ip != nil && ip.IsUnspecified())
 }

@@ -18,15 +18,35 @@ func newConfigCmd(s *streams) *cobra.Command {
 }
 
 func newConfigCheckCmd(s *streams) *cobra.Command {
-	return &cobra.Command{
-		Use:   "check FILE",
+	var path string
+	cmd := &cobra.Command{
+		Use:   "check [FILE]",
 		Short: "Validate a config file",
-		Long:  "check reads FILE and reports every problem with its line and what was expected.",
-		Args:  exactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return runConfigCheck(s, args[0])
+		Long: "check reads the config (FILE, or -c FILE as for every other command) and reports\n" +
+			"every problem with its line and what was expected.",
+		Args: rangeArgs(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := fileArg(cmd, path, args)
+			if err != nil {
+				return err
+			}
+			return runConfigCheck(s, p)
 		},
 	}
+	configFlag(cmd, &path)
+	return cmd
+}
+
+// fileArg returns the config file of a command that takes it as an
+// argument or with -c: one or the other, or -c's default.
+func fileArg(cmd *cobra.Command, flagPath string, args []string) (string, error) {
+	if len(args) == 0 {
+		return flagPath, nil
+	}
+	if cmd.Flags().Changed("config") && args[0] != flagPath {
+		return "", &usageError{fmt.Errorf("two config files: %s and -c %s", args[0], flagPath)}
+	}
+	return args[0], nil
 }
 
 func runConfigCheck(s *streams, path string) error {
