@@ -66,7 +66,7 @@ type Field struct{ Label, Key, Value string }
 type File struct{ Path, Text string }
 
 // Value returns the value of the field labelled or keyed name, or "".
-func (g *Guide) Value(name string) string {
+func (g Guide) Value(name string) string {
 	for _, f := range g.Fields {
 		if f.Label == name || (f.Key != "" && f.Key == name) {
 			return f.Value
@@ -76,7 +76,7 @@ func (g *Guide) Value(name string) string {
 }
 
 // File returns the text of the file at path, or "".
-func (g *Guide) File(path string) string {
+func (g Guide) File(path string) string {
 	for _, f := range g.Files {
 		if f.Path == path {
 			return f.Text

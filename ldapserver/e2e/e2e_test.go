@@ -2,7 +2,9 @@
 // Apache httpd with mod_authnz_ldap, nslcd and SSSD with glibc's NSS, PHP's
 // ldap extension and python-ldap) against ldapgate's LDAP server on
 // loopback: each test starts the client as its own process in t.TempDir()
-// with a generated config or script.
+// with a generated config or script. The clients' settings come from
+// package connect, which `ldapgate clients` and the admin page's Connect
+// page print, so the guides say what these tests ran.
 //
 // The tests skip when a client's binaries are missing, unless the
 // environment variable CI is set (then they fail): .ci/run installs them
@@ -27,6 +29,7 @@ import (
 	"time"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/connect"
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/internal/testtool"
 	"github.com/ldapgate/ldapgate/ldapserver"
@@ -121,6 +124,26 @@ func startDirectory(t *testing.T) *directory {
 	})
 	d.addr = ldaptest.Serve(t, srv)
 	return d
+}
+
+// guide returns the client's guide for this directory, as `ldapgate
+// clients NAME` prints it for a config like the test's (POSIX on, no TLS,
+// the archive service account), with the service account's password
+// filled in; set changes the settings further.
+func (d *directory) guide(t *testing.T, name string, set ...func(*connect.Settings)) connect.Guide {
+	t.Helper()
+	s := connect.Settings{
+		BaseDN: baseDN, Listen: d.addr, ServiceAccounts: []string{"archive"},
+		POSIX: true, Binds: []string{"app_password"}, BindPassword: archivePW,
+	}
+	for _, f := range set {
+		f(&s)
+	}
+	g, err := connect.For(name, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 // need skips the test when a program is missing, unless CI is set.

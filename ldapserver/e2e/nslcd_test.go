@@ -44,12 +44,8 @@ func startNslcd(t *testing.T, d *directory) *nssClient {
 		}
 	}
 	conf := filepath.Join(dir, "nslcd.conf")
-	writeFile(t, conf, runAs+`uri ldap://`+d.addr+`/
-base `+baseDN+`
-binddn `+archiveDN+`
-bindpw `+archivePW+`
-ldap_version 3
-bind_timelimit 5
+	// The nslcd guide's config, with short time limits for the test.
+	writeFile(t, conf, runAs+d.guide(t, "nslcd").File("/etc/nslcd.conf")+`bind_timelimit 5
 timelimit 5
 reconnect_retrytime 1
 `, 0o600)
