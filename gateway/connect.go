@@ -1,9 +1,14 @@
 package gateway
 
-import "github.com/ldapgate/ldapgate/connect"
+import (
+	"os"
+
+	"github.com/ldapgate/ldapgate/connect"
+)
 
 // ConnectSettings are the parts of c that clients' settings depend on
-// (ldapgate clients, the admin page's Connect page).
+// (ldapgate clients, the admin page's Connect page). When ldapgate listens
+// on every address, clients are told this machine's name.
 func (c *Config) ConnectSettings() connect.Settings {
 	s := connect.Settings{
 		BaseDN:          c.LDAP.BaseDN,
@@ -19,6 +24,9 @@ func (c *Config) ConnectSettings() connect.Settings {
 	}
 	for _, sa := range c.ServiceAccounts {
 		s.ServiceAccounts = append(s.ServiceAccounts, sa.Name)
+	}
+	if s.ListensEverywhere() {
+		s.Host, _ = os.Hostname()
 	}
 	return s
 }

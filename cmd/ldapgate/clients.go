@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -51,9 +50,8 @@ func runClients(s *streams, opts *clientsOptions, args []string) error {
 	}
 	set := cfg.ConnectSettings()
 	set.Group = opts.group
-	set.Host = opts.host
-	if set.Host == "" && set.ListensEverywhere() {
-		set.Host, _ = os.Hostname()
+	if opts.host != "" {
+		set.Host = opts.host
 	}
 	if opts.serviceAccount != "" {
 		if !slices.Contains(set.ServiceAccounts, opts.serviceAccount) {
