@@ -46,7 +46,7 @@ func checks(fs ...func(p *params) []string) func(p *params) []string {
 	}
 }
 
-const caNote = `{{if .TLS}}The client must trust ldapgate's certificate (ldap.tls.cert_file): install the CA that signed it on the client machine, at the CA path below.{{end}}`
+const caNote = `{{if .TLS}}The client must trust ldapgate's certificate (ldap.tls.cert_file): install the CA that signed it on the client machine, at the CA path of these settings.{{end}}`
 
 var clients = []client{
 	{

@@ -312,6 +312,10 @@ func (g *Guide) WriteText(w io.Writer) error {
 	for _, f := range g.Files {
 		fmt.Fprintf(&b, "\n  %s:\n", f.Path)
 		for _, line := range strings.Split(strings.TrimRight(f.Text, "\n"), "\n") {
+			if line == "" {
+				b.WriteString("\n")
+				continue
+			}
 			fmt.Fprintf(&b, "    %s\n", line)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -20,33 +21,25 @@ func newConfigCmd(s *streams) *cobra.Command {
 func newConfigCheckCmd(s *streams) *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
-		Use:   "check [FILE]",
-		Short: "Validate a config file",
-		Long: "check reads the config (FILE, or -c FILE as for every other command) and reports\n" +
+		Use:   "check [FILE...]",
+		Short: "Validate config files",
+		Long: "check reads each FILE (or -c FILE, as every other command takes the config) and reports\n" +
 			"every problem with its line and what was expected.",
-		Args: rangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := fileArg(cmd, path, args)
-			if err != nil {
-				return err
+			if len(args) == 0 {
+				args = []string{path}
+			} else if cmd.Flags().Changed("config") {
+				return &usageError{fmt.Errorf("give the files as arguments or one with -c, not both")}
 			}
-			return runConfigCheck(s, p)
+			var errs []error
+			for _, p := range args {
+				errs = append(errs, runConfigCheck(s, p))
+			}
+			return errors.Join(errs...)
 		},
 	}
 	configFlag(cmd, &path)
 	return cmd
-}
-
-// fileArg returns the config file of a command that takes it as an
-// argument or with -c: one or the other, or -c's default.
-func fileArg(cmd *cobra.Command, flagPath string, args []string) (string, error) {
-	if len(args) == 0 {
-		return flagPath, nil
-	}
-	if cmd.Flags().Changed("config") && args[0] != flagPath {
-		return "", &usageError{fmt.Errorf("two config files: %s and -c %s", args[0], flagPath)}
-	}
-	return args[0], nil
 }
 
 func runConfigCheck(s *streams, path string) error {

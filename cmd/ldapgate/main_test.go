@@ -81,6 +81,13 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("stderr %q does not contain %q", errOut, want)
 		}
 	}
+
+	// Several files (config check configs/*.yaml): each checked, the bad
+	// one reported once, exit 3.
+	code, out, errOut = cli(t, "", "config", "check", cfgPath, bad)
+	if code != exitConfig || !strings.Contains(out, cfgPath+": OK") || strings.Count(errOut, "max_delete_precent") != 1 {
+		t.Errorf("config check of a good and a bad file: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
 }
 
 func TestSyncDryRunThenApply(t *testing.T) {
@@ -225,7 +232,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"sync", "--no-such-flag"}, "unknown flag: --no-such-flag", "ldapgate sync"},
 		{[]string{"serve", "extra"}, `unexpected argument "extra"`, "ldapgate serve"},
 		{[]string{"users", "show"}, "ldapgate users show: expected 1 argument(s), got 0", "ldapgate users show"},
-		{[]string{"config", "check", cfgPath, "-c", "other.yaml"}, "two config files", "ldapgate config check"},
+		{[]string{"config", "check", cfgPath, "-c", "other.yaml"}, "not both", "ldapgate config check"},
 		{[]string{"config", "diff", cfgPath}, "expected OLD and NEW", "ldapgate config diff"},
 	}
 	for _, tt := range tests {
@@ -253,8 +260,8 @@ func TestConfigFlagEverywhere(t *testing.T) {
 	cfgPath, _ := demoSetup(t)
 	for _, args := range [][]string{
 		{"config", "check", "-c", cfgPath},
-		{"config", "check", cfgPath, "-c", cfgPath},
 		{"config", "check", cfgPath},
+		{"config", "check", cfgPath, cfgPath}, // config check configs/*.yaml
 		{"config", "diff", "-c", cfgPath, cfgPath},
 		{"clients", "-c", cfgPath},
 	} {
