@@ -104,3 +104,16 @@ func TestDovecot(t *testing.T) {
 		t.Errorf("doveadm user -u '*': %v\n%s", err, out)
 	}
 }
+
+// TestDovecotStartTLS: the dovecot guide's TLS settings (tls = yes and the
+// CA) against a directory that requires TLS.
+func TestDovecotStartTLS(t *testing.T) {
+	d := startDirectoryTLS(t, true)
+	doveadm := startDovecot(t, d)
+	if out, err := doveadm("auth", "test", "-x", "service=imap", danielUID, d.danielPW); err != nil || !strings.Contains(out, "auth succeeded") {
+		t.Errorf("auth test over StartTLS: %v\n%s", err, out)
+	}
+	if out, err := doveadm("user", danielUID); err != nil || !strings.Contains(out, "home\t/home/"+danielUID) {
+		t.Errorf("doveadm user over StartTLS: %v\n%s", err, out)
+	}
+}

@@ -15,6 +15,8 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +25,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"syscall"
 	"testing"
@@ -61,9 +64,21 @@ type directory struct {
 	danielPW string // Daniel's app password
 	live     *store.Live
 	log      *logBuffer
+	// caFile is the certificate of a directory with StartTLS (and
+	// ldap.require_tls), which clients trust; "" without TLS.
+	caFile string
 }
 
 func startDirectory(t *testing.T) *directory {
+	t.Helper()
+	return startDirectoryTLS(t, false)
+}
+
+// startDirectoryTLS starts the directory, with tls on serving StartTLS
+// with a self-signed certificate for 127.0.0.1 and refusing everything
+// else on a plain connection (ldap.require_tls), so a client works only
+// if its TLS settings do.
+func startDirectoryTLS(t *testing.T, withTLS bool) *directory {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "ldapgate.db"))
@@ -112,6 +127,13 @@ func startDirectory(t *testing.T) *directory {
 		POSIX:           ldapserver.POSIX{Enabled: true},
 		BindLimit:       ldapserver.BindLimit{PerName: -1, PerAddress: -1},
 	}
+	if withTLS {
+		c := testtool.SelfSigned(t, time.Now(), x509.ExtKeyUsageServerAuth)
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{c.TLS}, MinVersion: tls.VersionTLS12}
+		cfg.RequireTLS = true
+		d.caFile = filepath.Join(daemonDir(t), "ldapgate-ca.pem") // the daemons' workers read it
+		writeFile(t, d.caFile, string(c.CertPEM), 0o644)
+	}
 	log := slog.New(slog.NewTextHandler(d.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := ldapserver.New(cfg, d.live, log, ldapserver.WithUserAuthenticator(chain))
 	if err != nil {
@@ -135,6 +157,7 @@ func (d *directory) guide(t *testing.T, name string, set ...func(*connect.Settin
 	s := connect.Settings{
 		BaseDN: baseDN, Listen: d.addr, ServiceAccounts: []string{"archive"},
 		POSIX: true, Binds: []string{"app_password"}, BindPassword: archivePW,
+		TLS: d.caFile != "", RequireTLS: d.caFile != "",
 	}
 	for _, f := range set {
 		f(&s)
@@ -143,8 +166,30 @@ func (d *directory) guide(t *testing.T, name string, set ...func(*connect.Settin
 	if err != nil {
 		t.Fatal(err)
 	}
+	if d.caFile != "" { // the guides' CA paths, to this directory's certificate
+		for i, f := range g.Files {
+			g.Files[i].Text = caPath.ReplaceAllString(f.Text, d.caFile)
+		}
+	}
 	return g
 }
+
+// clientTLS is a TLS config trusting the directory's certificate.
+func (d *directory) clientTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	pem, err := os.ReadFile(d.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no certificate in " + d.caFile)
+	}
+	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+}
+
+// caPath matches the place the guides tell to put ldapgate's CA.
+var caPath = regexp.MustCompile(`/etc/\S+/ldapgate-ca\.pem`)
 
 // need skips the test when a program is missing, unless CI is set.
 func need(t *testing.T, progs ...string) map[string]string {

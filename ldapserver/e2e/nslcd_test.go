@@ -91,3 +91,13 @@ func TestNslcd(t *testing.T) {
 	})
 	checkSearchedBound(t, d, `filter="(&(objectClass=posixAccount)(uid=`+danielUID+`))"`)
 }
+
+// TestNslcdStartTLS: the nslcd guide's TLS settings (ssl start_tls,
+// tls_reqcert demand and the CA) against a directory that requires TLS.
+func TestNslcdStartTLS(t *testing.T) {
+	d := startDirectoryTLS(t, true)
+	pd := readPOSIX(t, d)
+	n := startNslcd(t, d)
+	checkPasswd(t, n.getentLines(t, "passwd", danielUID)[0], pd.daniel)
+	checkGroupLine(t, n.getentLines(t, "group", "engineering")[0], pd.groups["engineering"])
+}

@@ -169,6 +169,11 @@ func readPOSIX(t *testing.T, d *directory) posixData {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if d.caFile != "" {
+		if err := c.StartTLS(d.clientTLS(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := c.Bind(archiveDN, archivePW); err != nil {
 		t.Fatal(err)
 	}

@@ -112,3 +112,13 @@ func TestSssd(t *testing.T) {
 	checkLookups(t, n, pd, "engineering", "all-staff")
 	checkSearchedBound(t, d, "(uidNumber="+pd.daniel.uidNumber+")", "(gidNumber="+pd.groups["all-staff"].gidNumber+")", "(member="+danielDN+")")
 }
+
+// TestSssdStartTLS: the sssd guide's TLS settings (ldap_id_use_start_tls,
+// ldap_tls_reqcert demand and the CA) against a directory that requires
+// TLS.
+func TestSssdStartTLS(t *testing.T) {
+	d := startDirectoryTLS(t, true)
+	pd := readPOSIX(t, d)
+	n := startSssd(t, d)
+	checkPasswd(t, n.getentLines(t, "passwd", danielUID)[0], pd.daniel)
+}
