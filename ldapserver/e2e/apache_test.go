@@ -158,3 +158,29 @@ func TestApacheLDAPGroup(t *testing.T) {
 		t.Errorf("no compare in ldapgate's log:\n%s", log)
 	}
 }
+
+// TestApacheStartTLS: the apache guide's TLS settings (STARTTLS in
+// AuthLDAPURL, LDAPTrustedGlobalCert) against a directory that requires
+// TLS.
+func TestApacheStartTLS(t *testing.T) {
+	d := startDirectoryTLS(t, true)
+	base := startApache(t, d)
+	for _, tt := range []struct {
+		pw   string
+		want int
+	}{{d.danielPW, http.StatusOK}, {"wrong-password-123", http.StatusUnauthorized}} {
+		req, err := http.NewRequest("GET", base+"/engineering/index.txt", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(danielUID, tt.pw)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("GET /engineering over StartTLS with password %q: %d, want %d", tt.pw, resp.StatusCode, tt.want)
+		}
+	}
+}
