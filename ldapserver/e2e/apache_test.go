@@ -163,7 +163,7 @@ func TestApacheLDAPGroup(t *testing.T) {
 // AuthLDAPURL, LDAPTrustedGlobalCert) against a directory that requires
 // TLS.
 func TestApacheStartTLS(t *testing.T) {
-	d := startDirectoryTLS(t, true)
+	d := startDirectoryTLS(t, startTLS)
 	base := startApache(t, d)
 	for _, tt := range []struct {
 		pw   string

@@ -108,12 +108,22 @@ func TestDovecot(t *testing.T) {
 // TestDovecotStartTLS: the dovecot guide's TLS settings (tls = yes and the
 // CA) against a directory that requires TLS.
 func TestDovecotStartTLS(t *testing.T) {
-	d := startDirectoryTLS(t, true)
+	d := startDirectoryTLS(t, startTLS)
 	doveadm := startDovecot(t, d)
 	if out, err := doveadm("auth", "test", "-x", "service=imap", danielUID, d.danielPW); err != nil || !strings.Contains(out, "auth succeeded") {
 		t.Errorf("auth test over StartTLS: %v\n%s", err, out)
 	}
 	if out, err := doveadm("user", danielUID); err != nil || !strings.Contains(out, "home\t/home/"+danielUID) {
 		t.Errorf("doveadm user over StartTLS: %v\n%s", err, out)
+	}
+}
+
+// TestDovecotLDAPS: the dovecot guide's LDAPS settings (an ldaps:// URI and
+// the CA) against a directory serving LDAPS.
+func TestDovecotLDAPS(t *testing.T) {
+	d := startDirectoryTLS(t, ldaps)
+	doveadm := startDovecot(t, d)
+	if out, err := doveadm("auth", "test", "-x", "service=imap", danielUID, d.danielPW); err != nil || !strings.Contains(out, "auth succeeded") {
+		t.Errorf("auth test over LDAPS: %v\n%s", err, out)
 	}
 }

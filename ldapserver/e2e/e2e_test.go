@@ -64,21 +64,29 @@ type directory struct {
 	danielPW string // Daniel's app password
 	live     *store.Live
 	log      *logBuffer
-	// caFile is the certificate of a directory with StartTLS (and
-	// ldap.require_tls), which clients trust; "" without TLS.
+	// caFile is the certificate of a directory with TLS, which clients
+	// trust; "" without TLS.
 	caFile string
+	ldaps  bool // the listener speaks LDAPS, not StartTLS
 }
+
+// How startDirectoryTLS serves: in the clear, StartTLS required, LDAPS.
+const (
+	plainLDAP = iota
+	startTLS
+	ldaps
+)
 
 func startDirectory(t *testing.T) *directory {
 	t.Helper()
-	return startDirectoryTLS(t, false)
+	return startDirectoryTLS(t, plainLDAP)
 }
 
-// startDirectoryTLS starts the directory, with tls on serving StartTLS
-// with a self-signed certificate for 127.0.0.1 and refusing everything
-// else on a plain connection (ldap.require_tls), so a client works only
-// if its TLS settings do.
-func startDirectoryTLS(t *testing.T, withTLS bool) *directory {
+// startDirectoryTLS starts the directory; with TLS (a self-signed
+// certificate for 127.0.0.1) it serves StartTLS and refuses everything
+// else on a plain connection (ldap.require_tls), or serves LDAPS, so a
+// client works only if its TLS settings do.
+func startDirectoryTLS(t *testing.T, mode int) *directory {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "ldapgate.db"))
@@ -127,10 +135,12 @@ func startDirectoryTLS(t *testing.T, withTLS bool) *directory {
 		POSIX:           ldapserver.POSIX{Enabled: true},
 		BindLimit:       ldapserver.BindLimit{PerName: -1, PerAddress: -1},
 	}
-	if withTLS {
+	if mode != plainLDAP {
 		c := testtool.SelfSigned(t, time.Now(), x509.ExtKeyUsageServerAuth)
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{c.TLS}, MinVersion: tls.VersionTLS12}
-		cfg.RequireTLS = true
+		cfg.RequireTLS = mode == startTLS
+		cfg.LDAPS = mode == ldaps
+		d.ldaps = cfg.LDAPS
 		d.caFile = filepath.Join(daemonDir(t), "ldapgate-ca.pem") // the daemons' workers read it
 		writeFile(t, d.caFile, string(c.CertPEM), 0o644)
 	}
@@ -158,6 +168,9 @@ func (d *directory) guide(t *testing.T, name string, set ...func(*connect.Settin
 		BaseDN: baseDN, Listen: d.addr, ServiceAccounts: []string{"archive"},
 		POSIX: true, Binds: []string{"app_password"}, BindPassword: archivePW,
 		TLS: d.caFile != "", RequireTLS: d.caFile != "",
+	}
+	if d.ldaps {
+		s.LDAPSListen = d.addr
 	}
 	for _, f := range set {
 		f(&s)

@@ -95,9 +95,18 @@ func TestNslcd(t *testing.T) {
 // TestNslcdStartTLS: the nslcd guide's TLS settings (ssl start_tls,
 // tls_reqcert demand and the CA) against a directory that requires TLS.
 func TestNslcdStartTLS(t *testing.T) {
-	d := startDirectoryTLS(t, true)
+	d := startDirectoryTLS(t, startTLS)
 	pd := readPOSIX(t, d)
 	n := startNslcd(t, d)
 	checkPasswd(t, n.getentLines(t, "passwd", danielUID)[0], pd.daniel)
 	checkGroupLine(t, n.getentLines(t, "group", "engineering")[0], pd.groups["engineering"])
+}
+
+// TestNslcdLDAPS: the nslcd guide's LDAPS settings (an ldaps:// URI, ssl on
+// and the CA) against a directory serving LDAPS.
+func TestNslcdLDAPS(t *testing.T) {
+	d := startDirectoryTLS(t, ldaps)
+	pd := readPOSIX(t, d)
+	n := startNslcd(t, d)
+	checkPasswd(t, n.getentLines(t, "passwd", danielUID)[0], pd.daniel)
 }

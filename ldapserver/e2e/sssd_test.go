@@ -117,7 +117,7 @@ func TestSssd(t *testing.T) {
 // ldap_tls_reqcert demand and the CA) against a directory that requires
 // TLS.
 func TestSssdStartTLS(t *testing.T) {
-	d := startDirectoryTLS(t, true)
+	d := startDirectoryTLS(t, startTLS)
 	pd := readPOSIX(t, d)
 	n := startSssd(t, d)
 	checkPasswd(t, n.getentLines(t, "passwd", danielUID)[0], pd.daniel)
