@@ -234,6 +234,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"users", "show"}, "ldapgate users show: expected 1 argument(s), got 0", "ldapgate users show"},
 		{[]string{"config", "check", cfgPath, "-c", "other.yaml"}, "not both", "ldapgate config check"},
 		{[]string{"config", "diff", cfgPath}, "expected OLD and NEW", "ldapgate config diff"},
+		{[]string{"help", "confg"}, `unknown command "confg" for "ldapgate" (did you mean "config"?)`, "ldapgate help"},
+		{[]string{"help", "config", "chek"}, `unknown command "chek" for "ldapgate config" (did you mean "check"?)`, "ldapgate help"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -56,6 +56,21 @@ func newRootCmd(s *streams) *cobra.Command {
 		newVersionCmd(s),
 		newClientsCmd(s),
 	)
+	// cobra's help command answers an unknown topic with exit 0.
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(_ *cobra.Command, args []string) error {
+			cmd, rest, err := root.Find(args)
+			if err != nil {
+				return &usageError{err}
+			}
+			if len(rest) > 0 {
+				return unknownCommand(cmd, rest[0])
+			}
+			return cmd.Help()
+		},
+	})
 	// The completion command takes its output when it is made.
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
