@@ -91,7 +91,7 @@ func newRootCmd(s *streams) *cobra.Command {
 // parent makes cmd, which only holds subcommands, answer a missing or
 // unknown subcommand with a usage error and suggestions: cobra would
 // print its help and exit 0 (and checks only the root's subcommands).
-func parent(cmd *cobra.Command) *cobra.Command {
+func parent(cmd *cobra.Command) {
 	cmd.Args = cobra.ArbitraryArgs
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {
@@ -99,7 +99,6 @@ func parent(cmd *cobra.Command) *cobra.Command {
 		}
 		return unknownCommand(cmd, args[0])
 	}
-	return cmd
 }
 
 // unknownCommand is the usage error for name, which is not a subcommand
