@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ldapgate/ldapgate/connect"
 	"github.com/ldapgate/ldapgate/portal"
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
@@ -127,7 +128,7 @@ func (a adminBackend) Status(ctx context.Context) (portal.AdminStatus, error) {
 	g := a.g
 	rs := g.ReloadStatus()
 	st := portal.AdminStatus{NextSync: g.NextSync(), LastSuccess: g.LastSuccessfulSync(), ConfigOK: rs.At.IsZero() || rs.OK,
-		ConfigAt: rs.At, Privileges: g.config().Privileges()}
+		ConfigAt: rs.At, Privileges: g.config().Privileges(), Version: Build().String()}
 	if rs.Err != nil {
 		st.ConfigError = rs.Err.Error()
 	}
@@ -209,6 +210,15 @@ func (a adminBackend) sync(ctx context.Context, dryRun bool) portal.SyncOutcome 
 		}
 	}
 	return out
+}
+
+// Connect implements portal.Admin.
+func (a adminBackend) Connect(host string) []connect.Guide {
+	s := a.g.config().ConnectSettings()
+	if host != "" {
+		s.Host = host
+	}
+	return connect.List(s)
 }
 
 // Binds implements portal.Admin.

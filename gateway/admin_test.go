@@ -192,6 +192,41 @@ func TestAdminPage(t *testing.T) {
 	}
 }
 
+// TestAdminConnect: the Connect page shows each client's settings from the
+// running config, as ldapgate clients prints them, with the warnings.
+func TestAdminConnect(t *testing.T) {
+	g, _, _, is := startAuthDemoWith(t, adminExtra)
+	daniel := signIn(t, g, is, danielMail)
+	if resp, _ := daniel.do("GET", daniel.base+"/admin/connect", nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("/admin/connect as a non-admin: %d, want 403", resp.StatusCode)
+	}
+	a := signIn(t, g, is, hannahMail)
+	resp, body := a.do("GET", a.base+"/admin/connect", nil)
+	want := []string{
+		"<h2 id=\"guide\">MailStore Server</h2>",
+		"<th>Administrative DN</th><td><code>cn=archive,ou=services,dc=example,dc=com</code>",
+		"<th>Server Name</th><td><code>127.0.0.1</code>",
+		"a loopback address", // the demo listens on 127.0.0.1
+		"app password from the ldapgate portal",
+		`href="/admin/connect?client=sssd"`,
+	}
+	for _, w := range want {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, w) {
+			t.Errorf("/admin/connect: %d, no %q in\n%s", resp.StatusCode, w, body)
+		}
+	}
+	_, body = a.do("GET", a.base+"/admin/connect?client=sssd&host=ldap.example.com", nil)
+	if !strings.Contains(body, "ldap_uri = ldap://ldap.example.com:") || !strings.Contains(body, `href="/admin/connect?client=nslcd&amp;host=ldap.example.com"`) {
+		t.Errorf("/admin/connect?client=sssd&host=ldap.example.com:\n%s", body)
+	}
+	if resp, _ := a.do("GET", a.base+"/admin/connect?client=nope", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/admin/connect?client=nope: %d, want 404", resp.StatusCode)
+	}
+	if _, body := a.do("GET", a.base+"/admin", nil); !strings.Contains(body, `<p id="version">ldapgate `+Build().String()+`</p>`) {
+		t.Errorf("the admin page does not show the version %q:\n%s", Build(), body)
+	}
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {

@@ -308,7 +308,7 @@ func checkKeys(path string, n *yaml.Node, t reflect.Type, where string, errs *Co
 			ft, ok := fields[k.Value]
 			if !ok {
 				msg := fmt.Sprintf("unknown key %q in %s; expected one of: %s", k.Value, orTop(where), strings.Join(yamlKeys(t), ", "))
-				if s := closest(k.Value, yamlKeys(t)); s != "" {
+				if s := Closest(k.Value, yamlKeys(t)); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				*errs = append(*errs, &ConfigError{File: path, Line: k.Line, Msg: msg})
@@ -355,8 +355,9 @@ func yamlKeys(t reflect.Type) []string {
 	return keys
 }
 
-// closest returns the candidate within edit distance 2 of s, if any.
-func closest(s string, candidates []string) string {
+// Closest returns the candidate within edit distance 2 of s, if any (for
+// "did you mean" hints).
+func Closest(s string, candidates []string) string {
 	best, bestD := "", 3
 	for _, c := range candidates {
 		if d := editDistance(s, c); d < bestD {

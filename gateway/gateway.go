@@ -264,7 +264,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		ServiceAccounts: hashes,
 		SizeLimit:       cfg.LDAP.SizeLimit,
 		MaxMessageBytes: cfg.LDAP.MaxMessageBytes,
-		VendorVersion:   Version,
+		VendorVersion:   Build().Version,
 		TLS:             tlsCfg,
 		RequireTLS:      cfg.LDAP.RequireTLS,
 		BindLimit:       cfg.LDAPBindLimit(),
@@ -510,7 +510,3 @@ func NewLogger(c LogConfig, w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-
-// Version is ldapgate's version, set at build time with
-// -ldflags "-X github.com/ldapgate/ldapgate/gateway.Version=v1.2.3".
-var Version = "dev"

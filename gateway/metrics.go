@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,7 +78,12 @@ func newMetrics(g *Gateway) *metrics {
 	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ldapgate_config_last_reload_successful",
 		Help: "1 if the last config reload succeeded (or none happened), 0 if ldapgate runs on an older config."})
 	m.reloadOK.Set(1)
-	m.reg.MustRegister(m.binds, m.ops, m.searches, m.syncRuns, m.syncTook, m.reloads, m.reloadOK,
+	b := Build()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ldapgate_build_info",
+		Help:        "1, labelled with the running binary's version, commit, commit time, whether its work tree was modified, and Go version.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "vcs_time": b.Time, "modified": strconv.FormatBool(b.Modified), "goversion": b.GoVersion}})
+	buildInfo.Set(1)
+	m.reg.MustRegister(m.binds, m.ops, m.searches, m.syncRuns, m.syncTook, m.reloads, m.reloadOK, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_ldap_open_connections",
 		Help: "Open LDAP client connections."}, func() float64 {
@@ -167,6 +173,11 @@ func (m *metrics) reloaded(ok bool) {
 	if ok {
 		m.reloads.WithLabelValues("success").Inc()
 		m.reloadOK.Set(1)
+		b := Build()
+		buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ldapgate_build_info",
+			Help:        "1, labelled with the running binary's version, commit, commit time, whether its work tree was modified, and Go version.",
+			ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "vcs_time": b.Time, "modified": strconv.FormatBool(b.Modified), "goversion": b.GoVersion}})
+		buildInfo.Set(1)
 	} else {
 		m.reloads.WithLabelValues("failure").Inc()
 		m.reloadOK.Set(0)
@@ -296,13 +307,14 @@ type health struct {
 	// DiskFull says since when syncs cannot write for lack of disk space.
 	// It does not fail /readyz by itself: the last good data is still
 	// served, and ready_max_age turns it failing if it lasts.
-	DiskFull string `json:"storeDiskFull,omitempty"`
+	DiskFull string    `json:"storeDiskFull,omitempty"`
+	Build    BuildInfo `json:"build"`
 }
 
 func (g *Gateway) health(ready bool) (health, bool) {
 	v := g.live.Load()
 	cfg := g.config()
-	h := health{Status: "ok", Users: viewLen(v, true), Groups: viewLen(v, false), LastSync: g.LastSuccessfulSync(), ConfigOK: true}
+	h := health{Status: "ok", Users: viewLen(v, true), Groups: viewLen(v, false), LastSync: g.LastSuccessfulSync(), ConfigOK: true, Build: Build()}
 	rs := g.ReloadStatus()
 	if !rs.At.IsZero() {
 		h.ConfigReload, h.ConfigOK = rs.At, rs.OK

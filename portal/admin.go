@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ldapgate/ldapgate/connect"
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
 )
@@ -29,6 +30,10 @@ type Admin interface {
 	// syncs.
 	Grant(ctx context.Context, userID, privilege string) error
 	Revoke(ctx context.Context, userID, privilege string) error
+	// Connect returns every client's settings for the running config, as
+	// `ldapgate clients` prints them; host, if not "", is the name clients
+	// reach ldapgate by.
+	Connect(host string) []connect.Guide
 }
 
 // AdminStatus is the top of the admin page.
@@ -41,6 +46,7 @@ type AdminStatus struct {
 	ConfigAt      time.Time
 	RestartNeeded []string
 	Privileges    []string // privilege names known from the config
+	Version       string   // the running build, as ldapgate version prints it
 }
 
 // SyncOutcome is the result of "Test settings" or "Synchronize now".
@@ -85,6 +91,9 @@ type adminPage struct {
 	Run     *store.SyncRun
 	Plan    string
 	Outcome *SyncOutcome
+	Guides  []connect.Guide // the Connect page's clients
+	Guide   *connect.Guide  // the one shown
+	Host    string
 }
 
 type adminUser struct {
@@ -104,6 +113,32 @@ func (s *Server) adminRoutes() {
 	s.mux.HandleFunc("GET /admin/users/{id}", s.adminUser)
 	s.mux.HandleFunc("POST /admin/users/{id}/grant", s.adminGrant)
 	s.mux.HandleFunc("POST /admin/users/{id}/revoke", s.adminRevoke)
+	s.mux.HandleFunc("GET /admin/connect", s.adminConnect)
+}
+
+// adminConnect is the Connect page: what to type into each client.
+func (s *Server) adminConnect(w http.ResponseWriter, r *http.Request) {
+	sess, u, _, ok := s.admin(w, r)
+	if !ok {
+		return
+	}
+	host := strings.TrimSpace(r.URL.Query().Get("host"))
+	p := adminPage{Title: "Connect your server", SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail,
+		Guides: s.cfg.Admin.Connect(host), Host: host}
+	name := r.URL.Query().Get("client")
+	if name == "" {
+		name = "mailstore"
+	}
+	for i := range p.Guides {
+		if p.Guides[i].Name == name {
+			p.Guide = &p.Guides[i]
+		}
+	}
+	status := http.StatusOK
+	if p.Guide == nil {
+		status, p.Error = http.StatusNotFound, "No such client."
+	}
+	s.renderAdmin(w, status, "admin_connect", p)
 }
 
 // admin returns the signed-in admin, or answers the request itself: the

@@ -82,6 +82,10 @@ func TestServeSocketActivation(t *testing.T) {
 	cmd, lines := startActivated(t, cfgPath, []*os.File{f}, "LISTEN_FDS=1", "LISTEN_FDNAMES=ldapgate.socket")
 	f.Close()
 	l.Close() // the server's copy stays open
+	// The start-up log names the build.
+	if line := waitLine(t, lines, "ldapgate starting"); !strings.Contains(line, "version=") || !strings.Contains(line, "revision=") || !strings.Contains(line, "modified=") {
+		t.Errorf("start-up log: %s, want the version, revision and modified", line)
+	}
 	if line := waitLine(t, lines, "serving on a socket passed by systemd"); !strings.Contains(line, addr) {
 		t.Errorf("log: %s, want the address %s", line, addr)
 	}

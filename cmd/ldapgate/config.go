@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -18,15 +19,27 @@ func newConfigCmd(s *streams) *cobra.Command {
 }
 
 func newConfigCheckCmd(s *streams) *cobra.Command {
-	return &cobra.Command{
-		Use:   "check FILE",
-		Short: "Validate a config file",
-		Long:  "check reads FILE and reports every problem with its line and what was expected.",
-		Args:  exactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return runConfigCheck(s, args[0])
+	var path string
+	cmd := &cobra.Command{
+		Use:   "check [FILE...]",
+		Short: "Validate config files",
+		Long: "check reads each FILE (or -c FILE, as every other command takes the config) and reports\n" +
+			"every problem with its line and what was expected.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{path}
+			} else if cmd.Flags().Changed("config") {
+				return &usageError{fmt.Errorf("give the files as arguments or one with -c, not both")}
+			}
+			var errs []error
+			for _, p := range args {
+				errs = append(errs, runConfigCheck(s, p))
+			}
+			return errors.Join(errs...)
 		},
 	}
+	configFlag(cmd, &path)
+	return cmd
 }
 
 func runConfigCheck(s *streams, path string) error {

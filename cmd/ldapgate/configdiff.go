@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
@@ -9,21 +10,33 @@ import (
 	"github.com/ldapgate/ldapgate/gateway"
 )
 
-type configDiffOptions struct{ json bool }
+type configDiffOptions struct {
+	json       bool
+	configPath string
+}
 
 func newConfigDiffCmd(s *streams) *cobra.Command {
 	var opts configDiffOptions
 	cmd := &cobra.Command{
-		Use:   "diff OLD NEW",
+		Use:   "diff OLD NEW | diff -c OLD NEW",
 		Short: "Show what changes between two config files, and when each change takes effect",
 		Long: "diff validates both files and lists each setting that differs, with when a running\n" +
 			"ldapgate applies it on reload: now, at the next sync, or only after a restart.\n" +
-			"Password hashes and secrets are never shown.",
-		Args: exactArgs(2),
-		RunE: func(_ *cobra.Command, args []string) error {
+			"Password hashes and secrets are never shown. OLD may also be given with -c.",
+		Args: rangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if !cmd.Flags().Changed("config") {
+					return &usageError{errors.New("expected OLD and NEW, or -c OLD and NEW")}
+				}
+				args = []string{opts.configPath, args[0]}
+			} else if cmd.Flags().Changed("config") {
+				return &usageError{errors.New("-c names OLD: give NEW alone")}
+			}
 			return runConfigDiff(s, &opts, args[0], args[1])
 		},
 	}
+	configFlag(cmd, &opts.configPath)
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,6 +80,13 @@ func TestConfigCheck(t *testing.T) {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr %q does not contain %q", errOut, want)
 		}
+	}
+
+	// Several files (config check configs/*.yaml): each checked, the bad
+	// one reported once, exit 3.
+	code, out, errOut = cli(t, "", "config", "check", cfgPath, bad)
+	if code != exitConfig || !strings.Contains(out, cfgPath+": OK") || strings.Count(errOut, "max_delete_precent") != 1 {
+		t.Errorf("config check of a good and a bad file: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }
 
@@ -206,15 +214,81 @@ func TestPasswordHash(t *testing.T) {
 	}
 }
 
+// TestUsage: every bad command line exits 2 with the error once and the
+// command's usage; unknown commands get a suggestion.
 func TestUsage(t *testing.T) {
-	if code, _, _ := cli(t, "", "sync", "--no-such-flag"); code != exitUsage {
-		t.Errorf("unknown flag: exit %d, want %d", code, exitUsage)
+	cfgPath, _ := demoSetup(t)
+	tests := []struct {
+		args    []string
+		want    string // in stderr
+		usageOf string // the command whose usage follows
+	}{
+		{[]string{"serv"}, `unknown command "serv" for "ldapgate" (did you mean "serve"?)`, "ldapgate"},
+		{[]string{}, "ldapgate needs a command", "ldapgate"},
+		{[]string{"config"}, "ldapgate config needs a command", "ldapgate config"},
+		{[]string{"config", "chek", cfgPath}, `unknown command "chek" for "ldapgate config" (did you mean "check"?)`, "ldapgate config"},
+		{[]string{"sync", "histroy", "-c", cfgPath}, `unknown command "histroy" for "ldapgate sync" (did you mean "history"?)`, "ldapgate sync"},
+		{[]string{"users", "lst"}, `unknown command "lst" for "ldapgate users" (did you mean "list"?)`, "ldapgate users"},
+		{[]string{"sync", "--no-such-flag"}, "unknown flag: --no-such-flag", "ldapgate sync"},
+		{[]string{"serve", "extra"}, `unexpected argument "extra"`, "ldapgate serve"},
+		{[]string{"users", "show"}, "ldapgate users show: expected 1 argument(s), got 0", "ldapgate users show"},
+		{[]string{"config", "check", cfgPath, "-c", "other.yaml"}, "not both", "ldapgate config check"},
+		{[]string{"config", "diff", cfgPath}, "expected OLD and NEW", "ldapgate config diff"},
+		{[]string{"help", "confg"}, `unknown command "confg" for "ldapgate" (did you mean "config"?)`, "ldapgate help"},
+		{[]string{"help", "config", "chek"}, `unknown command "chek" for "ldapgate config" (did you mean "check"?)`, "ldapgate help"},
 	}
-	if code, _, _ := cli(t, "", "config", "check"); code != exitUsage {
-		t.Errorf("missing argument: exit %d, want %d", code, exitUsage)
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := cli(t, "", tt.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d", code, exitUsage)
+			}
+			if strings.Count(errOut, tt.want) != 1 || strings.Count(errOut, "ldapgate: ") != 1 {
+				t.Errorf("stderr does not hold %q once, as the only error:\n%s", tt.want, errOut)
+			}
+			if !strings.Contains(errOut, "Usage:\n  "+tt.usageOf+" ") {
+				t.Errorf("no usage of %s in stderr:\n%s", tt.usageOf, errOut)
+			}
+			if out != "" {
+				t.Errorf("stdout: %q", out)
+			}
+		})
 	}
+}
+
+// TestConfigFlagEverywhere: every command that reads a config takes -c,
+// config check and config diff included.
+func TestConfigFlagEverywhere(t *testing.T) {
+	cfgPath, _ := demoSetup(t)
+	for _, args := range [][]string{
+		{"config", "check", "-c", cfgPath},
+		{"config", "check", cfgPath},
+		{"config", "check", cfgPath, cfgPath}, // config check configs/*.yaml
+		{"config", "diff", "-c", cfgPath, cfgPath},
+		{"clients", "-c", cfgPath},
+	} {
+		if code, out, errOut := cli(t, "", args...); code != exitOK {
+			t.Errorf("%q: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+}
+
+// TestSyncErrorPrintedOnce: a failing sync's error is printed by the
+// command alone, not a second time by the engine's log.
+func TestSyncErrorPrintedOnce(t *testing.T) {
+	cfgPath, dirFile := demoSetup(t)
+	if err := os.WriteFile(dirFile, []byte(`{"users": 5}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := cli(t, "", "sync", "-c", cfgPath)
+	if code != exitError || strings.Count(errOut, "expected admin.Users") != 1 {
+		t.Errorf("sync of a broken directory file: exit %d, want %d with the error once:\n%s", code, exitError, errOut)
+	}
+}
+
+func TestVersion(t *testing.T) {
 	code, out, _ := cli(t, "", "version")
-	if code != exitOK || !strings.HasPrefix(out, "ldapgate ") {
+	if code != exitOK || !strings.HasPrefix(out, "ldapgate ") || !strings.Contains(out, runtime.Version()) {
 		t.Errorf("version: exit %d %q", code, out)
 	}
 }

@@ -38,6 +38,8 @@ func runServe(cmd *cobra.Command, s *streams, opts *serveOptions) error {
 		return err
 	}
 	defer g.Close()
-	log.Info("ldapgate starting", "version", gateway.Version, "config", cfg.Path(), "store", cfg.StorePath())
+	b := gateway.Build()
+	log.Info("ldapgate starting", "version", b.Version, "revision", b.Revision, "commit_time", b.Time, "modified", b.Modified,
+		"config", cfg.Path(), "store", cfg.StorePath())
 	return g.Run(ctx)
 }

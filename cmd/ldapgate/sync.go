@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -65,7 +67,9 @@ func runSync(cmd *cobra.Command, s *streams, opts *syncOptions) error {
 		// The command prints its own report; keep the log for warnings.
 		logCfg.Level = "warn"
 	}
-	log := gateway.NewLogger(logCfg, s.Err)
+	// The command prints the error it returns; the engine's own record of
+	// a failed sync (for serve's log) would print it a second time.
+	log := slog.New(dropMessage{gateway.NewLogger(logCfg, s.Err).Handler(), "sync failed"})
 	ctx := cmd.Context()
 	var diag *google.Diagnosis
 	if opts.dryRun {
@@ -127,4 +131,26 @@ func runSync(cmd *cobra.Command, s *streams, opts *syncOptions) error {
 		fmt.Fprintf(s.Out, "Applied as sync run %d.\n", res.RunID)
 	}
 	return nil
+}
+
+// dropMessage is a log handler that leaves out the records with one
+// message.
+type dropMessage struct {
+	slog.Handler
+	msg string
+}
+
+func (d dropMessage) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == d.msg {
+		return nil
+	}
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d dropMessage) WithAttrs(as []slog.Attr) slog.Handler {
+	return dropMessage{d.Handler.WithAttrs(as), d.msg}
+}
+
+func (d dropMessage) WithGroup(name string) slog.Handler {
+	return dropMessage{d.Handler.WithGroup(name), d.msg}
 }

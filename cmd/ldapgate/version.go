@@ -15,7 +15,7 @@ func newVersionCmd(s *streams) *cobra.Command {
 		Short: "Print ldapgate's version",
 		Args:  exactArgs(0),
 		RunE: func(*cobra.Command, []string) error {
-			_, err := fmt.Fprintf(s.Out, "ldapgate %s (%s %s/%s)\n", gateway.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintf(s.Out, "ldapgate %s %s %s/%s\n", gateway.Build(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return err
 		},
 	}

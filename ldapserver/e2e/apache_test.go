@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ldapgate/ldapgate/connect"
 )
 
-// startApache runs Apache httpd with mod_authnz_ldap on 127.0.0.1:
-// basic authentication against ldapgate (search as the archive service
-// account, then bind as the user), and locations that require groups
+// startApache runs Apache httpd with mod_authnz_ldap on 127.0.0.1 and the
+// apache guide's locations: basic authentication against ldapgate (search
+// as the archive service account, then bind as the user), requiring groups
 // (Require ldap-group, which Apache checks with LDAP Compare operations
 // and, for nested groups, searches). It returns the base URL.
 //
@@ -35,18 +37,15 @@ func startApache(t *testing.T, d *directory) string {
 			writeFile(t, filepath.Join(docs, loc, "index.txt"), "welcome to "+loc+"\n", 0o644)
 		}
 		addr := freePort(t)
-		ldapURL := "ldap://" + d.addr + "/ou=people," + baseDN + "?uid?sub?(objectClass=posixAccount)"
-		auth := func(require string) string {
-			return `  AuthType Basic
-  AuthName "ldapgate e2e"
-  AuthBasicProvider ldap
-  AuthLDAPURL "` + ldapURL + `" NONE
-  AuthLDAPBindDN "` + archiveDN + `"
-  AuthLDAPBindPassword "` + archivePW + `"
-  AuthLDAPGroupAttribute member
-  AuthLDAPGroupAttributeIsDN on
-  AuthLDAPMaxSubGroupDepth 3
-  ` + require + "\n"
+		// Each location is the apache guide's, for its group; /user
+		// requires Daniel by name instead.
+		location := func(path, group, require string) string {
+			g := d.guide(t, "apache", func(s *connect.Settings) { s.Group = group })
+			loc := strings.Replace(g.File("site configuration"), "<Location /protected>", "<Location "+path+">", 1)
+			if require != "" {
+				loc = strings.Replace(loc, "Require ldap-group cn="+group+",ou=groups,"+baseDN, require, 1)
+			}
+			return loc
 		}
 		conf := filepath.Join(dir, "httpd.conf")
 		writeFile(t, conf, fmt.Sprintf(`ServerRoot %[1]s
@@ -76,19 +75,11 @@ DocumentRoot %[4]s
 <Directory %[4]s>
   Require all granted
 </Directory>
-<Location /engineering>
-%[7]s</Location>
-<Location /all-staff>
-%[8]s</Location>
-<Location /management>
-%[9]s</Location>
-<Location /user>
-%[10]s</Location>
-`, dir, addr, mods, docs, usr, grp,
-			auth("Require ldap-group "+engineeringDN),
-			auth("Require ldap-group "+allStaffDN),
-			auth("Require ldap-group "+managementDN),
-			auth("Require ldap-user "+danielUID)), 0o644)
+%[7]s%[8]s%[9]s%[10]s`, dir, addr, mods, docs, usr, grp,
+			location("/engineering", "engineering", ""),
+			location("/all-staff", "all-staff", ""),
+			location("/management", "management", ""),
+			location("/user", "engineering", "Require ldap-user "+danielUID)), 0o644)
 		p := startProcess(t, bins["apache2"], "-f", conf, "-DFOREGROUND")
 		base := "http://" + addr
 		err := p.waitFor(func() bool {
@@ -165,5 +156,31 @@ func TestApacheLDAPGroup(t *testing.T) {
 	// Apache checked the groups with Compare.
 	if log := d.log.String(); !strings.Contains(log, "compare") {
 		t.Errorf("no compare in ldapgate's log:\n%s", log)
+	}
+}
+
+// TestApacheStartTLS: the apache guide's TLS settings (STARTTLS in
+// AuthLDAPURL, LDAPTrustedGlobalCert) against a directory that requires
+// TLS.
+func TestApacheStartTLS(t *testing.T) {
+	d := startDirectoryTLS(t, startTLS)
+	base := startApache(t, d)
+	for _, tt := range []struct {
+		pw   string
+		want int
+	}{{d.danielPW, http.StatusOK}, {"wrong-password-123", http.StatusUnauthorized}} {
+		req, err := http.NewRequest("GET", base+"/engineering/index.txt", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(danielUID, tt.pw)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("GET /engineering over StartTLS with password %q: %d, want %d", tt.pw, resp.StatusCode, tt.want)
+		}
 	}
 }

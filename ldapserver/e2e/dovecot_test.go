@@ -9,30 +9,20 @@ import (
 )
 
 // startDovecot runs Dovecot's master (auth service only, no network
-// listeners) with a passdb that checks passwords by binding to ldapgate as
-// the user (auth_bind) and a userdb reading the POSIX attributes. It
-// returns a function running doveadm against it.
+// listeners) with the dovecot guide's passdb, which checks passwords by
+// binding to ldapgate as the user (auth_bind), and userdb, which reads the
+// POSIX attributes. It returns a function running doveadm against it.
 func startDovecot(t *testing.T, d *directory) func(args ...string) (string, error) {
 	t.Helper()
 	bins := need(t, "dovecot", "doveadm")
 	usr, grp := serviceUser(t, "dovecot")
 	login, _ := serviceUser(t, "dovenull")
 	dir := daemonDir(t)
+	g := d.guide(t, "dovecot")
 	ldapConf := filepath.Join(dir, "dovecot-ldap.conf.ext")
-	writeFile(t, ldapConf, `uris = ldap://`+d.addr+`
-dn = `+archiveDN+`
-dnpass = `+archivePW+`
-auth_bind = yes
-ldap_version = 3
-base = ou=people,`+baseDN+`
-scope = subtree
-user_filter = (&(objectClass=posixAccount)(|(uid=%u)(mail=%u)))
-pass_filter = (&(objectClass=posixAccount)(|(uid=%u)(mail=%u)))
-pass_attrs = uid=user
-user_attrs = uid=user,homeDirectory=home,uidNumber=uid,gidNumber=gid
-iterate_attrs = uid=user
-iterate_filter = (objectClass=posixAccount)
-`, 0o644)
+	writeFile(t, ldapConf, g.File("/etc/dovecot/dovecot-ldap.conf.ext"), 0o644)
+	// The guide's passdb and userdb, reading the file written here.
+	authLDAP := strings.ReplaceAll(g.File("/etc/dovecot/conf.d/auth-ldap.conf.ext"), "/etc/dovecot/dovecot-ldap.conf.ext", ldapConf)
 	conf := filepath.Join(dir, "dovecot.conf")
 	writeFile(t, conf, `protocols =
 base_dir = `+filepath.Join(dir, "run")+`
@@ -48,14 +38,7 @@ auth_debug = yes
 auth_cache_size = 0
 auth_failure_delay = 0
 first_valid_uid = 1
-passdb {
-  driver = ldap
-  args = `+ldapConf+`
-}
-userdb {
-  driver = ldap
-  args = `+ldapConf+`
-}
+`+authLDAP+`
 service auth {
   unix_listener auth-userdb {
     mode = 0666
@@ -119,5 +102,28 @@ func TestDovecot(t *testing.T) {
 	out, err = doveadm("user", "-u", "*")
 	if err != nil || !strings.Contains(out, danielUID) || strings.Count(out, "\n") < 5 {
 		t.Errorf("doveadm user -u '*': %v\n%s", err, out)
+	}
+}
+
+// TestDovecotStartTLS: the dovecot guide's TLS settings (tls = yes and the
+// CA) against a directory that requires TLS.
+func TestDovecotStartTLS(t *testing.T) {
+	d := startDirectoryTLS(t, startTLS)
+	doveadm := startDovecot(t, d)
+	if out, err := doveadm("auth", "test", "-x", "service=imap", danielUID, d.danielPW); err != nil || !strings.Contains(out, "auth succeeded") {
+		t.Errorf("auth test over StartTLS: %v\n%s", err, out)
+	}
+	if out, err := doveadm("user", danielUID); err != nil || !strings.Contains(out, "home\t/home/"+danielUID) {
+		t.Errorf("doveadm user over StartTLS: %v\n%s", err, out)
+	}
+}
+
+// TestDovecotLDAPS: the dovecot guide's LDAPS settings (an ldaps:// URI and
+// the CA) against a directory serving LDAPS.
+func TestDovecotLDAPS(t *testing.T) {
+	d := startDirectoryTLS(t, ldaps)
+	doveadm := startDovecot(t, d)
+	if out, err := doveadm("auth", "test", "-x", "service=imap", danielUID, d.danielPW); err != nil || !strings.Contains(out, "auth succeeded") {
+		t.Errorf("auth test over LDAPS: %v\n%s", err, out)
 	}
 }

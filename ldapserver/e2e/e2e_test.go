@@ -2,7 +2,9 @@
 // Apache httpd with mod_authnz_ldap, nslcd and SSSD with glibc's NSS, PHP's
 // ldap extension and python-ldap) against ldapgate's LDAP server on
 // loopback: each test starts the client as its own process in t.TempDir()
-// with a generated config or script.
+// with a generated config or script. The clients' settings come from
+// package connect, which `ldapgate clients` and the admin page's Connect
+// page print, so the guides say what these tests ran.
 //
 // The tests skip when a client's binaries are missing, unless the
 // environment variable CI is set (then they fail): .ci/run installs them
@@ -13,6 +15,8 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,12 +25,14 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/connect"
 	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/internal/testtool"
@@ -59,9 +65,29 @@ type directory struct {
 	danielPW string // Daniel's app password
 	live     *store.Live
 	log      *logBuffer
+	// caFile is the certificate of a directory with TLS, which clients
+	// trust; "" without TLS.
+	caFile string
+	ldaps  bool // the listener speaks LDAPS, not StartTLS
 }
 
+// How startDirectoryTLS serves: in the clear, StartTLS required, LDAPS.
+const (
+	plainLDAP = iota
+	startTLS
+	ldaps
+)
+
 func startDirectory(t *testing.T) *directory {
+	t.Helper()
+	return startDirectoryTLS(t, plainLDAP)
+}
+
+// startDirectoryTLS starts the directory; with TLS (a self-signed
+// certificate for 127.0.0.1) it serves StartTLS and refuses everything
+// else on a plain connection (ldap.require_tls), or serves LDAPS, so a
+// client works only if its TLS settings do.
+func startDirectoryTLS(t *testing.T, mode int) *directory {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "ldapgate.db"))
@@ -110,6 +136,15 @@ func startDirectory(t *testing.T) *directory {
 		POSIX:           ldapserver.POSIX{Enabled: true},
 		BindLimit:       ldapserver.BindLimit{PerName: -1, PerAddress: -1},
 	}
+	if mode != plainLDAP {
+		c := testtool.SelfSigned(t, time.Now(), x509.ExtKeyUsageServerAuth)
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{c.TLS}, MinVersion: tls.VersionTLS12}
+		cfg.RequireTLS = mode == startTLS
+		cfg.LDAPS = mode == ldaps
+		d.ldaps = cfg.LDAPS
+		d.caFile = filepath.Join(daemonDir(t), "ldapgate-ca.pem") // the daemons' workers read it
+		writeFile(t, d.caFile, string(c.CertPEM), 0o644)
+	}
 	log := slog.New(slog.NewTextHandler(d.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := ldapserver.New(cfg, d.live, log, ldapserver.WithUserAuthenticator(chain))
 	if err != nil {
@@ -123,6 +158,52 @@ func startDirectory(t *testing.T) *directory {
 	d.addr = ldaptest.Serve(t, srv)
 	return d
 }
+
+// guide returns the client's guide for this directory, as `ldapgate
+// clients NAME` prints it for a config like the test's (POSIX on, no TLS,
+// the archive service account), with the service account's password
+// filled in; set changes the settings further.
+func (d *directory) guide(t *testing.T, name string, set ...func(*connect.Settings)) connect.Guide {
+	t.Helper()
+	s := connect.Settings{
+		BaseDN: baseDN, Listen: d.addr, ServiceAccounts: []string{"archive"},
+		POSIX: true, Binds: []string{"app_password"}, BindPassword: archivePW,
+		TLS: d.caFile != "", RequireTLS: d.caFile != "",
+	}
+	if d.ldaps {
+		s.LDAPSListen = d.addr
+	}
+	for _, f := range set {
+		f(&s)
+	}
+	g, err := connect.For(name, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.caFile != "" { // the guides' CA paths, to this directory's certificate
+		for i, f := range g.Files {
+			g.Files[i].Text = caPath.ReplaceAllString(f.Text, d.caFile)
+		}
+	}
+	return g
+}
+
+// clientTLS is a TLS config trusting the directory's certificate.
+func (d *directory) clientTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	pem, err := os.ReadFile(d.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no certificate in " + d.caFile)
+	}
+	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+}
+
+// caPath matches the place the guides tell to put ldapgate's CA.
+var caPath = regexp.MustCompile(`/etc/\S+/ldapgate-ca\.pem`)
 
 // need skips the test when a program is missing, unless CI is set.
 func need(t *testing.T, progs ...string) map[string]string {

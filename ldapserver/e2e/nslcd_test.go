@@ -44,12 +44,8 @@ func startNslcd(t *testing.T, d *directory) *nssClient {
 		}
 	}
 	conf := filepath.Join(dir, "nslcd.conf")
-	writeFile(t, conf, runAs+`uri ldap://`+d.addr+`/
-base `+baseDN+`
-binddn `+archiveDN+`
-bindpw `+archivePW+`
-ldap_version 3
-bind_timelimit 5
+	// The nslcd guide's config, with short time limits for the test.
+	writeFile(t, conf, runAs+d.guide(t, "nslcd").File("/etc/nslcd.conf")+`bind_timelimit 5
 timelimit 5
 reconnect_retrytime 1
 `, 0o600)
@@ -94,4 +90,23 @@ func TestNslcd(t *testing.T) {
 		checkEnumeration(t, "group", n.getentLines(t, "group"), pd.groups, checkGroupLine)
 	})
 	checkSearchedBound(t, d, `filter="(&(objectClass=posixAccount)(uid=`+danielUID+`))"`)
+}
+
+// TestNslcdStartTLS: the nslcd guide's TLS settings (ssl start_tls,
+// tls_reqcert demand and the CA) against a directory that requires TLS.
+func TestNslcdStartTLS(t *testing.T) {
+	d := startDirectoryTLS(t, startTLS)
+	pd := readPOSIX(t, d)
+	n := startNslcd(t, d)
+	checkPasswd(t, n.getentLines(t, "passwd", danielUID)[0], pd.daniel)
+	checkGroupLine(t, n.getentLines(t, "group", "engineering")[0], pd.groups["engineering"])
+}
+
+// TestNslcdLDAPS: the nslcd guide's LDAPS settings (an ldaps:// URI, ssl on
+// and the CA) against a directory serving LDAPS.
+func TestNslcdLDAPS(t *testing.T) {
+	d := startDirectoryTLS(t, ldaps)
+	pd := readPOSIX(t, d)
+	n := startNslcd(t, d)
+	checkPasswd(t, n.getentLines(t, "passwd", danielUID)[0], pd.daniel)
 }

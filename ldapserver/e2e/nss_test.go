@@ -164,11 +164,22 @@ type posixData struct {
 // engineering (directly) and all-staff (nested), which the tests look up.
 func readPOSIX(t *testing.T, d *directory) posixData {
 	t.Helper()
-	c, err := ldap.DialURL("ldap://" + d.addr)
+	var c *ldap.Conn
+	var err error
+	if d.ldaps {
+		c, err = ldap.DialURL("ldaps://"+d.addr, ldap.DialWithTLSConfig(d.clientTLS(t)))
+	} else {
+		c, err = ldap.DialURL("ldap://" + d.addr)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if d.caFile != "" && !d.ldaps {
+		if err := c.StartTLS(d.clientTLS(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := c.Bind(archiveDN, archivePW); err != nil {
 		t.Fatal(err)
 	}

@@ -258,15 +258,9 @@ type phpCompare struct {
 	Warnings []string
 }
 
-// Nextcloud's filters and attributes, as its wizard writes them for an
-// OpenLDAP-like server (lowercased attribute names; dn and photos asked
-// for though no server returns them).
-const (
-	ncUserFilter  = "(|(objectclass=inetOrgPerson))"
-	ncGroupFilter = "(&(|(objectclass=groupOfNames)))"
-	ncLoginFilter = "(&(|(objectclass=inetOrgPerson))(|(uid=%uid)(|(mailPrimaryAddress=%uid)(mail=%uid))))"
-)
-
+// Nextcloud's attributes, as user_ldap asks for them (lowercased
+// attribute names; dn and photos asked for though no server returns them).
+// The filters, bases and account are the nextcloud guide's.
 var (
 	ncUserAttrs  = []string{"dn", "uid", "mail", "displayname", "memberof", "entryuuid", "jpegphoto", "thumbnailphoto"}
 	ncGroupAttrs = []string{"dn", "cn", "member", "memberof", "entryuuid", "description"}
@@ -281,9 +275,12 @@ func TestPHPLDAP(t *testing.T) {
 		clientMissing(t, phpPkgs, "PHP's ldap extension does not load (%v): %s", err, out)
 	}
 	d := startDirectory(t)
-	c := dialAs(t, d, archiveDN, archivePW)
-	users := searchEntries(t, c, "ou=people,"+baseDN, ldap.ScopeWholeSubtree, ncUserFilter, ncUserAttrs)
-	groups := searchEntries(t, c, "ou=groups,"+baseDN, ldap.ScopeWholeSubtree, ncGroupFilter, ncGroupAttrs)
+	nc := d.guide(t, "nextcloud")
+	peopleDN, groupsDN := nc.Value("ldapBaseUsers"), nc.Value("ldapBaseGroups")
+	userFilter, groupFilter := nc.Value("ldapUserFilter"), nc.Value("ldapGroupFilter")
+	c := dialAs(t, d, nc.Value("ldapAgentName"), nc.Value("ldapAgentPassword"))
+	users := searchEntries(t, c, peopleDN, ldap.ScopeWholeSubtree, userFilter, ncUserAttrs)
+	groups := searchEntries(t, c, groupsDN, ldap.ScopeWholeSubtree, groupFilter, ncGroupAttrs)
 	rootDSE := searchEntries(t, c, "", ldap.ScopeBaseObject, "(objectClass=*)", []string{"namingContexts", "supportedControl"})[""]
 	if len(users) < 3 || len(groups) < 2 {
 		t.Fatalf("ldapgate serves %d users and %d groups; the test pages through at least 3 and 2", len(users), len(groups))
@@ -315,14 +312,14 @@ func TestPHPLDAP(t *testing.T) {
 		cmpIn = append(cmpIn, map[string]string{"dn": tt.dn, "attr": tt.attr, "value": tt.value})
 	}
 	in := map[string]any{
-		"uri":             "ldap://" + d.addr,
-		"serviceDN":       archiveDN,
-		"servicePassword": archivePW,
-		"peopleDN":        "ou=people," + baseDN,
-		"groupsDN":        "ou=groups," + baseDN,
-		"userFilter":      ncUserFilter,
+		"uri":             nc.Value("ldapHost") + ":" + nc.Value("ldapPort"),
+		"serviceDN":       nc.Value("ldapAgentName"),
+		"servicePassword": nc.Value("ldapAgentPassword"),
+		"peopleDN":        peopleDN,
+		"groupsDN":        groupsDN,
+		"userFilter":      userFilter,
 		"userAttrs":       ncUserAttrs,
-		"groupFilter":     ncGroupFilter,
+		"groupFilter":     groupFilter,
 		"groupAttrs":      ncGroupAttrs,
 		"pageSize":        len(users)/3 + 1,
 		"groupPageSize":   len(groups)/2 + 1,
@@ -330,7 +327,7 @@ func TestPHPLDAP(t *testing.T) {
 		"userDN":          danielDN,
 		"userPassword":    d.danielPW,
 		"groupDN":         engineeringDN,
-		"loginFilter":     ncLoginFilter,
+		"loginFilter":     nc.Value("ldapLoginFilter"),
 		"logins":          []string{danielUID, danielMail, "nobody.here"},
 		"compares":        cmpIn,
 	}

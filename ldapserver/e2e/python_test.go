@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,8 +76,8 @@ while True:
         raise SystemExit("no end after 1000 pages")
 out["users"], out["userPages"] = users, pages
 
-# A user by mail, with the groups.
-f = "(mail=%s)" % ldap.filter.escape_filter_chars(cfg["userMail"])
+# A user by mail, with the groups, as a login finds it.
+f = cfg["loginFilter"].replace("%s", ldap.filter.escape_filter_chars(cfg["userMail"]))
 out["byMail"] = entries(c.search_s(cfg["peopleDN"], ldap.SCOPE_SUBTREE, f, ["uid", "memberOf"]))
 c.unbind_s()
 
@@ -146,9 +147,11 @@ func TestPythonLDAP(t *testing.T) {
 		clientMissing(t, pythonPkgs, "%s has no python-ldap (%v): %s", python, err, out)
 	}
 	d := startDirectory(t)
-	c := dialAs(t, d, archiveDN, archivePW)
-	users := searchEntries(t, c, "ou=people,"+baseDN, ldap.ScopeWholeSubtree, "(objectClass=inetOrgPerson)", pyUserAttrs)
-	byMail := searchEntries(t, c, "ou=people,"+baseDN, ldap.ScopeWholeSubtree, "(mail="+ldap.EscapeFilter(danielMail)+")", []string{"uid", "memberOf"})
+	g := d.guide(t, "generic")
+	peopleDN, userFilter, loginFilter := g.Value("User base"), g.Value("User filter"), g.Value("Login filter")
+	c := dialAs(t, d, g.Value("Bind DN"), g.Value("Bind password"))
+	users := searchEntries(t, c, peopleDN, ldap.ScopeWholeSubtree, userFilter, pyUserAttrs)
+	byMail := searchEntries(t, c, peopleDN, ldap.ScopeWholeSubtree, strings.ReplaceAll(loginFilter, "%s", ldap.EscapeFilter(danielMail)), []string{"uid", "memberOf"})
 	if len(users) < 3 {
 		t.Fatalf("ldapgate serves %d users; the test pages through at least 3", len(users))
 	}
@@ -156,11 +159,12 @@ func TestPythonLDAP(t *testing.T) {
 		t.Fatalf("ldapgate serves Daniel's memberOf as %q; want engineering and all-staff (nested) in it", m)
 	}
 	in := map[string]any{
-		"uri":             "ldap://" + d.addr,
-		"serviceDN":       archiveDN,
-		"servicePassword": archivePW,
-		"peopleDN":        "ou=people," + baseDN,
-		"userFilter":      "(objectClass=inetOrgPerson)",
+		"uri":             g.Value("URI"),
+		"serviceDN":       g.Value("Bind DN"),
+		"servicePassword": g.Value("Bind password"),
+		"peopleDN":        peopleDN,
+		"userFilter":      userFilter,
+		"loginFilter":     loginFilter,
 		"userAttrs":       pyUserAttrs,
 		"pageSize":        len(users)/3 + 1,
 		"userMail":        danielMail,

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ldapgate/ldapgate/internal/testtool"
@@ -18,9 +19,9 @@ import (
 // running sssd or nscd of the machine. SSSD runs as the namespace's root,
 // as Debian's package runs it.
 
-// startSssd runs SSSD's monitor in the foreground (sssd -i) with an LDAP
-// domain on ldapgate and the NSS responder, and waits until the responder
-// serves.
+// startSssd runs SSSD's monitor in the foreground (sssd -i) with the sssd
+// guide's LDAP domain on ldapgate and its NSS and PAM responders, and
+// waits until the NSS responder serves.
 func startSssd(t *testing.T, d *directory) *nssClient {
 	t.Helper()
 	n := newNSSClient(t, "sssd-ldap libnss-sss")
@@ -44,30 +45,13 @@ func startSssd(t *testing.T, d *directory) *nssClient {
 	}
 	// sssd refuses a config that is not the user's own with mode 0600
 	// (the user is root, or the namespace's root).
-	writeFile(t, filepath.Join(dir, "etc", "sssd.conf"), `[sssd]
-services = nss
-domains = ldapgate
-# No implicit domain for /etc/passwd: nsswitch.conf asks files first.
-enable_files_domain = false
-
-[domain/ldapgate]
-id_provider = ldap
-# Only NSS lookups here. SSSD would refuse password authentication without
-# TLS, but ID lookups over plain LDAP on loopback are allowed.
-auth_provider = none
-sudo_provider = none
-autofs_provider = none
-ldap_uri = ldap://`+d.addr+`
-ldap_search_base = `+baseDN+`
-ldap_schema = rfc2307bis
-ldap_default_bind_dn = `+archiveDN+`
-ldap_default_authtok = `+archivePW+`
-ldap_id_use_start_tls = false
-enumerate = false
-# Low, but longer than the test: see TestSssd on why nothing may be
-# fetched a second time.
-entry_cache_timeout = 60
-`, 0o600)
+	// The sssd guide's config, and for the test: no implicit domain for
+	// /etc/passwd (nsswitch.conf asks files first), and a cache timeout
+	// low, but longer than the test (see TestSssd on why nothing may be
+	// fetched a second time).
+	conf := d.guide(t, "sssd").File("/etc/sssd/sssd.conf")
+	conf = strings.Replace(conf, "[sssd]\n", "[sssd]\nenable_files_domain = false\n", 1) + "entry_cache_timeout = 60\n"
+	writeFile(t, filepath.Join(dir, "etc", "sssd.conf"), conf, 0o600)
 	// -i: stay in the foreground; the monitor starts sssd_be and sssd_nss,
 	// which log to its stderr too. -d: failures only (0x0010 to 0x0040).
 	const script = `mount --bind "$1/etc" /etc/sssd
@@ -127,4 +111,14 @@ func TestSssd(t *testing.T) {
 	// then their parents by their DNs.
 	checkLookups(t, n, pd, "engineering", "all-staff")
 	checkSearchedBound(t, d, "(uidNumber="+pd.daniel.uidNumber+")", "(gidNumber="+pd.groups["all-staff"].gidNumber+")", "(member="+danielDN+")")
+}
+
+// TestSssdStartTLS: the sssd guide's TLS settings (ldap_id_use_start_tls,
+// ldap_tls_reqcert demand and the CA) against a directory that requires
+// TLS.
+func TestSssdStartTLS(t *testing.T) {
+	d := startDirectoryTLS(t, startTLS)
+	pd := readPOSIX(t, d)
+	n := startSssd(t, d)
+	checkPasswd(t, n.getentLines(t, "passwd", danielUID)[0], pd.daniel)
 }
