@@ -33,6 +33,7 @@ type Config struct {
 	LDAP            LDAPConfig       `yaml:"ldap"`
 	ServiceAccounts []ServiceAccount `yaml:"service_accounts"`
 	Log             LogConfig        `yaml:"log"`
+	Audit           AuditConfig      `yaml:"audit"` // audit.go
 	// The bind chain and the web portal (see config_auth.go).
 	Binds        []string           `yaml:"binds"`
 	BindCacheTTL *Duration          `yaml:"bind_cache_ttl"`
@@ -549,6 +550,7 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	errs = append(errs, c.validateGoogle(root)...)
 	errs = append(errs, c.validatePOSIX(root)...)
 	errs = append(errs, c.validateOps(root)...)
+	errs = append(errs, c.validateAudit(root)...)
 	return errs
 }
 

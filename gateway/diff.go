@@ -115,6 +115,6 @@ func effectOf(key string) Effect {
 		return EffectNow
 	}
 	// domain, store, sync.deleted_retention (a store setting), ldap
-	// listeners and tree, http, oidc, log, metrics.listen
+	// listeners and tree, http, oidc, log, audit, metrics.listen
 	return EffectRestart
 }
