@@ -308,3 +308,40 @@ users: 1 to add, 2 to update, 1 to delete; groups: 1 to add, 1 to update, 1 to d
 		t.Errorf("FormatPlan(empty) = %q, want %q", got, want)
 	}
 }
+
+// TestFormatPlanSummary: however large the plan, a few lines per kind:
+// counts by action and reason (adds first, then the largest group), the
+// first changes, and how many more there are.
+func TestFormatPlanSummary(t *testing.T) {
+	p := &store.Plan{}
+	for i := range 1200 {
+		id := fmt.Sprint(i)
+		p.Users = append(p.Users, addU(usr(id, "u"+id+"@example.com"), "u"+id))
+		p.Grants = append(p.Grants, grant(store.ActionAdd, id, "u"+id+"@example.com", "login", store.GrantDefault, "", ReasonDefault))
+	}
+	p.Users = append(p.Users,
+		delU(usr("d1", "gone@example.com"), ReasonDeleted),
+		updU(usr("x1", "x1@example.com"), "renamed from y1@example.com", "primaryEmail"),
+		updU(usr("x2", "x2@example.com"), ReasonChanged, "displayName"),
+		updU(usr("x3", "x3@example.com"), ReasonChanged, "displayName"))
+	want := `users: 1,204 changes: 1,200 to add (new in source); 2 to update (changed in the source); 1 to update (renamed from y1@example.com); 1 to delete (deleted in the source)
+  + user u0@example.com (uid=u0): new in source
+  + user u1@example.com (uid=u1): new in source
+  … 1,202 more
+privileges: 1,200 changes: 1,200 to grant (default privilege for new users)
+  + privilege login → u0@example.com (default)
+  + privilege login → u1@example.com (default)
+  … 1,198 more
+users: 1200 to add, 3 to update, 1 to delete; groups: 0 to add, 0 to update, 0 to delete; memberships: 0 to add, 0 to remove; privileges: 1200 to grant, 0 to revoke
+`
+	var b bytes.Buffer
+	FormatPlanSummary(&b, p, 2)
+	if diff := cmp.Diff(b.String(), want); diff != "" {
+		t.Errorf("FormatPlanSummary() (-got +want):\n%s", diff)
+	}
+	b.Reset()
+	FormatPlanSummary(&b, &store.Plan{}, 2)
+	if got, want := b.String(), "no changes\n"; got != want {
+		t.Errorf("FormatPlanSummary(empty) = %q, want %q", got, want)
+	}
+}
