@@ -1,16 +1,19 @@
 package gateway
 
 import (
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ldapgate/ldapgate/oidc/oidctest"
+	"github.com/ldapgate/ldapgate/store"
 )
 
 const (
@@ -189,6 +192,19 @@ func TestAdminPage(t *testing.T) {
 	}
 	if u, _ := g.View().UserByMail(danielMail); contains(u.Privileges, "auditor") {
 		t.Error("the revoked privilege is still served")
+	}
+	// A misspelt privilege is refused with the name meant; revoking what
+	// the user does not hold says so.
+	resp, body = a.do("POST", userURL+"/grant", url.Values{"csrf": {a.csrf}, "privilege": {"exprot"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(html.UnescapeString(body), `unknown privilege "exprot" (did you mean "export"?)`) {
+		t.Errorf("grant exprot: %d\n%s", resp.StatusCode, body)
+	}
+	if slices.ContainsFunc(g.View().Privileges, func(p *store.ViewPrivilege) bool { return p.Name == "exprot" }) {
+		t.Error("the refused grant made a privilege group")
+	}
+	resp, body = a.do("POST", userURL+"/revoke", url.Values{"csrf": {a.csrf}, "privilege": {"auditor"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(html.UnescapeString(body), `does not hold privilege "auditor"`) {
+		t.Errorf("revoke of a privilege not held: %d\n%s", resp.StatusCode, body)
 	}
 }
 
