@@ -21,8 +21,11 @@ func newConfigCheckCmd(s *streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate a config file",
-		Long:  "check reads FILE and reports every problem with its line and what was expected.",
-		Args:  exactArgs(1),
+		Long: "check reads FILE and reports every problem with its line and what was expected.\n" +
+			"It also checks, as the user running it, what the config points at: the files ldapgate\n" +
+			"reads are readable (TLS certificates must parse), the store and the audit file writable.\n" +
+			"Run it as the service's user: sudo -u ldapgate ldapgate config check FILE.",
+		Args: exactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			return runConfigCheck(s, args[0])
 		},
@@ -33,6 +36,9 @@ func runConfigCheck(s *streams, path string) error {
 	cfg, err := gateway.LoadConfig(path)
 	if err != nil {
 		return err
+	}
+	if errs := cfg.CheckFiles(); len(errs) > 0 {
+		return errs
 	}
 	fmt.Fprintf(s.Out, "%s: OK\n", path)
 	if cfg.Source.Type == "google" {
