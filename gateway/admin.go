@@ -203,8 +203,9 @@ func (a adminBackend) sync(ctx context.Context, dryRun bool) portal.SyncOutcome 
 		out.RunID = res.RunID
 		out.Counts = engine.Summary(res.Counts)
 		if res.Plan != nil && !res.Plan.Empty() {
+			// A summary: the run's page has the whole plan, paged.
 			var b strings.Builder
-			engine.FormatPlan(&b, res.Plan)
+			engine.FormatPlanSummary(&b, res.Plan, 5)
 			out.Plan = b.String()
 		}
 	}

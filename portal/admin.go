@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,7 +48,7 @@ type AdminStatus struct {
 type SyncOutcome struct {
 	DryRun bool
 	Checks []Check // connection checks (Google source), may be empty
-	Plan   string  // the plan as text
+	Plan   string  // the plan's summary as text (engine.FormatPlanSummary)
 	Counts string  // summary line
 	Error  string
 	RunID  int64
@@ -83,9 +84,24 @@ type adminPage struct {
 	User    *adminUser
 	Binds   []BindOutcome
 	Run     *store.SyncRun
-	Plan    string
+	RunView *runView
 	Outcome *SyncOutcome
 }
+
+// runView is a sync run's plan on the admin page: its summary, then one
+// page of its changes, filtered by kind and user. A first sync of 100k
+// users has ~500k changes: the page never holds them all.
+type runView struct {
+	Summary         string
+	Kinds           []string
+	Kind, Who       string
+	Lines           []string
+	From, To, Total string
+	Prev, Next      string // links to the pages around, "" at either end
+}
+
+// runPageSize is how many changes a page of a run's plan shows.
+const runPageSize = 200
 
 type adminUser struct {
 	ID, UID, Email, Name, DN string
@@ -165,7 +181,61 @@ func (s *Server) adminRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.renderAdmin(w, http.StatusOK, "admin_run", adminPage{Title: "Sync run " + strconv.FormatInt(id, 10), SignedIn: true,
-		CSRF: sess.csrf, Email: u.PrimaryEmail, Run: &run, Plan: planText(run.Plan)})
+		CSRF: sess.csrf, Email: u.PrimaryEmail, Run: &run, RunView: newRunView(r, run)})
+}
+
+func newRunView(r *http.Request, run store.SyncRun) *runView {
+	q := r.URL.Query()
+	v := &runView{Kinds: engine.PlanKinds, Kind: q.Get("kind"), Who: strings.TrimSpace(q.Get("user"))}
+	if !slices.Contains(v.Kinds, v.Kind) {
+		v.Kind = ""
+	}
+	if run.Plan == nil || run.Plan.Empty() {
+		return v
+	}
+	var b strings.Builder
+	engine.FormatPlanSummary(&b, run.Plan, 5)
+	v.Summary = b.String()
+	page, _ := strconv.Atoi(q.Get("page"))
+	page = max(page, 1)
+	lines, total := engine.PlanPage(run.Plan, v.Kind, v.Who, (page-1)*runPageSize, runPageSize)
+	if len(lines) == 0 && total > 0 { // past the end: the last page
+		page = (total + runPageSize - 1) / runPageSize
+		lines, _ = engine.PlanPage(run.Plan, v.Kind, v.Who, (page-1)*runPageSize, runPageSize)
+	}
+	v.Lines, v.Total = lines, thousands(total)
+	from := (page-1)*runPageSize + 1
+	v.From, v.To = thousands(from), thousands(from+len(lines)-1)
+	link := func(page int) string {
+		q := url.Values{"page": {strconv.Itoa(page)}}
+		if v.Kind != "" {
+			q.Set("kind", v.Kind)
+		}
+		if v.Who != "" {
+			q.Set("user", v.Who)
+		}
+		return r.URL.Path + "?" + q.Encode()
+	}
+	if page > 1 {
+		v.Prev = link(page - 1)
+	}
+	if page*runPageSize < total {
+		v.Next = link(page + 1)
+	}
+	return v
+}
+
+// thousands formats n with commas between groups of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func (s *Server) adminSync(w http.ResponseWriter, r *http.Request) {
@@ -291,14 +361,4 @@ func (s *Server) renderAdmin(w http.ResponseWriter, status int, name string, p a
 	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
 		s.cfg.Log.Error("portal template", "template", name, "err", err)
 	}
-}
-
-// planText renders a plan as the command line prints it.
-func planText(p *store.Plan) string {
-	if p == nil || p.Empty() {
-		return ""
-	}
-	var b strings.Builder
-	engine.FormatPlan(&b, p)
-	return b.String()
 }

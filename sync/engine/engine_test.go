@@ -345,3 +345,33 @@ users: 1200 to add, 3 to update, 1 to delete; groups: 0 to add, 0 to update, 0 t
 		t.Errorf("FormatPlanSummary(empty) = %q, want %q", got, want)
 	}
 }
+
+// TestPlanPage: the plan's lines filtered by kind and by a part of an
+// address, one page at a time.
+func TestPlanPage(t *testing.T) {
+	p := &store.Plan{
+		Users: []store.UserChange{addU(usr("1", "alice@example.com"), "alice"), addU(usr("2", "bob@example.com"), "bob")},
+		Members: []store.MemberChange{
+			memb(store.ActionAdd, "g1", "sales@example.com", mu("1"), "alice@example.com", ReasonMember),
+			memb(store.ActionAdd, "g1", "sales@example.com", mu("2"), "bob@example.com", ReasonMember),
+		},
+		Grants: []store.GrantChange{grant(store.ActionAdd, "1", "alice@example.com", "login", store.GrantDefault, "", ReasonDefault)},
+	}
+	for _, tt := range []struct {
+		kind, who     string
+		offset, limit int
+		want          []string
+		total         int
+	}{
+		{"", "", 0, 2, []string{"+ user alice@example.com (uid=alice): new in source", "+ user bob@example.com (uid=bob): new in source"}, 5},
+		{"", "", 4, 2, []string{"+ privilege login → alice@example.com (default)"}, 5},
+		{"", "ALICE", 0, 10, []string{"+ user alice@example.com (uid=alice): new in source", "+ member alice@example.com → sales@example.com", "+ privilege login → alice@example.com (default)"}, 3},
+		{"memberships", "bob", 0, 10, []string{"+ member bob@example.com → sales@example.com"}, 1},
+		{"groups", "", 0, 10, nil, 0},
+	} {
+		lines, total := PlanPage(p, tt.kind, tt.who, tt.offset, tt.limit)
+		if diff := cmp.Diff(lines, tt.want); diff != "" || total != tt.total {
+			t.Errorf("PlanPage(%q, %q, %d, %d): total %d, want %d; lines (-got +want):\n%s", tt.kind, tt.who, tt.offset, tt.limit, total, tt.total, diff)
+		}
+	}
+}

@@ -92,6 +92,35 @@ func FormatPlanSummary(w io.Writer, p *store.Plan, perKind int) {
 	io.WriteString(w, b.String()) //nolint:errcheck // best effort, like fmt.Fprint
 }
 
+// PlanKinds are the kinds of change of a plan, in FormatPlan's order.
+var PlanKinds = []string{"users", "groups", "memberships", "privileges"}
+
+// PlanPage returns the changes of p as FormatPlan shows them, one line
+// each (without its newline), that are of kind (one of PlanKinds, or ""
+// for all) and name who (a part of an address, UID or CN, any case; ""
+// for all): limit of them from the offset-th on, and how many there are
+// in all. It formats only the lines it returns.
+func PlanPage(p *store.Plan, kind, who string, offset, limit int) (lines []string, total int) {
+	who = strings.ToLower(who)
+	for _, k := range planKinds(p) {
+		if kind != "" && k.name != kind {
+			continue
+		}
+		for i := range k.n {
+			if who != "" && !slices.ContainsFunc(k.names(i), func(n string) bool {
+				return strings.Contains(strings.ToLower(n), who)
+			}) {
+				continue
+			}
+			if total >= offset && len(lines) < limit {
+				lines = append(lines, strings.TrimSuffix(k.line(i), "\n"))
+			}
+			total++
+		}
+	}
+	return lines, total
+}
+
 // planKind is one kind of change of a plan, seen through accessors so
 // that the formatters treat the four kinds alike.
 type planKind struct {
@@ -100,7 +129,8 @@ type planKind struct {
 	verbs  map[store.Action]string
 	action func(i int) store.Action
 	reason func(i int) string
-	line   func(i int) string // with its newline
+	line   func(i int) string   // with its newline
+	names  func(i int) []string // what PlanPage's who matches
 }
 
 var (
@@ -114,19 +144,23 @@ func planKinds(p *store.Plan) []planKind {
 		{name: "users", n: len(p.Users), verbs: objectVerbs,
 			action: func(i int) store.Action { return p.Users[i].Action },
 			reason: func(i int) string { return p.Users[i].Reason },
-			line:   func(i int) string { return userLine(p.Users[i]) }},
+			line:   func(i int) string { return userLine(p.Users[i]) },
+			names:  func(i int) []string { return []string{p.Users[i].User.PrimaryEmail, p.Users[i].User.UID} }},
 		{name: "groups", n: len(p.Groups), verbs: objectVerbs,
 			action: func(i int) store.Action { return p.Groups[i].Action },
 			reason: func(i int) string { return p.Groups[i].Reason },
-			line:   func(i int) string { return groupLine(p.Groups[i]) }},
+			line:   func(i int) string { return groupLine(p.Groups[i]) },
+			names:  func(i int) []string { return []string{p.Groups[i].Group.Email, p.Groups[i].Group.CN} }},
 		{name: "memberships", n: len(p.Members), verbs: linkVerbs,
 			action: func(i int) store.Action { return p.Members[i].Action },
 			reason: func(i int) string { return p.Members[i].Reason },
-			line:   func(i int) string { return memberLine(p.Members[i]) }},
+			line:   func(i int) string { return memberLine(p.Members[i]) },
+			names:  func(i int) []string { return []string{p.Members[i].Member.Email, p.Members[i].GroupEmail} }},
 		{name: "privileges", n: len(p.Grants), verbs: grantVerbs,
 			action: func(i int) store.Action { return p.Grants[i].Action },
 			reason: func(i int) string { return p.Grants[i].Reason },
-			line:   func(i int) string { return grantLine(p.Grants[i]) }},
+			line:   func(i int) string { return grantLine(p.Grants[i]) },
+			names:  func(i int) []string { return []string{p.Grants[i].UserEmail} }},
 	}
 }
 
