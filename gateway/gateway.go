@@ -20,6 +20,7 @@ import (
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/dirfile"
 	"github.com/ldapgate/ldapgate/sync/engine"
+	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
 // Gateway is a running ldapgate: store, sync engine, LDAP server.
@@ -204,6 +205,7 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 		releaseMemory(g.log) // the fetch and the plan (hundreds of MB for 100k users)
 		return res, err
 	}
+	opts.Progress.SetPhase(progress.PhaseFinish, engine.Changes(res.Plan))
 	g.auditPlan(ctx, res)
 	changed, err := g.changes.Changed(ctx)
 	if err != nil {

@@ -33,17 +33,22 @@ func startProgress(w io.Writer, c *progress.Progress) *progressDisplay {
 		defer close(p.ended)
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
+		phase, since := progress.PhaseFetch, time.Now()
 		for {
 			select {
 			case <-p.done:
 				fmt.Fprint(w, "\r\033[K")
 				return
-			case <-t.C:
+			case now := <-t.C:
 				width, _, err := term.GetSize(int(f.Fd()))
 				if err != nil {
 					width = 80
 				}
-				fmt.Fprint(w, "\r"+progressLine(c.Load(), width)+"\033[K")
+				counts := c.Load()
+				if counts.Phase != phase {
+					phase, since = counts.Phase, now
+				}
+				fmt.Fprint(w, "\r"+progressLine(counts, now.Sub(since), width)+"\033[K")
 			}
 		}
 	}()
@@ -65,11 +70,31 @@ const barWidth = 10
 // columns (without wrapping, so that \r can redraw it), e.g.
 //
 //	fetching: 12,345 users, 87 groups, members of 40/87 groups [#####-----] 46%
+//	planning: 100,000 users against the store (4s)
+//	applying 499,100 changes in one transaction (12s)
+//	finishing: 499,100 audit records, the new directory view (3s)
 //
-// The total of groups, the bar and the percentage come once the groups in
-// scope are known. Too narrow a terminal loses the bar, then the line's
-// end; width <= 0 means no limit.
-func progressLine(c progress.Counts, width int) string {
+// While fetching, the total of groups, the bar and the percentage come
+// once the groups in scope are known; the other phases show how long they
+// have taken (elapsed). Too narrow a terminal loses the bar, then the
+// line's end; width <= 0 means no limit.
+func progressLine(c progress.Counts, elapsed time.Duration, width int) string {
+	if c.Phase != progress.PhaseFetch {
+		var line string
+		switch c.Phase {
+		case progress.PhasePlan:
+			line = "planning: " + thousands(c.Items) + plural(c.Items, " user", " users") + " against the store"
+		case progress.PhaseApply:
+			line = "applying " + thousands(c.Items) + plural(c.Items, " change", " changes") + " in one transaction"
+		default:
+			line = "finishing: " + thousands(c.Items) + plural(c.Items, " audit record", " audit records") + ", the new directory view"
+		}
+		line += " (" + elapsed.Truncate(time.Second).String() + ")"
+		if width > 0 && len(line) >= width {
+			line = line[:max(width-1, 0)]
+		}
+		return line
+	}
 	var b strings.Builder
 	b.WriteString("fetching: ")
 	b.WriteString(thousands(c.Users))

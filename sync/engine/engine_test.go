@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ldapgate/ldapgate/store"
+	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
 // tenUsers returns a state of ten directory users u0..u9 and one local
@@ -373,5 +374,28 @@ func TestPlanPage(t *testing.T) {
 		if diff := cmp.Diff(lines, tt.want); diff != "" || total != tt.total {
 			t.Errorf("PlanPage(%q, %q, %d, %d): total %d, want %d; lines (-got +want):\n%s", tt.kind, tt.who, tt.offset, tt.limit, total, tt.total, diff)
 		}
+	}
+}
+
+// TestRunProgressPhases: a run's Progress moves from the fetch to the plan
+// (with the users fetched) and to the apply (with the changes), so a
+// display does not sit at the fetch's 100% meanwhile.
+func TestRunProgressPhases(t *testing.T) {
+	st, snap := tenUsers(9)
+	snap.Users = append(snap.Users, usr("new", "new@example.com"))
+	ms := &memStore{t: t, state: st}
+	e := New(&snapSource{snap: snap}, ms, Options{DeleteUsers: false, DefaultPrivileges: []string{"login"}}, nil)
+	var p progress.Progress
+	if _, err := e.Run(context.Background(), RunOptions{DryRun: true, Progress: &p}); err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Load(); c.Phase != progress.PhasePlan || c.Items != 10 {
+		t.Errorf("after a dry run: phase %d, items %d; want plan, the 10 users fetched", c.Phase, c.Items)
+	}
+	if _, err := e.Run(context.Background(), RunOptions{Progress: &p}); err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Load(); c.Phase != progress.PhaseApply || c.Items != 2 {
+		t.Errorf("after a run: phase %d, items %d; want apply, 2 changes (a user and its grant)", c.Phase, c.Items)
 	}
 }
