@@ -190,9 +190,13 @@ func TestAuditLog(t *testing.T) {
 // log too.
 func TestAuditChangesAtDebug(t *testing.T) {
 	var buf syncBuffer
-	fg := startFileGatewayLog(t, "", "", nil)
-	fg.g.log = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	fg.g.auditPlan(t.Context(), &engine.Result{RunID: 7, Plan: demoPlan()})
+	dir := t.TempDir()
+	cfg, err := ParseConfig(filepath.Join(dir, "ldapgate.yaml"), []byte(demoConfigText(t, dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := runGateway(t, cfg, slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	g.auditPlan(t.Context(), &engine.Result{RunID: 7, Plan: demoPlan()})
 	n := 0
 	for _, rec := range jsonLines(t, buf.Bytes()) {
 		if rec["msg"] == "sync change" && rec["user"] == "new@example.com" && rec["level"] == "DEBUG" {
