@@ -204,8 +204,9 @@ func (a adminBackend) sync(ctx context.Context, dryRun bool) portal.SyncOutcome 
 		out.RunID = res.RunID
 		out.Counts = engine.Summary(res.Counts)
 		if res.Plan != nil && !res.Plan.Empty() {
+			// A summary: the run's page has the whole plan, paged.
 			var b strings.Builder
-			engine.FormatPlan(&b, res.Plan)
+			engine.FormatPlanSummary(&b, res.Plan, 5)
 			out.Plan = b.String()
 		}
 	}
@@ -233,15 +234,37 @@ func (a adminBackend) Binds(userID string) []portal.BindOutcome {
 
 // Grant implements portal.Admin.
 func (a adminBackend) Grant(ctx context.Context, userID, privilege string) error {
-	if !validName(privilege) {
-		return fmt.Errorf("expected a privilege name of letters, digits, '.', '-' and '_', got %q", privilege)
+	if err := a.g.config().CheckPrivilege(privilege); err != nil {
+		return err
 	}
 	return a.g.changeGrant(ctx, userID, privilege, true)
 }
 
-// Revoke implements portal.Admin.
+// Revoke implements portal.Admin. Revoking a privilege the user does not
+// hold is an error: it is most often a misspelt name.
 func (a adminBackend) Revoke(ctx context.Context, userID, privilege string) error {
+	if u, ok := a.g.View().UserByID(userID); ok {
+		if err := CheckHeld(u.PrimaryEmail, u.Privileges, privilege); err != nil {
+			return err
+		}
+	}
 	return a.g.changeGrant(ctx, userID, privilege, false)
+}
+
+// CheckHeld returns an error unless held (a user's privileges) has
+// privilege; the error says what the user holds.
+func CheckHeld(user string, held []string, privilege string) error {
+	if slices.Contains(held, privilege) {
+		return nil
+	}
+	msg := fmt.Sprintf("%s does not hold privilege %q", user, privilege)
+	if s := Closest(privilege, held); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	if len(held) == 0 {
+		return errors.New(msg + "; it holds none")
+	}
+	return fmt.Errorf("%s; it holds %s", msg, strings.Join(held, ", "))
 }
 
 // changeGrant grants or revokes an admin grant and serves the new view.

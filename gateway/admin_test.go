@@ -1,16 +1,19 @@
 package gateway
 
 import (
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ldapgate/ldapgate/oidc/oidctest"
+	"github.com/ldapgate/ldapgate/store"
 )
 
 const (
@@ -110,9 +113,36 @@ func TestAdminPage(t *testing.T) {
 	if _, body := a.do("GET", a.base+"/admin", nil); !strings.Contains(body, `<div class="error" id="config-status">`) || !strings.Contains(body, "no such file") {
 		t.Errorf("the admin page does not show the refused reload:\n%s", body)
 	}
-	// The first run's plan.
-	if _, body := a.do("GET", a.base+"/admin/runs/1", nil); !strings.Contains(body, "daniel.kim@example.com") {
+	// The first run's plan: its summary first, then its changes, a page
+	// at a time (the demo's first sync has 214), filtered by kind and user.
+	_, body = a.do("GET", a.base+"/admin/runs/1", nil)
+	if !strings.Contains(body, "daniel.kim@example.com") {
 		t.Errorf("run 1 plan lacks daniel:\n%s", body)
+	}
+	if i, j := strings.Index(body, `id="summary"`), strings.Index(body, `id="plan"`); i < 0 || j < i ||
+		!strings.Contains(body, "users: 45 changes: 45 to add (new in source)") {
+		t.Errorf("run 1 does not start with its summary:\n%s", body)
+	}
+	planLines := func(body string) []string {
+		_, pre, _ := strings.Cut(body, `<pre id="plan">`)
+		pre, _, _ = strings.Cut(pre, "</pre>")
+		return strings.Split(strings.TrimSuffix(pre, "\n"), "\n")
+	}
+	if n := len(planLines(body)); n != 200 || !strings.Contains(body, `Changes 1–200 of 214`) || !strings.Contains(body, `href="/admin/runs/1?page=2"`) {
+		t.Errorf("run 1 page 1: %d lines, want 200 of 214 and a link to page 2", n)
+	}
+	_, body = a.do("GET", a.base+"/admin/runs/1?page=2", nil)
+	if n := len(planLines(body)); n != 14 || !strings.Contains(body, `href="/admin/runs/1?page=1"`) || strings.Contains(body, `id="next"`) {
+		t.Errorf("run 1 page 2: %d lines, want the last 14 and a link back only", n)
+	}
+	_, body = a.do("GET", a.base+"/admin/runs/1?kind=memberships&user=DANIEL", nil)
+	for _, l := range planLines(html.UnescapeString(body)) {
+		if !strings.HasPrefix(l, "+ member daniel.kim@example.com → ") {
+			t.Errorf("memberships of daniel: line %q", l)
+		}
+	}
+	if !strings.Contains(body, `<option selected>memberships</option>`) || !strings.Contains(body, `value="DANIEL"`) {
+		t.Errorf("the filter form does not keep the filter:\n%s", body)
 	}
 
 	// Forms need the CSRF token.
@@ -189,6 +219,19 @@ func TestAdminPage(t *testing.T) {
 	}
 	if u, _ := g.View().UserByMail(danielMail); contains(u.Privileges, "auditor") {
 		t.Error("the revoked privilege is still served")
+	}
+	// A misspelt privilege is refused with the name meant; revoking what
+	// the user does not hold says so.
+	resp, body = a.do("POST", userURL+"/grant", url.Values{"csrf": {a.csrf}, "privilege": {"exprot"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(html.UnescapeString(body), `unknown privilege "exprot" (did you mean "export"?)`) {
+		t.Errorf("grant exprot: %d\n%s", resp.StatusCode, body)
+	}
+	if slices.ContainsFunc(g.View().Privileges, func(p *store.ViewPrivilege) bool { return p.Name == "exprot" }) {
+		t.Error("the refused grant made a privilege group")
+	}
+	resp, body = a.do("POST", userURL+"/revoke", url.Values{"csrf": {a.csrf}, "privilege": {"auditor"}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(html.UnescapeString(body), `does not hold privilege "auditor"`) {
+		t.Errorf("revoke of a privilege not held: %d\n%s", resp.StatusCode, body)
 	}
 }
 

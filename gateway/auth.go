@@ -151,6 +151,10 @@ func (g *Gateway) buildChain(cfg *Config) (*chainSet, error) {
 	}
 	if len(methods) > 0 {
 		g.log.Info("user binds enabled", "methods", cs.chain.Methods(), "cache_ttl", cfg.CacheTTL().String())
+	} else {
+		// Easy to miss: the directory is served, and yet nobody can log on.
+		g.log.Warn("binds is empty: directory users cannot log on, only service accounts can bind; "+
+			"set binds (e.g. [app_password]) in the config", "file", cfg.Path())
 	}
 	return cs, nil
 }

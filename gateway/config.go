@@ -33,6 +33,12 @@ type Config struct {
 	LDAP            LDAPConfig       `yaml:"ldap"`
 	ServiceAccounts []ServiceAccount `yaml:"service_accounts"`
 	Log             LogConfig        `yaml:"log"`
+	// DeclaredPrivileges declares every privilege name in use, so that a
+	// grant of a misspelt one is refused instead of making a new privilege
+	// group. Default: the names in sync.default_privileges and
+	// privilege_rules (see Privileges).
+	DeclaredPrivileges []string    `yaml:"privileges"`
+	Audit              AuditConfig `yaml:"audit"` // audit.go
 	// The bind chain and the web portal (see config_auth.go).
 	Binds        []string           `yaml:"binds"`
 	BindCacheTTL *Duration          `yaml:"bind_cache_ttl"`
@@ -189,15 +195,38 @@ func (c *Config) MaxDeletePercent() float64 {
 	return *c.Sync.MaxDeletePercent
 }
 
-// Privileges are the privilege names the config mentions, sorted.
+// Privileges are the declared privilege names (privileges, by default the
+// names default_privileges and privilege_rules use), sorted.
 func (c *Config) Privileges() []string {
 	var out []string
-	out = append(out, c.Sync.DefaultPrivileges...)
-	for _, r := range c.Sync.PrivilegeRules {
-		out = append(out, r.Privileges...)
+	if len(c.DeclaredPrivileges) > 0 {
+		out = append(out, c.DeclaredPrivileges...)
+	} else {
+		out = append(out, c.Sync.DefaultPrivileges...)
+		for _, r := range c.Sync.PrivilegeRules {
+			out = append(out, r.Privileges...)
+		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// CheckPrivilege returns an error unless name is a declared privilege
+// (Privileges); the error suggests the closest declared name.
+func (c *Config) CheckPrivilege(name string) error {
+	known := c.Privileges()
+	if slices.Contains(known, name) {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown privilege %q", name)
+	if s := Closest(name, known); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	if len(known) == 0 {
+		return fmt.Errorf("%s: the config declares no privileges; list them under privileges: in %s", msg, c.path)
+	}
+	return fmt.Errorf("%s: the privileges are %s; a new one is declared under privileges: in %s",
+		msg, strings.Join(known, ", "), c.path)
 }
 
 // ConfigError is a problem at one place in a config file.
@@ -458,9 +487,28 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	if p := c.MaxDeletePercent(); p < 0 || p > 100 {
 		bad("sync.max_delete_percent", "expected a percentage from 0 to 100, got %g", p)
 	}
-	for i, p := range c.Sync.DefaultPrivileges {
+	for i, p := range c.DeclaredPrivileges {
 		if !validName(p) {
-			bad(fmt.Sprintf("sync.default_privileges[%d]", i), "expected a privilege name of letters, digits, '.', '-' and '_', got %q", p)
+			bad(fmt.Sprintf("privileges[%d]", i), "expected a privilege name of letters, digits, '.', '-' and '_', got %q", p)
+		}
+	}
+	// With privileges declared, the sync settings use only those.
+	declared := func(key, p string) {
+		if len(c.DeclaredPrivileges) == 0 || slices.Contains(c.DeclaredPrivileges, p) {
+			return
+		}
+		msg := fmt.Sprintf("privilege %q is not declared in privileges", p)
+		if s := Closest(p, c.DeclaredPrivileges); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		bad(key, "%s", msg)
+	}
+	for i, p := range c.Sync.DefaultPrivileges {
+		key := fmt.Sprintf("sync.default_privileges[%d]", i)
+		if !validName(p) {
+			bad(key, "expected a privilege name of letters, digits, '.', '-' and '_', got %q", p)
+		} else {
+			declared(key, p)
 		}
 	}
 	for i, r := range c.Sync.PrivilegeRules {
@@ -472,8 +520,11 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 			bad(key+".privileges", "expected at least one privilege")
 		}
 		for j, p := range r.Privileges {
+			pkey := fmt.Sprintf("%s.privileges[%d]", key, j)
 			if !validName(p) {
-				bad(fmt.Sprintf("%s.privileges[%d]", key, j), "expected a privilege name of letters, digits, '.', '-' and '_', got %q", p)
+				bad(pkey, "expected a privilege name of letters, digits, '.', '-' and '_', got %q", p)
+			} else {
+				declared(pkey, p)
 			}
 		}
 	}
@@ -550,6 +601,7 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	errs = append(errs, c.validateGoogle(root)...)
 	errs = append(errs, c.validatePOSIX(root)...)
 	errs = append(errs, c.validateOps(root)...)
+	errs = append(errs, c.validateAudit(root)...)
 	return errs
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/ldapgate/ldapgate/internal/testtool"
 	"github.com/ldapgate/ldapgate/sync/dirapi"
 	"github.com/ldapgate/ldapgate/sync/google"
 )
@@ -107,26 +108,58 @@ func TestParseConfigGoogleErrors(t *testing.T) {
 	}
 }
 
-// The example config is valid (with a hash file that exists here).
+// The example config is a working template: with its files in place
+// (here under a scratch root standing in for /etc/ldapgate and
+// /var/lib/ldapgate), config check passes, including what the config
+// points at; without the Google key it names the key.
 func TestExampleGoogleConfig(t *testing.T) {
 	data, err := os.ReadFile("../configs/example-google.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hashFile := filepath.Join(t.TempDir(), "archive.hash")
-	if err := os.WriteFile(hashFile, []byte(testHash(t)), 0o600); err != nil {
-		t.Fatal(err)
+	root := t.TempDir()
+	etc, state := filepath.Join(root, "etc/ldapgate"), filepath.Join(root, "var/lib/ldapgate")
+	for _, d := range []string{etc, state} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
 	}
-	text := strings.Replace(string(data), "/etc/ldapgate/archive.hash", hashFile, 1)
-	cfg, err := ParseConfig("example-google.yaml", []byte(text))
+	cert := testtool.SelfSigned(t, time.Now())
+	for name, content := range map[string][]byte{
+		"archive.hash": []byte(testHash(t)), "ldap.crt": cert.CertPEM, "ldap.key": cert.KeyPEM,
+		"google-key.json": []byte(`{"type": "service_account"}`),
+	} {
+		if err := os.WriteFile(filepath.Join(etc, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := strings.NewReplacer("/etc/ldapgate/", etc+"/", "/var/lib/ldapgate/", state+"/").Replace(string(data))
+	for _, line := range strings.Split(text, "\n") {
+		if line, _, _ = strings.Cut(line, "#"); strings.Contains(line, " /etc/ldapgate") || strings.Contains(line, " /var/lib/ldapgate") {
+			t.Fatalf("the example names a path the substitution missed: %s", line)
+		}
+	}
+	path := filepath.Join(etc, "ldapgate.yaml")
+	cfg, err := ParseConfig(path, []byte(text))
 	if err != nil {
 		t.Fatal(err)
+	}
+	writeFile(t, path, text)
+	if errs := cfg.CheckFiles(); len(errs) > 0 {
+		t.Errorf("CheckFiles of the example with its files in place: %v", errs)
 	}
 	if _, ok := NewSource(cfg).(*google.Source); !ok {
 		t.Error("the example's source is not Google")
 	}
 	if !cfg.LDAP.RequireTLS {
 		t.Error("the example does not require TLS")
+	}
+	if err := os.Remove(filepath.Join(etc, "google-key.json")); err != nil {
+		t.Fatal(err)
+	}
+	errs := cfg.CheckFiles()
+	if len(errs) != 1 || !strings.Contains(errs.Error(), "source.google.service_account_key: open "+etc+"/google-key.json: no such file") {
+		t.Errorf("CheckFiles without the key: %v", errs)
 	}
 }
 

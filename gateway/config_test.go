@@ -208,3 +208,30 @@ func TestDemoConfigIsValid(t *testing.T) {
 		t.Errorf("demo directory file: %v", err)
 	}
 }
+
+// TestDeclaredPrivileges: with privileges declared, the sync settings may
+// use only those, and CheckPrivilege suggests the closest name; without,
+// the names the sync settings use are the declared set.
+func TestDeclaredPrivileges(t *testing.T) {
+	dir := t.TempDir()
+	text := demoConfigText(t, dir)
+	path := filepath.Join(dir, "ldapgate.yaml")
+	cfg, err := ParseConfig(path, []byte(strings.Replace(text, "privileges: [login, read-own-archive, admin, export, auditor]\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Privileges(), ","); got != "admin,export,login,read-own-archive" {
+		t.Errorf("default privileges %s, want the names of default_privileges and privilege_rules", got)
+	}
+	err = cfg.CheckPrivilege("exprot")
+	if err == nil || !strings.Contains(err.Error(), `unknown privilege "exprot" (did you mean "export"?)`) {
+		t.Errorf("CheckPrivilege(exprot) = %v, want a did-you-mean", err)
+	}
+	if err := cfg.CheckPrivilege("export"); err != nil {
+		t.Errorf("CheckPrivilege(export) = %v", err)
+	}
+	_, err = ParseConfig(path, []byte(strings.Replace(text, "privileges: [admin, export]", "privileges: [admin, exprot]", 1)))
+	if err == nil || !strings.Contains(err.Error(), `sync.privilege_rules[0].privileges[1]: privilege "exprot" is not declared in privileges (did you mean "export"?)`) {
+		t.Errorf("undeclared rule privilege: %v", err)
+	}
+}

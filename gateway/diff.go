@@ -105,7 +105,7 @@ func show(key string, v reflect.Value) string {
 func effectOf(key string) Effect {
 	first, _, _ := strings.Cut(key, ".")
 	switch {
-	case first == "source", key == "sync.delete_users", key == "sync.max_delete_percent",
+	case first == "source", first == "privileges", key == "sync.delete_users", key == "sync.max_delete_percent",
 		key == "sync.default_privileges", key == "sync.privilege_rules", key == "sync.timeout",
 		key == "sync.keep_app_passwords_on_suspend":
 		return EffectNextSync
@@ -115,6 +115,6 @@ func effectOf(key string) Effect {
 		return EffectNow
 	}
 	// domain, store, sync.deleted_retention (a store setting), ldap
-	// listeners and tree, http, oidc, log, metrics.listen
+	// listeners and tree, http, oidc, log, audit, metrics.listen
 	return EffectRestart
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/dirfile"
 	"github.com/ldapgate/ldapgate/sync/engine"
+	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
 // Gateway is a running ldapgate: store, sync engine, LDAP server.
@@ -58,8 +59,12 @@ type Gateway struct {
 	metrics *metrics     // Prometheus metrics (metrics.go)
 	sched   schedule     // next sync, sync-now requests (reload.go)
 	binds   *bindHistory // recent bind outcomes per user (admin.go)
-	audit   *slog.Logger // audit records: binds, applied changes
-	web     httpTimeouts // of the portal and metrics.listen (metrics.go)
+	// audit takes binds and privilege changes to the log and the audit
+	// file; auditFile only to the file (applied sync changes; audit.go).
+	audit     *slog.Logger
+	auditFile *slog.Logger
+	auditSink *rotatingFile
+	web       httpTimeouts // of the portal and metrics.listen (metrics.go)
 }
 
 // New opens the store named by cfg and builds the current view from it, so
@@ -76,19 +81,24 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 		live:  new(store.Live),
 		ready: make(chan struct{}),
 		binds: newBindHistory(),
-		audit: log.With("audit", true),
 		web:   defaultHTTPTimeouts,
+	}
+	if g.auditSink, g.audit, g.auditFile, err = openAudit(cfg, log); err != nil {
+		db.Close()
+		return nil, err
 	}
 	g.sched.init()
 	g.metrics = newMetrics(g)
 	g.engine, g.engineCfg = g.newEngine(cfg), cfg
 	if g.changes, err = db.WatchChanges(ctx); err != nil {
+		g.auditSink.Close()
 		db.Close()
 		return nil, err
 	}
 	g.storePoll = defaultStorePoll
 	if err := g.refreshView(ctx); err != nil {
 		g.changes.Close()
+		g.auditSink.Close()
 		db.Close()
 		return nil, err
 	}
@@ -195,6 +205,7 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 		releaseMemory(g.log) // the fetch and the plan (hundreds of MB for 100k users)
 		return res, err
 	}
+	opts.Progress.SetPhase(progress.PhaseFinish, engine.Changes(res.Plan))
 	g.auditPlan(ctx, res)
 	changed, err := g.changes.Changed(ctx)
 	if err != nil {
@@ -462,6 +473,7 @@ func (g *Gateway) Close() error {
 	g.stopServers()
 	g.stopAuth()
 	g.changes.Close()
+	g.auditSink.Close()
 	return g.db.Close()
 }
 

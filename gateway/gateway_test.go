@@ -343,3 +343,17 @@ func TestNoDirectoryBeforeFirstSync(t *testing.T) {
 		t.Fatalf("search after the first sync: %v", err)
 	}
 }
+
+// TestWarnsWithoutBinds: a config whose binds is empty serves the
+// directory, but nobody can log on; the start-up log says so.
+func TestWarnsWithoutBinds(t *testing.T) {
+	var buf syncBuffer
+	dir := t.TempDir()
+	text := strings.Replace(demoConfigText(t, dir), "binds: [app_password]\n", "", 1)
+	path := filepath.Join(dir, "ldapgate.yaml")
+	writeFile(t, path, text)
+	startFileGatewayLog(t, path, text, &buf)
+	if !bytes.Contains(buf.Bytes(), []byte("binds is empty: directory users cannot log on")) {
+		t.Errorf("no warning about the empty binds:\n%s", buf.Bytes())
+	}
+}

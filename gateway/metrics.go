@@ -432,27 +432,3 @@ func (g *Gateway) MetricsAddr() net.Addr {
 	defer g.auth.mu.Unlock()
 	return g.auth.metricsAddr
 }
-
-// auditPlan writes one audit record per change a sync applied.
-func (g *Gateway) auditPlan(ctx context.Context, res *engine.Result) {
-	p := res.Plan
-	if p == nil {
-		return
-	}
-	for _, c := range p.Users {
-		g.audit.InfoContext(ctx, "sync change", "run", res.RunID, "object", "user", "action", string(c.Action),
-			"user", c.User.PrimaryEmail, "fields", c.Fields, "reason", c.Reason)
-	}
-	for _, c := range p.Groups {
-		g.audit.InfoContext(ctx, "sync change", "run", res.RunID, "object", "group", "action", string(c.Action),
-			"group", c.Group.Email, "fields", c.Fields, "reason", c.Reason)
-	}
-	for _, c := range p.Members {
-		g.audit.InfoContext(ctx, "sync change", "run", res.RunID, "object", "member", "action", string(c.Action),
-			"group", c.GroupEmail, "member", c.Member.Email, "member_type", string(c.Member.Type), "reason", c.Reason)
-	}
-	for _, c := range p.Grants {
-		g.audit.InfoContext(ctx, "sync change", "run", res.RunID, "object", "grant", "action", string(c.Action),
-			"user", c.UserEmail, "privilege", c.Grant.Privilege, "reason", c.Reason)
-	}
-}

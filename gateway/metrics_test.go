@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -149,8 +151,8 @@ func TestMetricsListenerClosesIdleConnections(t *testing.T) {
 	}
 }
 
-// TestAuditLog checks that binds and applied sync changes are logged with
-// audit=true.
+// TestAuditLog: at info the log has binds (audit=true) but not the
+// applied sync changes, which go to the audit file, every one of them.
 func TestAuditLog(t *testing.T) {
 	var buf syncBuffer
 	fg := startFileGatewayLog(t, "", "", &buf)
@@ -158,20 +160,69 @@ func TestAuditLog(t *testing.T) {
 		t.Fatal("wrong password accepted")
 	}
 	fg.g.auditPlan(t.Context(), &engine.Result{RunID: 7, Plan: demoPlan()})
-	var seen []string
-	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+	var logged []string
+	for _, rec := range jsonLines(t, buf.Bytes()) {
+		if rec["audit"] == true || rec["msg"] == "sync change" {
+			logged = append(logged, rec["msg"].(string))
+		}
+	}
+	if strings.Join(logged, ",") != "bind" {
+		t.Errorf("audit records in the info log %v, want the bind alone", logged)
+	}
+	data, err := os.ReadFile(fg.g.config().AuditFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inFile []string
+	users := 0
+	for _, rec := range jsonLines(t, data) {
+		inFile = append(inFile, rec["msg"].(string))
+		if rec["msg"] == "sync change" && rec["object"] == "user" {
+			users++
+		}
+	}
+	// The first sync added the demo's users; then the failed bind and the plan.
+	if n := len(fg.g.View().Users) + 1; users != n {
+		t.Errorf("user changes in the audit file: %d, want %d (every user of the first sync, and the plan's)", users, n)
+	}
+	if len(inFile) < 3 || strings.Join(inFile[len(inFile)-2:], ",") != "bind,sync change" {
+		t.Errorf("audit file records %v, want the sync's changes, then bind, sync change", inFile)
+	}
+}
+
+// TestAuditChangesAtDebug: with log.level debug, sync changes are in the
+// log too.
+func TestAuditChangesAtDebug(t *testing.T) {
+	var buf syncBuffer
+	dir := t.TempDir()
+	cfg, err := ParseConfig(filepath.Join(dir, "ldapgate.yaml"), []byte(demoConfigText(t, dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := runGateway(t, cfg, slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	g.auditPlan(t.Context(), &engine.Result{RunID: 7, Plan: demoPlan()})
+	n := 0
+	for _, rec := range jsonLines(t, buf.Bytes()) {
+		if rec["msg"] == "sync change" && rec["user"] == "new@example.com" && rec["level"] == "DEBUG" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("debug log has %d records of the change, want 1:\n%s", n, buf.Bytes())
+	}
+}
+
+func jsonLines(t testing.TB, data []byte) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
 		var rec map[string]any
 		if err := json.Unmarshal(line, &rec); err != nil {
 			t.Fatalf("%v: %s", err, line)
 		}
-		if rec["audit"] == true {
-			seen = append(seen, rec["msg"].(string))
-		}
+		out = append(out, rec)
 	}
-	// The first sync added the demo's users; then the failed bind and the plan.
-	if len(seen) < 3 || seen[0] != "sync change" || strings.Join(seen[len(seen)-2:], ",") != "bind,sync change" {
-		t.Errorf("audit records %v, want bind, sync change", seen)
-	}
+	return out
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.

@@ -317,7 +317,7 @@ func keepRestartOnly(c, cur *Config) {
 	if (tls.CertFile == "") == (cur.LDAP.TLS.CertFile == "") {
 		c.LDAP.TLS = tls
 	}
-	c.HTTP, c.OIDC, c.Log = cur.HTTP, cur.OIDC, cur.Log
+	c.HTTP, c.OIDC, c.Log, c.Audit = cur.HTTP, cur.OIDC, cur.Log, cur.Audit
 	c.Metrics.Listen = cur.Metrics.Listen
 }
 

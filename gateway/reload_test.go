@@ -326,18 +326,18 @@ func TestReloadSIGHUP(t *testing.T) {
 // starts a sync, after which the new privilege is served.
 func TestReloadFilterAppliesWithSync(t *testing.T) {
 	fg := startFileGateway(t, "", "")
-	if _, ok := fg.g.View().Privilege("audit"); ok {
-		t.Fatal("privilege audit exists before the edit")
+	if p, ok := fg.g.View().Privilege("auditor"); !ok || len(p.Users) > 0 {
+		t.Fatalf("privilege auditor before the edit: %v %v; want declared, held by none", p, ok)
 	}
 	before := time.Now()
-	replaceFile(t, fg.cfgPath, strings.Replace(fg.text, "  privilege_rules:\n", "  privilege_rules:\n    - group: archive-users@example.com\n      privileges: [audit]\n", 1))
+	replaceFile(t, fg.cfgPath, strings.Replace(fg.text, "  privilege_rules:\n", "  privilege_rules:\n    - group: archive-users@example.com\n      privileges: [auditor]\n", 1))
 	st := waitReload(t, fg.g, before)
 	if !st.OK || len(st.Changes) != 1 || st.Changes[0].Effect != EffectNextSync {
 		t.Fatalf("reload: %v %v", st.Err, st.Changes)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if p, ok := fg.g.View().Privilege("audit"); ok && len(p.Users) > 0 {
+		if p, ok := fg.g.View().Privilege("auditor"); ok && len(p.Users) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ldapgate/ldapgate/connect"
+	"github.com/ldapgate/ldapgate/internal/numfmt"
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
 )
@@ -53,7 +55,7 @@ type AdminStatus struct {
 type SyncOutcome struct {
 	DryRun bool
 	Checks []Check // connection checks (Google source), may be empty
-	Plan   string  // the plan as text
+	Plan   string  // the plan's summary as text (engine.FormatPlanSummary)
 	Counts string  // summary line
 	Error  string
 	RunID  int64
@@ -89,12 +91,27 @@ type adminPage struct {
 	User    *adminUser
 	Binds   []BindOutcome
 	Run     *store.SyncRun
-	Plan    string
+	RunView *runView
 	Outcome *SyncOutcome
 	Guides  []connect.Guide // the Connect page's clients
 	Guide   *connect.Guide  // the one shown
 	Host    string
 }
+
+// runView is a sync run's plan on the admin page: its summary, then one
+// page of its changes, filtered by kind and user. A first sync of 100k
+// users has ~500k changes: the page never holds them all.
+type runView struct {
+	Summary         string
+	Kinds           []string
+	Kind, Who       string
+	Lines           []string
+	From, To, Total string
+	Prev, Next      string // links to the pages around, "" at either end
+}
+
+// runPageSize is how many changes a page of a run's plan shows.
+const runPageSize = 200
 
 type adminUser struct {
 	ID, UID, Email, Name, DN string
@@ -200,7 +217,48 @@ func (s *Server) adminRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.renderAdmin(w, http.StatusOK, "admin_run", adminPage{Title: "Sync run " + strconv.FormatInt(id, 10), SignedIn: true,
-		CSRF: sess.csrf, Email: u.PrimaryEmail, Run: &run, Plan: planText(run.Plan)})
+		CSRF: sess.csrf, Email: u.PrimaryEmail, Run: &run, RunView: newRunView(r, run)})
+}
+
+func newRunView(r *http.Request, run store.SyncRun) *runView {
+	q := r.URL.Query()
+	v := &runView{Kinds: engine.PlanKinds, Kind: q.Get("kind"), Who: strings.TrimSpace(q.Get("user"))}
+	if !slices.Contains(v.Kinds, v.Kind) {
+		v.Kind = ""
+	}
+	if run.Plan == nil || run.Plan.Empty() {
+		return v
+	}
+	var b strings.Builder
+	engine.FormatPlanSummary(&b, run.Plan, 5)
+	v.Summary = b.String()
+	page, _ := strconv.Atoi(q.Get("page"))
+	page = max(page, 1)
+	lines, total := engine.PlanPage(run.Plan, v.Kind, v.Who, (page-1)*runPageSize, runPageSize)
+	if len(lines) == 0 && total > 0 { // past the end: the last page
+		page = (total + runPageSize - 1) / runPageSize
+		lines, _ = engine.PlanPage(run.Plan, v.Kind, v.Who, (page-1)*runPageSize, runPageSize)
+	}
+	v.Lines, v.Total = lines, numfmt.Thousands(total)
+	from := (page-1)*runPageSize + 1
+	v.From, v.To = numfmt.Thousands(from), numfmt.Thousands(from+len(lines)-1)
+	link := func(page int) string {
+		q := url.Values{"page": {strconv.Itoa(page)}}
+		if v.Kind != "" {
+			q.Set("kind", v.Kind)
+		}
+		if v.Who != "" {
+			q.Set("user", v.Who)
+		}
+		return r.URL.Path + "?" + q.Encode()
+	}
+	if page > 1 {
+		v.Prev = link(page - 1)
+	}
+	if page*runPageSize < total {
+		v.Next = link(page + 1)
+	}
+	return v
 }
 
 func (s *Server) adminSync(w http.ResponseWriter, r *http.Request) {
@@ -326,14 +384,4 @@ func (s *Server) renderAdmin(w http.ResponseWriter, status int, name string, p a
 	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
 		s.cfg.Log.Error("portal template", "template", name, "err", err)
 	}
-}
-
-// planText renders a plan as the command line prints it.
-func planText(p *store.Plan) string {
-	if p == nil || p.Empty() {
-		return ""
-	}
-	var b strings.Builder
-	engine.FormatPlan(&b, p)
-	return b.String()
 }

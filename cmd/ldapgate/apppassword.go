@@ -68,6 +68,9 @@ func runAppPasswordCreate(cmd *cobra.Command, s *streams, opts *appPasswordOptio
 		return err
 	}
 	defer db.Close()
+	if !cfg.HasBind(gateway.BindAppPassword) {
+		return fmt.Errorf("app password binds are off: binds in %s does not include app_password, so the password could not be used; add it first", cfg.Path())
+	}
 	if !u.Enabled() {
 		return fmt.Errorf("user %s is suspended or archived: an app password could not bind", u.PrimaryEmail)
 	}
@@ -90,9 +93,6 @@ func runAppPasswordCreate(cmd *cobra.Command, s *streams, opts *appPasswordOptio
 			return fmt.Errorf("%s already has an app password named %q", u.PrimaryEmail, name)
 		}
 		return err
-	}
-	if !cfg.HasBind(gateway.BindAppPassword) {
-		fmt.Fprintln(s.Err, "warning: the config's binds list lacks app_password: this app password cannot bind yet")
 	}
 	fmt.Fprintf(s.Err, "App password %d %q for %s (shown only now; ldapgate keeps only a hash):\n", ap.ID, ap.Name, u.PrimaryEmail)
 	_, err = fmt.Fprintln(s.Out, pw)

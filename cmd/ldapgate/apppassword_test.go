@@ -10,7 +10,8 @@ import (
 
 func TestAppPasswordCommands(t *testing.T) {
 	cfgPath, _ := demoSetup(t)
-	// Without app_password in binds, create warns that it will not work yet.
+	// Without app_password in binds, create refuses: the password could
+	// not be used.
 	text, err := os.ReadFile(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -22,13 +23,20 @@ func TestAppPasswordCommands(t *testing.T) {
 		t.Fatalf("sync: %d\n%s", code, errOut)
 	}
 	code, out, errOut := cli(t, "", "app-password", "create", "daniel.kim@example.com", "--name", "archive", "-c", cfgPath)
+	if code != exitError || out != "" || !strings.Contains(errOut, "app password binds are off") {
+		t.Errorf("create with app password binds off: exit %d, %q %q; want 1, no password", code, out, errOut)
+	}
+	if err := os.WriteFile(cfgPath, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = cli(t, "", "app-password", "create", "daniel.kim@example.com", "--name", "archive", "-c", cfgPath)
 	if code != exitOK {
 		t.Fatalf("create: %d\n%s", code, errOut)
 	}
 	if !regexp.MustCompile(`^[a-z]{4}-[a-z]{4}-[a-z]{4}-[a-z]{4}\n$`).MatchString(out) {
 		t.Errorf("create printed %q, want only the app password", out)
 	}
-	if !strings.Contains(errOut, "shown only now") || !strings.Contains(errOut, "binds list lacks app_password") {
+	if !strings.Contains(errOut, "shown only now") {
 		t.Errorf("create said %q", errOut)
 	}
 	pw := strings.TrimSpace(out)

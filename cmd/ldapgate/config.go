@@ -24,7 +24,10 @@ func newConfigCheckCmd(s *streams) *cobra.Command {
 		Use:   "check [FILE...]",
 		Short: "Validate config files",
 		Long: "check reads each FILE (or -c FILE, as every other command takes the config) and reports\n" +
-			"every problem with its line and what was expected.",
+			"every problem with its line and what was expected. It also checks, as the user running it,\n" +
+			"what the config points at: the files ldapgate reads are readable (TLS certificates must\n" +
+			"parse), the store and the audit file writable. Run it as the service's user:\n" +
+			"sudo -u ldapgate ldapgate config check FILE.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{path}
@@ -46,6 +49,9 @@ func runConfigCheck(s *streams, path string) error {
 	cfg, err := gateway.LoadConfig(path)
 	if err != nil {
 		return err
+	}
+	if errs := cfg.CheckFiles(); len(errs) > 0 {
+		return errs
 	}
 	fmt.Fprintf(s.Out, "%s: OK\n", path)
 	if cfg.Source.Type == "google" {

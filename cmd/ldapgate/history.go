@@ -17,6 +17,7 @@ type historyOptions struct {
 	configPath string
 	limit      int
 	json       bool
+	plan       bool // show: the whole plan, not its summary
 }
 
 func newSyncHistoryCmd(s *streams) *cobra.Command {
@@ -89,7 +90,7 @@ func newSyncShowCmd(s *streams) *cobra.Command {
 			}
 			switch {
 			case r.Plan != nil:
-				engine.FormatPlan(s.Out, r.Plan)
+				writePlan(s, r.Plan, opts.plan)
 			case r.Error == "":
 				fmt.Fprintf(s.Out, "%s (the plan itself is no longer kept)\n", engine.Summary(r.Counts))
 			}
@@ -98,6 +99,7 @@ func newSyncShowCmd(s *streams) *cobra.Command {
 	}
 	configFlag(cmd, &opts.configPath)
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&opts.plan, "plan", false, "print every change of the plan, not its summary")
 	return cmd
 }
 

@@ -405,3 +405,28 @@ func TestUsersDeletedAndPurge(t *testing.T) {
 		t.Errorf("purge --all: exit %d, %d left", code, len(deleted()))
 	}
 }
+
+// TestSyncPrintsSummary: sync prints a few changes of each kind and the
+// counts; --plan prints every change.
+func TestSyncPrintsSummary(t *testing.T) {
+	cfgPath, _ := demoSetup(t)
+	code, out, errOut := cli(t, "", "sync", "-c", cfgPath, "--dry-run")
+	if code != exitOK {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if n := strings.Count(out, "+ user "); n != planSample {
+		t.Errorf("summary shows %d users, want %d:\n%s", n, planSample, out)
+	}
+	for _, want := range []string{"users: 45 changes: 45 to add (new in source)", "… 40 more", "Every change: --plan"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary does not contain %q:\n%s", want, out)
+		}
+	}
+	code, out, errOut = cli(t, "", "sync", "-c", cfgPath, "--dry-run", "--plan")
+	if code != exitOK {
+		t.Fatalf("dry run --plan: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if n := strings.Count(out, "+ user "); n != 45 {
+		t.Errorf("--plan shows %d users, want all 45", n)
+	}
+}

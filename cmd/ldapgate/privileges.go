@@ -6,6 +6,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ldapgate/ldapgate/gateway"
 )
 
 type privilegesOptions struct {
@@ -32,7 +34,9 @@ func newPrivilegesCmd(s *streams) *cobra.Command {
 	grant := &cobra.Command{
 		Use:   "grant USER PRIVILEGE",
 		Short: "Grant a privilege to a user (by email, alias, uid or id)",
-		Args:  exactArgs(2),
+		Long: "grant adds an administrator's grant of PRIVILEGE, one of the config's privileges\n" +
+			"(privileges:, by default the names sync.default_privileges and privilege_rules use).",
+		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPrivilegeChange(cmd, s, &opts, args[0], args[1], true)
 		},
@@ -40,6 +44,7 @@ func newPrivilegesCmd(s *streams) *cobra.Command {
 	revoke := &cobra.Command{
 		Use:   "revoke USER PRIVILEGE",
 		Short: "Take a privilege from a user, whatever granted it",
+		Long:  "revoke fails if the user does not hold PRIVILEGE.",
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPrivilegeChange(cmd, s, &opts, args[0], args[1], false)
@@ -85,17 +90,23 @@ func runPrivilegesList(cmd *cobra.Command, s *streams, opts *privilegesOptions) 
 }
 
 func runPrivilegeChange(cmd *cobra.Command, s *streams, opts *privilegesOptions, who, privilege string, grant bool) error {
-	_, db, u, err := openUser(cmd, opts.configPath, who)
+	cfg, db, u, err := openUser(cmd, opts.configPath, who)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	if grant {
+		if err := cfg.CheckPrivilege(privilege); err != nil {
+			return err
+		}
 		if err := db.GrantAdmin(cmd.Context(), u.ID, privilege); err != nil {
 			return err
 		}
 		fmt.Fprintf(s.Out, "Granted %s to %s.\n", privilege, u.PrimaryEmail)
 		return nil
+	}
+	if err := gateway.CheckHeld(u.PrimaryEmail, u.Privileges, privilege); err != nil {
+		return err
 	}
 	if err := db.RevokeAdmin(cmd.Context(), u.ID, privilege); err != nil {
 		return err

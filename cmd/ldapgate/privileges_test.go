@@ -56,6 +56,31 @@ func TestPrivilegesCommands(t *testing.T) {
 	}
 }
 
+// TestPrivilegesRefuseTypos: a misspelt privilege is refused with the name
+// meant, and no privilege group of the typo appears; revoking what the
+// user does not hold fails and says what it holds.
+func TestPrivilegesRefuseTypos(t *testing.T) {
+	cfgPath, _ := demoSetup(t)
+	if code, _, errOut := cli(t, "", "sync", "-c", cfgPath); code != exitOK {
+		t.Fatalf("sync: %d\n%s", code, errOut)
+	}
+	code, out, errOut := cli(t, "", "privileges", "grant", "alice", "exprot", "-c", cfgPath)
+	if code != exitError || !strings.Contains(errOut, `unknown privilege "exprot" (did you mean "export"?)`) {
+		t.Errorf("grant exprot: exit %d, %q %q; want 1 and a did-you-mean", code, out, errOut)
+	}
+	if _, out, _ := cli(t, "", "privileges", "list", "-c", cfgPath); strings.Contains(out, "exprot") {
+		t.Errorf("a refused grant made a privilege:\n%s", out)
+	}
+	code, out, errOut = cli(t, "", "privileges", "revoke", "daniel.kim", "auditor", "-c", cfgPath)
+	if code != exitError || !strings.Contains(errOut, `daniel.kim@example.com does not hold privilege "auditor"`) ||
+		!strings.Contains(errOut, "it holds login, read-own-archive") {
+		t.Errorf("revoke of a privilege not held: exit %d, %q %q; want 1 and what daniel holds", code, out, errOut)
+	}
+	if strings.Contains(out, "Revoked") {
+		t.Errorf("revoke of a privilege not held says %q", out)
+	}
+}
+
 func TestConfigDiff(t *testing.T) {
 	oldPath, _ := demoSetup(t)
 	data, err := os.ReadFile(oldPath)

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/ldapgate/ldapgate/internal/numfmt"
 	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
@@ -33,17 +34,22 @@ func startProgress(w io.Writer, c *progress.Progress) *progressDisplay {
 		defer close(p.ended)
 		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
+		phase, since := progress.PhaseFetch, time.Now()
 		for {
 			select {
 			case <-p.done:
 				fmt.Fprint(w, "\r\033[K")
 				return
-			case <-t.C:
+			case now := <-t.C:
 				width, _, err := term.GetSize(int(f.Fd()))
 				if err != nil {
 					width = 80
 				}
-				fmt.Fprint(w, "\r"+progressLine(c.Load(), width)+"\033[K")
+				counts := c.Load()
+				if counts.Phase != phase {
+					phase, since = counts.Phase, now
+				}
+				fmt.Fprint(w, "\r"+progressLine(counts, now.Sub(since), width)+"\033[K")
 			}
 		}
 	}()
@@ -65,29 +71,49 @@ const barWidth = 10
 // columns (without wrapping, so that \r can redraw it), e.g.
 //
 //	fetching: 12,345 users, 87 groups, members of 40/87 groups [#####-----] 46%
+//	planning: 100,000 users against the store (4s)
+//	applying 499,100 changes in one transaction (12s)
+//	finishing: 499,100 audit records, the new directory view (3s)
 //
-// The total of groups, the bar and the percentage come once the groups in
-// scope are known. Too narrow a terminal loses the bar, then the line's
-// end; width <= 0 means no limit.
-func progressLine(c progress.Counts, width int) string {
+// While fetching, the total of groups, the bar and the percentage come
+// once the groups in scope are known; the other phases show how long they
+// have taken (elapsed). Too narrow a terminal loses the bar, then the
+// line's end; width <= 0 means no limit.
+func progressLine(c progress.Counts, elapsed time.Duration, width int) string {
+	if c.Phase != progress.PhaseFetch {
+		var line string
+		switch c.Phase {
+		case progress.PhasePlan:
+			line = "planning: " + numfmt.Thousands(c.Items) + plural(c.Items, " user", " users") + " against the store"
+		case progress.PhaseApply:
+			line = "applying " + numfmt.Thousands(c.Items) + plural(c.Items, " change", " changes") + " in one transaction"
+		default:
+			line = "finishing: " + numfmt.Thousands(c.Items) + plural(c.Items, " audit record", " audit records") + ", the new directory view"
+		}
+		line += " (" + elapsed.Truncate(time.Second).String() + ")"
+		if width > 0 && len(line) >= width {
+			line = line[:max(width-1, 0)]
+		}
+		return line
+	}
 	var b strings.Builder
 	b.WriteString("fetching: ")
-	b.WriteString(thousands(c.Users))
+	b.WriteString(numfmt.Thousands(c.Users))
 	b.WriteString(plural(c.Users, " user", " users"))
 	b.WriteString(", ")
-	b.WriteString(thousands(c.Groups))
+	b.WriteString(numfmt.Thousands(c.Groups))
 	b.WriteString(plural(c.Groups, " group", " groups"))
 	total := max(c.GroupsInScope, c.MemberLists)
 	switch {
 	case c.ScopeKnown && total > 0:
 		b.WriteString(", members of ")
-		b.WriteString(thousands(c.MemberLists))
+		b.WriteString(numfmt.Thousands(c.MemberLists))
 		b.WriteString("/")
-		b.WriteString(thousands(total))
+		b.WriteString(numfmt.Thousands(total))
 		b.WriteString(plural(total, " group", " groups"))
 	case !c.ScopeKnown && c.MemberLists > 0:
 		b.WriteString(", members of ")
-		b.WriteString(thousands(c.MemberLists))
+		b.WriteString(numfmt.Thousands(c.MemberLists))
 		b.WriteString(plural(c.MemberLists, " group", " groups"))
 	}
 	line := b.String()
@@ -110,24 +136,6 @@ func progressLine(c progress.Counts, width int) string {
 		line = line[:max(width-1, 0)]
 	}
 	return line
-}
-
-// thousands formats n with commas between groups of three digits.
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 func plural(n int64, one, many string) string {

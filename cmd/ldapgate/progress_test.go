@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"testing"
+	"time"
 
+	"github.com/ldapgate/ldapgate/internal/numfmt"
 	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
@@ -70,10 +72,10 @@ func TestProgressLine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := progressLine(tt.c, tt.width); got != tt.want {
+			if got := progressLine(tt.c, 0, tt.width); got != tt.want {
 				t.Errorf("progressLine(%+v, %d)\n got %q\nwant %q", tt.c, tt.width, got, tt.want)
 			}
-			if got := progressLine(tt.c, tt.width); tt.width > 0 && len(got) >= tt.width {
+			if got := progressLine(tt.c, 0, tt.width); tt.width > 0 && len(got) >= tt.width {
 				t.Errorf("line of %d columns in a width of %d", len(got), tt.width)
 			}
 		})
@@ -83,8 +85,32 @@ func TestProgressLine(t *testing.T) {
 func TestThousands(t *testing.T) {
 	for n, want := range map[int64]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 12345: "12,345",
 		123456: "123,456", 1234567: "1,234,567", -1234: "-1,234"} {
-		if got := thousands(n); got != want {
-			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		if got := numfmt.Thousands(n); got != want {
+			t.Errorf("numfmt.Thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestProgressLinePhases: after the fetch, each phase shows what it works
+// on and how long it has taken, instead of a fetch line stuck at 100%.
+func TestProgressLinePhases(t *testing.T) {
+	done := progress.Counts{Users: 100000, Groups: 100, MemberLists: 100, GroupsInScope: 100, ScopeKnown: true}
+	for _, tt := range []struct {
+		phase progress.Phase
+		items int64
+		want  string
+	}{
+		{progress.PhasePlan, 100000, "planning: 100,000 users against the store (4s)"},
+		{progress.PhaseApply, 499100, "applying 499,100 changes in one transaction (4s)"},
+		{progress.PhaseFinish, 1, "finishing: 1 audit record, the new directory view (4s)"},
+	} {
+		c := done
+		c.Phase, c.Items = tt.phase, tt.items
+		if got := progressLine(c, 4500*time.Millisecond, 120); got != tt.want {
+			t.Errorf("phase %d: got %q, want %q", tt.phase, got, tt.want)
+		}
+		if got := progressLine(c, 4500*time.Millisecond, 20); len(got) >= 20 {
+			t.Errorf("phase %d at width 20: %q", tt.phase, got)
 		}
 	}
 }

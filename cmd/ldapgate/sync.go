@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ldapgate/ldapgate/gateway"
+	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
 	"github.com/ldapgate/ldapgate/sync/google"
 	"github.com/ldapgate/ldapgate/sync/progress"
@@ -22,7 +23,11 @@ type syncOptions struct {
 	dryRun     bool
 	force      bool
 	json       bool
+	plan       bool // the whole plan, not its summary
 }
+
+// planSample is how many changes of each kind a plan's summary shows.
+const planSample = 5
 
 func newSyncCmd(s *streams) *cobra.Command {
 	var opts syncOptions
@@ -32,6 +37,8 @@ func newSyncCmd(s *streams) *cobra.Command {
 		Long: "sync fetches the source directory, filters it, and compares it with the store.\n" +
 			"With --dry-run it prints the plan (what would be added, updated and deleted, and why)\n" +
 			"and changes nothing. Without it, it applies the plan in one transaction.\n" +
+			"The plan is summarised (counts per kind and reason, the first changes of each kind);\n" +
+			"--plan prints every change, --json the whole result.\n" +
 			"A plan deleting more than sync.max_delete_percent of the users is refused unless --force.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -43,6 +50,7 @@ func newSyncCmd(s *streams) *cobra.Command {
 	cmd.Flags().BoolVar(&opts.dryRun, "dry-run", false, "print the plan and change nothing")
 	cmd.Flags().BoolVar(&opts.force, "force", false, "apply even if the plan deletes more than sync.max_delete_percent of the users")
 	cmd.Flags().BoolVar(&opts.json, "json", false, "print the result as JSON")
+	cmd.Flags().BoolVar(&opts.plan, "plan", false, "print every change of the plan, not its summary")
 	return cmd
 }
 
@@ -116,7 +124,7 @@ func runSync(cmd *cobra.Command, s *streams, opts *syncOptions) error {
 		return err
 	}
 	if res != nil && res.Plan != nil {
-		engine.FormatPlan(s.Out, res.Plan)
+		writePlan(s, res.Plan, opts.plan)
 	}
 	if diag != nil {
 		writeCounts(s.Out, res)
@@ -153,4 +161,16 @@ func (d dropMessage) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (d dropMessage) WithGroup(name string) slog.Handler {
 	return dropMessage{d.Handler.WithGroup(name), d.msg}
+}
+
+// writePlan prints the whole plan, or its summary and how to see the rest.
+func writePlan(s *streams, p *store.Plan, whole bool) {
+	if whole {
+		engine.FormatPlan(s.Out, p)
+		return
+	}
+	engine.FormatPlanSummary(s.Out, p, planSample)
+	if max(len(p.Users), len(p.Groups), len(p.Members), len(p.Grants)) > planSample {
+		fmt.Fprintln(s.Out, "Every change: --plan (or --json).")
+	}
 }

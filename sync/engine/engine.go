@@ -163,6 +163,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		return fail(nil, fmt.Errorf("fetch from %s: %w", run.Source, err))
 	}
 	e.log.Info("fetched", "source", run.Source, "users", len(snap.Users), "groups", len(snap.Groups))
+	opts.Progress.SetPhase(progress.PhasePlan, len(snap.Users))
 	filtered, err := FilterSnapshot(snap, e.opts.Filter, e.opts.Rules)
 	if err != nil {
 		return fail(nil, fmt.Errorf("filter: %w", err))
@@ -279,6 +280,7 @@ func (e *Engine) planAndApply(ctx context.Context, filtered *Filtered, fs Filter
 	run.Plan = plan
 	checked := *plan // shares the changes; the result's plan stays as planned
 	checked.Generation = &state.Generation
+	opts.Progress.SetPhase(progress.PhaseApply, Changes(plan))
 	id, err := e.st.Apply(ctx, &checked, *run)
 	if err != nil {
 		run.Counts = store.Counts{}
@@ -290,3 +292,6 @@ func (e *Engine) planAndApply(ctx context.Context, filtered *Filtered, fs Filter
 }
 
 func (e *Engine) now() time.Time { return e.Now().UTC() }
+
+// Changes is the number of changes in p, of every kind.
+func Changes(p *store.Plan) int { return len(p.Users) + len(p.Groups) + len(p.Members) + len(p.Grants) }

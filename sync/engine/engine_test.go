@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ldapgate/ldapgate/store"
+	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
 // tenUsers returns a state of ten directory users u0..u9 and one local
@@ -306,5 +307,95 @@ users: 1 to add, 2 to update, 1 to delete; groups: 1 to add, 1 to update, 1 to d
 	FormatPlan(&b, &store.Plan{})
 	if got, want := b.String(), "no changes\n"; got != want {
 		t.Errorf("FormatPlan(empty) = %q, want %q", got, want)
+	}
+}
+
+// TestFormatPlanSummary: however large the plan, a few lines per kind:
+// counts by action and reason (adds first, then the largest group), the
+// first changes, and how many more there are.
+func TestFormatPlanSummary(t *testing.T) {
+	p := &store.Plan{}
+	for i := range 1200 {
+		id := fmt.Sprint(i)
+		p.Users = append(p.Users, addU(usr(id, "u"+id+"@example.com"), "u"+id))
+		p.Grants = append(p.Grants, grant(store.ActionAdd, id, "u"+id+"@example.com", "login", store.GrantDefault, "", ReasonDefault))
+	}
+	p.Users = append(p.Users,
+		delU(usr("d1", "gone@example.com"), ReasonDeleted),
+		updU(usr("x1", "x1@example.com"), "renamed from y1@example.com", "primaryEmail"),
+		updU(usr("x2", "x2@example.com"), ReasonChanged, "displayName"),
+		updU(usr("x3", "x3@example.com"), ReasonChanged, "displayName"))
+	want := `users: 1,204 changes: 1,200 to add (new in source); 2 to update (changed in the source); 1 to update (renamed from y1@example.com); 1 to delete (deleted in the source)
+  + user u0@example.com (uid=u0): new in source
+  + user u1@example.com (uid=u1): new in source
+  … 1,202 more
+privileges: 1,200 changes: 1,200 to grant (default privilege for new users)
+  + privilege login → u0@example.com (default)
+  + privilege login → u1@example.com (default)
+  … 1,198 more
+users: 1200 to add, 3 to update, 1 to delete; groups: 0 to add, 0 to update, 0 to delete; memberships: 0 to add, 0 to remove; privileges: 1200 to grant, 0 to revoke
+`
+	var b bytes.Buffer
+	FormatPlanSummary(&b, p, 2)
+	if diff := cmp.Diff(b.String(), want); diff != "" {
+		t.Errorf("FormatPlanSummary() (-got +want):\n%s", diff)
+	}
+	b.Reset()
+	FormatPlanSummary(&b, &store.Plan{}, 2)
+	if got, want := b.String(), "no changes\n"; got != want {
+		t.Errorf("FormatPlanSummary(empty) = %q, want %q", got, want)
+	}
+}
+
+// TestPlanPage: the plan's lines filtered by kind and by a part of an
+// address, one page at a time.
+func TestPlanPage(t *testing.T) {
+	p := &store.Plan{
+		Users: []store.UserChange{addU(usr("1", "alice@example.com"), "alice"), addU(usr("2", "bob@example.com"), "bob")},
+		Members: []store.MemberChange{
+			memb(store.ActionAdd, "g1", "sales@example.com", mu("1"), "alice@example.com", ReasonMember),
+			memb(store.ActionAdd, "g1", "sales@example.com", mu("2"), "bob@example.com", ReasonMember),
+		},
+		Grants: []store.GrantChange{grant(store.ActionAdd, "1", "alice@example.com", "login", store.GrantDefault, "", ReasonDefault)},
+	}
+	for _, tt := range []struct {
+		kind, who     string
+		offset, limit int
+		want          []string
+		total         int
+	}{
+		{"", "", 0, 2, []string{"+ user alice@example.com (uid=alice): new in source", "+ user bob@example.com (uid=bob): new in source"}, 5},
+		{"", "", 4, 2, []string{"+ privilege login → alice@example.com (default)"}, 5},
+		{"", "ALICE", 0, 10, []string{"+ user alice@example.com (uid=alice): new in source", "+ member alice@example.com → sales@example.com", "+ privilege login → alice@example.com (default)"}, 3},
+		{"memberships", "bob", 0, 10, []string{"+ member bob@example.com → sales@example.com"}, 1},
+		{"groups", "", 0, 10, nil, 0},
+	} {
+		lines, total := PlanPage(p, tt.kind, tt.who, tt.offset, tt.limit)
+		if diff := cmp.Diff(lines, tt.want); diff != "" || total != tt.total {
+			t.Errorf("PlanPage(%q, %q, %d, %d): total %d, want %d; lines (-got +want):\n%s", tt.kind, tt.who, tt.offset, tt.limit, total, tt.total, diff)
+		}
+	}
+}
+
+// TestRunProgressPhases: a run's Progress moves from the fetch to the plan
+// (with the users fetched) and to the apply (with the changes), so a
+// display does not sit at the fetch's 100% meanwhile.
+func TestRunProgressPhases(t *testing.T) {
+	st, snap := tenUsers(9)
+	snap.Users = append(snap.Users, usr("new", "new@example.com"))
+	ms := &memStore{t: t, state: st}
+	e := New(&snapSource{snap: snap}, ms, Options{DeleteUsers: false, DefaultPrivileges: []string{"login"}}, nil)
+	var p progress.Progress
+	if _, err := e.Run(context.Background(), RunOptions{DryRun: true, Progress: &p}); err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Load(); c.Phase != progress.PhasePlan || c.Items != 10 {
+		t.Errorf("after a dry run: phase %d, items %d; want plan, the 10 users fetched", c.Phase, c.Items)
+	}
+	if _, err := e.Run(context.Background(), RunOptions{Progress: &p}); err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Load(); c.Phase != progress.PhaseApply || c.Items != 2 {
+		t.Errorf("after a run: phase %d, items %d; want apply, 2 changes (a user and its grant)", c.Phase, c.Items)
 	}
 }

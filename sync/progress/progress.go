@@ -16,7 +16,22 @@ type Progress struct {
 	users, groups, members atomic.Int64
 	listed, queued         atomic.Int64
 	scopeKnown             atomic.Bool
+	phase                  atomic.Int32
+	items                  atomic.Int64
 }
+
+// Phase is the step of a sync run a Progress is at. After the fetch, a
+// run spends tens of seconds on 100k users in the others, so displays
+// show them too.
+type Phase int32
+
+// The phases of a sync run, in order.
+const (
+	PhaseFetch  Phase = iota // the source lists users, groups and members
+	PhasePlan                // the store is read and compared with the source
+	PhaseApply               // the plan is written, in one transaction
+	PhaseFinish              // audit records written, the directory view rebuilt
+)
 
 // Counts is a reading of a Progress.
 type Counts struct {
@@ -31,6 +46,19 @@ type Counts struct {
 	ScopeKnown                 bool
 	// Members is the number of memberships listed so far.
 	Members int64
+	// Phase is the run's step, and Items the number of things it works
+	// on: users to plan, changes to apply or to finish (0 while fetching).
+	Phase Phase
+	Items int64
+}
+
+// SetPhase records that the run moved on to phase, working on n things
+// (see Counts.Items).
+func (p *Progress) SetPhase(phase Phase, n int) {
+	if p != nil {
+		p.items.Store(int64(n))
+		p.phase.Store(int32(phase))
+	}
 }
 
 // SetUsers sets the number of users listed so far.
@@ -87,7 +115,12 @@ func (p *Progress) Load() Counts {
 	// both only grow, so the reading is consistent on this point.
 	known := p.scopeKnown.Load()
 	listed := p.listed.Load()
+	// phase before items: SetPhase stores items first, so a reading never
+	// pairs a new phase with the previous phase's items.
+	phase := Phase(p.phase.Load())
 	return Counts{
+		Phase:         phase,
+		Items:         p.items.Load(),
 		Users:         p.users.Load(),
 		Groups:        p.groups.Load(),
 		MemberLists:   listed,
