@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -45,6 +46,7 @@ type conn struct {
 	srv    *Server
 	id     uint64
 	remote net.Addr
+	addr   netip.Addr      // the client's, when Server.perAddr counts it
 	raw    net.Conn        // the accepted connection, for deadlines and Close
 	ctx    context.Context // cancelled on disconnect and by Close (see stop)
 	cancel context.CancelCauseFunc
@@ -54,10 +56,13 @@ type conn struct {
 	wg     sync.WaitGroup  // requests in flight
 
 	// The reader goroutine's own: the buffered reader, the read deadline
-	// last set, and the message, its buffer and the request that it reuses
-	// from one message to the next while they are handled inline.
+	// last set, whether a bind succeeded yet and by when one must, and the
+	// message, its buffer and the request that it reuses from one message
+	// to the next while they are handled inline.
 	br           *bufio.Reader
 	readDeadline time.Time
+	bound        bool
+	bindBy       time.Time
 	rbuf         []byte
 	msg          message
 	inline       request
@@ -97,6 +102,9 @@ func newConn(s *Server, id uint64, nc net.Conn) *conn {
 	c.base = withConn(context.Background(), int(id))
 	c.ctx, c.cancel = context.WithCancelCause(c.base)
 	c.br = getReader(nc)
+	if s.cfg.FirstBindTimeout > 0 {
+		c.bindBy = time.Now().Add(s.cfg.FirstBindTimeout)
+	}
 	return c
 }
 
@@ -324,39 +332,56 @@ func (c *conn) serve() {
 	var idleSince time.Time // since when no message came and none was in flight
 	stillIdle := false
 	for {
-		if cfg.IdleTimeout > 0 {
-			now := time.Now()
-			if !stillIdle {
-				idleSince = now
-			}
-			if at := idleSince.Add(cfg.IdleTimeout); !deadlineClose(c.readDeadline, at, now, cfg.IdleTimeout) {
-				c.readDeadline = at
-				_ = c.nc().SetReadDeadline(at)
-			}
-		}
+		c.setReadDeadline(&idleSince, stillIdle)
 		stillIdle = false
 		if c.ctx.Err() != nil {
 			return // Close; shutdown set a past deadline
 		}
-		buf, err := readFrame(c.br, c.rbuf, cfg.MaxMessageBytes)
+		limit := cfg.MaxUnboundMessageBytes
+		if c.bound {
+			limit = cfg.MaxMessageBytes
+		}
+		var buf []byte
+		_, err := c.br.Peek(1)
+		if err == nil {
+			if !frameBuffered(c.br) {
+				// The message is on its way: it gets MessageTimeout,
+				// however long the idle timeout.
+				c.readDeadline = time.Now().Add(cfg.MessageTimeout)
+				_ = c.nc().SetReadDeadline(c.readDeadline)
+			}
+			buf, err = readFrame(c.br, c.rbuf, limit, c.srv.dir.unfinished)
+		}
 		c.rbuf = nil
 		if err != nil {
 			var ne net.Error
+			timeout := errors.As(err, &ne) && ne.Timeout()
 			switch {
 			case c.ctx.Err() != nil:
-			case errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, errMidFrame):
+			case timeout && errors.Is(err, errMidFrame):
+				c.logAttrs(slog.LevelDebug, "ldap message not received in time; closing", slog.Duration("message_timeout", cfg.MessageTimeout))
+				c.notice(ResultUnavailable, "message timeout")
+			case timeout && !c.bound && !c.bindBy.IsZero() && !time.Now().Before(c.bindBy):
+				c.logAttrs(slog.LevelDebug, "ldap connection did not bind in time; closing", slog.Duration("first_bind_timeout", cfg.FirstBindTimeout))
+				c.notice(ResultUnavailable, "bind timeout")
+			case timeout:
 				if c.active.Load() > 0 {
 					continue // a long request; the client waits for it
 				}
-				if time.Since(idleSince) < cfg.IdleTimeout {
+				if cfg.IdleTimeout <= 0 || time.Since(idleSince) < cfg.IdleTimeout {
 					stillIdle = true
 					continue // an early deadline (deadlineClose)
 				}
 				c.logAttrs(slog.LevelDebug, "ldap connection idle; closing", slog.Duration("idle_timeout", cfg.IdleTimeout))
 				c.notice(ResultUnavailable, "idle timeout")
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+			case errors.Is(err, errBusy):
+				c.srv.sampler.log(c.srv.log, c.srv.dir.now(), slog.LevelWarn, "ldap message refused: too many bytes of unfinished messages; closing the connection",
+					slog.String("client", c.remote.String()), slog.Int64("limit", cfg.MaxUnfinishedBytes))
+				c.notice(ResultBusy, "server busy")
 			case errors.Is(err, errMessageTooLarge), errors.Is(err, errBadFraming):
-				c.logAttrs(slog.LevelWarn, "ldap message refused; closing the connection", slog.Any("err", err))
+				c.srv.sampler.log(c.srv.log, c.srv.dir.now(), slog.LevelWarn, "ldap message refused; closing the connection",
+					slog.String("client", c.remote.String()), slog.Any("err", err), slog.Bool("bound", c.bound))
 				c.notice(ResultProtocolError, "malformed or oversized message")
 			default:
 				c.logAttrs(slog.LevelDebug, "ldap connection read failed", slog.Any("err", err))
@@ -376,6 +401,36 @@ func (c *conn) serve() {
 		if cap(free) <= maxReusedBuffer {
 			c.rbuf = free
 		}
+	}
+}
+
+// setReadDeadline sets the read deadline for the next message: the idle
+// timeout from idleSince (now, unless stillIdle), or the first-bind
+// deadline if that is earlier.
+func (c *conn) setReadDeadline(idleSince *time.Time, stillIdle bool) {
+	cfg := &c.srv.cfg
+	now := time.Now()
+	var at time.Time
+	timeout := cfg.IdleTimeout
+	if cfg.IdleTimeout > 0 {
+		if !stillIdle {
+			*idleSince = now
+		}
+		at = idleSince.Add(cfg.IdleTimeout)
+	}
+	if !c.bound && !c.bindBy.IsZero() && (at.IsZero() || c.bindBy.Before(at)) {
+		at, timeout = c.bindBy, cfg.FirstBindTimeout
+	}
+	if at.IsZero() {
+		if !c.readDeadline.IsZero() {
+			c.readDeadline = time.Time{} // bound, and no idle timeout
+			_ = c.nc().SetReadDeadline(c.readDeadline)
+		}
+		return
+	}
+	if !deadlineClose(c.readDeadline, at, now, timeout) {
+		c.readDeadline = at
+		_ = c.nc().SetReadDeadline(at)
 	}
 }
 
@@ -424,6 +479,9 @@ func (c *conn) dispatch(m *message, buf []byte) (ok bool, free []byte) {
 		// RFC 4511 §4.2.1: operations in progress finish before a bind.
 		c.wg.Wait()
 		c.runInline(m)
+		if !c.bound && c.identity().Kind != IdentityAnonymous {
+			c.bound = true // larger messages and no first-bind timeout from now on
+		}
 		return true, buf
 	case opExtendedRequest:
 		if name, _ := extendedName(m); name == oidStartTLS {

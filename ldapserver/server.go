@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -34,7 +35,9 @@ type Server struct {
 	listener  net.Listener
 	addr      net.Addr
 	conns     map[uint64]*conn
+	perAddr   map[netip.Addr]int // open connections by client address, but for trusted ones
 	nextID    uint64
+	sampler   logSampler // logclip.go
 	connsDone sync.WaitGroup
 
 	ready     chan struct{}
@@ -56,11 +59,12 @@ func New(cfg Config, live *store.Live, log *slog.Logger, opts ...Option) (*Serve
 		return nil, err
 	}
 	s := &Server{
-		dir:   dir,
-		log:   log,
-		cfg:   dir.cfg,
-		conns: make(map[uint64]*conn),
-		ready: make(chan struct{}),
+		dir:     dir,
+		log:     log,
+		cfg:     dir.cfg,
+		conns:   make(map[uint64]*conn),
+		perAddr: make(map[netip.Addr]int),
+		ready:   make(chan struct{}),
 	}
 	s.cfg.TLS = requestClientCerts(s.cfg.TLS)
 	return s, nil
@@ -141,8 +145,11 @@ func (s *Server) isClosed() bool {
 }
 
 // startConn registers nc and starts its reader, or turns it away when the
-// server is full or closing.
+// server is full, the client has its share of connections, or the server
+// is closing.
 func (s *Server) startConn(nc net.Conn) {
+	addr := addrOf(nc.RemoteAddr())
+	perAddr := s.cfg.MaxConnectionsPerAddress > 0 && addr.IsValid() && !s.trusted(addr)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -151,34 +158,70 @@ func (s *Server) startConn(nc net.Conn) {
 	}
 	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
 		s.mu.Unlock()
-		s.log.Warn("ldap connection refused: too many connections", "client", nc.RemoteAddr().String(), "limit", s.cfg.MaxConnections)
-		go s.turnAway(nc)
+		s.sampler.log(s.log, s.dir.now(), slog.LevelWarn, "ldap connection refused: too many connections",
+			slog.String("client", nc.RemoteAddr().String()), slog.Int("limit", s.cfg.MaxConnections))
+		go s.turnAway(nc, "too many connections")
+		return
+	}
+	if perAddr && s.perAddr[addr] >= s.cfg.MaxConnectionsPerAddress {
+		s.mu.Unlock()
+		s.sampler.log(s.log, s.dir.now(), slog.LevelWarn, "ldap connection refused: too many connections from one address",
+			slog.String("client", nc.RemoteAddr().String()), slog.Int("limit", s.cfg.MaxConnectionsPerAddress))
+		go s.turnAway(nc, "too many connections from your address")
 		return
 	}
 	s.nextID++
 	c := newConn(s, s.nextID, nc)
+	if perAddr {
+		c.addr = addr
+		s.perAddr[addr]++
+	}
 	s.conns[c.id] = c
 	s.connsDone.Add(1)
 	s.mu.Unlock()
 	requestWorkers.run(c) // workers.go: a worker's stack has grown already
 }
 
-// turnAway sends a Notice of Disconnection (busy) on a plain connection and
-// closes it.
-func (s *Server) turnAway(nc net.Conn) {
+// addrOf returns the IP address of a client, or the zero Addr.
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// trusted reports whether addr is in the trusted networks, which the
+// per-address connection limit spares.
+func (s *Server) trusted(addr netip.Addr) bool {
+	for _, p := range s.dir.bindLimit().TrustedNetworks {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// turnAway sends a Notice of Disconnection (busy, with why) on a plain
+// connection and closes it.
+func (s *Server) turnAway(nc net.Conn, why string) {
 	defer nc.Close()
 	if s.cfg.LDAPS {
 		return
 	}
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 	var e encoder
-	encodeNotice(&e, ResultBusy, "too many connections")
+	encodeNotice(&e, ResultBusy, why)
 	_, _ = nc.Write(e.b)
 }
 
 func (s *Server) connClosed(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c.id)
+	if c.addr.IsValid() {
+		if s.perAddr[c.addr]--; s.perAddr[c.addr] <= 0 {
+			delete(s.perAddr, c.addr)
+		}
+	}
 	hook := s.closedHook
 	s.mu.Unlock()
 	s.connsDone.Done()
