@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -40,12 +41,21 @@ type BindLimitConfig struct {
 	PerAddress int      `yaml:"per_address"` // default 50; -1 = no limit
 	Window     Duration `yaml:"window"`      // default 5m
 	Backoff    Duration `yaml:"backoff"`     // default 5m
+	// TrustedNetworks (CIDRs, e.g. the archive server's address) are
+	// exempt from ldap.max_connections_per_address.
+	TrustedNetworks []string `yaml:"trusted_networks"`
 }
 
 // LDAPBindLimit is ldap.bind_limit for the LDAP server.
 func (c *Config) LDAPBindLimit() ldapserver.BindLimit {
 	b := c.LDAP.BindLimit
-	return ldapserver.BindLimit{PerName: b.PerName, PerAddress: b.PerAddress, Window: b.Window.D(), Backoff: b.Backoff.D()}
+	l := ldapserver.BindLimit{PerName: b.PerName, PerAddress: b.PerAddress, Window: b.Window.D(), Backoff: b.Backoff.D()}
+	for _, s := range b.TrustedNetworks {
+		if p, err := netip.ParsePrefix(s); err == nil { // validateOps reported the others
+			l.TrustedNetworks = append(l.TrustedNetworks, p.Masked())
+		}
+	}
+	return l
 }
 
 // ReadyMaxAge is metrics.ready_max_age with its default.
@@ -101,6 +111,26 @@ func (c *Config) validateOps(root *yaml.Node) ConfigErrors {
 	}
 	if b.Window < 0 || b.Backoff < 0 {
 		bad("ldap.bind_limit", "window and backoff must not be negative")
+	}
+	for i, s := range b.TrustedNetworks {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			bad(fmt.Sprintf("ldap.bind_limit.trusted_networks[%d]", i), "expected a network in CIDR form such as 192.0.2.10/32 or 10.0.0.0/8, got %q", s)
+		}
+	}
+	l := c.LDAP
+	if l.MaxConnections < -1 {
+		bad("ldap.max_connections", "expected a number of connections, or -1 for no limit, got %d", l.MaxConnections)
+	}
+	if l.MaxConnectionsPerAddress < -1 {
+		bad("ldap.max_connections_per_address", "expected a number of connections, or -1 for no limit, got %d", l.MaxConnectionsPerAddress)
+	} else if l.MaxConnectionsPerAddress > 0 && l.MaxConnections > 0 && l.MaxConnectionsPerAddress > l.MaxConnections {
+		bad("ldap.max_connections_per_address", "must not exceed ldap.max_connections (%d), got %d", l.MaxConnections, l.MaxConnectionsPerAddress)
+	}
+	if l.IdleTimeout < 0 {
+		bad("ldap.idle_timeout", "must not be negative")
+	}
+	if l.FirstBindTimeout < 0 {
+		bad("ldap.first_bind_timeout", "must not be negative")
 	}
 	return errs
 }
