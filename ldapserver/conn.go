@@ -53,6 +53,7 @@ type conn struct {
 	base   context.Context // ctx's values, never cancelled: requests' parent
 	sem    chan struct{}   // requests in flight
 	active atomic.Int32    // requests whose final response is not written yet
+	lost   atomic.Int32    // requests that failed because writing to the client did
 	wg     sync.WaitGroup  // requests in flight
 
 	// The reader goroutine's own: the buffered reader, the read deadline
@@ -201,6 +202,14 @@ func (c *conn) write(b []byte, flush bool) error {
 	return err
 }
 
+// writeFailed reports whether writing to the client failed: it left, or
+// did not read within the write timeout.
+func (c *conn) writeFailed() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.werr != nil
+}
+
 // asyncRequest is a request that runs on a worker while the reader goroutine
 // goes on reading; Abandon cancels it. A connection reuses a finished one
 // (conn.spare), with its context and its message buffer, so that the
@@ -320,6 +329,9 @@ func (c *conn) serve() {
 		}
 		c.nc().Close()
 		c.wg.Wait()
+		if n := c.lost.Load(); n > 0 {
+			c.logAttrs(slog.LevelDebug, "ldap client gone with requests in flight", slog.Int("requests", int(n)))
+		}
 		c.releaseBuffers()
 		c.srv.connClosed(c)
 	}()
@@ -390,7 +402,8 @@ func (c *conn) serve() {
 		}
 		m := &c.msg
 		if err := decodeMessageInto(m, buf); err != nil {
-			c.logAttrs(slog.LevelWarn, "ldap message malformed; closing the connection", slog.Any("err", err))
+			c.srv.sampler.log(c.srv.log, c.srv.dir.now(), slog.LevelWarn, "ldap message malformed; closing the connection",
+				slog.String("client", c.remote.String()), clippedString("err", err.Error()))
 			c.notice(ResultProtocolError, "malformed message")
 			return
 		}

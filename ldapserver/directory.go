@@ -202,7 +202,7 @@ func (d *Directory) dummyHash() string {
 // Write refuses add, modify, delete and modrdn (op names which): ldapgate
 // is read-only. The error is *Error with unwillingToPerform.
 func (d *Directory) Write(ctx context.Context, id Identity, op, dn string) error {
-	d.log.LogAttrs(ctx, slog.LevelInfo, "ldap write refused", slog.String("op", op), slog.String("dn", dn),
+	d.log.LogAttrs(ctx, slog.LevelInfo, "ldap write refused", slog.String("op", op), clippedString("dn", dn),
 		slog.String("bound", id.DN), connAttr(ctx))
 	return errReadOnly(op)
 }
