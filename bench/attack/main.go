@@ -7,8 +7,10 @@
 //
 // Attacks (sizes as in the issue, times -scale):
 //
+//	none       no attack: the good client alone, for the machine's own latency
 //	basedn     1,020 anonymous searches with distinct 1 MB base DNs
 //	partial    2,000 connections that send all but the last byte of a 1 MB message
+//	partial-bound  the same after a successful bind (a leaked password)
 //	idle       10,000 idle connections from one address
 //	slowloris  4,096 connections from one address sending a message at 1 byte/s
 //
@@ -55,7 +57,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.addr, "addr", "127.0.0.1:13389", "ldapgate's LDAP listener (loopback)")
 	flag.IntVar(&o.pid, "pid", 0, "ldapgate's process id, for its resident memory")
-	flag.StringVar(&o.attacks, "attack", "basedn,partial,idle,slowloris", "attacks to run, comma-separated")
+	flag.StringVar(&o.attacks, "attack", "none,basedn,partial,partial-bound,idle,slowloris", "attacks to run, comma-separated")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "how long each attack lasts")
 	flag.Float64Var(&o.scale, "scale", 1, "factor on the attacks' sizes")
 	flag.StringVar(&o.svcDN, "svc-dn", "cn=archive,ou=services,dc=example,dc=com", "the good client's bind DN")
@@ -103,6 +105,10 @@ type attack struct {
 }
 
 var attacks = map[string]attack{
+	"none": { // the good client alone: the machine's own latency
+		size: func(o options) string { return "no attack" },
+		run:  func(ctx context.Context, o options) string { <-ctx.Done(); return "" },
+	},
 	"basedn": {
 		size: func(o options) string { return fmt.Sprintf("%d searches, 1 MB base DNs", n(o, 1020)) },
 		run:  baseDNAttack,
@@ -110,6 +116,12 @@ var attacks = map[string]attack{
 	"partial": {
 		size: func(o options) string { return fmt.Sprintf("%d conns, 1 MB message less 1 byte", n(o, 2000)) },
 		run:  partialAttack,
+	},
+	"partial-bound": {
+		size: func(o options) string {
+			return fmt.Sprintf("%d bound conns, 1 MB less 1 byte, %d addr", n(o, 2000), o.spread)
+		},
+		run: partialBoundAttack,
 	},
 	"idle": {
 		size: func(o options) string { return fmt.Sprintf("%d idle conns from %d address(es)", n(o, 10000), o.spread) },
@@ -243,6 +255,10 @@ func dialAttacker(ctx context.Context, o options, i int) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", o.addr)
 }
 
+// mb is the size of the attacks' base DNs: a megabyte, so that the
+// message stays under the default ldap.max_message_bytes (1 MiB).
+const mb = 1_000_000
+
 // searchMsg is an LDAP search request with base base.
 func searchMsg(id int64, base string) []byte {
 	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, 3, nil, "search")
@@ -308,11 +324,16 @@ func baseDNAttack(ctx context.Context, o options) string {
 	var next atomic.Int64
 	var t tally
 	var wg sync.WaitGroup
-	pad := strings.Repeat("x", 1<<20)
+	// One message, its base made distinct per search in place: encoding
+	// a megabyte per search would cost the probe's own client more than
+	// the server.
+	tmpl := searchMsg(1, "cn="+strings.Repeat("x", mb)+",dc=example,dc=com")
+	at := len(tmpl) / 2
 	for w := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			msg := slices.Clone(tmpl)
 			for ctx.Err() == nil {
 				i := next.Add(1)
 				if i > int64(total) {
@@ -323,7 +344,7 @@ func baseDNAttack(ctx context.Context, o options) string {
 					t.add("dial_failed")
 					continue
 				}
-				msg := searchMsg(1, fmt.Sprintf("cn=%d%s,dc=example,dc=com", i, pad))
+				copy(msg[at:], strconv.FormatInt(i, 10))
 				if _, err := c.Write(msg); err != nil {
 					t.add("write_cut")
 				}
@@ -374,12 +395,40 @@ func holdConns(ctx context.Context, o options, count int, each func(ctx context.
 }
 
 func partialAttack(ctx context.Context, o options) string {
-	msg := searchMsg(1, "cn="+strings.Repeat("x", 1<<20)+",dc=example,dc=com")
+	msg := searchMsg(1, "cn="+strings.Repeat("x", mb)+",dc=example,dc=com")
 	msg = msg[:len(msg)-1]
 	return holdConns(ctx, o, n(o, 2000), func(ctx context.Context, c net.Conn) {
 		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		_, _ = c.Write(msg)
 	})
+}
+
+// partialBoundAttack is partialAttack by a client that binds first (a
+// leaked service account password): its messages may be 1 MiB.
+func partialBoundAttack(ctx context.Context, o options) string {
+	msg := searchMsg(2, "cn="+strings.Repeat("x", mb)+",dc=example,dc=com")
+	msg = msg[:len(msg)-1]
+	return holdConns(ctx, o, n(o, 2000), func(ctx context.Context, c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(bindMsg(1, o.svcDN, o.svcPW)); err != nil {
+			return
+		}
+		if _, err := ber.ReadPacket(c); err != nil {
+			return
+		}
+		_, _ = c.Write(msg)
+	})
+}
+
+func bindMsg(id int64, dn, pw string) []byte {
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, 0, nil, "bind")
+	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 3, "version"))
+	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, dn, "dn"))
+	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, pw, "pw"))
+	m := ber.NewSequence("LDAPMessage")
+	m.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, "id"))
+	m.AppendChild(op)
+	return m.Bytes()
 }
 
 func idleAttack(ctx context.Context, o options) string {
