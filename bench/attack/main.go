@@ -14,8 +14,8 @@
 //	idle       10,000 idle connections from one address
 //	slowloris  4,096 connections from one address sending a message at 1 byte/s
 //
-// Every attack is bounded: it opens at most its count of connections and
-// ends after -duration.
+// The good client runs in a process of its own. Every attack is bounded:
+// it opens at most its count of connections and ends after -duration.
 package main
 
 import (
@@ -27,6 +27,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,10 +68,21 @@ func main() {
 	flag.StringVar(&o.attackFrom, "attack-from", "127.0.0.2", "the attacker's (first) source address")
 	flag.IntVar(&o.spread, "spread", 1, "attacker source addresses, from -attack-from upwards")
 	flag.IntVar(&o.rate, "rate", 10, "good client tries per second")
+	good := flag.Bool("good", false, "run only the good client for -duration and print its latencies (see goodProcess)")
 	flag.Parse()
 	if err := checkLoopback(o); err != nil {
 		fmt.Fprintln(os.Stderr, "attack:", err)
 		os.Exit(2)
+	}
+	if *good {
+		ctx, cancel := context.WithTimeout(context.Background(), o.duration)
+		defer cancel()
+		lat, failed := goodClient(ctx, o)
+		for _, d := range lat {
+			fmt.Println(int64(d))
+		}
+		fmt.Printf("failed=%d\n", failed)
+		return
 	}
 	fmt.Printf("%-10s %-34s %6s %6s %8s %8s %8s %9s %9s  %s\n",
 		"attack", "size", "tries", "failed", "p50", "p99", "max", "rss_peak", "rss_end", "attack outcome")
@@ -163,7 +175,11 @@ func run(o options, name string, a attack) {
 			}
 		}
 	}()
-	lat, failed := goodClient(ctx, o)
+	lat, failed, err := goodProcess(ctx, o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "attack: good client:", err)
+		os.Exit(1)
+	}
 	wg.Wait()
 	slices.Sort(lat)
 	fmt.Printf("%-10s %-34s %6d %6d %8s %8s %8s %8dM %8dM  %s\n", name, a.size(o), len(lat)+failed, failed,
@@ -196,6 +212,34 @@ func rss(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// goodProcess runs goodClient in a child process (this program with
+// -good), so that the attack's goroutines and garbage do not delay the
+// good client's measurements in the same Go runtime.
+func goodProcess(ctx context.Context, o options) ([]time.Duration, int, error) {
+	dl, _ := ctx.Deadline()
+	cmd := exec.Command(os.Args[0], "-good", "-addr", o.addr, "-duration", time.Until(dl).String(),
+		"-svc-dn", o.svcDN, "-svc-pw", o.svcPW, "-user", o.user, "-good-from", o.goodFrom, "-rate", strconv.Itoa(o.rate))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, 0, err
+	}
+	var lat []time.Duration
+	failed := 0
+	for _, line := range strings.Fields(string(out)) {
+		if v, ok := strings.CutPrefix(line, "failed="); ok {
+			failed, _ = strconv.Atoi(v)
+			continue
+		}
+		ns, err := strconv.ParseInt(line, 10, 64)
+		if err != nil {
+			return nil, 0, fmt.Errorf("child output %q", line)
+		}
+		lat = append(lat, time.Duration(ns))
+	}
+	return lat, failed, nil
 }
 
 // goodClient connects, binds, searches for one user and unbinds, o.rate
