@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ldapgate/ldapgate/internal/keyedhash"
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -34,9 +35,12 @@ const (
 type Method interface {
 	// Name is the method's name in the config and the log.
 	Name() string
-	// Authenticate returns the credential that proves the caller is u,
-	// ErrNotApplicable if password cannot be meant for this method (so the
-	// chain goes on quietly), or another error saying why it was refused.
+	// Authenticate returns the credential that proves the caller is u, or
+	// an error: ErrNotApplicable if password cannot be meant for this
+	// method (the chain goes on quietly); one wrapping
+	// ldapserver.ErrRefused if the password was checked and is wrong; any
+	// other if it could not be checked (a dependency failed; wrapping
+	// ldapserver.ErrBusy or passhash.ErrBusy for lack of capacity).
 	Authenticate(ctx context.Context, u *store.ViewUser, password string, client net.Addr) (Credential, error)
 }
 
@@ -51,22 +55,24 @@ type Credential struct {
 }
 
 // rechecker is a method whose cached binds must be checked again on each
-// use (app passwords: revocation by another process).
+// use (app passwords: revocation by another process). An error means the
+// credential could not be checked.
 type rechecker interface {
-	stillValid(ctx context.Context, userID string, c Credential) bool
+	stillValid(ctx context.Context, userID string, c Credential) (bool, error)
 }
 
 // Errors.
 var (
 	// ErrNotApplicable means a method does not handle this kind of password.
 	ErrNotApplicable = errors.New("not applicable")
-	// ErrNoMethod means no method accepted the password.
-	ErrNoMethod = errors.New("no bind method accepted the password")
+	// ErrNoMethod means no method accepted the password, and each that
+	// applied refused it (it wraps ldapserver.ErrRefused).
+	ErrNoMethod = ldapserver.Refused("no bind method accepted the password")
 
-	errNoAppPasswords   = errors.New("user has no active app password")
-	errWrongAppPassword = errors.New("no active app password matches")
-	errWrongService     = errors.New("app password is bound to a service not allowed from this client")
-	errWrongUser        = errors.New("token is for another user")
+	errNoAppPasswords   = ldapserver.Refused("user has no active app password")
+	errWrongAppPassword = ldapserver.Refused("no active app password matches")
+	errWrongService     = ldapserver.Refused("app password is bound to a service not allowed from this client")
+	errWrongUser        = ldapserver.Refused("token is for another user")
 )
 
 // Options configure a Chain.
@@ -93,6 +99,9 @@ type Chain struct {
 
 	countMu sync.Mutex
 	counts  map[countKey]uint64
+
+	// verify is passhash.Verify; tests count comparisons.
+	verify func(ctx context.Context, hash, pw string) (bool, error)
 }
 
 // countKey names a counter of Counts.
@@ -121,7 +130,7 @@ func NewChain(methods []Method, opts Options) *Chain {
 	if opts.MaxCacheEntries <= 0 {
 		opts.MaxCacheEntries = 100000
 	}
-	c := &Chain{methods: methods, opts: opts, log: opts.Log, counts: make(map[countKey]uint64)}
+	c := &Chain{methods: methods, opts: opts, log: opts.Log, counts: make(map[countKey]uint64), verify: passhash.Verify}
 	c.Reset()
 	return c
 }
@@ -141,54 +150,96 @@ func (c *Chain) HasMethods() bool { return len(c.methods) > 0 }
 // AuthenticateUser implements ldapserver.UserAuthenticator: a cached
 // verified bind, else the first method that accepts. The password is never
 // logged or stored; the cache holds HMAC(key, user id, password).
+//
+// A password is refused only when every method that applies refused it:
+// if one could not check it (its dependency failed), it might have
+// accepted, so the bind could not be checked. When no method applies,
+// the password is compared with a dummy hash first, so that such a
+// refusal costs what a method's does.
 func (c *Chain) AuthenticateUser(ctx context.Context, u *store.ViewUser, password string, client net.Addr) error {
 	if password == "" {
-		return errors.New("empty password")
+		return ldapserver.Refused("empty password")
 	}
 	k := c.cacheKey(u.ID, password)
 	if e, ok := c.lookup(k, u.ID); ok {
-		rc, recheck := e.method.(rechecker)
-		if !recheck || rc.stillValid(ctx, u.ID, e.cred) {
+		valid, err := true, error(nil)
+		if rc, recheck := e.method.(rechecker); recheck {
+			valid, err = rc.stillValid(ctx, u.ID, e.cred)
+		}
+		if err != nil {
+			c.logOutcome(ctx, u, e.method.Name(), e.cred, err, client, true)
+			return fmt.Errorf("%s: %w", e.method.Name(), err)
+		}
+		if valid {
 			c.logOutcome(ctx, u, e.method.Name(), e.cred, nil, client, true)
 			return nil
 		}
 		c.drop(k)
 	}
-	var errs []error
+	var refusals, unchecked []error
 	for _, m := range c.methods {
 		cred, err := m.Authenticate(ctx, u, password, client)
-		if errors.Is(err, ErrNotApplicable) {
-			c.logOutcome(ctx, u, m.Name(), cred, err, client, false)
-			continue
-		}
 		c.logOutcome(ctx, u, m.Name(), cred, err, client, false)
-		if err == nil {
+		switch {
+		case err == nil:
 			c.store(k, u.ID, m, cred)
 			return nil
+		case errors.Is(err, ErrNotApplicable):
+		case errors.Is(err, ldapserver.ErrRefused):
+			refusals = append(refusals, fmt.Errorf("%s: %w", m.Name(), err))
+		default:
+			unchecked = append(unchecked, fmt.Errorf("%s: %w", m.Name(), err))
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", m.Name(), err))
 	}
-	if len(errs) == 0 {
-		return ErrNoMethod
+	switch {
+	case len(unchecked) > 0:
+		return fmt.Errorf("could not check: %w", errors.Join(unchecked...))
+	case len(refusals) > 0:
+		return fmt.Errorf("%w: %w", ErrNoMethod, errors.Join(refusals...))
 	}
-	return fmt.Errorf("%w: %w", ErrNoMethod, errors.Join(errs...))
+	if _, err := c.verify(ctx, passhash.Dummy(), password); errors.Is(err, passhash.ErrBusy) {
+		return err
+	}
+	return ErrNoMethod
+}
+
+// Outcomes of a method, as logged and counted.
+const (
+	resultAccepted      = "accepted"
+	resultRefused       = "refused"
+	resultNotApplicable = "not_applicable"
+	resultBusy          = "busy"
+	resultUnavailable   = "unavailable"
+)
+
+// result names the outcome err of a method.
+func result(err error) string {
+	switch {
+	case err == nil:
+		return resultAccepted
+	case errors.Is(err, ErrNotApplicable):
+		return resultNotApplicable
+	case errors.Is(err, ldapserver.ErrRefused):
+		return resultRefused
+	case errors.Is(err, ldapserver.ErrBusy), errors.Is(err, passhash.ErrBusy):
+		return resultBusy
+	}
+	return resultUnavailable
 }
 
 func (c *Chain) logOutcome(ctx context.Context, u *store.ViewUser, method string, cred Credential, err error, client net.Addr, cached bool) {
 	// A cached acceptance is logged at debug: it repeats an earlier
-	// acceptance, and the gateway's audit record has the bind.
-	level, result := slog.LevelInfo, "accepted"
-	switch {
-	case errors.Is(err, ErrNotApplicable):
-		level, result = slog.LevelDebug, "not_applicable"
-	case err != nil:
-		level, result = slog.LevelWarn, "refused"
-	case cached:
+	// acceptance, and the gateway's audit record has the bind. A method
+	// that could not check is an error of ldapgate's dependencies.
+	r := result(err)
+	level := map[string]slog.Level{resultAccepted: slog.LevelInfo, resultRefused: slog.LevelWarn,
+		resultNotApplicable: slog.LevelDebug, resultBusy: slog.LevelWarn, resultUnavailable: slog.LevelError}[r]
+	if cached && err == nil {
 		level = slog.LevelDebug
 	}
 	if c.log.Enabled(ctx, level) {
 		attrs := make([]slog.Attr, 0, 6)
-		attrs = append(attrs, slog.String("user", u.UID), slog.String("method", method), slog.String("result", result))
+		attrs = append(attrs, slog.String("user", u.UID), slog.String("method", method), slog.String("result", r))
 		if client != nil {
 			attrs = append(attrs, slog.String("client", client.String()))
 		}
@@ -198,13 +249,13 @@ func (c *Chain) logOutcome(ctx context.Context, u *store.ViewUser, method string
 		if err == nil && cred.Label != "" {
 			attrs = append(attrs, slog.String("credential", cred.Label))
 		}
-		if err != nil && level == slog.LevelWarn {
+		if err != nil && level >= slog.LevelWarn {
 			attrs = append(attrs, slog.String("reason", err.Error()))
 		}
 		c.log.LogAttrs(ctx, level, "bind method", attrs...)
 	}
 	c.countMu.Lock()
-	c.counts[countKey{method, result, cached}]++
+	c.counts[countKey{method, r, cached}]++
 	c.countMu.Unlock()
 }
 

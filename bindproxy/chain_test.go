@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ldapgate/ldapgate/internal/passhash"
+	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -43,14 +46,16 @@ func (m *fakeMethod) Authenticate(_ context.Context, _ *store.ViewUser, pw strin
 		return Credential{}, ErrNotApplicable
 	}
 	if pw != m.accept {
-		return Credential{}, errors.New("wrong")
+		return Credential{}, ldapserver.Refused("wrong")
 	}
 	return m.cred, nil
 }
 
 type recheckMethod struct{ *fakeMethod }
 
-func (m recheckMethod) stillValid(context.Context, string, Credential) bool { return m.valid }
+func (m recheckMethod) stillValid(context.Context, string, Credential) (bool, error) {
+	return m.valid, nil
+}
 
 var (
 	alice  = &store.ViewUser{User: store.User{ID: "u1", UID: "alice", PrimaryEmail: "alice@example.com"}}
@@ -211,74 +216,6 @@ func TestChainCache(t *testing.T) {
 	})
 }
 
-func TestGenerateAppPassword(t *testing.T) {
-	seen := make(map[string]bool)
-	for range 200 {
-		pw, err := GenerateAppPassword()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(pw) != 19 || strings.Count(pw, "-") != 3 || pw[4] != '-' || pw[9] != '-' || pw[14] != '-' {
-			t.Fatalf("GenerateAppPassword = %q, want abcd-efgh-ijkl-mnop", pw)
-		}
-		norm, ok := NormalizeAppPassword(pw)
-		if !ok || len(norm) != 16 || strings.Trim(norm, "abcdefghijklmnopqrstuvwxyz") != "" {
-			t.Fatalf("NormalizeAppPassword(%q) = %q, %v", pw, norm, ok)
-		}
-		if seen[pw] {
-			t.Fatalf("GenerateAppPassword repeated %q", pw)
-		}
-		seen[pw] = true
-	}
-	for in, want := range map[string]string{
-		"ABCD EFGH IJKL MNOP":  "abcdefghijklmnop",
-		"abcdefghijklmnop":     "abcdefghijklmnop",
-		"abcd-efgh-ijkl-mnop":  "abcdefghijklmnop",
-		"abcd-efgh-ijkl-mno":   "",
-		"abcd-efgh-ijkl-mnop1": "",
-		"äbcd-efgh-ijkl-mnop":  "",
-	} {
-		got, ok := NormalizeAppPassword(in)
-		if ok != (want != "") || (ok && got != want) {
-			t.Errorf("NormalizeAppPassword(%q) = %q, %v; want %q", in, got, ok, want)
-		}
-	}
-}
-
-func TestHashAppPassword(t *testing.T) {
-	pw, _ := GenerateAppPassword()
-	h, err := HashAppPassword(pw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") || strings.Contains(h, pw) {
-		t.Errorf("hash %q", h)
-	}
-	norm, _ := NormalizeAppPassword(strings.ToUpper(pw))
-	if ok, err := verifyAppPassword(h, norm); err != nil || !ok {
-		t.Errorf("verify own password: %v, %v", ok, err)
-	}
-	other, _ := GenerateAppPassword()
-	norm, _ = NormalizeAppPassword(other)
-	if ok, _ := verifyAppPassword(h, norm); ok {
-		t.Error("another password verified")
-	}
-	for _, bad := range []string{"", "$2a$10$xx", "$argon2id$v=19$m=99999999,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"} {
-		if _, err := verifyAppPassword(bad, norm); err == nil {
-			t.Errorf("verifyAppPassword(%q) accepted the hash", bad)
-		}
-	}
-}
-
-func BenchmarkAppPasswordVerify(b *testing.B) {
-	pw, _ := GenerateAppPassword()
-	h, _ := HashAppPassword(pw)
-	norm, _ := NormalizeAppPassword(pw)
-	for b.Loop() {
-		_, _ = verifyAppPassword(h, norm)
-	}
-}
-
 func BenchmarkCachedBind(b *testing.B) {
 	m := &fakeMethod{name: "m", accept: "pw"}
 	c := NewChain([]Method{m}, Options{CacheTTL: time.Hour})
@@ -288,5 +225,82 @@ func BenchmarkCachedBind(b *testing.B) {
 		if err := c.AuthenticateUser(ctx, alice, "pw", client); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// failingMethod cannot check anything: its dependency is down.
+type failingMethod struct{ err error }
+
+func (m failingMethod) Name() string { return "down" }
+func (m failingMethod) Authenticate(context.Context, *store.ViewUser, string, net.Addr) (Credential, error) {
+	return Credential{}, m.err
+}
+
+// A password is refused only when every method that applies refused it.
+func TestChainThreeOutcomes(t *testing.T) {
+	ctx := context.Background()
+	refuser := &fakeMethod{name: "a", applies: "", accept: "right"}
+	outage := errors.New("dial tcp: connection refused")
+	for _, tc := range []struct {
+		name    string
+		methods []Method
+		refused bool
+		busy    bool
+	}{
+		{"one refuses", []Method{refuser}, true, false},
+		{"one refuses, one is down", []Method{refuser, failingMethod{outage}}, false, false},
+		{"one is down, one refuses", []Method{failingMethod{outage}, refuser}, false, false},
+		{"one refuses, one is busy", []Method{refuser, failingMethod{fmt.Errorf("rate: %w", ldapserver.ErrBusy)}}, false, true},
+		{"hash gate full", []Method{failingMethod{passhash.ErrBusy}}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := NewChain(tc.methods, Options{}).AuthenticateUser(ctx, alice, "wrong", client)
+			if got := errors.Is(err, ldapserver.ErrRefused); got != tc.refused {
+				t.Errorf("%v: refused %v, want %v", err, got, tc.refused)
+			}
+			if got := errors.Is(err, ldapserver.ErrBusy) || errors.Is(err, passhash.ErrBusy); got != tc.busy {
+				t.Errorf("%v: busy %v, want %v", err, got, tc.busy)
+			}
+		})
+	}
+	// A cached bind whose credential cannot be rechecked is not refused.
+	m := recheckMethod{&fakeMethod{name: "m", accept: "pw", valid: true}}
+	c := NewChain([]Method{failingRecheck{m}}, Options{CacheTTL: time.Minute})
+	if err := c.AuthenticateUser(ctx, alice, "pw", client); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AuthenticateUser(ctx, alice, "pw", client); err == nil || errors.Is(err, ldapserver.ErrRefused) {
+		t.Errorf("recheck failed: %v, want could not check", err)
+	}
+	if c.CacheLen() != 1 {
+		t.Error("a recheck that failed dropped the cached bind")
+	}
+}
+
+// failingRecheck's store cannot say whether a cached credential holds.
+type failingRecheck struct{ recheckMethod }
+
+func (failingRecheck) stillValid(context.Context, string, Credential) (bool, error) {
+	return false, errors.New("database is locked")
+}
+
+// When no method applies, the refusal still costs one hash comparison,
+// like a method's refusal.
+func TestChainNoMethodCostsAComparison(t *testing.T) {
+	c := NewChain([]Method{&fakeMethod{name: "a", applies: "a-", accept: "a-good"}}, Options{})
+	var n int
+	c.verify = func(ctx context.Context, hash, pw string) (bool, error) {
+		n++
+		return passhash.Verify(ctx, hash, pw)
+	}
+	if err := c.AuthenticateUser(context.Background(), alice, "plain password", client); !errors.Is(err, ErrNoMethod) {
+		t.Fatalf("no method applies: %v, want ErrNoMethod", err)
+	}
+	if n != 1 {
+		t.Errorf("%d comparisons, want 1", n)
+	}
+	c.verify = func(context.Context, string, string) (bool, error) { return false, passhash.ErrBusy }
+	if err := c.AuthenticateUser(context.Background(), alice, "plain password", client); !errors.Is(err, passhash.ErrBusy) {
+		t.Errorf("gate full: %v, want busy", err)
 	}
 }

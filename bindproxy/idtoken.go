@@ -2,10 +2,12 @@ package bindproxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 
+	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/oidc"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -35,8 +37,11 @@ func (m *IDTokenMethod) Authenticate(ctx context.Context, u *store.ViewUser, pas
 		return Credential{}, ErrNotApplicable
 	}
 	c, err := m.v.VerifyIDToken(ctx, password)
-	if err != nil {
+	switch {
+	case errors.Is(err, oidc.ErrUnreachable):
 		return Credential{}, err
+	case err != nil:
+		return Credential{}, ldapserver.Refusal(err)
 	}
 	if !userHasAddress(u, c.Email) {
 		return Credential{}, fmt.Errorf("%w: token is for %s", errWrongUser, c.Email)

@@ -7,12 +7,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/oidc"
@@ -46,7 +48,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnvLimit(t, ldapserver.BindLimit{PerName: -1, PerAddress: -1})
+	return newEnvLimit(t, ldapserver.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1})
 }
 
 // newEnvLimit is newEnv with the LDAP server's failed-bind limiter set.
@@ -167,15 +169,11 @@ func (e *env) user(t *testing.T, mail string) *store.ViewUser {
 // the CLI do, and returns it in clear.
 func (e *env) createAppPassword(t *testing.T, mail, name, service string) (string, store.AppPassword) {
 	t.Helper()
-	pw, err := bindproxy.GenerateAppPassword()
+	pw, rec, err := apppassword.New(e.user(t, mail).ID, name, service)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := bindproxy.HashAppPassword(pw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap, err := e.db.CreateAppPassword(context.Background(), store.AppPassword{UserID: e.user(t, mail).ID, Name: name, Service: service, Hash: h})
+	ap, err := e.db.CreateAppPassword(context.Background(), rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +346,7 @@ func TestNoPasswordNoBind(t *testing.T) {
 // TestRateLimited: after repeated failures even the right app password is
 // refused for a while, with the same answer.
 func TestRateLimited(t *testing.T) {
-	e := newEnvLimit(t, ldapserver.BindLimit{PerName: 3, PerAddress: -1, Window: time.Hour, Backoff: time.Hour})
+	e := newEnvLimit(t, ldapserver.BindLimit{PerName: 3, PerAddress: -1, Window: time.Hour, Backoff: time.Hour, FailureDelay: -1})
 	pw, _ := e.createAppPassword(t, danielMail, "archive", "")
 	for range 3 {
 		wantBind(t, e.bind(t, danielDN, "aaaa-bbbb-cccc-dddd"), false, "wrong app password")
@@ -358,7 +356,7 @@ func TestRateLimited(t *testing.T) {
 }
 
 func TestPasswordGrantBinds(t *testing.T) {
-	noLimit := ldapserver.BindLimit{PerName: -1, PerAddress: -1}
+	noLimit := ldapserver.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1}
 	e := newEnvMethods(t, noLimit, func(e *env) []bindproxy.Method {
 		// A Keycloak-like provider: no hd claim, so no allowed domains.
 		prov := oidc.New(oidc.Config{Issuer: e.issuer.URL, ClientID: e.issuer.ClientID})
@@ -373,13 +371,16 @@ func TestPasswordGrantBinds(t *testing.T) {
 	wantBind(t, e.bind(t, danielDN, "wrong"), false, "wrong password")
 	wantBind(t, e.bind(t, "sophie.laurent@example.com", "correct horse battery staple"), false, "another user")
 
-	// A wrong client secret (or a provider without the grant) refuses all.
+	// A wrong client secret (or a provider without the grant) is ldapgate's
+	// own fault: no password can be checked, none is refused.
 	e2 := newEnvMethods(t, noLimit, func(e *env) []bindproxy.Method {
 		prov := oidc.New(oidc.Config{Issuer: e.issuer.URL, ClientID: e.issuer.ClientID})
 		return []bindproxy.Method{bindproxy.NewPasswordGrantMethod(prov, "not-the-secret", nil)}
 	})
 	e2.issuer.EnablePasswordGrant(danielMail, "pw")
-	wantBind(t, e2.bind(t, danielDN, "pw"), false, "wrong client secret")
+	if err := e2.bind(t, danielDN, "pw"); !ldap.IsErrorWithCode(err, ldap.LDAPResultUnavailable) {
+		t.Errorf("wrong client secret: %v, want unavailable (52)", err)
+	}
 }
 
 // BenchmarkLDAPBind measures simple binds over one LDAP connection on
@@ -436,8 +437,8 @@ func benchEnv(b *testing.B, ttl time.Duration) benchEnvT {
 	live := new(store.Live)
 	live.Store(store.NewView(st, nil, time.Now()))
 	u, _ := live.Load().UserByMail(danielMail)
-	pw, _ := bindproxy.GenerateAppPassword()
-	h, _ := bindproxy.HashAppPassword(pw)
+	pw, _ := apppassword.Generate()
+	h, _ := apppassword.Hash(pw)
 	if _, err := db.CreateAppPassword(ctx, store.AppPassword{UserID: u.ID, Name: "bench", Hash: h}); err != nil {
 		b.Fatal(err)
 	}
@@ -452,4 +453,62 @@ func benchEnv(b *testing.B, ttl time.Duration) benchEnvT {
 		b.Fatal(err)
 	}
 	return benchEnvT{addr: ldaptest.Serve(b, srv), pw: pw, live: live, chain: chain}
+}
+
+// flakyStore is the store with an outage switch for the app password reads.
+type flakyStore struct {
+	*store.DB
+	down atomic.Bool
+}
+
+var errDiskIO = errors.New("disk I/O error")
+
+func (f *flakyStore) ActiveAppPasswords(ctx context.Context, userID string) ([]store.AppPassword, error) {
+	if f.down.Load() {
+		return nil, errDiskIO
+	}
+	return f.DB.ActiveAppPasswords(ctx, userID)
+}
+
+// When what a method depends on fails, its binds answer unavailable and do
+// not count as failures: when it comes back, nobody is locked out.
+func TestDependencyDownIsNotARefusal(t *testing.T) {
+	var flaky *flakyStore
+	e := newEnvMethods(t, ldapserver.BindLimit{PerName: 2, PerNameTotal: 2, PerAddress: 2, Window: time.Hour,
+		Backoff: time.Hour, FailureDelay: -1}, func(e *env) []bindproxy.Method {
+		flaky = &flakyStore{DB: e.db}
+		ap, err := bindproxy.NewAppPasswordMethod(flaky, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ap.Close() })
+		prov := oidc.New(oidc.Config{Issuer: e.issuer.URL, ClientID: e.issuer.ClientID, AllowedDomains: []string{"example.com"}})
+		return []bindproxy.Method{ap, bindproxy.NewIDTokenMethod(prov)}
+	})
+	pw, _ := e.createAppPassword(t, danielMail, "archive", "")
+	token := e.issuer.Sign(e.issuer.Claims(sophieMail, "example.com"))
+
+	flaky.down.Store(true)
+	e.issuer.SetKeysDown(true)
+	for i := range 5 {
+		if err := e.bind(t, danielDN, pw); !ldap.IsErrorWithCode(err, ldap.LDAPResultUnavailable) {
+			t.Fatalf("app password %d with the store down: %v, want unavailable (52)", i, err)
+		}
+		if err := e.bind(t, sophieMail, token); !ldap.IsErrorWithCode(err, ldap.LDAPResultUnavailable) {
+			t.Fatalf("ID token %d with the issuer's keys down: %v, want unavailable (52)", i, err)
+		}
+	}
+	// A wrong app password is still found wrong by nothing: unavailable too.
+	if err := e.bind(t, danielDN, "aaaa-bbbb-cccc-dddd"); !ldap.IsErrorWithCode(err, ldap.LDAPResultUnavailable) {
+		t.Errorf("wrong app password with the store down: %v, want unavailable (52)", err)
+	}
+	counts := e.chain.Counts()
+	if counts["app_password unavailable"] != 6 || counts["id_token unavailable"] != 5 || counts["app_password refused"] != 0 {
+		t.Errorf("chain counts %v, want 6 app_password and 5 id_token unavailable, no refusal", counts)
+	}
+
+	flaky.down.Store(false)
+	e.issuer.SetKeysDown(false)
+	wantBind(t, e.bind(t, danielDN, pw), true, "app password after the outage")
+	wantBind(t, e.bind(t, sophieMail, token), true, "ID token after the outage")
 }

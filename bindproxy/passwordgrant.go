@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/oidc"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -41,7 +42,11 @@ func (m *PasswordGrantMethod) Name() string { return MethodPasswordGrant }
 var ErrGrantUnsupported = errors.New("the identity provider does not support the password grant")
 
 // Authenticate asks the provider for tokens with u's primary address and
-// password, and accepts if it returns a valid ID token for u.
+// password, and accepts if it returns a valid ID token for u. Only the
+// provider's invalid_grant, or a token for someone else, refuses; every
+// other failure (the provider unreachable or failing, the grant not
+// allowed for the client, a token that does not verify) means the password
+// could not be checked.
 func (m *PasswordGrantMethod) Authenticate(ctx context.Context, u *store.ViewUser, password string, _ net.Addr) (Credential, error) {
 	ep, err := m.prov.Endpoint(ctx)
 	if err != nil {
@@ -57,7 +62,7 @@ func (m *PasswordGrantMethod) Authenticate(ctx context.Context, u *store.ViewUse
 			case "unsupported_grant_type", "unauthorized_client":
 				return Credential{}, fmt.Errorf("%w (%s)", ErrGrantUnsupported, re.ErrorCode)
 			case "invalid_grant":
-				return Credential{}, errors.New("the identity provider refused the password")
+				return Credential{}, ldapserver.Refused("the identity provider refused the password")
 			}
 			return Credential{}, fmt.Errorf("token endpoint: %s", re.ErrorCode)
 		}
@@ -69,7 +74,7 @@ func (m *PasswordGrantMethod) Authenticate(ctx context.Context, u *store.ViewUse
 	}
 	c, err := m.prov.VerifyIDToken(ctx, raw)
 	if err != nil {
-		return Credential{}, err
+		return Credential{}, fmt.Errorf("the token of an accepted password: %w", err)
 	}
 	if !userHasAddress(u, c.Email) {
 		return Credential{}, fmt.Errorf("%w: token is for %s", errWrongUser, c.Email)

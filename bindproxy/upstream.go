@@ -98,7 +98,9 @@ func (m *UpstreamMethod) userDN(u *store.ViewUser) string {
 		"{local}", ldap.EscapeDN(local)).Replace(m.cfg.BindDN)
 }
 
-// Authenticate binds upstream as u with password.
+// Authenticate binds upstream as u with password. Only the upstream's
+// invalidCredentials refuses; its other answers, a failed connection and
+// the rate limit mean the password could not be checked.
 func (m *UpstreamMethod) Authenticate(ctx context.Context, u *store.ViewUser, password string, _ net.Addr) (Credential, error) {
 	if !m.rate.take(ctx, m.cfg.Wait) {
 		return Credential{}, ErrBusy
@@ -121,7 +123,7 @@ func (m *UpstreamMethod) Authenticate(ctx context.Context, u *store.ViewUser, pa
 		return Credential{Label: dn}, nil
 	case ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials):
 		m.put(conn) // still usable, now anonymous
-		return Credential{}, fmt.Errorf("upstream refused the password for %s", dn)
+		return Credential{}, ldapserver.Refused("upstream refused the password for " + dn)
 	}
 	conn.Close()
 	return Credential{}, fmt.Errorf("upstream bind: %w", err)

@@ -67,7 +67,7 @@ type upstreamUsers struct{ binds atomic.Int64 }
 func (a *upstreamUsers) AuthenticateUser(_ context.Context, u *store.ViewUser, pw string, _ net.Addr) error {
 	a.binds.Add(1)
 	if pw != "google-"+u.UID {
-		return errors.New("wrong password")
+		return ldapserver.Refused("wrong password")
 	}
 	return nil
 }
@@ -78,7 +78,7 @@ func startUpstream(t *testing.T, e *env, pki *testPKI) (string, *upstreamUsers) 
 	t.Helper()
 	users := new(upstreamUsers)
 	cfg := ldapserver.Config{BaseDN: "dc=example,dc=com", LDAPS: true,
-		BindLimit: ldapserver.BindLimit{PerName: -1, PerAddress: -1},
+		BindLimit: ldapserver.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1},
 		TLS: &tls.Config{Certificates: []tls.Certificate{pki.server}, ClientCAs: pki.roots,
 			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}}
 	srv, err := ldapserver.New(cfg, e.live, nil, ldapserver.WithUserAuthenticator(users))
@@ -90,7 +90,7 @@ func startUpstream(t *testing.T, e *env, pki *testPKI) (string, *upstreamUsers) 
 
 func TestUpstreamBinds(t *testing.T) {
 	pki := newPKI(t)
-	noLimit := ldapserver.BindLimit{PerName: -1, PerAddress: -1}
+	noLimit := ldapserver.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1}
 	var upstream *bindproxy.UpstreamMethod
 	var users *upstreamUsers
 	e := newEnvMethods(t, noLimit, func(e *env) []bindproxy.Method {

@@ -190,7 +190,7 @@ func (u *userAuth) AuthenticateUser(ctx context.Context, user *store.ViewUser, p
 	c := u.p.Load()
 	var err error
 	if c == nil || !c.HasMethods() {
-		err = errors.New("user binds are not enabled (binds is empty)")
+		err = ldapserver.Refused("user binds are not enabled (binds is empty)")
 	} else {
 		err = c.AuthenticateUser(ctx, user, password, client)
 	}
@@ -235,8 +235,7 @@ func (g *Gateway) startPortal(_ context.Context, prov *oidc.Provider) error {
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
-	srv := &http.Server{Handler: g.httpHandler(p), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	srv := g.web.server(g.httpHandler(p))
 	tlsOn := cfg.HTTP.TLS.CertFile != ""
 	if tlsOn {
 		cert, err := tls.LoadX509KeyPair(cfg.resolve(cfg.HTTP.TLS.CertFile), cfg.resolve(cfg.HTTP.TLS.KeyFile))

@@ -17,6 +17,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/ldapserver"
 )
 
@@ -92,7 +93,8 @@ type LDAPConfig struct {
 	SizeLimit       int             `yaml:"size_limit"`
 	MaxMessageBytes int64           `yaml:"max_message_bytes"`
 	TLS             TLSConfig       `yaml:"tls"`
-	BindLimit       BindLimitConfig `yaml:"bind_limit"` // config_ops.go
+	RequireTLS      bool            `yaml:"require_tls"` // no binds or searches in the clear
+	BindLimit       BindLimitConfig `yaml:"bind_limit"`  // config_ops.go
 
 	// Connection limits (config_ops.go); zero selects ldapserver's default.
 	MaxConnections           int      `yaml:"max_connections"`             // default 4096; -1 = no limit
@@ -481,6 +483,9 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	if c.LDAP.LDAPSListen != "" && c.LDAP.TLS.CertFile == "" {
 		bad("ldap.ldaps_listen", "needs ldap.tls.cert_file and key_file")
 	}
+	if c.LDAP.RequireTLS && c.LDAP.TLS.CertFile == "" {
+		bad("ldap.require_tls", "needs ldap.tls.cert_file and key_file: clients must be able to use StartTLS or LDAPS")
+	}
 	if c.LDAP.SizeLimit < 0 {
 		bad("ldap.size_limit", "must not be negative")
 	}
@@ -555,7 +560,7 @@ func (c *Config) ServiceAccountHash(sa ServiceAccount) (string, error) {
 		}
 		h = strings.TrimSpace(v)
 	}
-	if err := ldapserver.CheckPasswordHash(h); err != nil {
+	if err := passhash.Check(h); err != nil {
 		return "", fmt.Errorf("password hash of %q: %w", sa.Name, err)
 	}
 	return h, nil

@@ -108,6 +108,9 @@ func TestExampleGoogleConfig(t *testing.T) {
 	if _, ok := NewSource(cfg).(*google.Source); !ok {
 		t.Error("the example's source is not Google")
 	}
+	if !cfg.LDAP.RequireTLS {
+		t.Error("the example does not require TLS")
+	}
 }
 
 func TestCustomAttributesConfig(t *testing.T) {

@@ -33,29 +33,45 @@ type AdminConfig struct {
 	Groups []string `yaml:"groups"`
 }
 
-// BindLimitConfig throttles failed LDAP binds (ldap.bind_limit): after
-// per_name failures for one bind name or per_address from one client
-// address within window, binds for it are refused for backoff.
+// BindLimitConfig throttles failed LDAP binds (ldap.bind_limit; see
+// ldapserver.BindLimit): within window, per_name failures for one name
+// from one address, per_name_total for one name from anywhere, or
+// per_address distinct names failing from one address (not in
+// trusted_networks) block further binds for backoff.
 type BindLimitConfig struct {
-	PerName    int      `yaml:"per_name"`    // default 5; -1 = no limit
-	PerAddress int      `yaml:"per_address"` // default 50; -1 = no limit
-	Window     Duration `yaml:"window"`      // default 5m
-	Backoff    Duration `yaml:"backoff"`     // default 5m
-	// TrustedNetworks (CIDRs, e.g. the archive server's address) are
-	// exempt from ldap.max_connections_per_address.
-	TrustedNetworks []string `yaml:"trusted_networks"`
+	PerName         int      `yaml:"per_name"`         // default 5; -1 = no limit
+	PerNameTotal    int      `yaml:"per_name_total"`   // default 20; -1 = no limit
+	PerAddress      int      `yaml:"per_address"`      // default 50; -1 = no limit
+	Window          Duration `yaml:"window"`           // default 5m
+	Backoff         Duration `yaml:"backoff"`          // default 5m
+	TrustedNetworks []string `yaml:"trusted_networks"` // CIDRs of relays (the archive server)
+	FailureDelay    Duration `yaml:"failure_delay"`    // default 500ms; negative = none
 }
 
-// LDAPBindLimit is ldap.bind_limit for the LDAP server.
+// LDAPBindLimit is ldap.bind_limit for the LDAP server. Its networks were
+// checked by validation; one that does not parse is left out.
 func (c *Config) LDAPBindLimit() ldapserver.BindLimit {
 	b := c.LDAP.BindLimit
-	l := ldapserver.BindLimit{PerName: b.PerName, PerAddress: b.PerAddress, Window: b.Window.D(), Backoff: b.Backoff.D()}
-	for _, s := range b.TrustedNetworks {
-		if p, err := netip.ParsePrefix(s); err == nil { // validateOps reported the others
-			l.TrustedNetworks = append(l.TrustedNetworks, p.Masked())
+	nets := make([]netip.Prefix, 0, len(b.TrustedNetworks))
+	for _, n := range b.TrustedNetworks {
+		if p, err := parseNetwork(n); err == nil {
+			nets = append(nets, p)
 		}
 	}
-	return l
+	return ldapserver.BindLimit{PerName: b.PerName, PerNameTotal: b.PerNameTotal, PerAddress: b.PerAddress,
+		Window: b.Window.D(), Backoff: b.Backoff.D(), TrustedNetworks: nets, FailureDelay: b.FailureDelay.D()}
+}
+
+// parseNetwork parses a CIDR, or a single address as its own network.
+func parseNetwork(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("expected a network such as 192.0.2.0/24 or an address, got %q", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // ReadyMaxAge is metrics.ready_max_age with its default.
@@ -106,16 +122,22 @@ func (c *Config) validateOps(root *yaml.Node) ConfigErrors {
 	if b.PerName < -1 {
 		bad("ldap.bind_limit.per_name", "expected a number of failures, or -1 for no limit, got %d", b.PerName)
 	}
+	if b.PerNameTotal < -1 {
+		bad("ldap.bind_limit.per_name_total", "expected a number of failures, or -1 for no limit, got %d", b.PerNameTotal)
+	}
 	if b.PerAddress < -1 {
-		bad("ldap.bind_limit.per_address", "expected a number of failures, or -1 for no limit, got %d", b.PerAddress)
+		bad("ldap.bind_limit.per_address", "expected a number of names, or -1 for no limit, got %d", b.PerAddress)
+	}
+	for i, n := range b.TrustedNetworks {
+		if _, err := parseNetwork(n); err != nil {
+			bad(fmt.Sprintf("ldap.bind_limit.trusted_networks[%d]", i), "%v", err)
+		}
+	}
+	if b.FailureDelay > Duration(time.Minute) {
+		bad("ldap.bind_limit.failure_delay", "expected a duration up to 1m (e.g. 500ms), or a negative one (-1s) for none")
 	}
 	if b.Window < 0 || b.Backoff < 0 {
 		bad("ldap.bind_limit", "window and backoff must not be negative")
-	}
-	for i, s := range b.TrustedNetworks {
-		if _, err := netip.ParsePrefix(s); err != nil {
-			bad(fmt.Sprintf("ldap.bind_limit.trusted_networks[%d]", i), "expected a network in CIDR form such as 192.0.2.10/32 or 10.0.0.0/8, got %q", s)
-		}
 	}
 	l := c.LDAP
 	if l.MaxConnections < -1 {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/ldapserver"
 )
 
@@ -37,7 +39,7 @@ service_accounts:
 
 func testHash(t testing.TB) string {
 	t.Helper()
-	h, err := ldapserver.HashPassword("s3cret-archive")
+	h, err := passhash.Hash("s3cret-archive", passhash.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +81,25 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 }
 
+func TestBindLimitConfig(t *testing.T) {
+	t.Setenv("TEST_ARCHIVE_HASH", testHash(t))
+	text := strings.Replace(minimal, "  listen: 127.0.0.1:3389", `  listen: 127.0.0.1:3389
+  bind_limit:
+    per_name_total: 30
+    trusted_networks: [192.0.2.0/24, "2001:db8::7", 10.9.8.7/8]
+    failure_delay: -1s`, 1)
+	cfg, err := ParseConfig("cfg.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.LDAPBindLimit()
+	want := ldapserver.BindLimit{PerNameTotal: 30, FailureDelay: -time.Second, TrustedNetworks: []netip.Prefix{
+		netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::7/128"), netip.MustParsePrefix("10.0.0.0/8")}}
+	if diff := cmp.Diff(got, want, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("bind limit (-got +want):\n%s", diff)
+	}
+}
+
 func TestParseConfigErrors(t *testing.T) {
 	t.Setenv("TEST_ARCHIVE_HASH", testHash(t))
 	tests := []struct {
@@ -103,9 +124,12 @@ func TestParseConfigErrors(t *testing.T) {
 			[]string{"cfg.yaml:20:", "service_accounts[0].client_cert_sha256", "expected 64 hex digits", "openssl x509"}},
 		{"client cert without TLS", [2]string{"password_hash_env: TEST_ARCHIVE_HASH", "password_hash_env: TEST_ARCHIVE_HASH\n    client_cert_sha256: " + strings.Repeat("ab", 32)},
 			[]string{"cfg.yaml:20:", "needs ldap.tls.cert_file"}},
+		{"bad trusted network", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  bind_limit:\n    trusted_networks: [10.1.2.0/24, archive-host]"},
+			[]string{"cfg.yaml:18:", "ldap.bind_limit.trusted_networks[1]", `expected a network such as 192.0.2.0/24 or an address, got "archive-host"`}},
+		{"failure delay too long", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  bind_limit:\n    failure_delay: 5m"},
+			[]string{"cfg.yaml:18:", "ldap.bind_limit.failure_delay", "up to 1m"}},
+		{"require_tls without TLS", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  require_tls: true"}, []string{"cfg.yaml:17:", "ldap.require_tls: needs ldap.tls.cert_file"}},
 		{"not yaml", [2]string{"source:\n", "source: [\n"}, []string{"cfg.yaml:"}},
-		{"trusted network not a CIDR", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  bind_limit:\n    trusted_networks: [10.0.0.0/8, archive-host]"},
-			[]string{"cfg.yaml:18:", "ldap.bind_limit.trusted_networks[1]", "CIDR", `"archive-host"`}},
 		{"per-address limit above the global one", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  max_connections: 100\n  max_connections_per_address: 200"},
 			[]string{"cfg.yaml:18:", "ldap.max_connections_per_address: must not exceed ldap.max_connections (100)"}},
 		{"max connections below -1", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  max_connections: -5"},

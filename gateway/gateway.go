@@ -59,6 +59,7 @@ type Gateway struct {
 	sched   schedule     // next sync, sync-now requests (reload.go)
 	binds   *bindHistory // recent bind outcomes per user (admin.go)
 	audit   *slog.Logger // audit records: binds, applied changes
+	web     httpTimeouts // of the portal and metrics.listen (metrics.go)
 }
 
 // New opens the store named by cfg and builds the current view from it, so
@@ -76,6 +77,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 		ready: make(chan struct{}),
 		binds: newBindHistory(),
 		audit: log.With("audit", true),
+		web:   defaultHTTPTimeouts,
 	}
 	g.sched.init()
 	g.metrics = newMetrics(g)
@@ -254,6 +256,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		IdleTimeout:     cfg.LDAP.IdleTimeout.D(),
 		VendorVersion:   Version,
 		TLS:             tlsCfg,
+		RequireTLS:      cfg.LDAP.RequireTLS,
 		BindLimit:       cfg.LDAPBindLimit(),
 		POSIX:           cfg.ldapPOSIX(),
 		ActiveDirectory: cfg.LDAP.ActiveDirectory,

@@ -291,3 +291,55 @@ func TestSyncWithoutChangesKeepsTheView(t *testing.T) {
 		t.Errorf("alice after the sync: %+v", u)
 	}
 }
+
+// Until a first sync succeeds the directory is unknown, not empty: LDAP
+// reads below the base answer unavailable (as /readyz fails), the RootDSE
+// and the service account work; the first good sync serves the directory.
+func TestNoDirectoryBeforeFirstSync(t *testing.T) {
+	dir := t.TempDir()
+	text, dirFile := demoFiles(t, dir)
+	data, err := os.ReadFile(dirFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dirFile); err != nil { // the first sync fails
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(filepath.Join(dir, "ldapgate.yaml"), []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := runGateway(t, cfg, testLog())
+	conn, err := ldap.DialURL("ldap://" + g.LDAPAddrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"namingContexts"}, nil)); err != nil {
+		t.Fatalf("RootDSE before the first sync: %v", err)
+	}
+	if err := conn.Bind("cn=archive,ou=services,dc=example,dc=com", demoPassword); err != nil {
+		t.Fatalf("service account bind before the first sync: %v", err)
+	}
+	search := func() error {
+		_, err := conn.Search(ldap.NewSearchRequest("dc=example,dc=com", ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+			"(mail=alice@example.com)", []string{"uid"}, nil))
+		return err
+	}
+	err = search()
+	var le *ldap.Error
+	if !errors.As(err, &le) || le.ResultCode != ldap.LDAPResultUnavailable || !strings.Contains(le.Err.Error(), "no directory data yet") {
+		t.Fatalf("search before the first sync: %v, want unavailable: no directory data yet", err)
+	}
+
+	if err := os.WriteFile(dirFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Sync(context.Background(), engine.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := search(); err != nil {
+		t.Fatalf("search after the first sync: %v", err)
+	}
+}

@@ -14,8 +14,9 @@ import (
 // process would sit at ~300 MB for a 140 MB directory. After each sync and
 // each new view the memory of the sync is handed back to the operating
 // system, and the collector is allowed the larger of gcHeadroom and a
-// quarter of the live heap as room to grow. An operator's GOGC or
-// GOMEMLIMIT wins.
+// quarter of the live heap as room to grow. An operator's GOGC wins; a
+// GOMEMLIMIT (packaging's unit sets one below its MemoryMax) is a ceiling
+// that works alongside this tuning, not instead of it.
 const (
 	gcHeadroom    = 40 << 20
 	gcMinPercent  = 25
@@ -36,7 +37,7 @@ func gcPercent(live uint64) int {
 // memory, the previous view and its trees are garbage now.
 func releaseMemory(log *slog.Logger) {
 	debug.FreeOSMemory() // a full collection, then the freed pages go back
-	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+	if os.Getenv("GOGC") != "" {
 		return
 	}
 	s := []runtimemetrics.Sample{{Name: "/gc/heap/live:bytes"}}

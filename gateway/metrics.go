@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
@@ -85,6 +86,13 @@ func newMetrics(g *Gateway) *metrics {
 		Help: "Groups in the directory view."}, func() float64 { return float64(viewLen(g.live.Load(), false)) }))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_last_successful_sync_timestamp_seconds",
 		Help: "Unix time of the end of the last successful sync; 0 if none."}, func() float64 { return float64(m.lastSuccess.Load()) }))
+	gate := passhash.Shared()
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_password_hashes_in_flight",
+		Help: "Password hash comparisons running now (all binds share one bounded gate)."},
+		func() float64 { return float64(gate.InFlight()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ldapgate_password_hash_busy_total",
+		Help: "Binds answered busy because the password hash gate stayed full."},
+		func() float64 { return float64(gate.BusyTotal()) }))
 	m.reg.MustRegister(&chainCollector{m: m})
 	return m
 }
@@ -173,7 +181,7 @@ type chainCollector struct{ m *metrics }
 
 var (
 	descChain = prometheus.NewDesc("ldapgate_bind_method_results_total",
-		"User bind attempts by bind chain method and result (accepted, refused, not_applicable) and whether the bind cache answered.",
+		"User bind attempts by bind chain method and result (accepted, refused, not_applicable, busy, unavailable: could not check) and whether the bind cache answered.",
 		[]string{"method", "result", "cached"}, nil)
 	descGoogle = prometheus.NewDesc("ldapgate_google_api_calls_total",
 		"HTTP calls to the Google Directory API (attempts, retries and token calls included).", nil, nil)
@@ -330,33 +338,57 @@ func (g *Gateway) health(ready bool) (health, bool) {
 	return h, ok
 }
 
-func (g *Gateway) serveHealth(ready bool) http.HandlerFunc {
+// serveHealth answers /healthz (ready false) or /readyz. Without details
+// the body is the status alone: a refused config's error may quote a value
+// from the file, a password pasted into the wrong key among them.
+func (g *Gateway) serveHealth(ready, details bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		h, ok := g.health(ready)
+		var body any = h
+		if !details {
+			body = struct {
+				Status string `json:"status"`
+			}{h.Status}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		_ = json.NewEncoder(w).Encode(h)
+		_ = json.NewEncoder(w).Encode(body)
 	}
 }
 
-// opsMux serves /metrics, /healthz and /readyz.
-func (g *Gateway) opsMux() *http.ServeMux {
+// opsMux serves /metrics, /healthz and /readyz; the health endpoints give
+// details only on the metrics listener (see serveHealth).
+func (g *Gateway) opsMux(details bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{}))
-	mux.Handle("GET /healthz", g.serveHealth(false))
-	mux.Handle("GET /readyz", g.serveHealth(true))
+	mux.Handle("GET /healthz", g.serveHealth(false, details))
+	mux.Handle("GET /readyz", g.serveHealth(true, details))
 	return mux
 }
 
-// httpHandler is the web server's handler: the monitoring endpoints, and
-// the portal (with the admin page) for everything else.
+// httpHandler is the web server's handler: the monitoring endpoints
+// (health without details: the portal is public), and the portal (with
+// the admin page) for everything else.
 func (g *Gateway) httpHandler(portal http.Handler) http.Handler {
-	mux := g.opsMux()
+	mux := g.opsMux(false)
 	mux.Handle("/", portal)
 	return mux
+}
+
+// httpTimeouts bound what a slow or idle client holds on the web
+// listeners (the portal and metrics.listen): without an idle timeout a
+// keep-alive connection stays open for good, and many of them exhaust the
+// process's file descriptors.
+type httpTimeouts struct{ readHeader, read, write, idle time.Duration }
+
+var defaultHTTPTimeouts = httpTimeouts{readHeader: 10 * time.Second, read: 30 * time.Second, write: 30 * time.Second, idle: 2 * time.Minute}
+
+func (t httpTimeouts) server(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write,
+		IdleTimeout: t.idle, MaxHeaderBytes: 64 << 10}
 }
 
 // startMetricsListener serves the monitoring endpoints on metrics.listen.
@@ -368,7 +400,7 @@ func (g *Gateway) startMetricsListener(cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("metrics listen: %w", err)
 	}
-	srv := &http.Server{Handler: g.opsMux(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	srv := g.web.server(g.opsMux(true))
 	g.auth.mu.Lock()
 	g.auth.metricsSrv, g.auth.metricsAddr = srv, l.Addr()
 	g.auth.mu.Unlock()

@@ -1,12 +1,18 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
+	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
@@ -75,6 +81,67 @@ func TestHealth(t *testing.T) {
 	code, h := getHealth(t, stale.ops+"/readyz")
 	if code != http.StatusServiceUnavailable || len(h.Reasons) != 1 || !strings.Contains(h.Reasons[0], "older than") {
 		t.Errorf("stale /readyz = %d %+v, want 503 because of the sync's age", code, h)
+	}
+}
+
+// TestPublicHealthHidesDetails: a refused config's error can quote a
+// secret pasted into the wrong key. The portal's /healthz and /readyz say
+// only ok or failing; the metrics listener keeps the details.
+func TestPublicHealthHidesDetails(t *testing.T) {
+	const secret = "SuperSecretPw1!"
+	g, _, _, _ := startAuthDemoWith(t, "metrics:\n  listen: 127.0.0.1:0\n")
+	writeFile(t, g.Config().Path(), "domain: "+secret+"\n")
+	if err := g.Reload(t.Context()); err == nil {
+		t.Fatal("the broken config reloaded")
+	}
+	code, h := getHealth(t, "http://"+g.MetricsAddr().String()+"/healthz")
+	if code != http.StatusOK || h.ConfigOK || !strings.Contains(h.ConfigError, secret) {
+		t.Errorf("metrics listener /healthz = %d %+v, want the config error in detail", code, h)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + g.HTTPAddr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != `{"status":"ok"}` {
+			t.Errorf("portal %s = %d %s, want 200 and the status alone", path, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestMetricsListenerClosesIdleConnections: a keep-alive connection to
+// metrics.listen that sends nothing after its request is closed by the
+// server after the idle timeout (here 50ms instead of 2m).
+func TestMetricsListenerClosesIdleConnections(t *testing.T) {
+	cfg, err := ParseConfig(filepath.Join(t.TempDir(), "ldapgate.yaml"), []byte(demoConfigText(t, t.TempDir())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := runGateway(t, cfg, testLog(), func(g *Gateway) { g.web.idle = 50 * time.Millisecond })
+	c, err := net.Dial("tcp", g.MetricsAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: metrics\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("response %d, close %v: want a kept-alive 200", resp.StatusCode, resp.Close)
+	}
+	// The deadline only bounds the test; the server must close first.
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := r.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("idle connection: read %d bytes, %v; want EOF (closed by the server)", n, err)
 	}
 }
 

@@ -197,11 +197,15 @@ func (g *Gateway) apply(_ context.Context, next *Config) ([]Change, error) {
 	servers := append([]*ldapserver.Server(nil), g.servers...)
 	g.mu.Unlock()
 	settings := ldapserver.Settings{ServiceAccounts: accounts, BindLimit: next.LDAPBindLimit()}
-	if err := (ldapserver.Config{BaseDN: cur.LDAP.BaseDN, ServiceAccounts: accounts}).Validate(); err != nil {
-		if chain != nil {
-			chain.close()
+	// Checked against the servers as they run (their TLS, which only a
+	// restart turns on or off), not against a config rebuilt here.
+	for _, s := range servers {
+		if err := s.Directory().Check(settings); err != nil {
+			if chain != nil {
+				chain.close()
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 	// Nothing fails from here on.
 	for _, s := range servers {

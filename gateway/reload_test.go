@@ -16,8 +16,8 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/ldapgate/ldapgate/bindproxy"
-	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/internal/apppassword"
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -107,7 +107,7 @@ func waitReload(t testing.TB, g *Gateway, after time.Time) ReloadStatus {
 // replaced by one of pw.
 func withArchivePassword(t testing.TB, text, pw string) string {
 	t.Helper()
-	h, err := ldapserver.HashPassword(pw)
+	h, err := passhash.Hash(pw, passhash.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,11 +373,11 @@ func TestReloadBinds(t *testing.T) {
 	if !ok {
 		t.Fatal("no daniel")
 	}
-	pw, err := bindproxy.GenerateAppPassword()
+	pw, err := apppassword.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := bindproxy.HashAppPassword(pw)
+	h, err := apppassword.Hash(pw)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,39 +6,78 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
+	"time"
 
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/store"
 )
 
 // UserAuthenticator decides the simple binds of directory users (app
 // passwords, ID tokens, an upstream LDAP, ... — the bind chain).
 type UserAuthenticator interface {
-	// AuthenticateUser returns nil if password proves the caller is user,
-	// and an error saying why not otherwise. The client sees only
-	// invalidCredentials; the error is logged. The directory has already
-	// checked that user is enabled and password is not empty.
+	// AuthenticateUser returns nil if password proves the caller is user.
+	// Otherwise its error says why, and what the client is told:
+	//
+	//   - an error that wraps ErrRefused: the password was checked and is
+	//     wrong (invalidCredentials; it counts toward the bind limits);
+	//   - one that wraps ErrBusy: not checked for lack of capacity (busy);
+	//   - any other error: it could not be checked, a dependency failed
+	//     (unavailable).
+	//
+	// Neither of the last two counts as a failed attempt. The client never
+	// sees the error; it is logged. The directory has already checked that
+	// user is enabled and password is not empty.
 	AuthenticateUser(ctx context.Context, user *store.ViewUser, password string, client net.Addr) error
 }
 
-// ErrBusy, wrapped in a UserAuthenticator's error, makes the bind answer
-// busy (51) instead of invalidCredentials, without counting as a failed
-// bind: the password was not checked (e.g. an upstream's rate limit).
-var ErrBusy = errors.New("busy")
+// The outcomes of a bind check besides acceptance (see UserAuthenticator).
+var (
+	// ErrRefused means the credentials were checked and are wrong.
+	ErrRefused = errors.New("refused")
+	// ErrBusy means they were not checked for lack of capacity (e.g. an
+	// upstream's rate limit).
+	ErrBusy = errors.New("busy")
+)
+
+// Refused returns an error that reads why and wraps ErrRefused.
+func Refused(why string) error { return &refusal{errors.New(why)} }
+
+// Refusal returns err, a finding that the credentials are wrong, wrapped
+// in ErrRefused without changing its text.
+func Refusal(err error) error { return &refusal{err} }
+
+type refusal struct{ err error }
+
+func (r *refusal) Error() string        { return r.err.Error() }
+func (r *refusal) Unwrap() error        { return r.err }
+func (r *refusal) Is(target error) bool { return target == ErrRefused }
 
 // Causes of failed binds, for the log.
 var (
-	errUnknownName     = errors.New("no such service account or user")
-	errWrongPassword   = errors.New("wrong password")
-	errRateLimited     = errors.New("too many failed binds, backing off")
-	errUserDisabled    = errors.New("user is suspended or archived")
-	errNoUserBinds     = errors.New("user binds are not enabled")
-	errNameWithoutDN   = errors.New("password given without a name")
+	errUnknownName     = Refused("no such service account or user")
+	errWrongPassword   = Refused("wrong password")
+	errRateLimited     = Refused("too many failed binds, backing off")
+	errUserDisabled    = Refused("user is suspended or archived")
+	errNoUserBinds     = Refused("user binds are not enabled")
+	errNameWithoutDN   = Refused("password given without a name")
+	errNoDataYet       = errors.New("no directory data yet: first sync running")
 	errUnauthenticated = errors.New("unauthenticated bind: name without password (RFC 4513 §5.1.2)")
 )
 
 func invalidCredentials(cause error) *Error {
 	return &Error{Code: ResultInvalidCredentials, Message: "invalid credentials", Err: cause}
+}
+
+// couldNotCheck is the answer to a bind whose credentials were not
+// checked: busy when capacity ran out (the client may retry at once),
+// unavailable when a dependency failed.
+func couldNotCheck(cause error) *Error {
+	if errors.Is(cause, ErrBusy) || errors.Is(cause, passhash.ErrBusy) {
+		return &Error{Code: ResultBusy, Message: "busy: the credentials could not be checked now, try again shortly", Err: cause}
+	}
+	return &Error{Code: ResultUnavailable, Message: "unavailable: the credentials could not be checked now, try again later", Err: cause}
 }
 
 // Bind decides a simple bind (RFC 4513 §5.1):
@@ -52,12 +91,14 @@ func invalidCredentials(cause error) *Error {
 //   - a user, named by DN, uid or mail address: must be enabled, then the
 //     UserAuthenticator decides (without one, user binds fail).
 //
-// Every failure is *Error with invalidCredentials (unwillingToPerform for
-// the unauthenticated case) and the message "invalid credentials"; the
-// cause is wrapped for the log. Names that do not exist are compared
-// against a real hash anyway, so the time taken does not tell whether a
-// name exists. After too many failures for one name or from one client
-// address (see BindLimit) binds are refused without a check.
+// A bind has one of three outcomes. Accepted. Refused: *Error with
+// invalidCredentials (unwillingToPerform for the unauthenticated case),
+// the message "invalid credentials" and the cause wrapped for the log;
+// it counts toward the limits of BindLimit and is answered after its
+// FailureDelay, so the time taken does not tell whether a name exists.
+// Or not checked: busy (51) or unavailable (52) with a diagnostic message
+// (a dependency failed, the hash gate is full, or, for users, the first
+// sync has not completed yet); these never count as failures.
 // client may be nil when the transport does not know it.
 func (d *Directory) Bind(ctx context.Context, name, password string, client net.Addr) (Identity, error) {
 	id, method, err := d.bind(ctx, name, password, client)
@@ -66,9 +107,11 @@ func (d *Directory) Bind(ctx context.Context, name, password string, client net.
 }
 
 // logBind logs a bind of name by method with its result err, and tells the
-// observer.
+// observer. Refusals of a blocked client are logged once a minute per
+// address, with the number held back.
 func (d *Directory) logBind(ctx context.Context, method, name string, client net.Addr, err error) {
 	r := resultOf(err)
+	name = clientText(name)
 	// A success is logged at debug: the observer's record (the gateway's
 	// audit log) has it at info.
 	level := slog.LevelDebug
@@ -76,16 +119,29 @@ func (d *Directory) logBind(ctx context.Context, method, name string, client net
 		level = slog.LevelWarn
 	}
 	if d.log.Enabled(ctx, level) {
-		attrs := make([]slog.Attr, 0, 6)
-		attrs = append(attrs, slog.String("dn", name), slog.String("method", method), slog.String("result", r.Code.String()))
-		if client != nil {
-			attrs = append(attrs, slog.String("client", client.String()))
+		held, log := 0, true
+		if errors.Is(err, errRateLimited) {
+			key := ""
+			if ip, ok := clientIP(client); ok {
+				key = ip.String()
+			}
+			log, held = d.quiet.admit(key)
 		}
-		attrs = append(attrs, connAttr(ctx))
-		if r.Err != nil {
-			attrs = append(attrs, slog.String("reason", r.Err.Error()))
+		if log {
+			attrs := make([]slog.Attr, 0, 7)
+			attrs = append(attrs, slog.String("dn", name), slog.String("method", method), slog.String("result", r.Code.String()))
+			if client != nil {
+				attrs = append(attrs, slog.String("client", client.String()))
+			}
+			attrs = append(attrs, connAttr(ctx))
+			if r.Err != nil {
+				attrs = append(attrs, slog.String("reason", r.Err.Error()))
+			}
+			if held > 0 {
+				attrs = append(attrs, slog.Int("similar_not_logged", held))
+			}
+			d.log.LogAttrs(ctx, level, "ldap bind", attrs...)
 		}
-		d.log.LogAttrs(ctx, level, "ldap bind", attrs...)
 	}
 	if o := d.ext.obs; o != nil {
 		o.Bind(method, r.Code.String(), name, client)
@@ -95,24 +151,38 @@ func (d *Directory) logBind(ctx context.Context, method, name string, client net
 // bindTarget is what a bind name resolves to.
 type bindTarget struct {
 	method string // "service_account", "user" or "unknown"
-	// The failed-bind limiter key is keyKind+keyName (see key): built
-	// only when the limiter needs it.
+	// The failed-bind limiter's name key is keyKind+keyName (see
+	// limitKeys): built only when the limiter needs it.
 	keyKind, keyName string
 	hash             string
 	user             *store.ViewUser
 	id               Identity
 }
 
-// key returns the failed-bind limiter key of tg for a client at addr (see
-// addrKey).
-func (tg *bindTarget) key(addr string) string {
-	if tg.method == "service_account" && addr != "" {
-		// A service account is counted per client address: a stranger's
-		// wrong guesses must not lock the archive server out of its own
-		// account. Guessing is still bounded per address.
-		return tg.keyKind + tg.keyName + "|" + addr
+// limitKeys are the limiter keys a bind counts against (see BindLimit).
+type limitKeys struct {
+	pair string // the name from this address
+	name string // the name from every address; "" for service accounts
+	addr string // the address; "" if unknown or trusted
+}
+
+// limitKeys returns the keys of tg for a bind from client under lim.
+func (tg *bindTarget) limitKeys(client net.Addr, lim *BindLimit) limitKeys {
+	name := tg.keyKind + tg.keyName
+	k := limitKeys{pair: name, name: name}
+	if tg.method == "service_account" {
+		// A stranger's wrong guesses must not lock the archive server out
+		// of its own account: count them per address only.
+		k.name = ""
 	}
-	return tg.keyKind + tg.keyName
+	if ip, ok := clientIP(client); ok {
+		a := "addr:" + ip.String()
+		k.pair = name + "|" + a
+		if !lim.trusted(ip) {
+			k.addr = a
+		}
+	}
+	return k
 }
 
 func (d *Directory) bind(ctx context.Context, name, password string, client net.Addr) (Identity, string, error) {
@@ -124,36 +194,92 @@ func (d *Directory) bind(ctx context.Context, name, password string, client net.
 	case password == "":
 		return Identity{}, "unauthenticated", &Error{Code: ResultUnwillingToPerform, Message: "unauthenticated bind (name without password) not allowed", Err: errUnauthenticated}
 	}
-	tg := d.resolve(d.trees.get(d.live), name)
+	start := time.Now()
+	t := d.trees.get(d.live)
+	tg := d.resolve(t, name)
+	if tg.method != "service_account" && t.view.NeverSynced {
+		// Refusing would count users' right passwords as failures.
+		return Identity{}, tg.method, errNoData()
+	}
+	lim := d.bindLimit()
 	// The limiter's keys cost allocations; while it tracks no failures
 	// (nearly always) nothing is blocked and nothing is to forget.
+	var keys limitKeys
 	tracking := !d.limiter.empty()
-	var addr, key string
 	if tracking {
-		addr = addrKey(client)
-		key = tg.key(addr)
-		if d.limiter.blocked(key) || (addr != "" && d.limiter.blocked(addr)) {
+		keys = tg.limitKeys(client, &lim)
+		if d.limiter.blocked(keys.pair) || d.limiter.blocked(keys.name) || (tg.method != "service_account" && d.limiter.blocked(keys.addr)) {
+			d.pauseRefusal(ctx, start, lim.FailureDelay<<maxDelayLevel)
 			return Identity{}, tg.method, invalidCredentials(errRateLimited)
 		}
 	}
-	if err := d.check(ctx, &tg, password, client); err != nil {
-		if errors.Is(err, ErrBusy) {
-			return Identity{}, tg.method, &Error{Code: ResultBusy, Message: "busy, try again shortly", Err: err}
+	err := d.check(ctx, &tg, password, client)
+	switch {
+	case err == nil:
+		if tracking {
+			d.limiter.succeed(keys.pair)
+			d.limiter.succeed(keys.name)
 		}
-		if !tracking {
-			addr = addrKey(client)
-			key = tg.key(addr)
-		}
-		d.limiter.fail(key, d.bindLimit().PerName)
-		if addr != "" {
-			d.limiter.fail(addr, d.bindLimit().PerAddress)
-		}
-		return Identity{}, tg.method, invalidCredentials(err)
+		return tg.id, tg.method, nil
+	case !errors.Is(err, ErrRefused):
+		return Identity{}, tg.method, couldNotCheck(err)
 	}
-	if !d.limiter.empty() {
-		d.limiter.succeed(tg.key(addrKey(client)))
+	if !tracking {
+		keys = tg.limitKeys(client, &lim)
 	}
-	return tg.id, tg.method, nil
+	d.pauseRefusal(ctx, start, lim.FailureDelay<<d.countFailure(keys, &lim))
+	return Identity{}, tg.method, invalidCredentials(err)
+}
+
+// maxDelayLevel bounds the doubling of FailureDelay: 2^3 = 8 times.
+const maxDelayLevel = 3
+
+// countFailure counts a refused bind against keys and returns how often
+// its FailureDelay doubles: 0 for the first failures, up to maxDelayLevel
+// as the fullest counter nears its limit.
+func (d *Directory) countFailure(k limitKeys, lim *BindLimit) uint {
+	level := func(n, limit int) uint {
+		if limit <= 0 || n <= 0 {
+			return 0
+		}
+		return uint(min(maxDelayLevel, 4*n/limit))
+	}
+	n := d.limiter.fail(k.pair, lim.PerName)
+	lv := level(n, lim.PerName)
+	if k.name != "" {
+		lv = max(lv, level(d.limiter.fail(k.name, lim.PerNameTotal), lim.PerNameTotal))
+	}
+	if k.addr != "" {
+		// An address is charged once per name that fails from it: one
+		// user's typos are that user's business, many names are a spray.
+		var a int
+		if n == 1 {
+			a = d.limiter.fail(k.addr, lim.PerAddress)
+		} else {
+			a = d.limiter.count(k.addr)
+		}
+		lv = max(lv, level(a, lim.PerAddress))
+	}
+	return lv
+}
+
+// pauseRefusal waits until delay has passed since start (or ctx ends), so
+// that a refusal is answered no sooner whatever its cause.
+func (d *Directory) pauseRefusal(ctx context.Context, start time.Time, delay time.Duration) {
+	if d.pauseHook != nil {
+		d.pauseHook(delay)
+		return
+	}
+	wait := time.Until(start.Add(delay))
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // resolve finds what name refers to: a DN (service account or user), else
@@ -201,14 +327,15 @@ func userTarget(u *store.ViewUser, e *entry) bindTarget {
 		id: Identity{Kind: IdentityUser, DN: e.dn, Name: u.UID, UserID: u.ID}}
 }
 
-// check verifies password for tg; nil means the bind succeeds.
+// check verifies password for tg: nil accepts, an error wrapping
+// ErrRefused refuses, another error means it could not be checked.
 func (d *Directory) check(ctx context.Context, tg *bindTarget, password string, client net.Addr) error {
 	switch tg.method {
 	case "service_account":
 		if d.verified.verified(tg.hash, password) {
 			return nil
 		}
-		ok, err := d.verify(tg.hash, password)
+		ok, err := d.verify(ctx, tg.hash, password)
 		if err != nil {
 			return fmt.Errorf("service account %q: %w", tg.id.Name, err)
 		}
@@ -219,39 +346,41 @@ func (d *Directory) check(ctx context.Context, tg *bindTarget, password string, 
 		return nil
 	case "user":
 		if !tg.user.Enabled() {
-			d.spendHashTime(password)
-			return errUserDisabled
+			return d.refuseAfterHash(ctx, password, errUserDisabled)
 		}
 		if d.users == nil {
-			d.spendHashTime(password)
-			return errNoUserBinds
+			return d.refuseAfterHash(ctx, password, errNoUserBinds)
 		}
 		if err := d.users.AuthenticateUser(ctx, tg.user, password, client); err != nil {
 			return fmt.Errorf("user %s: %w", tg.user.UID, err)
 		}
 		return nil
 	}
-	d.spendHashTime(password)
-	return errUnknownName
+	return d.refuseAfterHash(ctx, password, errUnknownName)
 }
 
-// spendHashTime compares password with the dummy hash, so a failure that
-// needs no comparison takes as long as one that does.
-func (d *Directory) spendHashTime(password string) {
-	_, _ = d.verify(d.dummyHash(), password)
+// refuseAfterHash compares password with a dummy hash and returns why: a
+// refusal that needs no comparison costs what one that does costs, in CPU
+// and in the hash gate's room (busy when it is full, like a real one).
+func (d *Directory) refuseAfterHash(ctx context.Context, password string, why error) error {
+	if _, err := d.verify(ctx, passhash.Dummy(), password); errors.Is(err, passhash.ErrBusy) {
+		return err
+	}
+	return why
 }
 
-// addrKey is the limiter key of a client address ("" if unknown).
-func addrKey(a net.Addr) string {
-	if a == nil {
-		return ""
+// clientIP returns the IP address of a client (false if unknown).
+func clientIP(a net.Addr) (netip.Addr, bool) {
+	switch a := a.(type) {
+	case nil:
+		return netip.Addr{}, false
+	case *net.TCPAddr:
+		ip, ok := netip.AddrFromSlice(a.IP)
+		return ip.Unmap(), ok
 	}
-	if t, ok := a.(*net.TCPAddr); ok {
-		return "addr:" + t.IP.String()
-	}
-	host, _, err := net.SplitHostPort(a.String())
+	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
-		return "addr:" + a.String()
+		return netip.Addr{}, false
 	}
-	return "addr:" + host
+	return ap.Addr().Unmap(), true
 }

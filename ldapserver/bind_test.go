@@ -3,24 +3,25 @@ package ldapserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/store"
 )
 
 // countVerify counts password hash comparisons.
 func countVerify(d *Directory) *atomic.Int32 {
 	var n atomic.Int32
-	d.verify = func(hash, pw string) (bool, error) {
+	d.verify = func(ctx context.Context, hash, pw string) (bool, error) {
 		n.Add(1)
-		return verifyPassword(hash, pw)
+		return passhash.Verify(ctx, hash, pw)
 	}
 	return &n
 }
@@ -28,14 +29,20 @@ func countVerify(d *Directory) *atomic.Int32 {
 type fakeUsers struct {
 	calls    atomic.Int32
 	password string
+	// err, if set, is returned for every other password: a dependency
+	// that fails.
+	err error
 }
 
 func (f *fakeUsers) AuthenticateUser(_ context.Context, u *store.ViewUser, pw string, _ net.Addr) error {
 	f.calls.Add(1)
-	if pw != f.password {
-		return errors.New("app password does not match")
+	switch {
+	case pw == f.password:
+		return nil
+	case f.err != nil:
+		return f.err
 	}
-	return nil
+	return Refused("app password does not match")
 }
 
 func TestBind(t *testing.T) {
@@ -110,25 +117,6 @@ func TestUserBindDisabledByDefault(t *testing.T) {
 	}
 }
 
-// Binds to unknown names cost a real hash comparison even with no service
-// accounts (a generated dummy).
-func TestDummyHashWithoutAccounts(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.ServiceAccounts = nil
-	d, err := NewDirectory(cfg, testLive(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := CheckPasswordHash(d.dummyHash()); err != nil || !strings.HasPrefix(d.dummyHash(), "$argon2id$") {
-		t.Errorf("dummy hash %q: %v", d.dummyHash(), err)
-	}
-	// With accounts, the first account's hash is used.
-	d2, _ := newTestDirectory(t)
-	if a, _ := testHashes(t); d2.dummyHash() != a {
-		t.Error("dummy hash is not the first account's")
-	}
-}
-
 func TestBindLogs(t *testing.T) {
 	log, buf := newTestLogger()
 	d, err := NewDirectory(testConfig(t), testLive(), log)
@@ -153,22 +141,49 @@ func TestBindLogs(t *testing.T) {
 	}
 }
 
-func TestBindLimiter(t *testing.T) {
-	clock := newFakeClock()
+// limitTest is a directory with small bind limits, a fake clock and
+// refusal delays recorded instead of waited.
+type limitTest struct {
+	t      *testing.T
+	d      *Directory
+	clock  *fakeClock
+	users  *fakeUsers
+	delays []time.Duration
+}
+
+func newLimitTest(t *testing.T, lim BindLimit) *limitTest {
+	lt := &limitTest{t: t, clock: newFakeClock(), users: &fakeUsers{password: "user-app-pw"}}
 	cfg := testConfig(t)
-	cfg.BindLimit = BindLimit{PerName: 3, PerAddress: 5, Window: time.Minute, Backoff: 10 * time.Minute}
-	d, err := NewDirectory(cfg, testLive(), nil, WithClock(clock.Now))
+	cfg.BindLimit = lim
+	d, err := NewDirectory(cfg, testLive(), nil, WithClock(lt.clock.Now), WithUserAuthenticator(lt.users))
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifies := countVerify(d)
-	ctx := context.Background()
-	addr1 := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1000}
-	addr2 := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 1000}
-	bind := func(dn, pw string, a net.Addr) error {
-		_, err := d.Bind(ctx, dn, pw, a)
-		return err
+	d.pauseHook = func(delay time.Duration) { lt.delays = append(lt.delays, delay) }
+	lt.d = d
+	return lt
+}
+
+func (lt *limitTest) bind(dn, pw string, a net.Addr) error {
+	_, err := lt.d.Bind(context.Background(), dn, pw, a)
+	return err
+}
+
+// lastDelay returns the delay of the last refusal.
+func (lt *limitTest) lastDelay() time.Duration {
+	if len(lt.delays) == 0 {
+		return 0
 	}
+	return lt.delays[len(lt.delays)-1]
+}
+
+func tcpAddr(last byte) net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, last), Port: 1000} }
+
+func TestBindLimiter(t *testing.T) {
+	lt := newLimitTest(t, BindLimit{PerName: 3, PerNameTotal: 5, PerAddress: 4, Window: time.Minute,
+		Backoff: 10 * time.Minute, FailureDelay: -1})
+	bind := lt.bind
+	addr1, addr2, addr3 := tcpAddr(1), tcpAddr(2), tcpAddr(3)
 
 	// Failures spread over more than a window do not add up.
 	for range 2 {
@@ -176,7 +191,7 @@ func TestBindLimiter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clock.Advance(2 * time.Minute)
+	lt.clock.Advance(2 * time.Minute)
 	if err := bind(archiveDN, "wrong", addr1); !errors.Is(err, errWrongPassword) {
 		t.Fatal(err)
 	}
@@ -187,22 +202,24 @@ func TestBindLimiter(t *testing.T) {
 	// Three failures within the window block a service account from that
 	// address, without a hash comparison, even with the right password;
 	// from another address (the archive server's) it still binds, so a
-	// stranger cannot lock the archive server out of its account.
-	for range 3 {
-		_ = bind(archiveDN, "wrong", addr1)
+	// stranger cannot lock the archive server out of its account, however
+	// many addresses the stranger has.
+	for _, a := range []net.Addr{addr1, addr3} {
+		for range 3 {
+			_ = bind(archiveDN, "wrong", a)
+		}
 	}
-	n := verifies.Load()
-	err = bind(archiveDN, archivePW, addr1)
+	verifies := countVerify(lt.d)
+	err := bind(archiveDN, archivePW, addr1)
 	if resultCode(err) != ResultInvalidCredentials || !errors.Is(err, errRateLimited) {
 		t.Fatalf("blocked bind: %v", err)
 	}
-	if verifies.Load() != n {
+	if verifies.Load() != 0 {
 		t.Error("blocked bind compared a hash")
 	}
 	if err := bind(archiveDN, archivePW, addr2); err != nil {
 		t.Fatalf("same account from another address: %v", err)
 	}
-	// Another name is not blocked.
 	if err := bind(backupDN, backupPW, addr1); err != nil {
 		t.Fatalf("other name: %v", err)
 	}
@@ -210,25 +227,157 @@ func TestBindLimiter(t *testing.T) {
 	if err := bind("CN=ARCHIVE,OU=SERVICES,DC=EXAMPLE,DC=COM", archivePW, addr1); !errors.Is(err, errRateLimited) {
 		t.Fatalf("other spelling: %v", err)
 	}
-	clock.Advance(9 * time.Minute)
+	lt.clock.Advance(9 * time.Minute)
 	if err := bind(archiveDN, archivePW, addr1); !errors.Is(err, errRateLimited) {
 		t.Fatalf("within back-off: %v", err)
 	}
-	clock.Advance(2 * time.Minute)
+	lt.clock.Advance(2 * time.Minute)
 	if err := bind(archiveDN, archivePW, addr1); err != nil {
 		t.Fatalf("after back-off: %v", err)
 	}
 
-	// Five failures from one address (over several names) block the
-	// address, for every name.
-	for i := range 5 {
-		_ = bind("cn=guess"+string(rune('a'+i))+",ou=services,dc=example,dc=com", "x", addr2)
+	// A user is protected from every address: three failures block the
+	// user from that address; five in all, from anywhere, block the user.
+	for range 3 {
+		_ = bind("alice", "guess", addr1)
 	}
-	if err := bind(backupDN, backupPW, addr2); !errors.Is(err, errRateLimited) {
-		t.Fatalf("blocked address: %v", err)
+	if err := bind("alice", "user-app-pw", addr1); !errors.Is(err, errRateLimited) {
+		t.Fatalf("user from the guessing address: %v", err)
 	}
-	if err := bind(backupDN, backupPW, addr1); err != nil {
-		t.Fatalf("other address: %v", err)
+	if err := bind("alice", "user-app-pw", addr2); err != nil {
+		t.Fatalf("user from another address after 3 failures: %v", err)
+	}
+	// A success forgets the user's failures from that address and in all.
+	for range 2 {
+		_ = bind("alice", "guess", addr2)
+	}
+	for range 2 {
+		_ = bind("alice", "guess", addr3)
+	}
+	if err := bind("alice", "user-app-pw", addr2); err != nil {
+		t.Fatalf("4 failures in all: %v", err)
+	}
+	lt.clock.Advance(11 * time.Minute)
+	for _, a := range []net.Addr{addr1, addr2, addr3, addr1, addr2} {
+		_ = bind("alice@example.com", "guess", a)
+	}
+	if err := bind("alice", "user-app-pw", tcpAddr(9)); !errors.Is(err, errRateLimited) {
+		t.Fatalf("user after 5 failures from 3 addresses: %v", err)
+	}
+}
+
+// The archive server relays every user's bind from one address. Fifty
+// typos of fifty users lock neither its service account nor, when it is a
+// trusted network, the other users; the same spray from an untrusted
+// address blocks that address for user names, slowing it down first.
+func TestBindLimiterRelayAndSpray(t *testing.T) {
+	relay := tcpAddr(10)
+	lt := newLimitTest(t, BindLimit{PerAddress: 50, Window: 5 * time.Minute, Backoff: 5 * time.Minute,
+		TrustedNetworks: []netip.Prefix{netip.MustParsePrefix("192.0.2.8/29")}, FailureDelay: 100 * time.Millisecond})
+	for i := range 55 {
+		if err := lt.bind("user"+strconv.Itoa(i)+"@example.com", "typo", relay); !errors.Is(err, errUnknownName) {
+			t.Fatalf("typo %d: %v", i, err)
+		}
+	}
+	if err := lt.bind(archiveDN, archivePW, relay); err != nil {
+		t.Errorf("service account from the relay after 55 typos: %v", err)
+	}
+	if err := lt.bind("alice", "user-app-pw", relay); err != nil {
+		t.Errorf("user from the trusted relay after 55 typos: %v", err)
+	}
+	// Every first refusal took the same time, whatever the name.
+	for i, d := range lt.delays {
+		if d != 100*time.Millisecond {
+			t.Fatalf("refusal %d delayed %v, want 100ms", i, d)
+		}
+	}
+
+	// A spray of 1,000 unknown names from one untrusted address.
+	lt.delays = nil
+	sprayer := tcpAddr(200)
+	verifies := countVerify(lt.d)
+	var refused, blocked int
+	for i := range 1000 {
+		err := lt.bind("guess"+strconv.Itoa(i), "Winter2026!", sprayer)
+		switch {
+		case errors.Is(err, errRateLimited):
+			blocked++
+		case errors.Is(err, errUnknownName):
+			refused++
+		default:
+			t.Fatalf("spray %d: %v", i, err)
+		}
+		if i%100 == 0 {
+			if err := lt.bind(archiveDN, archivePW, relay); err != nil {
+				t.Fatalf("service account from the relay during the spray: %v", err)
+			}
+		}
+	}
+	if refused != 50 || blocked != 950 {
+		t.Errorf("spray: %d refused after a check, %d blocked; want 50 and 950", refused, blocked)
+	}
+	if n := verifies.Load(); n != 50 {
+		t.Errorf("spray cost %d hash comparisons, want 50", n)
+	}
+	// Slowed before it was refused: the delay doubled up to 8 times.
+	if lt.delays[0] != 100*time.Millisecond || lt.delays[30] != 400*time.Millisecond ||
+		lt.delays[45] != 800*time.Millisecond || lt.lastDelay() != 800*time.Millisecond {
+		t.Errorf("spray delays: first %v, 31st %v, 46th %v, last %v; want 100ms, 400ms, 800ms, 800ms",
+			lt.delays[0], lt.delays[30], lt.delays[45], lt.lastDelay())
+	}
+	// The sprayer's address is blocked for users, right password or not,
+	// but a service account still binds from it.
+	if err := lt.bind("alice", "user-app-pw", sprayer); !errors.Is(err, errRateLimited) {
+		t.Errorf("user from the spraying address: %v", err)
+	}
+	if err := lt.bind(archiveDN, archivePW, sprayer); err != nil {
+		t.Errorf("service account from the spraying address: %v", err)
+	}
+
+	// One user's repeated typos from an untrusted address count once
+	// toward the address.
+	lt.clock.Advance(6 * time.Minute)
+	other := tcpAddr(201)
+	for range 4 {
+		_ = lt.bind("alice", "typo", other)
+	}
+	if n := lt.d.limiter.count("addr:192.0.2.201"); n != 1 {
+		t.Errorf("4 failures of one name counted %d times against the address, want 1", n)
+	}
+}
+
+// A bind that could not be checked answers busy or unavailable, and never
+// counts as a failure: an outage does not lock users out after it ends.
+func TestBindCouldNotCheck(t *testing.T) {
+	lt := newLimitTest(t, BindLimit{PerName: 2, PerNameTotal: 2, PerAddress: 2, Window: time.Minute, Backoff: time.Hour,
+		FailureDelay: time.Second})
+	lt.users.err = errors.New("store: database is locked")
+	for range 5 {
+		err := lt.bind("alice", "some-password", tcpAddr(1))
+		var le *Error
+		if !errors.As(err, &le) || le.Code != ResultUnavailable || !strings.Contains(le.Message, "could not be checked") {
+			t.Fatalf("dependency down: %v, want unavailable", err)
+		}
+	}
+	lt.users.err = fmt.Errorf("upstream: %w", ErrBusy)
+	if err := lt.bind("alice", "some-password", tcpAddr(1)); resultCode(err) != ResultBusy {
+		t.Fatalf("upstream busy: %v, want busy", err)
+	}
+	// The hash gate full for a service account: busy as well.
+	lt.d.verify = func(context.Context, string, string) (bool, error) { return false, passhash.ErrBusy }
+	if err := lt.bind(backupDN, "whatever", tcpAddr(1)); resultCode(err) != ResultBusy {
+		t.Fatalf("hash gate full: %v, want busy", err)
+	}
+	if len(lt.delays) != 0 {
+		t.Errorf("answers that checked nothing were delayed: %v", lt.delays)
+	}
+	if !lt.d.limiter.empty() {
+		t.Error("answers that checked nothing were counted as failures")
+	}
+	lt.d.verify = passhash.Verify
+	lt.users.err = nil
+	if err := lt.bind("alice", "user-app-pw", tcpAddr(1)); err != nil {
+		t.Errorf("after the outage: %v", err)
 	}
 }
 
@@ -248,88 +397,6 @@ func TestLimiterBoundedMemory(t *testing.T) {
 	}
 }
 
-func TestPasswordHashes(t *testing.T) {
-	h, err := HashPassword("correct horse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(h, "$argon2id$v=19$m=65536,t=3,p=4$") {
-		t.Errorf("HashPassword = %q", h)
-	}
-	if err := CheckPasswordHash(h); err != nil {
-		t.Errorf("CheckPasswordHash(HashPassword) = %v", err)
-	}
-	for pw, want := range map[string]bool{"correct horse": true, "correct horse ": false, "": false} {
-		if ok, err := verifyPassword(h, pw); ok != want || err != nil {
-			t.Errorf("verify %q = %v, %v; want %v", pw, ok, err, want)
-		}
-	}
-	if _, err := HashPassword(""); err == nil {
-		t.Error("HashPassword(\"\") succeeded")
-	}
-	h2, _ := HashPassword("correct horse")
-	if h2 == h {
-		t.Error("two hashes are equal: no salt")
-	}
-
-	b, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, prefix := range []string{"$2a$", "$2b$", "$2y$"} {
-		hb := prefix + string(b[4:])
-		if err := CheckPasswordHash(hb); err != nil {
-			t.Errorf("CheckPasswordHash(%s...) = %v", prefix, err)
-		}
-		if ok, err := verifyPassword(hb, "pw"); !ok || err != nil {
-			t.Errorf("verify %s... = %v, %v", prefix, ok, err)
-		}
-	}
-	// bcrypt looks at 72 bytes only; longer passwords are refused.
-	long := strings.Repeat("a", 72)
-	bl, _ := bcrypt.GenerateFromPassword([]byte(long), bcrypt.MinCost)
-	if ok, _ := verifyPassword(string(bl), long); !ok {
-		t.Error("72-byte password refused")
-	}
-	if ok, _ := verifyPassword(string(bl), long+"b"); ok {
-		t.Error("73-byte password accepted by its 72-byte prefix")
-	}
-
-	// A test vector of the argon2 reference implementation (test.c):
-	// password "password", salt "somesalt", t=2, m=2^16, p=1, giving
-	// 09316115d5cf24ed5a15a31a3ba326e5cf32edc24702987c02b6566f61913cf7.
-	const vector = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"
-	if ok, err := verifyPassword(vector, "password"); !ok || err != nil {
-		t.Errorf("argon2 reference vector: %v, %v", ok, err)
-	}
-
-	for _, bad := range []string{
-		"",
-		"plain",
-		"{SSHA}abcdef",
-		"$argon2i$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-		"$argon2id$v=16$m=65536,t=3,p=4$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-		"$argon2id$v=19$t=3,m=65536,p=4$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-		"$argon2id$v=19$m=4,t=3,p=4$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-		"$argon2id$v=19$m=99999999,t=3,p=4$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-		"$argon2id$v=19$m=65536,t=0,p=4$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-		"$argon2id$v=19$m=65536,t=3,p=0$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-		"$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaGhhc2hoYXNoaGFzaA", // 4-byte salt
-		"$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$aGFzaA",            // 4-byte hash
-		"$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$!!!!",
-		"$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ",
-		"$2a$10$short",
-		"$2a$99$" + strings.Repeat("a", 53),
-	} {
-		if err := CheckPasswordHash(bad); err == nil {
-			t.Errorf("CheckPasswordHash(%q) = nil", bad)
-		}
-		if ok, err := verifyPassword(bad, "password"); ok || err == nil {
-			t.Errorf("verifyPassword(%q) = %v, %v", bad, ok, err)
-		}
-	}
-}
-
 func TestWriteRefused(t *testing.T) {
 	d, _ := newTestDirectory(t)
 	for _, op := range []string{"add", "modify", "delete", "modrdn"} {
@@ -338,5 +405,81 @@ func TestWriteRefused(t *testing.T) {
 		if !errors.As(err, &le) || le.Code != ResultUnwillingToPerform || le.Message != "ldapgate is a read-only directory" || !errors.Is(err, ErrReadOnly) {
 			t.Errorf("%s: %v", op, err)
 		}
+	}
+}
+
+// Before the first sync the directory is not known: reads of its entries
+// and user binds answer unavailable, while the RootDSE, the schema and
+// service accounts work.
+func TestNeverSynced(t *testing.T) {
+	st := testState()
+	st.NeverSynced = true
+	live := &store.Live{}
+	live.Store(store.NewView(st, nil, t1))
+	d, err := NewDirectory(testConfig(t), live, nil, WithUserAuthenticator(&fakeUsers{password: "user-app-pw"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noData := func(what string, err error) {
+		t.Helper()
+		var le *Error
+		if !errors.As(err, &le) || le.Code != ResultUnavailable || le.Message != "no directory data yet: first sync running" {
+			t.Errorf("%s: %v, want unavailable: no directory data yet", what, err)
+		}
+	}
+	for _, base := range []string{testBase, "ou=people," + testBase, aliceDN} {
+		_, err := searchAll(t, d, serviceID, &SearchRequest{BaseDN: base, Scope: ScopeSub})
+		noData("search "+base, err)
+	}
+	noData("compare", d.Compare(context.Background(), serviceID, aliceDN, "uid", "alice"))
+	_, err = d.Bind(context.Background(), "alice", "user-app-pw", nil)
+	noData("user bind", err)
+	if _, err := d.Bind(context.Background(), archiveDN, archivePW, nil); err != nil {
+		t.Errorf("service account bind: %v", err)
+	}
+	if es, err := searchAll(t, d, Identity{}, &SearchRequest{Scope: ScopeBase}); err != nil || len(es) != 1 {
+		t.Errorf("RootDSE: %d entries, %v", len(es), err)
+	}
+	if es, err := searchAll(t, d, serviceID, &SearchRequest{BaseDN: "cn=Subschema", Scope: ScopeBase}); err != nil || len(es) != 1 {
+		t.Errorf("subschema: %d entries, %v", len(es), err)
+	}
+
+	// The first sync's view serves.
+	st.NeverSynced = false
+	live.Store(store.NewView(st, nil, t1))
+	if es, err := searchAll(t, d, serviceID, &SearchRequest{BaseDN: aliceDN, Scope: ScopeBase}); err != nil || len(es) != 1 {
+		t.Errorf("after the first sync: %d entries, %v", len(es), err)
+	}
+}
+
+// A client cannot flood the log: DNs are cut to 256 bytes, and refusals
+// of a blocked address are logged once a minute with a count.
+func TestBindLogBounded(t *testing.T) {
+	log, buf := newTestLogger()
+	clock := newFakeClock()
+	cfg := testConfig(t)
+	cfg.BindLimit = BindLimit{PerName: 1, PerAddress: 1, Window: time.Hour, Backoff: time.Hour, FailureDelay: -1}
+	d, err := NewDirectory(cfg, testLive(), log, WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := "uid=" + strings.Repeat("x", 900_000) + "," + testBase
+	client := tcpAddr(66)
+	for range 300 {
+		_, _ = d.Bind(context.Background(), huge, "guess", client)
+	}
+	if n := len(buf.String()); n > 4096 {
+		t.Errorf("300 refused binds with 900 KB DNs wrote %d bytes of log", n)
+	}
+	if got := strings.Count(buf.String(), `msg="ldap bind"`); got != 2 {
+		t.Errorf("%d bind records, want 2 (the refusal, then the first blocked one)", got)
+	}
+	if !strings.Contains(buf.String(), "…(900022 bytes)") {
+		t.Errorf("the cut DN does not say its length:\n%.600s", buf.String())
+	}
+	clock.Advance(time.Minute)
+	_, _ = d.Bind(context.Background(), huge, "guess", client)
+	if !strings.Contains(buf.String(), "similar_not_logged=298") {
+		t.Errorf("a minute later the record does not count the 298 held back:\n%s", buf.String())
 	}
 }

@@ -16,7 +16,7 @@ import (
 // outside the RootDSE and cn=Subschema; invalidDNSyntax.
 func (d *Directory) Compare(ctx context.Context, id Identity, dn, attr, value string) error {
 	err := d.compare(id, dn, attr, value)
-	d.log.LogAttrs(ctx, slog.LevelDebug, "ldap compare", clippedString("dn", dn), clippedString("attr", attr),
+	d.log.LogAttrs(ctx, slog.LevelDebug, "ldap compare", slog.String("dn", clientText(dn)), slog.String("attr", clientText(attr)),
 		slog.String("result", resultOf(err).Code.String()), slog.String("bound", id.DN), connAttr(ctx))
 	return err
 }
@@ -39,6 +39,9 @@ func (d *Directory) compare(id Identity, dn, attr, value string) error {
 		return errAnonymous()
 	default:
 		t := d.trees.get(d.live)
+		if t.view.NeverSynced {
+			return errNoData()
+		}
 		var self string
 		if id.Kind == IdentityUser {
 			self, _ = normDN(id.DN)

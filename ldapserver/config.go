@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/ldapgate/ldapgate/internal/passhash"
 )
 
 // Config configures the directory and its LDAP listener. The zero values of
@@ -91,7 +93,7 @@ type Config struct {
 
 // ServiceAccount is an account for the archive server (or another consumer)
 // to bind with. PasswordHash is bcrypt ($2a$, $2b$, $2y$) or argon2id in PHC
-// form (see HashPassword).
+// form (see internal/passhash).
 type ServiceAccount struct {
 	Name         string
 	PasswordHash string
@@ -101,22 +103,46 @@ type ServiceAccount struct {
 	ClientCertSHA256 string
 }
 
-// BindLimit configures the failed-bind limiter: after PerName failures for
-// one bind name, or PerAddress failures from one client address, within
-// Window, further binds for it are refused for Backoff without checking the
-// password. Zero fields take the defaults (5, 50, 5m, 5m); a negative
-// PerName or PerAddress disables that limit.
+// BindLimit configures the failed-bind limits. Within Window, failures
+// are counted
 //
-// The per-address limit is higher because an archive server proxies every
-// user's bind from one address: one user's typos must not lock out the rest.
+//   - per name and client address: PerName of them block that name from
+//     that address;
+//   - per name from every address: PerNameTotal block the name everywhere
+//     (user and unknown names only: a service account is counted per
+//     address alone, so nobody can lock the archive server out of its own
+//     account);
+//   - per client address, the distinct names that failed from it: PerAddress
+//     of them (a spray of guesses over many names) block the address for
+//     every name but service accounts. Addresses in TrustedNetworks, the
+//     archive servers that relay every user's bind, are never blocked as
+//     such: their users' typos must not lock out the other users.
+//
+// A block lasts Backoff; a blocked bind is refused without checking the
+// password. Every refused bind is answered after FailureDelay, whatever
+// the reason (so that the time taken tells nothing about the name),
+// doubled as the most-used of its counters nears its limit, up to 8 times:
+// guessing slows down before it is refused. Zero fields take the defaults
+// (5, 20, 50, 5m, 5m, 500ms); a negative limit disables that limit, a
+// negative FailureDelay the delay.
 type BindLimit struct {
-	PerName    int
-	PerAddress int
-	Window     time.Duration
-	Backoff    time.Duration
-	// TrustedNetworks are client addresses (e.g. the archive server's)
-	// exempt from Config.MaxConnectionsPerAddress.
+	PerName         int
+	PerNameTotal    int
+	PerAddress      int
+	Window          time.Duration
+	Backoff         time.Duration
 	TrustedNetworks []netip.Prefix
+	FailureDelay    time.Duration
+}
+
+// trusted reports whether ip is in b.TrustedNetworks.
+func (b *BindLimit) trusted(ip netip.Addr) bool {
+	for _, p := range b.TrustedNetworks {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Defaults.
@@ -132,6 +158,7 @@ const (
 	DefaultIdleTimeout         = 15 * time.Minute
 	DefaultTLSHandshakeTimeout = 10 * time.Second
 	DefaultWriteTimeout        = 60 * time.Second
+	DefaultFailureDelay        = 500 * time.Millisecond
 	defaultPeopleOU            = "people"
 	defaultGroupsOU            = "groups"
 	defaultPrivilegesOU        = "privileges"
@@ -188,8 +215,14 @@ func (c Config) withDefaults() Config {
 	if c.BindLimit.PerName == 0 {
 		c.BindLimit.PerName = 5
 	}
+	if c.BindLimit.PerNameTotal == 0 {
+		c.BindLimit.PerNameTotal = 20
+	}
 	if c.BindLimit.PerAddress == 0 {
 		c.BindLimit.PerAddress = 50
+	}
+	if c.BindLimit.FailureDelay == 0 {
+		c.BindLimit.FailureDelay = DefaultFailureDelay
 	}
 	if c.BindLimit.Window <= 0 {
 		c.BindLimit.Window = 5 * time.Minute
@@ -240,7 +273,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("service account %q: duplicate name", sa.Name)
 		}
 		names[n] = true
-		if err := CheckPasswordHash(sa.PasswordHash); err != nil {
+		if err := passhash.Check(sa.PasswordHash); err != nil {
 			return fmt.Errorf("service account %q: %w", sa.Name, err)
 		}
 		if sa.ClientCertSHA256 == "" {

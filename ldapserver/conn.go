@@ -388,11 +388,11 @@ func (c *conn) serve() {
 				c.notice(ResultUnavailable, "idle timeout")
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 			case errors.Is(err, errBusy):
-				c.srv.sampler.log(c.srv.log, c.srv.dir.now(), slog.LevelWarn, "ldap message refused: too many bytes of unfinished messages; closing the connection",
+				c.srv.logQuietly(slog.LevelWarn, "ldap message refused: too many bytes of unfinished messages; closing the connection",
 					slog.String("client", c.remote.String()), slog.Int64("limit", cfg.MaxUnfinishedBytes))
 				c.notice(ResultBusy, "server busy")
 			case errors.Is(err, errMessageTooLarge), errors.Is(err, errBadFraming):
-				c.srv.sampler.log(c.srv.log, c.srv.dir.now(), slog.LevelWarn, "ldap message refused; closing the connection",
+				c.srv.logQuietly(slog.LevelWarn, "ldap message refused; closing the connection",
 					slog.String("client", c.remote.String()), slog.Any("err", err), slog.Bool("bound", c.bound))
 				c.notice(ResultProtocolError, "malformed or oversized message")
 			default:
@@ -402,8 +402,8 @@ func (c *conn) serve() {
 		}
 		m := &c.msg
 		if err := decodeMessageInto(m, buf); err != nil {
-			c.srv.sampler.log(c.srv.log, c.srv.dir.now(), slog.LevelWarn, "ldap message malformed; closing the connection",
-				slog.String("client", c.remote.String()), clippedString("err", err.Error()))
+			c.srv.logQuietly(slog.LevelWarn, "ldap message malformed; closing the connection",
+				slog.String("client", c.remote.String()), slog.String("err", clientText(err.Error())))
 			c.notice(ResultProtocolError, "malformed message")
 			return
 		}

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -582,20 +584,36 @@ func TestServerProtocolSurface(t *testing.T) {
 	})
 }
 
-func TestServerBindLimiterPerAddress(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.BindLimit = BindLimit{PerName: -1, PerAddress: 3, Window: time.Minute, Backoff: time.Hour}
-	s, _ := newTestServer(t, cfg, testLive(), WithClock(newFakeClock().Now))
-	addr := serve(t, s)
-	c := dial(t, addr)
-	for i := range 3 {
-		if err := c.Bind("cn=nobody"+string(rune('a'+i))+",ou=services,"+testBase, "x"); ldapCode(err) != ldap.LDAPResultInvalidCredentials {
-			t.Fatal(err)
-		}
-	}
-	// The client's address is now blocked, whatever the name.
-	if err := dial(t, addr).Bind(archiveDN, archivePW); ldapCode(err) != ldap.LDAPResultInvalidCredentials {
-		t.Errorf("bind from a blocked address: %v", err)
+// The scenario of a Monday morning, over a real socket with the default
+// limits: fifty-five users mistype their passwords through the archive
+// server within minutes; the archive server's service account still binds,
+// and, from a trusted network, so do the other users.
+func TestServerRelayNotLockedOut(t *testing.T) {
+	for _, trusted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("trusted=%v", trusted), func(t *testing.T) {
+			cfg := testConfig(t)
+			if trusted {
+				cfg.BindLimit.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+			}
+			s, _ := newTestServer(t, cfg, testLive(), WithUserAuthenticator(&fakeUsers{password: "user-app-pw"}))
+			addr := serve(t, s)
+			c := dial(t, addr)
+			for i := range 55 {
+				if err := c.Bind("user"+strconv.Itoa(i)+"@example.com", "typo"); ldapCode(err) != ldap.LDAPResultInvalidCredentials {
+					t.Fatal(err)
+				}
+			}
+			if err := dial(t, addr).Bind(archiveDN, archivePW); err != nil {
+				t.Errorf("service account after 55 typos: %v", err)
+			}
+			err := dial(t, addr).Bind(aliceDN, "user-app-pw")
+			if trusted && err != nil {
+				t.Errorf("user from a trusted relay after 55 typos: %v", err)
+			}
+			if !trusted && ldapCode(err) != ldap.LDAPResultInvalidCredentials {
+				t.Errorf("user from an untrusted spraying address: %v, want invalidCredentials", err)
+			}
+		})
 	}
 }
 

@@ -17,9 +17,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -100,16 +100,18 @@ type Directory struct {
 	// connections (see byteBudget); shared with Beside.
 	unfinished *byteBudget
 
+	// quiet holds back repeated log records of blocked binds.
+	quiet *quietLog
 	// accounts maps a service account entry's normalised DN to its account.
-	accounts  map[string]ServiceAccount
-	dummyOnce sync.Once
-	dummy     string
+	accounts map[string]ServiceAccount
 
 	rootDSE, subschema *entry
 	ext                extension // reload.go
 
+	// verify is passhash.Verify; tests count comparisons.
+	verify func(ctx context.Context, hash, pw string) (bool, error)
 	// Test hooks.
-	verify     func(hash, pw string) (bool, error)
+	pauseHook  func(time.Duration) // instead of pausing a refusal
 	searchHook func(SearchRequest)
 }
 
@@ -139,22 +141,18 @@ func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option
 		limiter:  newBindLimiter(o.now, cfg.BindLimit.Window, cfg.BindLimit.Backoff),
 		now:      o.now,
 		verified: newVerifiedCache(o.now),
+		quiet:    newQuietLog(o.now, time.Minute),
 		accounts: make(map[string]ServiceAccount, len(cfg.ServiceAccounts)),
-		verify:   verifyPassword,
+		verify:   passhash.Verify,
 	}
 	svc := l.ous[ouServices]
 	for _, sa := range cfg.ServiceAccounts {
 		sa.Name = strings.TrimSpace(sa.Name)
 		d.accounts[normAVA("cn", sa.Name)+","+svc.ndn] = sa
 	}
-	if len(cfg.ServiceAccounts) > 0 {
-		// Binds to unknown names are checked against a real account's hash,
-		// so they cost what a real bind costs.
-		d.dummyOnce.Do(func() { d.dummy = cfg.ServiceAccounts[0].PasswordHash })
-	}
 	d.initExt(o)
 	if b := o.beside; b != nil {
-		d.trees, d.limiter, d.verified, d.unfinished = b.trees, b.limiter, b.verified, b.unfinished
+		d.trees, d.limiter, d.verified, d.quiet, d.unfinished = b.trees, b.limiter, b.verified, b.quiet, b.unfinished
 	} else {
 		d.trees = &treeCache{build: d.buildTree}
 		d.unfinished = newByteBudget(cfg.MaxUnfinishedBytes)
@@ -187,22 +185,10 @@ func (d *Directory) buildTree(v *store.View) *tree {
 // Searches build it on demand anyway.
 func (d *Directory) Warm() { d.trees.get(d.live) }
 
-// dummyHash is what binds to unknown names are compared against.
-func (d *Directory) dummyHash() string {
-	d.dummyOnce.Do(func() {
-		h, err := hashArgon2id("ldapgate dummy password", defaultArgon2)
-		if err != nil {
-			h = "$2a$10$" + strings.Repeat("x", 53) // unreachable: crypto/rand does not fail
-		}
-		d.dummy = h
-	})
-	return d.dummy
-}
-
 // Write refuses add, modify, delete and modrdn (op names which): ldapgate
 // is read-only. The error is *Error with unwillingToPerform.
 func (d *Directory) Write(ctx context.Context, id Identity, op, dn string) error {
-	d.log.LogAttrs(ctx, slog.LevelInfo, "ldap write refused", slog.String("op", op), clippedString("dn", dn),
+	d.log.LogAttrs(ctx, slog.LevelInfo, "ldap write refused", slog.String("op", op), slog.String("dn", clientText(dn)),
 		slog.String("bound", id.DN), connAttr(ctx))
 	return errReadOnly(op)
 }

@@ -167,17 +167,17 @@ func equalLowerASCII(s, lower string) bool {
 func parseNormRDNs(s string) ([]string, error) {
 	d, err := ldap.ParseDN(s)
 	if err != nil {
-		return nil, fmt.Errorf("invalid DN %q: %w", clipLogged(s), err)
+		return nil, fmt.Errorf("invalid DN %q: %w", clientText(s), err)
 	}
 	out := make([]string, len(d.RDNs))
 	for i, rdn := range d.RDNs {
 		if len(rdn.Attributes) == 0 {
-			return nil, fmt.Errorf("invalid DN %q: empty RDN", clipLogged(s))
+			return nil, fmt.Errorf("invalid DN %q: empty RDN", clientText(s))
 		}
 		parts := make([]string, len(rdn.Attributes))
 		for j, ava := range rdn.Attributes {
 			if ava.Type == "" {
-				return nil, fmt.Errorf("invalid DN %q: empty attribute type", clipLogged(s))
+				return nil, fmt.Errorf("invalid DN %q: empty attribute type", clientText(s))
 			}
 			parts[j] = normAVA(ava.Type, ava.Value)
 		}

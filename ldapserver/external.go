@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"net"
 	"strings"
 )
@@ -16,10 +15,10 @@ const saslExternal = "EXTERNAL"
 
 // Causes of failed EXTERNAL binds, for the log.
 var (
-	errNoClientCert   = errors.New("no TLS client certificate")
-	errUnknownCert    = errors.New("client certificate is not a service account's")
-	errCertNotValid   = errors.New("client certificate is expired or not yet valid")
-	errAuthzForbidden = errors.New("authorization identity is not the certificate's account")
+	errNoClientCert   = Refused("no TLS client certificate")
+	errUnknownCert    = Refused("client certificate is not a service account's")
+	errCertNotValid   = Refused("client certificate is expired or not yet valid")
+	errAuthzForbidden = Refused("authorization identity is not the certificate's account")
 )
 
 // requestClientCerts returns cfg asking TLS clients for a certificate, so
@@ -50,17 +49,16 @@ func (d *Directory) BindExternal(ctx context.Context, cert *x509.Certificate, au
 }
 
 func (d *Directory) bindExternal(cert *x509.Certificate, authzID string, client net.Addr) (Identity, error) {
-	addr := addrKey(client)
-	if addr != "" && d.limiter.blocked(addr) {
-		return Identity{}, invalidCredentials(errRateLimited)
-	}
 	if cert == nil {
 		return Identity{}, &Error{Code: ResultInappropriateAuth, Message: "SASL EXTERNAL needs a TLS client certificate (StartTLS or LDAPS)", Err: errNoClientCert}
 	}
+	// A pinned certificate binds its service account whatever else failed
+	// from the address, as a service account's password does.
 	id, err := d.certIdentity(cert, authzID)
 	if err != nil {
-		if addr != "" {
-			d.limiter.fail(addr, d.bindLimit().PerAddress)
+		lim := d.bindLimit()
+		if ip, ok := clientIP(client); ok && !lim.trusted(ip) {
+			d.limiter.fail("addr:"+ip.String(), lim.PerAddress)
 		}
 		return Identity{}, invalidCredentials(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -38,7 +39,7 @@ const (
 
 // cheapArgon2 keeps tests fast; verification reads the parameters from the
 // hash, so the code path is the production one.
-var cheapArgon2 = argon2Params{memory: 256, time: 1, threads: 1, saltLen: 16, keyLen: 32}
+var cheapArgon2 = passhash.Params{Memory: 256, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 var (
 	hashOnce                sync.Once
@@ -49,7 +50,7 @@ func testHashes(tb testing.TB) (string, string) {
 	tb.Helper()
 	hashOnce.Do(func() {
 		var err error
-		archiveHash, err = hashArgon2id(archivePW, cheapArgon2)
+		archiveHash, err = passhash.Hash(archivePW, cheapArgon2)
 		if err != nil {
 			panic(err)
 		}
@@ -69,6 +70,8 @@ func testConfig(tb testing.TB) Config {
 		BaseDN:          testBase,
 		ServiceAccounts: []ServiceAccount{{Name: "archive", PasswordHash: a}, {Name: "backup", PasswordHash: b}},
 		VendorVersion:   testVendorVers,
+		// Refusals are answered at once: tests of the delay set their own.
+		BindLimit: BindLimit{FailureDelay: -1},
 	}
 }
 

@@ -5,10 +5,10 @@ import (
 	"time"
 )
 
-// bindLimiter counts failed binds per key (a bind name or a client
-// address). After max failures within window the key is blocked for
-// backoff: binds for it are refused without checking the password. Time
-// comes from now, so tests never sleep.
+// bindLimiter counts failed binds per key (see limitKeys). After max
+// failures within window the key is blocked for backoff: binds for it are
+// refused without checking the password. Time comes from now, so tests
+// never sleep.
 type bindLimiter struct {
 	mu      sync.Mutex
 	now     func() time.Time
@@ -40,20 +40,21 @@ func (l *bindLimiter) empty() bool {
 	return len(l.keys) == 0
 }
 
-// blocked reports whether key is in a back-off period.
+// blocked reports whether key is in a back-off period ("" never is).
 func (l *bindLimiter) blocked(key string) bool {
+	if key == "" {
+		return false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	f := l.keys[key]
 	return f != nil && l.now().Before(f.blockedUntil)
 }
 
-// fail records a failed bind for key; max is the number of failures within
-// the window that starts a back-off (max <= 0: never).
-func (l *bindLimiter) fail(key string, max int) {
-	if max <= 0 {
-		return
-	}
+// fail records a failed bind for key and returns the failures counted in
+// its window so far (0 when the limiter is full); max is the number that
+// starts a back-off (max <= 0: never).
+func (l *bindLimiter) fail(key string, max int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -62,7 +63,7 @@ func (l *bindLimiter) fail(key string, max int) {
 		if len(l.keys) >= maxLimiterKeys {
 			l.sweep(now)
 			if len(l.keys) >= maxLimiterKeys {
-				return
+				return 0
 			}
 		}
 		f = &failures{first: now}
@@ -73,13 +74,28 @@ func (l *bindLimiter) fail(key string, max int) {
 		*f = failures{first: now}
 	}
 	f.count++
-	if f.count >= max {
+	if max > 0 && f.count >= max {
 		f.blockedUntil = now.Add(l.backoff)
 	}
+	return f.count
+}
+
+// count returns the failures of key in its current window.
+func (l *bindLimiter) count(key string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.keys[key]
+	if f == nil || l.now().Sub(f.first) > l.window {
+		return 0
+	}
+	return f.count
 }
 
 // succeed forgets the failures of key.
 func (l *bindLimiter) succeed(key string) {
+	if key == "" {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.keys, key)

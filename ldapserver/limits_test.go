@@ -168,7 +168,7 @@ func TestConnPerAddressLimit(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxConnectionsPerAddress = 2
 	cfg.BindLimit.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}
-	s, _ := newTestServer(t, cfg, testLive())
+	s, logs := newTestServer(t, cfg, testLive())
 	addr := serve(t, s)
 	closed := make(chan uint64, 8)
 	s.mu.Lock()
@@ -185,7 +185,12 @@ func TestConnPerAddressLimit(t *testing.T) {
 	first := dialFrom(t, addr, "127.0.0.1")
 	bind(first)
 	bind(dialFrom(t, addr, "127.0.0.1"))
-	expectNotice(t, dialFrom(t, addr, "127.0.0.1"), ResultBusy)
+	for range 3 {
+		expectNotice(t, dialFrom(t, addr, "127.0.0.1"), ResultBusy)
+	}
+	if n := strings.Count(logs.String(), "too many connections from one address"); n != 1 {
+		t.Errorf("3 refusals logged %d times, want once (a client can cause them at will)", n)
+	}
 
 	bind(dialFrom(t, addr, "127.0.0.2")) // another address has its own share
 	for range 4 {
@@ -194,5 +199,13 @@ func TestConnPerAddressLimit(t *testing.T) {
 
 	first.Close()
 	<-closed
+	bind(dialFrom(t, addr, "127.0.0.1"))
+
+	// Trusted networks reload with the bind limits.
+	set := s.dir.Settings()
+	set.BindLimit.TrustedNetworks = append(set.BindLimit.TrustedNetworks, netip.MustParsePrefix("127.0.0.0/30"))
+	if err := s.dir.Reload(set); err != nil {
+		t.Fatal(err)
+	}
 	bind(dialFrom(t, addr, "127.0.0.1"))
 }

@@ -47,18 +47,33 @@ func certsOf(accounts map[string]ServiceAccount) map[[sha256.Size]byte]string {
 	return certs
 }
 
-// Reload swaps the service accounts and the failed-bind limits atomically.
-// The accounts are checked as Config.Validate checks them; on error nothing
-// changes. Open connections keep their bound identity; the service account
-// entries in the tree change with the next search.
-func (d *Directory) Reload(s Settings) error {
+// Check reports whether Reload would accept s: the settings are checked
+// as Config.Validate checks them, with the rest of the config (TLS
+// included) as the directory runs with it.
+func (d *Directory) Check(s Settings) error {
+	_, err := d.withSettings(s)
+	return err
+}
+
+func (d *Directory) withSettings(s Settings) (Config, error) {
 	c := d.cfg
 	c.ServiceAccounts = s.ServiceAccounts
 	c.BindLimit = s.BindLimit
 	if err := c.Validate(); err != nil {
-		return fmt.Errorf("ldapserver: %w", err)
+		return c, fmt.Errorf("ldapserver: %w", err)
 	}
-	c = c.withDefaults()
+	return c.withDefaults(), nil
+}
+
+// Reload swaps the service accounts and the failed-bind limits atomically.
+// The accounts are checked as Check does; on error nothing changes. Open
+// connections keep their bound identity; the service account entries in
+// the tree change with the next search.
+func (d *Directory) Reload(s Settings) error {
+	c, err := d.withSettings(s)
+	if err != nil {
+		return err
+	}
 	l := *d.layout
 	l.services = nil
 	nl, err := newLayout(&c)

@@ -175,6 +175,9 @@ func (d *Directory) find(ctx context.Context, s *search, req *SearchRequest, cur
 	if t == nil {
 		t = d.trees.get(d.live)
 	}
+	if t.view.NeverSynced {
+		return errNoData()
+	}
 	s.tree = t
 	s.filter = bindChains(s.filter, t)
 	var self string
@@ -227,6 +230,13 @@ func (d *Directory) find(ctx context.Context, s *search, req *SearchRequest, cur
 		}
 	}
 	return nil
+}
+
+// errNoData answers a read of the directory before its first sync: an
+// empty answer would be taken for the truth (a client that caches "no such
+// user", or deletes the users it syncs from the directory).
+func errNoData() *Error {
+	return &Error{Code: ResultUnavailable, Message: errNoDataYet.Error(), Err: errNoDataYet}
 }
 
 func errAnonymous() *Error {

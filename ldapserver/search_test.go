@@ -802,7 +802,7 @@ func TestBeside(t *testing.T) {
 	hashes := 0
 	for _, d := range []*Directory{d1, d2} {
 		verify := d.verify
-		d.verify = func(h, pw string) (bool, error) { hashes++; return verify(h, pw) }
+		d.verify = func(ctx context.Context, h, pw string) (bool, error) { hashes++; return verify(ctx, h, pw) }
 	}
 	for _, d := range []*Directory{d1, d2} {
 		if _, err := d.Bind(context.Background(), archiveDN, archivePW, nil); err != nil {

@@ -37,7 +37,6 @@ type Server struct {
 	conns     map[uint64]*conn
 	perAddr   map[netip.Addr]int // open connections by client address, but for trusted ones
 	nextID    uint64
-	sampler   logSampler // logclip.go
 	connsDone sync.WaitGroup
 
 	ready     chan struct{}
@@ -149,7 +148,8 @@ func (s *Server) isClosed() bool {
 // is closing.
 func (s *Server) startConn(nc net.Conn) {
 	addr := addrOf(nc.RemoteAddr())
-	perAddr := s.cfg.MaxConnectionsPerAddress > 0 && addr.IsValid() && !s.trusted(addr)
+	limit := s.dir.bindLimit()
+	perAddr := s.cfg.MaxConnectionsPerAddress > 0 && addr.IsValid() && !limit.trusted(addr)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -158,14 +158,14 @@ func (s *Server) startConn(nc net.Conn) {
 	}
 	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
 		s.mu.Unlock()
-		s.sampler.log(s.log, s.dir.now(), slog.LevelWarn, "ldap connection refused: too many connections",
+		s.logQuietly(slog.LevelWarn, "ldap connection refused: too many connections",
 			slog.String("client", nc.RemoteAddr().String()), slog.Int("limit", s.cfg.MaxConnections))
 		go s.turnAway(nc, "too many connections")
 		return
 	}
 	if perAddr && s.perAddr[addr] >= s.cfg.MaxConnectionsPerAddress {
 		s.mu.Unlock()
-		s.sampler.log(s.log, s.dir.now(), slog.LevelWarn, "ldap connection refused: too many connections from one address",
+		s.logQuietly(slog.LevelWarn, "ldap connection refused: too many connections from one address",
 			slog.String("client", nc.RemoteAddr().String()), slog.Int("limit", s.cfg.MaxConnectionsPerAddress))
 		go s.turnAway(nc, "too many connections from your address")
 		return
@@ -188,17 +188,6 @@ func addrOf(a net.Addr) netip.Addr {
 		return ta.AddrPort().Addr().Unmap()
 	}
 	return netip.Addr{}
-}
-
-// trusted reports whether addr is in the trusted networks, which the
-// per-address connection limit spares.
-func (s *Server) trusted(addr netip.Addr) bool {
-	for _, p := range s.dir.bindLimit().TrustedNetworks {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
 }
 
 // turnAway sends a Notice of Disconnection (busy, with why) on a plain
@@ -228,6 +217,23 @@ func (s *Server) connClosed(c *conn) {
 	if hook != nil {
 		hook(c.id)
 	}
+}
+
+// logQuietly logs what clients can cause at will (refused connections,
+// oversized messages) once per message and period of the directory's
+// quietLog, with the number held back.
+func (s *Server) logQuietly(level slog.Level, msg string, attrs ...slog.Attr) {
+	if !s.log.Enabled(context.Background(), level) {
+		return
+	}
+	log, held := s.dir.quiet.admit(msg)
+	if !log {
+		return
+	}
+	if held > 0 {
+		attrs = append(attrs, slog.Int("similar_not_logged", held))
+	}
+	s.log.LogAttrs(context.Background(), level, msg, attrs...)
 }
 
 // Ready is closed once Serve listens (Addr is set), or listening failed.

@@ -424,7 +424,7 @@ func TestServerViewSwap(t *testing.T) {
 func TestServerBindLimiter(t *testing.T) {
 	clock := newFakeClock()
 	cfg := testConfig(t)
-	cfg.BindLimit = BindLimit{PerName: 3, Window: time.Minute, Backoff: time.Hour}
+	cfg.BindLimit = BindLimit{PerName: 3, Window: time.Minute, Backoff: time.Hour, FailureDelay: -1}
 	s, _ := newTestServer(t, cfg, testLive(), WithClock(clock.Now))
 	addr := serve(t, s)
 	c := dial(t, addr)

@@ -48,6 +48,10 @@ type Claims struct {
 // Errors of VerifyIDToken besides go-oidc's own (bad signature, issuer,
 // audience, expiry).
 var (
+	// ErrUnreachable means the token could not be checked: the issuer's
+	// discovery document or keys could not be fetched. Every other error
+	// of VerifyIDToken is a finding about the token.
+	ErrUnreachable      = errors.New("issuer unreachable")
 	ErrEmailNotVerified = errors.New("email not verified")
 	ErrDomain           = errors.New("hosted domain not allowed")
 	ErrNoEmail          = errors.New("no email claim")
@@ -91,11 +95,40 @@ func (p *Provider) discover(ctx context.Context) (*gooidc.Provider, *gooidc.IDTo
 	defer cancel()
 	prov, err := gooidc.NewProvider(dctx, p.cfg.Issuer)
 	if err != nil {
+		return nil, nil, fmt.Errorf("oidc: discovery of %s: %w: %w", p.cfg.Issuer, ErrUnreachable, err)
+	}
+	var meta struct {
+		JWKS string `json:"jwks_uri"`
+	}
+	if err := prov.Claims(&meta); err != nil {
 		return nil, nil, fmt.Errorf("oidc: discovery of %s: %w", p.cfg.Issuer, err)
 	}
+	keys := &fetchAwareKeySet{gooidc.NewRemoteKeySet(bg, meta.JWKS)}
 	p.provider = prov
-	p.verifier = prov.VerifierContext(bg, &gooidc.Config{ClientID: p.cfg.ClientID, Now: p.cfg.Now})
+	p.verifier = gooidc.NewVerifier(p.cfg.Issuer, keys, &gooidc.Config{ClientID: p.cfg.ClientID, Now: p.cfg.Now})
 	return p.provider, p.verifier, nil
+}
+
+// fetchAwareKeySet tells a failure to fetch the issuer's keys from a
+// signature that does not verify: go-oidc's verifier reports both as
+// "failed to verify signature" (formatted with %v), and only the second
+// means the token is bad. Its RemoteKeySet wraps (%w) only the error of a
+// fetch; this records it in the keyFetch that VerifyIDToken put in ctx.
+type fetchAwareKeySet struct{ gooidc.KeySet }
+
+type keyFetchKey struct{}
+
+// keyFetch is where a failed key fetch of one verification is recorded.
+type keyFetch struct{ err error }
+
+func (k *fetchAwareKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	payload, err := k.KeySet.VerifySignature(ctx, jwt)
+	if err != nil && errors.Unwrap(err) != nil {
+		if f, ok := ctx.Value(keyFetchKey{}).(*keyFetch); ok {
+			f.err = err
+		}
+	}
+	return payload, err
 }
 
 // Endpoint returns the issuer's OAuth 2.0 endpoints.
@@ -116,8 +149,12 @@ func (p *Provider) VerifyIDToken(ctx context.Context, raw string) (*Claims, erro
 	if err != nil {
 		return nil, err
 	}
-	tok, err := v.Verify(ctx, raw)
+	var fetch keyFetch
+	tok, err := v.Verify(context.WithValue(ctx, keyFetchKey{}, &fetch), raw)
 	if err != nil {
+		if fetch.err != nil {
+			return nil, fmt.Errorf("oidc: %w: %w", ErrUnreachable, fetch.err)
+		}
 		return nil, fmt.Errorf("oidc: %w", err)
 	}
 	var c struct {

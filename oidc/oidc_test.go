@@ -69,6 +69,8 @@ func TestVerifyIDToken(t *testing.T) {
 				}
 			case err == nil:
 				t.Fatalf("VerifyIDToken accepted it: %+v", c)
+			case errors.Is(err, oidc.ErrUnreachable):
+				t.Errorf("VerifyIDToken = %v: a bad token taken for an unreachable issuer", err)
 			case tc.is != nil && !errors.Is(err, tc.is):
 				t.Errorf("VerifyIDToken = %v, want %v", err, tc.is)
 			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
@@ -80,8 +82,25 @@ func TestVerifyIDToken(t *testing.T) {
 
 func TestDiscoveryRetried(t *testing.T) {
 	p := oidc.New(oidc.Config{Issuer: "http://127.0.0.1:1", ClientID: "x"})
-	if _, err := p.VerifyIDToken(context.Background(), "a.b.c"); err == nil || !strings.Contains(err.Error(), "discovery") {
-		t.Errorf("VerifyIDToken with an unreachable issuer = %v, want a discovery error", err)
+	if _, err := p.VerifyIDToken(context.Background(), "a.b.c"); err == nil || !strings.Contains(err.Error(), "discovery") ||
+		!errors.Is(err, oidc.ErrUnreachable) {
+		t.Errorf("VerifyIDToken with an unreachable issuer = %v, want a discovery error, ErrUnreachable", err)
+	}
+}
+
+// When the issuer's keys cannot be fetched, a token is not checked: that
+// is ErrUnreachable, not a bad signature. Once they can, it verifies.
+func TestKeysUnreachable(t *testing.T) {
+	is := oidctest.New(t)
+	p := oidc.New(oidc.Config{Issuer: is.URL, ClientID: is.ClientID})
+	is.SetKeysDown(true)
+	tok := is.Sign(is.Claims("alice@example.com", "example.com"))
+	if _, err := p.VerifyIDToken(context.Background(), tok); !errors.Is(err, oidc.ErrUnreachable) {
+		t.Fatalf("keys down: %v, want ErrUnreachable", err)
+	}
+	is.SetKeysDown(false)
+	if _, err := p.VerifyIDToken(context.Background(), tok); err != nil {
+		t.Fatalf("keys back: %v", err)
 	}
 }
 

@@ -30,7 +30,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/oidc"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -86,9 +86,11 @@ type Server struct {
 	tmpl   *template.Template
 	mux    *http.ServeMux
 
+	// states seals sign-ins in progress into their state cookie (state.go).
+	states *sealer
+
 	mu       sync.Mutex
 	sessions map[string]*session // by sha256 of the cookie value
-	pending  map[string]*pending // sign-ins in progress, by state
 }
 
 type session struct {
@@ -97,15 +99,9 @@ type session struct {
 	expires       time.Time
 }
 
-type pending struct {
-	nonce, verifier string
-	expires         time.Time
-}
-
 const (
 	stateCookie  = "ldapgate_state"
 	loginTimeout = 10 * time.Minute
-	maxPending   = 10000
 )
 
 // New returns the portal of cfg.
@@ -148,8 +144,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("portal: templates: %w", err)
 	}
-	s := &Server{cfg: cfg, secure: u.Scheme == "https", tmpl: tmpl, mux: http.NewServeMux(),
-		sessions: make(map[string]*session), pending: make(map[string]*pending)}
+	states, err := newSealer()
+	if err != nil {
+		return nil, fmt.Errorf("portal: %w", err)
+	}
+	s := &Server{cfg: cfg, secure: u.Scheme == "https", tmpl: tmpl, mux: http.NewServeMux(), states: states,
+		sessions: make(map[string]*session)}
 	s.cookie = "ldapgate_session"
 	if s.secure {
 		s.cookie = "__Host-ldapgate_session"
@@ -195,36 +195,29 @@ func (s *Server) oauth2Config(ctx context.Context) (*oauth2.Config, error) {
 	}, nil
 }
 
-// login starts a sign-in: state (bound to this browser by a cookie),
-// nonce and PKCE verifier are kept server-side until the callback.
+// login starts a sign-in: state, nonce and PKCE verifier travel sealed in
+// a cookie that binds the sign-in to this browser until the callback. The
+// server keeps nothing, so no number of unfinished sign-ins can crowd out
+// real users.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	oc, err := s.oauth2Config(r.Context())
 	if err != nil {
 		s.fail(w, r, http.StatusServiceUnavailable, "The sign-in provider cannot be reached. Try again later.", err)
 		return
 	}
-	state, nonce, verifier := rand.Text(), rand.Text(), oauth2.GenerateVerifier()
-	now := s.cfg.Now()
-	s.mu.Lock()
-	for k, p := range s.pending {
-		if now.After(p.expires) {
-			delete(s.pending, k)
-		}
-	}
-	if len(s.pending) >= maxPending {
-		s.mu.Unlock()
-		s.fail(w, r, http.StatusServiceUnavailable, "Too many sign-ins in progress. Try again in a few minutes.", errors.New("too many pending sign-ins"))
+	p := pending{State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(), Expires: s.cfg.Now().Add(loginTimeout).Unix()}
+	sealed, err := s.states.seal(p)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, "Sign-in failed. Please try again.", err)
 		return
 	}
-	s.pending[state] = &pending{nonce: nonce, verifier: verifier, expires: now.Add(loginTimeout)}
-	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: state, Path: "/auth/", MaxAge: int(loginTimeout / time.Second),
+	http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: sealed, Path: "/auth/", MaxAge: int(loginTimeout / time.Second),
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce)}
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(p.Verifier), oauth2.SetAuthURLParam("nonce", p.Nonce)}
 	if d := s.cfg.Provider.Config().AllowedDomains; len(d) == 1 {
 		opts = append(opts, oauth2.SetAuthURLParam("hd", d[0])) // Google: preselect the organisation
 	}
-	http.Redirect(w, r, oc.AuthCodeURL(state, opts...), http.StatusFound)
+	http.Redirect(w, r, oc.AuthCodeURL(p.State, opts...), http.StatusFound)
 }
 
 // callback ends a sign-in: checks state against the cookie, exchanges the
@@ -232,19 +225,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 // requires the email to be a synced, enabled user.
 func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	c, err := r.Cookie(stateCookie)
 	state := q.Get("state")
-	if err != nil || state == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(state)) != 1 {
+	var p pending
+	c, err := r.Cookie(stateCookie)
+	if err == nil {
+		p, err = s.states.open(c.Value)
+	}
+	if err != nil || state == "" || subtle.ConstantTimeCompare([]byte(p.State), []byte(state)) != 1 {
 		s.fail(w, r, http.StatusBadRequest, "This sign-in link is not valid (or is from another browser). Please sign in again.", errors.New("state mismatch"))
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: stateCookie, Path: "/auth/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-	s.mu.Lock()
-	p := s.pending[state]
-	delete(s.pending, state)
-	s.mu.Unlock()
-	if p == nil || s.cfg.Now().After(p.expires) {
-		s.fail(w, r, http.StatusBadRequest, "This sign-in has expired. Please sign in again.", errors.New("unknown or expired state"))
+	if s.cfg.Now().Unix() > p.Expires {
+		s.fail(w, r, http.StatusBadRequest, "This sign-in has expired. Please sign in again.", errors.New("expired state"))
 		return
 	}
 	if e := q.Get("error"); e != "" {
@@ -257,7 +250,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, s.cfg.HTTPClient)
-	tok, err := oc.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.verifier))
+	tok, err := oc.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.Verifier))
 	if err != nil {
 		s.fail(w, r, http.StatusBadGateway, "Sign-in failed. Please try again.", fmt.Errorf("code exchange: %w", err))
 		return
@@ -272,7 +265,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusForbidden, "This account cannot sign in here.", err)
 		return
 	}
-	if subtle.ConstantTimeCompare([]byte(claims.Nonce), []byte(p.nonce)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(claims.Nonce), []byte(p.Nonce)) != 1 {
 		s.fail(w, r, http.StatusBadRequest, "Sign-in failed. Please try again.", errors.New("nonce mismatch"))
 		return
 	}
@@ -413,17 +406,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 		s.dashboard(w, r, http.StatusBadRequest, sess, u, v, page{Error: "Unknown service."})
 		return
 	}
-	pw, err := bindproxy.GenerateAppPassword()
+	pw, rec, err := apppassword.New(u.ID, name, service)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, "Something went wrong. Try again.", err)
 		return
 	}
-	h, err := bindproxy.HashAppPassword(pw)
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, "Something went wrong. Try again.", err)
-		return
-	}
-	ap, err := s.cfg.Store.CreateAppPassword(r.Context(), store.AppPassword{UserID: u.ID, Name: name, Service: service, Hash: h})
+	ap, err := s.cfg.Store.CreateAppPassword(r.Context(), rec)
 	switch {
 	case errors.Is(err, store.ErrConflict):
 		s.dashboard(w, r, http.StatusConflict, sess, u, v, page{Error: "You already have an app password with that name."})

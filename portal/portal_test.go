@@ -3,6 +3,7 @@ package portal_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -328,5 +329,99 @@ func TestCookies(t *testing.T) {
 	}
 	if rec.Header().Get("Strict-Transport-Security") == "" {
 		t.Error("no HSTS header behind https")
+	}
+}
+
+// TestSignInFlood: 10,000 sign-ins started and never finished from one
+// address (they filled every pending slot, and real users got 503 for ten
+// minutes) leave a real user from another address able to sign in.
+func TestSignInFlood(t *testing.T) {
+	e := newEnv(t)
+	e.issuer.SetLogin(map[string]any{"email": danielMail, "hd": "example.com"})
+	h := e.portal.Config.Handler
+	for i := range 10000 {
+		req := httptest.NewRequest("GET", e.portal.URL+"/auth/login", nil)
+		req.RemoteAddr = "192.0.2.66:40000"
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusFound {
+			t.Fatalf("attacker's sign-in %d: %d", i, rec.Code)
+		}
+	}
+	c := browser(t)
+	c.Transport = &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}
+	status, body := e.signIn(t, c, danielMail)
+	if status != http.StatusOK || !strings.Contains(body, danielDN) {
+		t.Errorf("real user's sign-in after the flood: %d\n%s", status, body)
+	}
+}
+
+// TestSignInStateCookie: the sealed state cookie opens only unaltered, in
+// the portal that sealed it, and before it expires.
+func TestSignInStateCookie(t *testing.T) {
+	e := newEnv(t)
+	e.issuer.SetLogin(map[string]any{"email": danielMail, "hd": "example.com"})
+	now := time.Now()
+	newPortal := func() http.Handler {
+		prov := oidc.New(oidc.Config{Issuer: e.issuer.URL, ClientID: e.issuer.ClientID, AllowedDomains: []string{"example.com"}})
+		p, err := portal.New(portal.Config{PublicURL: "http://127.0.0.1:1", ClientID: e.issuer.ClientID,
+			ClientSecret: e.issuer.ClientSecret, Provider: prov, Store: e.db, Live: e.live,
+			UserDN: func(uid string) string { return "uid=" + uid }, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := newPortal()
+	// start signs in at the issuer and returns the state cookie and the
+	// callback URL.
+	start := func() (*http.Cookie, string) {
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, httptest.NewRequest("GET", "http://127.0.0.1:1/auth/login", nil))
+		cookies := rec.Result().Cookies()
+		if len(cookies) != 1 {
+			t.Fatalf("login set %d cookies", len(cookies))
+		}
+		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := noFollow.Get(rec.Header().Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return cookies[0], resp.Header.Get("Location")
+	}
+	callback := func(h http.Handler, c *http.Cookie, u string) (int, string) {
+		req := httptest.NewRequest("GET", u, nil)
+		req.AddCookie(c)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+
+	c, u := start()
+	if strings.Contains(c.Value, strings.TrimPrefix(regexp.MustCompile(`state=[^&]+`).FindString(u), "state=")) {
+		t.Error("the state cookie shows the state in the clear")
+	}
+	altered := *c
+	b := []byte(c.Value)
+	b[len(b)/2] ^= 1
+	altered.Value = string(b)
+	if status, body := callback(p, &altered, u); status != http.StatusBadRequest || !strings.Contains(body, "not valid") {
+		t.Errorf("altered cookie: %d, want 400", status)
+	}
+	if status, _ := callback(newPortal(), c, u); status != http.StatusBadRequest {
+		t.Errorf("cookie of another portal process: %d, want 400", status)
+	}
+	c2, u2 := start()
+	if status, _ := callback(p, c, u2); status != http.StatusBadRequest {
+		t.Errorf("cookie of another sign-in: %d, want 400", status)
+	}
+	now = now.Add(11 * time.Minute)
+	if status, body := callback(p, c2, u2); status != http.StatusBadRequest || !strings.Contains(body, "expired") {
+		t.Errorf("expired sign-in: %d, want 400", status)
+	}
+	now = now.Add(-11 * time.Minute)
+	if status, _ := callback(p, c, u); status != http.StatusSeeOther {
+		t.Errorf("unaltered cookie: %d, want a redirect home", status)
 	}
 }

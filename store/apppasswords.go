@@ -25,6 +25,10 @@ type AppPassword struct {
 	LastUsedAt time.Time `json:"lastUsedAt,omitzero"` // zero if never used
 	Revoked    bool      `json:"revoked,omitempty"`
 	RevokedAt  time.Time `json:"revokedAt,omitzero"`
+	// Selector picks the app password a typed password is compared with
+	// (1..65536, from the password; see bindproxy); 0 if it has none, so
+	// that every bind compares with it.
+	Selector int `json:"-"`
 }
 
 // MaxActiveAppPasswords bounds a user's active app passwords: an uncached
@@ -34,14 +38,14 @@ const MaxActiveAppPasswords = 10
 // ErrLimit means a user already has MaxActiveAppPasswords active app passwords.
 var ErrLimit = errors.New("too many active app passwords")
 
-const appPasswordColumns = `id, user_id, name, service, hash, created_at, last_used_at, revoked, revoked_at`
+const appPasswordColumns = `id, user_id, name, service, hash, created_at, last_used_at, revoked, revoked_at, coalesce(selector, 0)`
 
 func scanAppPassword(row interface{ Scan(...any) error }) (AppPassword, error) {
 	var (
 		ap                         AppPassword
 		created, used, revokedTime sql.NullString
 	)
-	if err := row.Scan(&ap.ID, &ap.UserID, &ap.Name, &ap.Service, &ap.Hash, &created, &used, &ap.Revoked, &revokedTime); err != nil {
+	if err := row.Scan(&ap.ID, &ap.UserID, &ap.Name, &ap.Service, &ap.Hash, &created, &used, &ap.Revoked, &revokedTime, &ap.Selector); err != nil {
 		return AppPassword{}, err
 	}
 	err := parseTimes(timeField{&ap.CreatedAt, created}, timeField{&ap.LastUsedAt, used}, timeField{&ap.RevokedAt, revokedTime})
@@ -84,8 +88,8 @@ func (db *DB) CreateAppPassword(ctx context.Context, ap AppPassword) (AppPasswor
 	if active >= MaxActiveAppPasswords {
 		return fail(fmt.Errorf("%w (%d): revoke one first", ErrLimit, MaxActiveAppPasswords))
 	}
-	row := tx.QueryRowContext(ctx, `INSERT INTO app_passwords (user_id, name, service, hash, created_at)
-		VALUES (?, ?, ?, ?, ?) RETURNING `+appPasswordColumns, ap.UserID, ap.Name, ap.Service, ap.Hash, db.now())
+	row := tx.QueryRowContext(ctx, `INSERT INTO app_passwords (user_id, name, service, hash, created_at, selector)
+		VALUES (?, ?, ?, ?, ?, nullif(?, 0)) RETURNING `+appPasswordColumns, ap.UserID, ap.Name, ap.Service, ap.Hash, db.now(), ap.Selector)
 	out, err := scanAppPassword(row)
 	if err != nil {
 		return fail(dbError(err))
@@ -120,6 +124,15 @@ func (db *DB) ActiveAppPasswords(ctx context.Context, userID string) ([]AppPassw
 		return nil, fmt.Errorf("store: active app passwords of user %s: %w", userID, err)
 	}
 	return aps, nil
+}
+
+// SetAppPasswordSelector gives app password id the selector sel, if it has
+// none yet (one made before selectors existed, on its first bind).
+func (db *DB) SetAppPasswordSelector(ctx context.Context, id int64, sel int) error {
+	if _, err := db.write.ExecContext(ctx, `UPDATE app_passwords SET selector = ? WHERE id = ? AND selector IS NULL`, sel, id); err != nil {
+		return fmt.Errorf("store: set selector of app password %d: %w", id, dbError(err))
+	}
+	return nil
 }
 
 func (db *DB) queryAppPasswords(ctx context.Context, query string, args ...any) ([]AppPassword, error) {

@@ -133,6 +133,9 @@ type State struct {
 	// Members maps a group ID to its direct members (users and groups only).
 	Members map[string][]Member
 	Grants  []Grant
+	// NeverSynced reports that no sync has succeeded yet: the directory is
+	// not known, however empty it looks.
+	NeverSynced bool
 }
 
 // Snapshot is what a source returns: a complete, consistent picture of the

@@ -461,6 +461,9 @@ func (db *DB) LoadState(ctx context.Context) (*State, error) {
 		`SELECT user_id, privilege, origin, rule, created_at FROM grants ORDER BY user_id, privilege, origin, rule`); err != nil {
 		return nil, fmt.Errorf("store: load grants: %w", err)
 	}
+	if err := tx.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM sync_runs WHERE error = '')`).Scan(&st.NeverSynced); err != nil {
+		return nil, fmt.Errorf("store: load sync runs: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("store: load state: %w", err)
 	}
@@ -752,7 +755,10 @@ func (db *DB) insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, er
 	if _, err := tx.ExecContext(ctx, `UPDATE sync_runs SET plan = NULL WHERE id <= ? AND plan IS NOT NULL`, id-db.KeepRunPlans); err != nil {
 		return 0, fmt.Errorf("prune plans: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sync_runs WHERE id <= ?`, id-db.KeepRuns); err != nil {
+	// The last successful run stays, however many failed since: it is
+	// what tells a restarted ldapgate that its data came from a sync.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sync_runs WHERE id <= ?
+		AND id IS NOT (SELECT max(id) FROM sync_runs WHERE error = '')`, id-db.KeepRuns); err != nil {
 		return 0, fmt.Errorf("prune runs: %w", err)
 	}
 	return id, nil

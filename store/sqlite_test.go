@@ -159,7 +159,7 @@ func seedState() *State {
 func TestLoadStateEmpty(t *testing.T) {
 	db, _ := openTest(t)
 	got := mustLoad(t, db)
-	if diff := cmp.Diff(got, &State{Members: map[string][]Member{}}); diff != "" {
+	if diff := cmp.Diff(got, &State{Members: map[string][]Member{}, NeverSynced: true}); diff != "" {
 		t.Errorf("LoadState (-got +want):\n%s", diff)
 	}
 	if got.Members == nil {
@@ -783,5 +783,33 @@ func TestSyncRunHistoryBounded(t *testing.T) {
 	}
 	if _, err := db.SyncRun(t.Context(), ids[0]); !errors.Is(err, ErrNotFound) {
 		t.Errorf("pruned run: %v, want ErrNotFound", err)
+	}
+}
+
+// The last successful run outlives any number of failed ones: it is what
+// tells a restarted ldapgate that its data came from a sync.
+func TestLastSuccessfulRunKept(t *testing.T) {
+	db, _ := openTest(t)
+	db.KeepRuns = 3
+	if !mustLoad(t, db).NeverSynced {
+		t.Fatal("a new store is not NeverSynced")
+	}
+	ok, err := db.RecordRun(t.Context(), SyncRun{StartedAt: t0, FinishedAt: t0, Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := db.RecordRun(t.Context(), SyncRun{StartedAt: t0, Source: "test", Error: "google: 503"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.SyncRun(t.Context(), ok); err != nil {
+		t.Errorf("the last successful run was pruned: %v", err)
+	}
+	if runs, _ := db.SyncRuns(t.Context(), 0); len(runs) != 4 {
+		t.Errorf("%d runs kept, want the newest 3 and the last successful one", len(runs))
+	}
+	if mustLoad(t, db).NeverSynced {
+		t.Error("NeverSynced after a successful run and 10 failed ones")
 	}
 }

@@ -21,6 +21,9 @@ type View struct {
 	Groups     []*ViewGroup
 	Privileges []*ViewPrivilege
 	BuiltAt    time.Time
+	// NeverSynced is State.NeverSynced: LDAP answers unavailable for the
+	// directory's entries rather than serve them as the truth.
+	NeverSynced bool
 
 	usersByID   map[string]*ViewUser
 	usersByMail map[string]*ViewUser // lowercased primary email and aliases
@@ -64,6 +67,7 @@ type ViewPrivilege struct {
 func NewView(st *State, knownPrivileges []string, builtAt time.Time) *View {
 	v := &View{
 		BuiltAt:     builtAt,
+		NeverSynced: st.NeverSynced,
 		usersByID:   make(map[string]*ViewUser, len(st.Users)),
 		usersByMail: make(map[string]*ViewUser, len(st.Users)),
 		usersByUID:  make(map[string]*ViewUser, len(st.Users)),

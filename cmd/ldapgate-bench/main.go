@@ -10,7 +10,10 @@
 // cycle (connect, bind, search, unbind), paged (a full paged read of -base
 // with -filter, pages of -page entries; one operation is the whole read),
 // paged-raw (the same read, its entries counted but not decoded: go-ldap's
-// decoding would be the bottleneck; see raw.go).
+// decoding would be the bottleneck; see raw.go), timing (-per binds of each
+// -case 'label|name|password', each on a new connection, interleaved; it
+// reports the answers and the time taken per case, to compare refusals
+// for different reasons: see bench/bind-timing.sh).
 //
 // With -gen-directory, it writes a directory file of -n users instead (the
 // data of bench/compare-slapd.sh) and exits.
@@ -37,8 +40,9 @@ import (
 type options struct {
 	url, bindDN, password, base, filter, mode string
 	attrs                                     string
-	n, conns, page                            int
+	n, conns, page, per                       int
 	duration                                  time.Duration
+	cases                                     []bindCase
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -53,7 +57,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.base, "base", "", "search base")
 	fs.StringVar(&o.filter, "filter", "(uid=user%07d)", "search filter; %d is replaced by a number below -n")
 	fs.StringVar(&o.attrs, "attrs", "", "comma-separated attributes to return (default all user attributes)")
-	fs.StringVar(&o.mode, "mode", "search", "search, bind, cycle, paged or paged-raw")
+	fs.StringVar(&o.mode, "mode", "search", "search, bind, cycle, paged, paged-raw or timing")
+	fs.IntVar(&o.per, "per", 1000, "binds per -case for -mode timing")
+	fs.Func("case", "for -mode timing: label|bind name|password (repeat the flag)", func(s string) error {
+		c, err := parseCase(s)
+		o.cases = append(o.cases, c)
+		return err
+	})
 	fs.IntVar(&o.n, "n", 100000, "range of the number in -filter")
 	fs.IntVar(&o.conns, "c", 4, "concurrent connections")
 	fs.IntVar(&o.page, "page", 1000, "page size for -mode paged")
@@ -71,6 +81,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if o.mode == "timing" {
+		// -d bounds a timing run only when given: -per decides otherwise.
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "d" {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, o.duration)
+				defer cancel()
+			}
+		})
+		res, err := timing(ctx, &o)
+		if err != nil {
+			fmt.Fprintln(stderr, "ldapgate-bench:", err)
+			return 1
+		}
+		printTiming(stdout, &o, res)
+		return 0
+	}
 	res, err := bench(ctx, &o)
 	if err != nil {
 		fmt.Fprintln(stderr, "ldapgate-bench:", err)

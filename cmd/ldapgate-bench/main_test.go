@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/store"
@@ -14,7 +15,7 @@ import (
 
 func startServer(t *testing.T) string {
 	t.Helper()
-	hash, err := ldapserver.HashPassword("pw")
+	hash, err := passhash.Hash("pw", passhash.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +26,8 @@ func startServer(t *testing.T) string {
 	live := &store.Live{}
 	live.Store(store.NewView(st, nil, time.Now()))
 	s, err := ldapserver.New(ldapserver.Config{BaseDN: "dc=example,dc=com",
-		ServiceAccounts: []ldapserver.ServiceAccount{{Name: "bench", PasswordHash: hash}}}, live, nil)
+		ServiceAccounts: []ldapserver.ServiceAccount{{Name: "bench", PasswordHash: hash}},
+		BindLimit:       ldapserver.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1}}, live, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +48,26 @@ func TestBench(t *testing.T) {
 	}
 	if code := run([]string{"-mode", "nope"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 1 {
 		t.Errorf("unknown mode: exit %d", code)
+	}
+}
+
+// -mode timing binds each case -per times and reports each case's answers.
+func TestTiming(t *testing.T) {
+	url := startServer(t)
+	var out, errOut bytes.Buffer
+	code := run([]string{"-url", url, "-mode", "timing", "-per", "5", "-c", "2",
+		"-case", "right|cn=bench,ou=services,dc=example,dc=com|pw",
+		"-case", "unknown|uid=nobody,ou=people,dc=example,dc=com|pw"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "case=right n=5 answers=success:5 p50=") ||
+		!strings.HasPrefix(lines[1], "case=unknown n=5 answers=Invalid_Credentials:5 p50=") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	if code := run([]string{"-mode", "timing", "-case", "no-password"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 2 {
+		t.Errorf("bad -case: exit %d, want 2", code)
 	}
 }
 

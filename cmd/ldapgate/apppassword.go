@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ldapgate/ldapgate/bindproxy"
 	"github.com/ldapgate/ldapgate/gateway"
+	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -80,15 +80,11 @@ func runAppPasswordCreate(cmd *cobra.Command, s *streams, opts *appPasswordOptio
 	if name == "" {
 		name = "cli-" + time.Now().UTC().Format("2006-01-02T15:04:05Z")
 	}
-	pw, err := bindproxy.GenerateAppPassword()
+	pw, rec, err := apppassword.New(u.ID, name, opts.service)
 	if err != nil {
 		return err
 	}
-	h, err := bindproxy.HashAppPassword(pw)
-	if err != nil {
-		return err
-	}
-	ap, err := db.CreateAppPassword(cmd.Context(), store.AppPassword{UserID: u.ID, Name: name, Service: opts.service, Hash: h})
+	ap, err := db.CreateAppPassword(cmd.Context(), rec)
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("%s already has an app password named %q", u.PrimaryEmail, name)

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/internal/passhash"
 )
 
 // cli runs ldapgate in-process with args and returns its exit code and outputs.
@@ -198,7 +198,7 @@ func TestPasswordHash(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	h := strings.TrimSpace(out)
-	if err := ldapserver.CheckPasswordHash(h); err != nil || strings.Contains(h, "correct horse") {
+	if err := passhash.Check(h); err != nil || strings.Contains(h, "correct horse") {
 		t.Errorf("hash %q: %v", h, err)
 	}
 	if code, _, _ := cli(t, "\n", "password", "hash"); code != exitUsage {

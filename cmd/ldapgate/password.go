@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/internal/passhash"
 )
 
 func newPasswordCmd(s *streams) *cobra.Command {
@@ -50,7 +50,7 @@ func runPasswordHash(s *streams) error {
 	if pw == "" {
 		return &usageError{errors.New("empty password: an empty password can never bind")}
 	}
-	h, err := ldapserver.HashPassword(pw)
+	h, err := passhash.Hash(pw, passhash.Default)
 	if err != nil {
 		return err
 	}

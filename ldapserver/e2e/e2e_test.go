@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/internal/apppassword"
+	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/internal/testtool"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
@@ -81,11 +83,11 @@ func startDirectory(t *testing.T) *directory {
 	if !ok {
 		t.Fatal("no Daniel in the demo directory")
 	}
-	d.danielPW, err = bindproxy.GenerateAppPassword()
+	d.danielPW, err = apppassword.Generate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := bindproxy.HashAppPassword(d.danielPW)
+	h, err := apppassword.Hash(d.danielPW)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +100,7 @@ func startDirectory(t *testing.T) *directory {
 	}
 	t.Cleanup(func() { apm.Close() })
 	chain := bindproxy.NewChain([]bindproxy.Method{apm}, bindproxy.Options{CacheTTL: time.Minute})
-	svcHash, err := ldapserver.HashPassword(archivePW)
+	svcHash, err := passhash.Hash(archivePW, passhash.Default)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,8 @@ type Issuer struct {
 	codes     map[string]codeGrant
 	// Requests counts token endpoint requests, by grant type.
 	requests map[string]int
+	// keysDown makes the keys endpoint fail.
+	keysDown bool
 }
 
 type codeGrant struct {
@@ -147,7 +149,21 @@ func (is *Issuer) discovery(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
+// SetKeysDown makes the keys endpoint answer 503 (down) or serve the key.
+func (is *Issuer) SetKeysDown(down bool) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.keysDown = down
+}
+
 func (is *Issuer) keys(w http.ResponseWriter, _ *http.Request) {
+	is.mu.Lock()
+	down := is.keysDown
+	is.mu.Unlock()
+	if down {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	}
 	enc := base64.RawURLEncoding
 	pub := is.Key.PublicKey
 	writeJSON(w, http.StatusOK, map[string]any{"keys": []map[string]string{{

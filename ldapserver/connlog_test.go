@@ -2,53 +2,15 @@ package ldapserver
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/ldapgate/ldapgate/store"
 )
-
-func TestClipLogged(t *testing.T) {
-	short := strings.Repeat("a", maxLoggedBytes)
-	if got := clipLogged(short); got != short {
-		t.Errorf("clipLogged changed a %d-byte string", len(short))
-	}
-	// A multi-byte character across the cut is not split.
-	long := strings.Repeat("a", maxLoggedBytes-1) + strings.Repeat("é", 1<<20)
-	got := clipLogged(long)
-	kept, _, _ := strings.Cut(got, "…")
-	if len(kept) > maxLoggedBytes || !utf8.ValidString(got) || !strings.HasPrefix(long, kept) {
-		t.Errorf("clipLogged of %d bytes: %d bytes kept, valid UTF-8 %v", len(long), len(kept), utf8.ValidString(got))
-	}
-	if !strings.HasSuffix(got, "…(2097407 bytes)") {
-		t.Errorf("clipLogged does not say the length: %q", got[len(got)-30:])
-	}
-}
-
-func TestLogSampler(t *testing.T) {
-	log, buf := newTestLogger()
-	var l logSampler
-	now := t1
-	for range 5 {
-		l.log(log, now, slog.LevelWarn, "refused", slog.String("client", "x"))
-	}
-	l.log(log, now, slog.LevelWarn, "other")
-	now = now.Add(sampleWindow)
-	l.log(log, now, slog.LevelWarn, "refused")
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("got %d lines, want 3:\n%s", len(lines), buf)
-	}
-	if !strings.Contains(lines[2], "msg=refused") || !strings.Contains(lines[2], "similar_not_logged=4") {
-		t.Errorf("line after the window: %s", lines[2])
-	}
-}
 
 // TestLogClipsClientData: a client's long base DN and filter reach the log
 // clipped (issue 12: 540 MB of log in 27 s from one connection).
