@@ -46,9 +46,9 @@ type Config struct {
 	// closed. Negative means no limit.
 	MaxConnections int
 	// MaxConnectionsPerAddress bounds the open connections from one client
-	// address (default 128), so that one client cannot take every slot of
-	// MaxConnections. Addresses in BindLimit.TrustedNetworks are exempt.
-	// Negative means no limit.
+	// address (default 128) on the listener, so that one client cannot
+	// take every slot of MaxConnections. Addresses in
+	// BindLimit.TrustedNetworks are exempt. Negative means no limit.
 	MaxConnectionsPerAddress int
 	// MaxUnboundMessageBytes bounds one incoming message on a connection
 	// that has not bound successfully yet (default 64 KiB, at most

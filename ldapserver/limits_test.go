@@ -1,6 +1,9 @@
 package ldapserver
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -208,4 +211,31 @@ func TestConnPerAddressLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	bind(dialFrom(t, addr, "127.0.0.1"))
+}
+
+// FuzzFrameBuffered checks frameBuffered against readFrame: a message it
+// says is buffered is read whole from the buffer (the server then sets no
+// message deadline for it), and a budget sees every byte it gave back.
+func FuzzFrameBuffered(f *testing.F) {
+	f.Add(rawBind(1, archiveDN, archivePW))
+	f.Add(rawSearch(2, testBase, rawPresent("objectClass")))
+	f.Add(bigSearch(3, testBase, 5000))
+	f.Add([]byte{0x30, 0x84, 0, 0, 0, 3, 2, 1, 0})
+	f.Add([]byte{0x30, 0x81})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bufio.NewReaderSize(bytes.NewReader(b), 64)
+		if _, err := r.Peek(1); err != nil {
+			return
+		}
+		buffered := frameBuffered(r)
+		n := r.Buffered()
+		budget := newByteBudget(1 << 20)
+		frame, err := readFrame(r, nil, 1<<16, budget)
+		if buffered && (err != nil && errors.Is(err, errMidFrame) || err == nil && len(frame) > n) {
+			t.Fatalf("frameBuffered true with %d bytes buffered, readFrame: %d bytes, %v", n, len(frame), err)
+		}
+		if used := budget.used.Load(); used != 0 {
+			t.Fatalf("budget holds %d bytes after readFrame", used)
+		}
+	})
 }
