@@ -41,9 +41,11 @@ type Config struct {
 	// MaxMessageBytes bounds one incoming LDAP message (default 1 MiB); a
 	// larger message ends the connection. The bound is per server.
 	MaxMessageBytes int64
-	// MaxConnections bounds the open client connections (default 4096);
-	// beyond it new connections get a Notice of Disconnection and are
-	// closed. Negative means no limit.
+	// MaxConnections bounds the open client connections (default 4096).
+	// A new connection beyond it closes the oldest one that has not bound
+	// yet (and is not from BindLimit.TrustedNetworks) with a Notice of
+	// Disconnection (busy), or, if every one has bound, gets that notice
+	// itself. Negative means no limit.
 	MaxConnections int
 	// MaxConnectionsPerAddress bounds the open connections from one client
 	// address (default 128) on the listener, so that one client cannot

@@ -25,6 +25,7 @@ var errTooManyFiles = syscall.EMFILE
 var (
 	errAbandoned    = errors.New("abandoned by the client")
 	errDisconnected = errors.New("client disconnected")
+	errEvicted      = errors.New("closed to make room for a new connection")
 )
 
 // oidNoticeOfDisconnection names the unsolicited notification a server
@@ -57,16 +58,22 @@ type conn struct {
 	wg     sync.WaitGroup  // requests in flight
 
 	// The reader goroutine's own: the buffered reader, the read deadline
-	// last set, whether a bind succeeded yet and by when one must, and the
+	// last set, by when a bind must succeed (see everBound), and the
 	// message, its buffer and the request that it reuses from one message
 	// to the next while they are handled inline.
 	br           *bufio.Reader
 	readDeadline time.Time
-	bound        bool
 	bindBy       time.Time
 	rbuf         []byte
 	msg          message
 	inline       request
+
+	// everBound is set by the first successful bind: it lifts the first-
+	// bind timeout and MaxUnboundMessageBytes, and takes the connection
+	// off Server.unbound (uprev, unext and listed are under Server.mu).
+	everBound    atomic.Bool
+	uprev, unext *conn
+	listed       bool
 
 	// wmu guards the writer and the network connection, which StartTLS
 	// replaces.
@@ -149,8 +156,13 @@ func (c *conn) identity() Identity {
 
 func (c *conn) setIdentity(id Identity) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.ident = id
+	c.mu.Unlock()
+	if id.Kind != IdentityAnonymous && !c.everBound.Swap(true) {
+		// Before the response: a client that has its answer may count
+		// on the connection staying.
+		c.srv.connBound(c)
+	}
 }
 
 // peerCertificate returns the client's TLS certificate, or nil.
@@ -350,7 +362,7 @@ func (c *conn) serve() {
 			return // Close; shutdown set a past deadline
 		}
 		limit := cfg.MaxUnboundMessageBytes
-		if c.bound {
+		if c.everBound.Load() {
 			limit = cfg.MaxMessageBytes
 		}
 		var buf []byte
@@ -373,7 +385,7 @@ func (c *conn) serve() {
 			case timeout && errors.Is(err, errMidFrame):
 				c.logAttrs(slog.LevelDebug, "ldap message not received in time; closing", slog.Duration("message_timeout", cfg.MessageTimeout))
 				c.notice(ResultUnavailable, "message timeout")
-			case timeout && !c.bound && !c.bindBy.IsZero() && !time.Now().Before(c.bindBy):
+			case timeout && !c.everBound.Load() && !c.bindBy.IsZero() && !time.Now().Before(c.bindBy):
 				c.logAttrs(slog.LevelDebug, "ldap connection did not bind in time; closing", slog.Duration("first_bind_timeout", cfg.FirstBindTimeout))
 				c.notice(ResultUnavailable, "bind timeout")
 			case timeout:
@@ -393,7 +405,7 @@ func (c *conn) serve() {
 				c.notice(ResultBusy, "server busy")
 			case errors.Is(err, errMessageTooLarge), errors.Is(err, errBadFraming):
 				c.srv.logQuietly(slog.LevelWarn, "ldap message refused; closing the connection",
-					slog.String("client", c.remote.String()), slog.Any("err", err), slog.Bool("bound", c.bound))
+					slog.String("client", c.remote.String()), slog.Any("err", err), slog.Bool("bound", c.everBound.Load()))
 				c.notice(ResultProtocolError, "malformed or oversized message")
 			default:
 				c.logAttrs(slog.LevelDebug, "ldap connection read failed", slog.Any("err", err))
@@ -431,7 +443,7 @@ func (c *conn) setReadDeadline(idleSince *time.Time, stillIdle bool) {
 		}
 		at = idleSince.Add(cfg.IdleTimeout)
 	}
-	if !c.bound && !c.bindBy.IsZero() && (at.IsZero() || c.bindBy.Before(at)) {
+	if !c.everBound.Load() && !c.bindBy.IsZero() && (at.IsZero() || c.bindBy.Before(at)) {
 		at, timeout = c.bindBy, cfg.FirstBindTimeout
 	}
 	if at.IsZero() {
@@ -492,9 +504,6 @@ func (c *conn) dispatch(m *message, buf []byte) (ok bool, free []byte) {
 		// RFC 4511 §4.2.1: operations in progress finish before a bind.
 		c.wg.Wait()
 		c.runInline(m)
-		if !c.bound && c.identity().Kind != IdentityAnonymous {
-			c.bound = true // larger messages and no first-bind timeout from now on
-		}
 		return true, buf
 	case opExtendedRequest:
 		if name, _ := extendedName(m); name == oidStartTLS {
@@ -657,6 +666,15 @@ func encodeNotice(e *encoder, code ResultCode, msg string) {
 	e.str(classContext|10, oidNoticeOfDisconnection)
 	e.close(op)
 	e.close(m)
+}
+
+// evict closes a connection that has not bound, to make room for a new
+// one (see Server.startConn).
+func (c *conn) evict() {
+	c.logAttrs(slog.LevelDebug, "ldap connection closed to make room")
+	c.stop(errEvicted)
+	c.notice(ResultBusy, "too many connections; bind sooner after connecting")
+	c.nc().Close()
 }
 
 // shutdown wakes the reader goroutine for Close (the connection's context

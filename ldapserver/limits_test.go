@@ -239,3 +239,41 @@ func FuzzFrameBuffered(f *testing.F) {
 		}
 	})
 }
+
+// A full server closes its oldest connection that has not bound to admit
+// a new one: a flood of idle connections from many addresses cannot keep
+// a client that binds out. Bound and trusted connections stay.
+func TestConnFullEvictsUnbound(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxConnections = 3
+	cfg.BindLimit.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}
+	s, _ := newTestServer(t, cfg, testLive())
+	addr := serve(t, s)
+	rootDSE := func(c net.Conn) {
+		t.Helper()
+		mustWrite(t, c, rawSearch(1, "", rawPresent("objectClass")))
+		if p := readPacket(t, c); resultOfPacket(p) == 9999 {
+			t.Fatal("no answer to a RootDSE read")
+		}
+	}
+	trusted := dialFrom(t, addr, "127.0.0.9")
+	rootDSE(trusted) // admitted, not bound, but trusted
+	idle1, idle2 := dialFrom(t, addr, "127.0.0.2"), dialFrom(t, addr, "127.0.0.3")
+	rootDSE(idle1)
+	rootDSE(idle2) // the server is full: 2 unbound, 1 trusted
+
+	good := rawBound(t, addr) // idle1, the oldest unbound, made room
+	expectNotice(t, idle1, ResultBusy)
+	good2 := rawBound(t, addr) // then idle2
+	expectNotice(t, idle2, ResultBusy)
+
+	// Only bound and trusted connections are left: a new one is refused.
+	expectNotice(t, dialFrom(t, addr, "127.0.0.4"), ResultBusy)
+	for _, c := range []net.Conn{good, good2} {
+		mustWrite(t, c, rawExtended(2, oidWhoAmI))
+		if p := readPacket(t, c); resultOfPacket(p) != ResultSuccess {
+			t.Fatalf("bound connection after the evictions: %v", resultOfPacket(p))
+		}
+	}
+	rootDSE(trusted)
+}

@@ -29,13 +29,17 @@ type Server struct {
 	log *slog.Logger
 	cfg Config // with defaults
 
-	mu        sync.Mutex
-	started   bool
-	closed    bool
-	listener  net.Listener
-	addr      net.Addr
-	conns     map[uint64]*conn
-	perAddr   map[netip.Addr]int // open connections by client address, but for trusted ones
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	listener net.Listener
+	addr     net.Addr
+	conns    map[uint64]*conn
+	perAddr  map[netip.Addr]int // open connections by client address, but for trusted ones
+	// unbound lists the connections, but for trusted ones, that have not
+	// bound yet, oldest first: a full server closes the oldest to admit a
+	// new one (see startConn).
+	unbound   connList
 	nextID    uint64
 	connsDone sync.WaitGroup
 
@@ -149,18 +153,12 @@ func (s *Server) isClosed() bool {
 func (s *Server) startConn(nc net.Conn) {
 	addr := addrOf(nc.RemoteAddr())
 	limit := s.dir.bindLimit()
-	perAddr := s.cfg.MaxConnectionsPerAddress > 0 && addr.IsValid() && !limit.trusted(addr)
+	trusted := addr.IsValid() && limit.trusted(addr)
+	perAddr := s.cfg.MaxConnectionsPerAddress > 0 && addr.IsValid() && !trusted
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		nc.Close()
-		return
-	}
-	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
-		s.mu.Unlock()
-		s.logQuietly(slog.LevelWarn, "ldap connection refused: too many connections",
-			slog.String("client", nc.RemoteAddr().String()), slog.Int("limit", s.cfg.MaxConnections))
-		go s.turnAway(nc, "too many connections")
 		return
 	}
 	if perAddr && s.perAddr[addr] >= s.cfg.MaxConnectionsPerAddress {
@@ -170,16 +168,76 @@ func (s *Server) startConn(nc net.Conn) {
 		go s.turnAway(nc, "too many connections from your address")
 		return
 	}
+	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
+		// Clients bind within milliseconds of connecting; connections
+		// that have not bound yet are the ones a flood from many addresses
+		// holds. The oldest of them makes room (it is counted until its
+		// reader ends, so the count may pass the limit for that long).
+		old := s.unbound.head
+		if old == nil {
+			s.mu.Unlock()
+			s.logQuietly(slog.LevelWarn, "ldap connection refused: too many connections",
+				slog.String("client", nc.RemoteAddr().String()), slog.Int("limit", s.cfg.MaxConnections))
+			go s.turnAway(nc, "too many connections")
+			return
+		}
+		s.unbound.remove(old)
+		s.logQuietly(slog.LevelWarn, "ldap connection closed to make room: too many connections",
+			slog.String("client", old.remote.String()), slog.Int("limit", s.cfg.MaxConnections))
+		go old.evict()
+	}
 	s.nextID++
 	c := newConn(s, s.nextID, nc)
 	if perAddr {
 		c.addr = addr
 		s.perAddr[addr]++
 	}
+	if !trusted {
+		s.unbound.add(c)
+	}
 	s.conns[c.id] = c
 	s.connsDone.Add(1)
 	s.mu.Unlock()
 	requestWorkers.run(c) // workers.go: a worker's stack has grown already
+}
+
+// connBound takes c, which has bound, off the list of unbound connections.
+func (s *Server) connBound(c *conn) {
+	s.mu.Lock()
+	s.unbound.remove(c)
+	s.mu.Unlock()
+}
+
+// connList is a list of connections through their uprev and unext
+// fields, under Server.mu.
+type connList struct{ head, tail *conn }
+
+func (l *connList) add(c *conn) {
+	c.uprev, c.unext, c.listed = l.tail, nil, true
+	if l.tail != nil {
+		l.tail.unext = c
+	} else {
+		l.head = c
+	}
+	l.tail = c
+}
+
+// remove takes c off the list if it is on it.
+func (l *connList) remove(c *conn) {
+	if !c.listed {
+		return
+	}
+	if c.uprev != nil {
+		c.uprev.unext = c.unext
+	} else {
+		l.head = c.unext
+	}
+	if c.unext != nil {
+		c.unext.uprev = c.uprev
+	} else {
+		l.tail = c.uprev
+	}
+	c.uprev, c.unext, c.listed = nil, nil, false
 }
 
 // addrOf returns the IP address of a client, or the zero Addr.
@@ -206,6 +264,7 @@ func (s *Server) turnAway(nc net.Conn, why string) {
 func (s *Server) connClosed(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c.id)
+	s.unbound.remove(c)
 	if c.addr.IsValid() {
 		if s.perAddr[c.addr]--; s.perAddr[c.addr] <= 0 {
 			delete(s.perAddr, c.addr)
