@@ -109,6 +109,12 @@ type LDAPConfig struct {
 	RequireTLS      bool            `yaml:"require_tls"` // no binds or searches in the clear
 	BindLimit       BindLimitConfig `yaml:"bind_limit"`  // config_ops.go
 
+	// Connection limits (config_ops.go); zero selects ldapserver's default.
+	MaxConnections           int      `yaml:"max_connections"`             // default 4096; -1 = no limit
+	MaxConnectionsPerAddress int      `yaml:"max_connections_per_address"` // default 128; -1 = no limit
+	IdleTimeout              Duration `yaml:"idle_timeout"`                // default 15m
+	FirstBindTimeout         Duration `yaml:"first_bind_timeout"`          // default 30s
+
 	POSIX           POSIXConfig `yaml:"posix"`            // config_posix.go
 	ActiveDirectory bool        `yaml:"active_directory"` // config_posix.go
 }

@@ -139,5 +139,20 @@ func (c *Config) validateOps(root *yaml.Node) ConfigErrors {
 	if b.Window < 0 || b.Backoff < 0 {
 		bad("ldap.bind_limit", "window and backoff must not be negative")
 	}
+	l := c.LDAP
+	if l.MaxConnections < -1 {
+		bad("ldap.max_connections", "expected a number of connections, or -1 for no limit, got %d", l.MaxConnections)
+	}
+	if l.MaxConnectionsPerAddress < -1 {
+		bad("ldap.max_connections_per_address", "expected a number of connections, or -1 for no limit, got %d", l.MaxConnectionsPerAddress)
+	} else if l.MaxConnectionsPerAddress > 0 && l.MaxConnections > 0 && l.MaxConnectionsPerAddress > l.MaxConnections {
+		bad("ldap.max_connections_per_address", "must not exceed ldap.max_connections (%d), got %d", l.MaxConnections, l.MaxConnectionsPerAddress)
+	}
+	if l.IdleTimeout < 0 {
+		bad("ldap.idle_timeout", "must not be negative")
+	}
+	if l.FirstBindTimeout < 0 {
+		bad("ldap.first_bind_timeout", "must not be negative")
+	}
 	return errs
 }

@@ -135,6 +135,14 @@ func TestParseConfigErrors(t *testing.T) {
 			[]string{"cfg.yaml:18:", "ldap.bind_limit.failure_delay", "up to 1m"}},
 		{"require_tls without TLS", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  require_tls: true"}, []string{"cfg.yaml:17:", "ldap.require_tls: needs ldap.tls.cert_file"}},
 		{"not yaml", [2]string{"source:\n", "source: [\n"}, []string{"cfg.yaml:"}},
+		{"per-address limit above the global one", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  max_connections: 100\n  max_connections_per_address: 200"},
+			[]string{"cfg.yaml:18:", "ldap.max_connections_per_address: must not exceed ldap.max_connections (100)"}},
+		{"max connections below -1", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  max_connections: -5"},
+			[]string{"cfg.yaml:17:", "ldap.max_connections: expected a number of connections, or -1"}},
+		{"negative first bind timeout", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  first_bind_timeout: -5s"},
+			[]string{"cfg.yaml:17:", "ldap.first_bind_timeout: must not be negative"}},
+		{"negative idle timeout", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  idle_timeout: -1m"},
+			[]string{"cfg.yaml:17:", "ldap.idle_timeout: must not be negative"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,5 +241,38 @@ func TestDeclaredPrivileges(t *testing.T) {
 	_, err = ParseConfig(path, []byte(strings.Replace(text, "privileges: [admin, export]", "privileges: [admin, exprot]", 1)))
 	if err == nil || !strings.Contains(err.Error(), `sync.privilege_rules[0].privileges[1]: privilege "exprot" is not declared in privileges (did you mean "export"?)`) {
 		t.Errorf("undeclared rule privilege: %v", err)
+	}
+}
+
+func TestConfigConnectionLimits(t *testing.T) {
+	t.Setenv("TEST_ARCHIVE_HASH", testHash(t))
+	text := strings.Replace(minimal, "  listen: 127.0.0.1:3389", `  listen: 127.0.0.1:3389
+  max_connections: 2000
+  max_connections_per_address: 50
+  idle_timeout: 5m
+  first_bind_timeout: 10s
+  bind_limit:
+    trusted_networks: [192.0.2.10/32, 10.1.2.3/8, "2001:db8::/32"]`, 1)
+	cfg, err := ParseConfig("cfg.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{cfg.LDAP.MaxConnections, cfg.LDAP.MaxConnectionsPerAddress, cfg.LDAP.IdleTimeout.D(), cfg.LDAP.FirstBindTimeout.D()}
+	want := []any{2000, 50, 5 * time.Minute, 10 * time.Second}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("limits (-got +want):\n%s", diff)
+	}
+	var nets []string
+	for _, p := range cfg.LDAPBindLimit().TrustedNetworks {
+		nets = append(nets, p.String())
+	}
+	if diff := cmp.Diff(nets, []string{"192.0.2.10/32", "10.0.0.0/8", "2001:db8::/32"}); diff != "" {
+		t.Errorf("trusted networks (-got +want):\n%s", diff)
+	}
+	if e := effectOf("ldap.max_connections_per_address"); e != EffectRestart {
+		t.Errorf("ldap.max_connections_per_address takes effect %v, want after a restart", e)
+	}
+	if e := effectOf("ldap.bind_limit.trusted_networks"); e != EffectNow {
+		t.Errorf("ldap.bind_limit.trusted_networks takes effect %v, want at once", e)
 	}
 }

@@ -275,12 +275,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 		ServiceAccounts: hashes,
 		SizeLimit:       cfg.LDAP.SizeLimit,
 		MaxMessageBytes: cfg.LDAP.MaxMessageBytes,
+		MaxConnections:  cfg.LDAP.MaxConnections,
+		IdleTimeout:     cfg.LDAP.IdleTimeout.D(),
 		VendorVersion:   Build().Version,
 		TLS:             tlsCfg,
 		RequireTLS:      cfg.LDAP.RequireTLS,
 		BindLimit:       cfg.LDAPBindLimit(),
 		POSIX:           cfg.ldapPOSIX(),
 		ActiveDirectory: cfg.LDAP.ActiveDirectory,
+
+		MaxConnectionsPerAddress: cfg.LDAP.MaxConnectionsPerAddress,
+		FirstBindTimeout:         cfg.LDAP.FirstBindTimeout.D(),
 	}
 	authOpts, err := g.startAuth(ctx)
 	if err != nil {

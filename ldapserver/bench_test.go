@@ -164,7 +164,7 @@ func newRawClient(b *testing.B, addr string) *rawClient {
 }
 
 func (rc *rawClient) read(b *testing.B) *message {
-	frame, err := readFrame(rc.br, nil, 1<<30)
+	frame, err := readFrame(rc.br, nil, 1<<30, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

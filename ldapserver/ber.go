@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
+	"sync/atomic"
 )
 
 // The wire format (RFC 4511 §5.1): every LDAPMessage is one BER SEQUENCE
@@ -63,10 +63,15 @@ var (
 	errMidFrame = errors.New("connection failed inside a message")
 )
 
+// errBusy refuses a message when the server holds too many bytes of
+// messages still arriving (see byteBudget).
+var errBusy = errors.New("too many bytes of unfinished ldap messages in the server")
+
 // readFrame reads one LDAPMessage (header and body) from r into buf (reused
 // when large enough) and returns it. A message longer than max is refused
-// before its body is read.
-func readFrame(r *bufio.Reader, buf []byte, max int64) ([]byte, error) {
+// before its body is read (limit). The bytes of a message held beyond buf's
+// capacity come from budget (nil: no bound) until the message is complete.
+func readFrame(r *bufio.Reader, buf []byte, limit int64, budget *byteBudget) ([]byte, error) {
 	tag, err := r.ReadByte()
 	if err != nil {
 		return nil, err
@@ -101,27 +106,88 @@ func readFrame(r *bufio.Reader, buf []byte, max int64) ([]byte, error) {
 			length = length<<8 | int64(b)
 		}
 	}
-	if length > max {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", errMessageTooLarge, length, max)
+	if length > limit {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", errMessageTooLarge, length, limit)
 	}
 	total := n + int(length)
 	// Memory follows the bytes that arrived, not the length announced: a
 	// client that announces a large message and sends it slowly holds
-	// little.
+	// little, and what it holds counts against the budget.
 	const chunk = 64 << 10
-	if c := min(total, chunk); cap(buf) < c {
+	if c := min(total, readBufferSize); cap(buf) < c {
 		buf = make([]byte, 0, c)
 	}
+	var held int64
+	defer func() { budget.give(held) }()
 	buf = append(buf[:0], hdr[:n]...)
 	for len(buf) < total {
 		want := min(total, len(buf)+chunk)
-		buf = slices.Grow(buf, want-len(buf))
+		if want > cap(buf) {
+			grown := min(total, max(want, 2*cap(buf)))
+			if !budget.take(int64(grown - cap(buf))) {
+				return nil, errBusy
+			}
+			held += int64(grown - cap(buf))
+			buf = append(make([]byte, 0, grown), buf...)
+		}
 		if _, err := io.ReadFull(r, buf[len(buf):want]); err != nil {
 			return nil, unexpected(err)
 		}
 		buf = buf[:want]
 	}
 	return buf, nil
+}
+
+// byteBudget bounds the bytes that messages still arriving hold, over all
+// connections: thousands of clients that each send all but the last byte
+// of a large message would otherwise hold gigabytes. A nil budget has no
+// bound.
+type byteBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+func newByteBudget(limit int64) *byteBudget { return &byteBudget{limit: limit} }
+
+// take reserves n bytes and reports whether they were within the limit.
+func (b *byteBudget) take(n int64) bool {
+	if b == nil {
+		return true
+	}
+	if b.used.Add(n) > b.limit {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+// give returns n bytes that take reserved.
+func (b *byteBudget) give(n int64) {
+	if b != nil && n > 0 {
+		b.used.Add(-n)
+	}
+}
+
+// frameBuffered reports whether r's buffer holds the whole of the message
+// that starts in it.
+func frameBuffered(r *bufio.Reader) bool {
+	h, _ := r.Peek(min(r.Buffered(), 6))
+	if len(h) < 2 {
+		return false
+	}
+	total := 2 + int(h[1])
+	if h[1] >= 0x80 {
+		k := int(h[1] & 0x7f)
+		if k > 4 || len(h) < 2+k {
+			return false
+		}
+		length := 0
+		for _, b := range h[2 : 2+k] {
+			length = length<<8 | int(b)
+		}
+		total = 2 + k + length
+	}
+	return total <= r.Buffered()
 }
 
 func unexpected(err error) error {

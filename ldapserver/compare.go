@@ -16,7 +16,7 @@ import (
 // outside the RootDSE and cn=Subschema; invalidDNSyntax.
 func (d *Directory) Compare(ctx context.Context, id Identity, dn, attr, value string) error {
 	err := d.compare(id, dn, attr, value)
-	d.log.LogAttrs(ctx, slog.LevelDebug, "ldap compare", slog.String("dn", dn), slog.String("attr", attr),
+	d.log.LogAttrs(ctx, slog.LevelDebug, "ldap compare", slog.String("dn", clientText(dn)), slog.String("attr", clientText(attr)),
 		slog.String("result", resultOf(err).Code.String()), slog.String("bound", id.DN), connAttr(ctx))
 	return err
 }

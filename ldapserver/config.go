@@ -41,10 +41,33 @@ type Config struct {
 	// MaxMessageBytes bounds one incoming LDAP message (default 1 MiB); a
 	// larger message ends the connection. The bound is per server.
 	MaxMessageBytes int64
-	// MaxConnections bounds the open client connections (default 4096);
-	// beyond it new connections get a Notice of Disconnection and are
-	// closed. Negative means no limit.
+	// MaxConnections bounds the open client connections (default 4096).
+	// A new connection beyond it closes the oldest one that has not bound
+	// yet (and is not from BindLimit.TrustedNetworks) with a Notice of
+	// Disconnection (busy), or, if every one has bound, gets that notice
+	// itself. Negative means no limit.
 	MaxConnections int
+	// MaxConnectionsPerAddress bounds the open connections from one client
+	// address (default 128) on the listener, so that one client cannot
+	// take every slot of MaxConnections. Addresses in
+	// BindLimit.TrustedNetworks are exempt. Negative means no limit.
+	MaxConnectionsPerAddress int
+	// MaxUnboundMessageBytes bounds one incoming message on a connection
+	// that has not bound successfully yet (default 64 KiB, at most
+	// MaxMessageBytes): a bind or a RootDSE read is small.
+	MaxUnboundMessageBytes int64
+	// MaxUnfinishedBytes bounds the bytes held by messages still arriving,
+	// over all connections of the server and of the servers Beside it
+	// (default 64 MiB). A connection whose message would take more is
+	// told busy and closed.
+	MaxUnfinishedBytes int64
+	// MessageTimeout bounds receiving one message once its first byte
+	// came (default 30s): a client that sends half a message and stalls
+	// is not idle, and the idle timeout does not apply to it.
+	MessageTimeout time.Duration
+	// FirstBindTimeout closes a connection that has not bound successfully
+	// this long after it opened (default 30s). Negative means never.
+	FirstBindTimeout time.Duration
 	// MaxRequestsPerConn bounds the requests in flight on one connection
 	// (default 32); the server stops reading from a connection that has
 	// that many until one finishes.
@@ -129,6 +152,11 @@ const (
 	DefaultMaxMessageBytes     = 1 << 20
 	DefaultMaxConnections      = 4096
 	DefaultMaxRequestsPerConn  = 32
+	DefaultMaxConnsPerAddress  = 128
+	DefaultMaxUnboundMessage   = 64 << 10
+	DefaultMaxUnfinishedBytes  = 64 << 20
+	DefaultMessageTimeout      = 30 * time.Second
+	DefaultFirstBindTimeout    = 30 * time.Second
 	DefaultIdleTimeout         = 15 * time.Minute
 	DefaultTLSHandshakeTimeout = 10 * time.Second
 	DefaultWriteTimeout        = 60 * time.Second
@@ -157,6 +185,22 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxConnectionsPerAddress == 0 {
+		c.MaxConnectionsPerAddress = DefaultMaxConnsPerAddress
+	}
+	if c.MaxUnboundMessageBytes <= 0 {
+		c.MaxUnboundMessageBytes = DefaultMaxUnboundMessage
+	}
+	c.MaxUnboundMessageBytes = min(c.MaxUnboundMessageBytes, c.MaxMessageBytes)
+	if c.MaxUnfinishedBytes <= 0 {
+		c.MaxUnfinishedBytes = DefaultMaxUnfinishedBytes
+	}
+	if c.MessageTimeout <= 0 {
+		c.MessageTimeout = DefaultMessageTimeout
+	}
+	if c.FirstBindTimeout == 0 {
+		c.FirstBindTimeout = DefaultFirstBindTimeout
 	}
 	if c.MaxRequestsPerConn <= 0 {
 		c.MaxRequestsPerConn = DefaultMaxRequestsPerConn

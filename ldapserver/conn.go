@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -24,6 +25,7 @@ var errTooManyFiles = syscall.EMFILE
 var (
 	errAbandoned    = errors.New("abandoned by the client")
 	errDisconnected = errors.New("client disconnected")
+	errEvicted      = errors.New("closed to make room for a new connection")
 )
 
 // oidNoticeOfDisconnection names the unsolicited notification a server
@@ -45,22 +47,33 @@ type conn struct {
 	srv    *Server
 	id     uint64
 	remote net.Addr
+	addr   netip.Addr      // the client's, when Server.perAddr counts it
 	raw    net.Conn        // the accepted connection, for deadlines and Close
 	ctx    context.Context // cancelled on disconnect and by Close (see stop)
 	cancel context.CancelCauseFunc
 	base   context.Context // ctx's values, never cancelled: requests' parent
 	sem    chan struct{}   // requests in flight
 	active atomic.Int32    // requests whose final response is not written yet
+	lost   atomic.Int32    // requests that failed because writing to the client did
 	wg     sync.WaitGroup  // requests in flight
 
 	// The reader goroutine's own: the buffered reader, the read deadline
-	// last set, and the message, its buffer and the request that it reuses
-	// from one message to the next while they are handled inline.
+	// last set, by when a bind must succeed (see everBound), and the
+	// message, its buffer and the request that it reuses from one message
+	// to the next while they are handled inline.
 	br           *bufio.Reader
 	readDeadline time.Time
+	bindBy       time.Time
 	rbuf         []byte
 	msg          message
 	inline       request
+
+	// everBound is set by the first successful bind: it lifts the first-
+	// bind timeout and MaxUnboundMessageBytes, and takes the connection
+	// off Server.unbound (uprev, unext and listed are under Server.mu).
+	everBound    atomic.Bool
+	uprev, unext *conn
+	listed       bool
 
 	// wmu guards the writer and the network connection, which StartTLS
 	// replaces.
@@ -97,6 +110,9 @@ func newConn(s *Server, id uint64, nc net.Conn) *conn {
 	c.base = withConn(context.Background(), int(id))
 	c.ctx, c.cancel = context.WithCancelCause(c.base)
 	c.br = getReader(nc)
+	if s.cfg.FirstBindTimeout > 0 {
+		c.bindBy = time.Now().Add(s.cfg.FirstBindTimeout)
+	}
 	return c
 }
 
@@ -140,8 +156,13 @@ func (c *conn) identity() Identity {
 
 func (c *conn) setIdentity(id Identity) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.ident = id
+	c.mu.Unlock()
+	if id.Kind != IdentityAnonymous && !c.everBound.Swap(true) {
+		// Before the response: a client that has its answer may count
+		// on the connection staying.
+		c.srv.connBound(c)
+	}
 }
 
 // peerCertificate returns the client's TLS certificate, or nil.
@@ -191,6 +212,14 @@ func (c *conn) write(b []byte, flush bool) error {
 		c.netConn.Close()
 	}
 	return err
+}
+
+// writeFailed reports whether writing to the client failed: it left, or
+// did not read within the write timeout.
+func (c *conn) writeFailed() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.werr != nil
 }
 
 // asyncRequest is a request that runs on a worker while the reader goroutine
@@ -312,6 +341,9 @@ func (c *conn) serve() {
 		}
 		c.nc().Close()
 		c.wg.Wait()
+		if n := c.lost.Load(); n > 0 {
+			c.logAttrs(slog.LevelDebug, "ldap client gone with requests in flight", slog.Int("requests", int(n)))
+		}
 		c.releaseBuffers()
 		c.srv.connClosed(c)
 	}()
@@ -324,39 +356,56 @@ func (c *conn) serve() {
 	var idleSince time.Time // since when no message came and none was in flight
 	stillIdle := false
 	for {
-		if cfg.IdleTimeout > 0 {
-			now := time.Now()
-			if !stillIdle {
-				idleSince = now
-			}
-			if at := idleSince.Add(cfg.IdleTimeout); !deadlineClose(c.readDeadline, at, now, cfg.IdleTimeout) {
-				c.readDeadline = at
-				_ = c.nc().SetReadDeadline(at)
-			}
-		}
+		c.setReadDeadline(&idleSince, stillIdle)
 		stillIdle = false
 		if c.ctx.Err() != nil {
 			return // Close; shutdown set a past deadline
 		}
-		buf, err := readFrame(c.br, c.rbuf, cfg.MaxMessageBytes)
+		limit := cfg.MaxUnboundMessageBytes
+		if c.everBound.Load() {
+			limit = cfg.MaxMessageBytes
+		}
+		var buf []byte
+		_, err := c.br.Peek(1)
+		if err == nil {
+			if !frameBuffered(c.br) {
+				// The message is on its way: it gets MessageTimeout,
+				// however long the idle timeout.
+				c.readDeadline = time.Now().Add(cfg.MessageTimeout)
+				_ = c.nc().SetReadDeadline(c.readDeadline)
+			}
+			buf, err = readFrame(c.br, c.rbuf, limit, c.srv.dir.unfinished)
+		}
 		c.rbuf = nil
 		if err != nil {
 			var ne net.Error
+			timeout := errors.As(err, &ne) && ne.Timeout()
 			switch {
 			case c.ctx.Err() != nil:
-			case errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, errMidFrame):
+			case timeout && errors.Is(err, errMidFrame):
+				c.logAttrs(slog.LevelDebug, "ldap message not received in time; closing", slog.Duration("message_timeout", cfg.MessageTimeout))
+				c.notice(ResultUnavailable, "message timeout")
+			case timeout && !c.everBound.Load() && !c.bindBy.IsZero() && !time.Now().Before(c.bindBy):
+				c.logAttrs(slog.LevelDebug, "ldap connection did not bind in time; closing", slog.Duration("first_bind_timeout", cfg.FirstBindTimeout))
+				c.notice(ResultUnavailable, "bind timeout")
+			case timeout:
 				if c.active.Load() > 0 {
 					continue // a long request; the client waits for it
 				}
-				if time.Since(idleSince) < cfg.IdleTimeout {
+				if cfg.IdleTimeout <= 0 || time.Since(idleSince) < cfg.IdleTimeout {
 					stillIdle = true
 					continue // an early deadline (deadlineClose)
 				}
 				c.logAttrs(slog.LevelDebug, "ldap connection idle; closing", slog.Duration("idle_timeout", cfg.IdleTimeout))
 				c.notice(ResultUnavailable, "idle timeout")
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+			case errors.Is(err, errBusy):
+				c.srv.logQuietly(slog.LevelWarn, "ldap message refused: too many bytes of unfinished messages; closing the connection",
+					slog.String("client", c.remote.String()), slog.Int64("limit", cfg.MaxUnfinishedBytes))
+				c.notice(ResultBusy, "server busy")
 			case errors.Is(err, errMessageTooLarge), errors.Is(err, errBadFraming):
-				c.logAttrs(slog.LevelWarn, "ldap message refused; closing the connection", slog.Any("err", err))
+				c.srv.logQuietly(slog.LevelWarn, "ldap message refused; closing the connection",
+					slog.String("client", c.remote.String()), slog.Any("err", err), slog.Bool("bound", c.everBound.Load()))
 				c.notice(ResultProtocolError, "malformed or oversized message")
 			default:
 				c.logAttrs(slog.LevelDebug, "ldap connection read failed", slog.Any("err", err))
@@ -365,7 +414,8 @@ func (c *conn) serve() {
 		}
 		m := &c.msg
 		if err := decodeMessageInto(m, buf); err != nil {
-			c.logAttrs(slog.LevelWarn, "ldap message malformed; closing the connection", slog.Any("err", err))
+			c.srv.logQuietly(slog.LevelWarn, "ldap message malformed; closing the connection",
+				slog.String("client", c.remote.String()), slog.String("err", clientText(err.Error())))
 			c.notice(ResultProtocolError, "malformed message")
 			return
 		}
@@ -376,6 +426,36 @@ func (c *conn) serve() {
 		if cap(free) <= maxReusedBuffer {
 			c.rbuf = free
 		}
+	}
+}
+
+// setReadDeadline sets the read deadline for the next message: the idle
+// timeout from idleSince (now, unless stillIdle), or the first-bind
+// deadline if that is earlier.
+func (c *conn) setReadDeadline(idleSince *time.Time, stillIdle bool) {
+	cfg := &c.srv.cfg
+	now := time.Now()
+	var at time.Time
+	timeout := cfg.IdleTimeout
+	if cfg.IdleTimeout > 0 {
+		if !stillIdle {
+			*idleSince = now
+		}
+		at = idleSince.Add(cfg.IdleTimeout)
+	}
+	if !c.everBound.Load() && !c.bindBy.IsZero() && (at.IsZero() || c.bindBy.Before(at)) {
+		at, timeout = c.bindBy, cfg.FirstBindTimeout
+	}
+	if at.IsZero() {
+		if !c.readDeadline.IsZero() {
+			c.readDeadline = time.Time{} // bound, and no idle timeout
+			_ = c.nc().SetReadDeadline(c.readDeadline)
+		}
+		return
+	}
+	if !deadlineClose(c.readDeadline, at, now, timeout) {
+		c.readDeadline = at
+		_ = c.nc().SetReadDeadline(at)
 	}
 }
 
@@ -586,6 +666,15 @@ func encodeNotice(e *encoder, code ResultCode, msg string) {
 	e.str(classContext|10, oidNoticeOfDisconnection)
 	e.close(op)
 	e.close(m)
+}
+
+// evict closes a connection that has not bound, to make room for a new
+// one (see Server.startConn).
+func (c *conn) evict() {
+	c.logAttrs(slog.LevelDebug, "ldap connection closed to make room")
+	c.stop(errEvicted)
+	c.notice(ResultBusy, "too many connections; bind sooner after connecting")
+	c.nc().Close()
 }
 
 // shutdown wakes the reader goroutine for Close (the connection's context

@@ -751,7 +751,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte{0x30, 0x80})
 	f.Add(nested(40))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		frame, err := readFrame(bufio.NewReader(bytes.NewReader(b)), nil, 1<<16)
+		frame, err := readFrame(bufio.NewReader(bytes.NewReader(b)), nil, 1<<16, nil)
 		if err != nil {
 			return
 		}

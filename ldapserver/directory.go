@@ -69,7 +69,8 @@ type options struct {
 // d's trees, so the second listener costs no second tree (70 MB and a
 // second's build for 100k users), and shares d's bind cache and failed-
 // bind limiter, so a verified password is not hashed again (argon2id
-// takes 64 MiB) and failures count across both. Reload both alike.
+// takes 64 MiB) and failures count across both, and the budget of bytes
+// in unfinished messages (Config.MaxUnfinishedBytes). Reload both alike.
 func Beside(d *Directory) Option { return func(o *options) { o.beside = d } }
 
 // WithClock sets the clock of the failed-bind limiter and of certificate
@@ -95,6 +96,9 @@ type Directory struct {
 	verified *verifiedCache
 	trees    *treeCache // shared with Beside
 	bases    dnCache    // normalised search bases
+	// unfinished bounds the bytes of messages still arriving on the
+	// connections (see byteBudget); shared with Beside.
+	unfinished *byteBudget
 
 	// quiet holds back repeated log records of blocked binds.
 	quiet *quietLog
@@ -148,9 +152,10 @@ func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option
 	}
 	d.initExt(o)
 	if b := o.beside; b != nil {
-		d.trees, d.limiter, d.verified, d.quiet = b.trees, b.limiter, b.verified, b.quiet
+		d.trees, d.limiter, d.verified, d.quiet, d.unfinished = b.trees, b.limiter, b.verified, b.quiet, b.unfinished
 	} else {
 		d.trees = &treeCache{build: d.buildTree}
+		d.unfinished = newByteBudget(cfg.MaxUnfinishedBytes)
 	}
 	d.rootDSE = newRootDSE(&cfg, l)
 	d.subschema = newSubschema()
@@ -183,7 +188,7 @@ func (d *Directory) Warm() { d.trees.get(d.live) }
 // Write refuses add, modify, delete and modrdn (op names which): ldapgate
 // is read-only. The error is *Error with unwillingToPerform.
 func (d *Directory) Write(ctx context.Context, id Identity, op, dn string) error {
-	d.log.LogAttrs(ctx, slog.LevelInfo, "ldap write refused", slog.String("op", op), slog.String("dn", dn),
+	d.log.LogAttrs(ctx, slog.LevelInfo, "ldap write refused", slog.String("op", op), slog.String("dn", clientText(dn)),
 		slog.String("bound", id.DN), connAttr(ctx))
 	return errReadOnly(op)
 }

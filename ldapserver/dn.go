@@ -17,8 +17,18 @@ import (
 // "UID=Alice, OU=People,DC=example,DC=com" and
 // "uid=alice,ou=people,dc=example,dc=com" have the same normal form.
 
+// maxDNBytes bounds the DNs the directory parses: a client's DN (search
+// base, bind name, compare entry) longer than any the tree can hold is
+// refused before its parse allocates anything like its length.
+const maxDNBytes = 4 << 10
+
+var errDNTooLong = fmt.Errorf("dn longer than %d bytes", maxDNBytes)
+
 // normDN parses s (RFC 4514) and returns its normal form. The empty DN is "".
 func normDN(s string) (string, error) {
+	if len(s) > maxDNBytes {
+		return "", errDNTooLong
+	}
 	if n, ok := normSimpleDN(s); ok {
 		return n, nil
 	}
@@ -31,6 +41,9 @@ func normDN(s string) (string, error) {
 
 // normRDNs returns the normalised RDNs of s, leaf first.
 func normRDNs(s string) ([]string, error) {
+	if len(s) > maxDNBytes {
+		return nil, errDNTooLong
+	}
 	if n, ok := normSimpleDN(s); ok {
 		return strings.Split(n, ","), nil
 	}
@@ -154,17 +167,17 @@ func equalLowerASCII(s, lower string) bool {
 func parseNormRDNs(s string) ([]string, error) {
 	d, err := ldap.ParseDN(s)
 	if err != nil {
-		return nil, fmt.Errorf("invalid DN %q: %w", s, err)
+		return nil, fmt.Errorf("invalid DN %q: %w", clientText(s), err)
 	}
 	out := make([]string, len(d.RDNs))
 	for i, rdn := range d.RDNs {
 		if len(rdn.Attributes) == 0 {
-			return nil, fmt.Errorf("invalid DN %q: empty RDN", s)
+			return nil, fmt.Errorf("invalid DN %q: empty RDN", clientText(s))
 		}
 		parts := make([]string, len(rdn.Attributes))
 		for j, ava := range rdn.Attributes {
 			if ava.Type == "" {
-				return nil, fmt.Errorf("invalid DN %q: empty attribute type", s)
+				return nil, fmt.Errorf("invalid DN %q: empty attribute type", clientText(s))
 			}
 			parts[j] = normAVA(ava.Type, ava.Value)
 		}
@@ -222,18 +235,23 @@ func makeRDN(typ, value string) string { return typ + "=" + escapeDNValue(value)
 
 // dnCache remembers the normalised RDNs of the DNs searches name as their
 // base: clients use a handful of bases over and over, and parsing one costs
-// more than an indexed search. It holds at most dnCacheSize DNs and starts
-// afresh when full.
+// more than an indexed search. It holds only bases that exist (see add),
+// spelt in at most maxCachedDN bytes, and at most dnCacheSize of them, so
+// its size is bounded in bytes too; it starts afresh when full.
 type dnCache struct {
 	m atomic.Pointer[dnCacheMap]
 }
 
 type dnCacheMap struct {
 	sync.Map
-	n atomic.Int32
+	n     atomic.Int32
+	bytes atomic.Int64 // keys' and normal forms' bytes
 }
 
-const dnCacheSize = 1024
+const (
+	dnCacheSize = 1024
+	maxCachedDN = 512
+)
 
 type cachedRDNs struct {
 	rdns []string
@@ -241,26 +259,44 @@ type cachedRDNs struct {
 }
 
 // get returns the normalised RDNs of s and their join; the slice is shared
-// and must not be modified. Invalid DNs are not cached.
-func (c *dnCache) get(s string) ([]string, string, error) {
-	m := c.m.Load()
-	if m != nil {
+// and must not be modified. cached reports whether they came from the
+// cache; add caches them.
+func (c *dnCache) get(s string) (rdns []string, ndn string, cached bool, err error) {
+	if m := c.m.Load(); m != nil {
 		if v, ok := m.Load(s); ok {
 			r := v.(*cachedRDNs)
-			return r.rdns, r.ndn, nil
+			return r.rdns, r.ndn, true, nil
 		}
 	}
-	rdns, err := normRDNs(s)
+	rdns, err = normRDNs(s)
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
-	r := &cachedRDNs{rdns: rdns, ndn: strings.Join(rdns, ",")}
+	return rdns, strings.Join(rdns, ","), false, nil
+}
+
+// add caches the RDNs of s that get returned. Callers add only bases that
+// exist: a client naming distinct made-up bases would otherwise churn the
+// cache and keep what it sent.
+func (c *dnCache) add(s string, rdns []string, ndn string) {
+	if len(s) > maxCachedDN {
+		return
+	}
+	m := c.m.Load()
 	if m == nil || m.n.Load() >= dnCacheSize {
 		m = &dnCacheMap{}
 		c.m.Store(m)
 	}
-	if _, loaded := m.LoadOrStore(s, r); !loaded {
+	if _, loaded := m.LoadOrStore(s, &cachedRDNs{rdns: rdns, ndn: ndn}); !loaded {
 		m.n.Add(1)
+		m.bytes.Add(int64(len(s) + 2*len(ndn)))
 	}
-	return r.rdns, r.ndn, nil
+}
+
+// size returns the number of DNs cached and their bytes.
+func (c *dnCache) size() (n int, bytes int64) {
+	if m := c.m.Load(); m != nil {
+		return int(m.n.Load()), m.bytes.Load()
+	}
+	return 0, 0
 }

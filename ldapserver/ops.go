@@ -153,7 +153,13 @@ func (r *request) finish(op byte, err error, extra func(*encoder), controls func
 	r.done = true
 	res := resultOf(err)
 	if res.Code == ResultOther && res.Err != nil {
-		r.c.logAttrs(slog.LevelError, "ldap operation failed", slog.String("op", opNames[r.m.op]), slog.Any("err", res.Err))
+		if r.c.writeFailed() {
+			// The client left (or stopped reading): no server fault, and
+			// one line per connection is enough (see serve).
+			r.c.lost.Add(1)
+		} else {
+			r.c.logAttrs(slog.LevelError, "ldap operation failed", slog.String("op", opNames[r.m.op]), slog.String("err", clientText(res.Err.Error())))
+		}
 	}
 	e := encoders.Get().(*encoder)
 	defer encoders.Put(e)
@@ -240,7 +246,7 @@ func (r *request) saslBind(name string, auth tlv) {
 		return
 	}
 	if mech != saslExternal || c.srv.tlsConfig() == nil {
-		c.logAttrs(slog.LevelInfo, "ldap sasl bind refused", slog.String("dn", name), slog.String("mechanism", mech))
+		c.logAttrs(slog.LevelInfo, "ldap sasl bind refused", slog.String("dn", clientText(name)), slog.String("mechanism", clientText(mech)))
 		msg := "SASL mechanism not supported; use a simple bind"
 		if c.srv.tlsConfig() != nil {
 			msg = "SASL mechanism not supported; use EXTERNAL with a TLS client certificate, or a simple bind"
@@ -298,7 +304,7 @@ func (r *request) search() {
 	}
 	f, err := parseFilterBER(filterT)
 	if err != nil {
-		c.logAttrs(slog.LevelDebug, "ldap search filter refused", slog.Any("err", err))
+		c.logAttrs(slog.LevelDebug, "ldap search filter refused", slog.String("err", clientText(err.Error())))
 		r.finish(opSearchDone, err, nil, nil)
 		return
 	}
@@ -372,8 +378,8 @@ func (r *request) logSearch(req *SearchRequest, n int, err error) {
 	if !r.c.srv.log.Enabled(r.ctx, slog.LevelDebug) {
 		return
 	}
-	r.c.logAttrs(slog.LevelDebug, "ldap search", slog.String("base", req.BaseDN), slog.String("scope", req.Scope.String()),
-		slog.String("filter", req.Filter.String()), slog.Int("entries", n), slog.String("result", resultOf(err).Code.String()),
+	r.c.logAttrs(slog.LevelDebug, "ldap search", slog.String("base", clientText(req.BaseDN)), slog.String("scope", req.Scope.String()),
+		slog.String("filter", clientText(req.Filter.String())), slog.Int("entries", n), slog.String("result", resultOf(err).Code.String()),
 		slog.String("bound", r.id.DN))
 }
 

@@ -143,7 +143,9 @@ func (d *Directory) find(ctx context.Context, s *search, req *SearchRequest, cur
 	}
 	id := s.id
 
-	rdns, ndn, err := d.bases.get(req.BaseDN)
+	// Access is decided on the parsed base before anything is cached:
+	// anonymous clients reach only the RootDSE and cn=Subschema.
+	rdns, ndn, cached, err := d.bases.get(req.BaseDN)
 	if err != nil {
 		if !mayReadTree(id) {
 			return errAnonymous()
@@ -183,6 +185,9 @@ func (d *Directory) find(ctx context.Context, s *search, req *SearchRequest, cur
 		self, _ = normDN(id.DN)
 	}
 	base, ok := t.lookup(ndn)
+	if ok && !cached {
+		d.bases.add(req.BaseDN, rdns, ndn)
+	}
 	if !ok || !canSearchFrom(id, base, self) {
 		return &Error{Code: ResultNoSuchObject, Message: "no such object", MatchedDN: t.matched(id, rdns, self)}
 	}

@@ -813,3 +813,56 @@ func TestBeside(t *testing.T) {
 		t.Errorf("the password was hashed %d times for two binds, want 1", hashes)
 	}
 }
+
+// TestSearchBaseCacheBounded floods the search-base cache as an attacker
+// would (issue 12: 1,020 anonymous searches with 1 MB bases kept 3 GB):
+// refused and made-up bases leave nothing behind, and what is cached stays
+// within a byte bound.
+func TestSearchBaseCacheBounded(t *testing.T) {
+	d, _ := newTestDirectory(t)
+	search := func(id Identity, base string) ResultCode {
+		t.Helper()
+		_, err := searchAll(t, d, id, &SearchRequest{BaseDN: base, Scope: ScopeBase, Attributes: []string{"1.1"}})
+		return resultCode(err)
+	}
+	pad := func(i, n int) string { return fmt.Sprintf("cn=%d%s,", i, strings.Repeat("x", n)) }
+
+	for i := range 200 {
+		if code := search(Identity{}, pad(i, 64<<10)+testBase); code != ResultInsufficientAccessRights {
+			t.Fatalf("anonymous search %d: %v, want insufficientAccessRights", i, code)
+		}
+		if code := search(Identity{}, pad(i, 100)+testBase); code != ResultInsufficientAccessRights {
+			t.Fatalf("anonymous short search %d: %v, want insufficientAccessRights", i, code)
+		}
+	}
+	if n, b := d.bases.size(); n != 0 {
+		t.Fatalf("after anonymous searches: %d bases (%d bytes) cached, want none", n, b)
+	}
+
+	for i := range 200 {
+		if code := search(serviceID, pad(i, 300)+testBase); code != ResultNoSuchObject {
+			t.Fatalf("search of a missing base %d: %v, want noSuchObject", i, code)
+		}
+	}
+	if n, b := d.bases.size(); n != 0 {
+		t.Fatalf("after searches of missing bases: %d bases (%d bytes) cached, want none", n, b)
+	}
+	if code := search(serviceID, pad(0, maxDNBytes)+testBase); code != ResultInvalidDNSyntax {
+		t.Fatalf("search of a base over %d bytes: %v, want invalidDNSyntax", maxDNBytes, code)
+	}
+
+	// An existing base spelt in ever new ways (spaces after the commas).
+	for i := range 3 * dnCacheSize {
+		base := strings.Replace(aliceDN, ",", ","+strings.Repeat(" ", i%(maxDNBytes-len(aliceDN))), 1)
+		if code := search(serviceID, base); code != ResultSuccess {
+			t.Fatalf("search of %d-byte spelling of %s: %v, want success", len(base), aliceDN, code)
+		}
+	}
+	n, b := d.bases.size()
+	if limit := int64(dnCacheSize * (maxCachedDN + 2*len(aliceDN))); n > dnCacheSize || b > limit {
+		t.Fatalf("cache holds %d bases in %d bytes, want at most %d in %d", n, b, dnCacheSize, limit)
+	}
+	if n == 0 {
+		t.Fatal("an existing base was not cached")
+	}
+}

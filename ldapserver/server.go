@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -28,12 +29,17 @@ type Server struct {
 	log *slog.Logger
 	cfg Config // with defaults
 
-	mu        sync.Mutex
-	started   bool
-	closed    bool
-	listener  net.Listener
-	addr      net.Addr
-	conns     map[uint64]*conn
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	listener net.Listener
+	addr     net.Addr
+	conns    map[uint64]*conn
+	perAddr  map[netip.Addr]int // open connections by client address, but for trusted ones
+	// unbound lists the connections, but for trusted ones, that have not
+	// bound yet, oldest first: a full server closes the oldest to admit a
+	// new one (see startConn).
+	unbound   connList
 	nextID    uint64
 	connsDone sync.WaitGroup
 
@@ -56,11 +62,12 @@ func New(cfg Config, live *store.Live, log *slog.Logger, opts ...Option) (*Serve
 		return nil, err
 	}
 	s := &Server{
-		dir:   dir,
-		log:   log,
-		cfg:   dir.cfg,
-		conns: make(map[uint64]*conn),
-		ready: make(chan struct{}),
+		dir:     dir,
+		log:     log,
+		cfg:     dir.cfg,
+		conns:   make(map[uint64]*conn),
+		perAddr: make(map[netip.Addr]int),
+		ready:   make(chan struct{}),
 	}
 	s.cfg.TLS = requestClientCerts(s.cfg.TLS)
 	return s, nil
@@ -141,50 +148,151 @@ func (s *Server) isClosed() bool {
 }
 
 // startConn registers nc and starts its reader, or turns it away when the
-// server is full or closing.
+// server is full, the client has its share of connections, or the server
+// is closing.
 func (s *Server) startConn(nc net.Conn) {
+	addr := addrOf(nc.RemoteAddr())
+	limit := s.dir.bindLimit()
+	trusted := addr.IsValid() && limit.trusted(addr)
+	perAddr := s.cfg.MaxConnectionsPerAddress > 0 && addr.IsValid() && !trusted
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		nc.Close()
 		return
 	}
-	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
+	if perAddr && s.perAddr[addr] >= s.cfg.MaxConnectionsPerAddress {
 		s.mu.Unlock()
-		s.log.Warn("ldap connection refused: too many connections", "client", nc.RemoteAddr().String(), "limit", s.cfg.MaxConnections)
-		go s.turnAway(nc)
+		s.logQuietly(slog.LevelWarn, "ldap connection refused: too many connections from one address",
+			slog.String("client", nc.RemoteAddr().String()), slog.Int("limit", s.cfg.MaxConnectionsPerAddress))
+		go s.turnAway(nc, "too many connections from your address")
 		return
+	}
+	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
+		// Clients bind within milliseconds of connecting; connections
+		// that have not bound yet are the ones a flood from many addresses
+		// holds. The oldest of them makes room (it is counted until its
+		// reader ends, so the count may pass the limit for that long).
+		old := s.unbound.head
+		if old == nil {
+			s.mu.Unlock()
+			s.logQuietly(slog.LevelWarn, "ldap connection refused: too many connections",
+				slog.String("client", nc.RemoteAddr().String()), slog.Int("limit", s.cfg.MaxConnections))
+			go s.turnAway(nc, "too many connections")
+			return
+		}
+		s.unbound.remove(old)
+		s.logQuietly(slog.LevelWarn, "ldap connection closed to make room: too many connections",
+			slog.String("client", old.remote.String()), slog.Int("limit", s.cfg.MaxConnections))
+		go old.evict()
 	}
 	s.nextID++
 	c := newConn(s, s.nextID, nc)
+	if perAddr {
+		c.addr = addr
+		s.perAddr[addr]++
+	}
+	if !trusted {
+		s.unbound.add(c)
+	}
 	s.conns[c.id] = c
 	s.connsDone.Add(1)
 	s.mu.Unlock()
 	requestWorkers.run(c) // workers.go: a worker's stack has grown already
 }
 
-// turnAway sends a Notice of Disconnection (busy) on a plain connection and
-// closes it.
-func (s *Server) turnAway(nc net.Conn) {
+// connBound takes c, which has bound, off the list of unbound connections.
+func (s *Server) connBound(c *conn) {
+	s.mu.Lock()
+	s.unbound.remove(c)
+	s.mu.Unlock()
+}
+
+// connList is a list of connections through their uprev and unext
+// fields, under Server.mu.
+type connList struct{ head, tail *conn }
+
+func (l *connList) add(c *conn) {
+	c.uprev, c.unext, c.listed = l.tail, nil, true
+	if l.tail != nil {
+		l.tail.unext = c
+	} else {
+		l.head = c
+	}
+	l.tail = c
+}
+
+// remove takes c off the list if it is on it.
+func (l *connList) remove(c *conn) {
+	if !c.listed {
+		return
+	}
+	if c.uprev != nil {
+		c.uprev.unext = c.unext
+	} else {
+		l.head = c.unext
+	}
+	if c.unext != nil {
+		c.unext.uprev = c.uprev
+	} else {
+		l.tail = c.uprev
+	}
+	c.uprev, c.unext, c.listed = nil, nil, false
+}
+
+// addrOf returns the IP address of a client, or the zero Addr.
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// turnAway sends a Notice of Disconnection (busy, with why) on a plain
+// connection and closes it.
+func (s *Server) turnAway(nc net.Conn, why string) {
 	defer nc.Close()
 	if s.cfg.LDAPS {
 		return
 	}
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 	var e encoder
-	encodeNotice(&e, ResultBusy, "too many connections")
+	encodeNotice(&e, ResultBusy, why)
 	_, _ = nc.Write(e.b)
 }
 
 func (s *Server) connClosed(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c.id)
+	s.unbound.remove(c)
+	if c.addr.IsValid() {
+		if s.perAddr[c.addr]--; s.perAddr[c.addr] <= 0 {
+			delete(s.perAddr, c.addr)
+		}
+	}
 	hook := s.closedHook
 	s.mu.Unlock()
 	s.connsDone.Done()
 	if hook != nil {
 		hook(c.id)
 	}
+}
+
+// logQuietly logs what clients can cause at will (refused connections,
+// oversized messages) once per message and period of the directory's
+// quietLog, with the number held back.
+func (s *Server) logQuietly(level slog.Level, msg string, attrs ...slog.Attr) {
+	if !s.log.Enabled(context.Background(), level) {
+		return
+	}
+	log, held := s.dir.quiet.admit(msg)
+	if !log {
+		return
+	}
+	if held > 0 {
+		attrs = append(attrs, slog.Int("similar_not_logged", held))
+	}
+	s.log.LogAttrs(context.Background(), level, msg, attrs...)
 }
 
 // Ready is closed once Serve listens (Addr is set), or listening failed.

@@ -253,7 +253,7 @@ func (r *request) sortedSearch(req *SearchRequest, sc control, pc *control) bool
 		}
 		paged = pagedResponse(next)
 	}
-	c.logAttrs(slog.LevelDebug, "ldap sorted search", slog.String("base", req.BaseDN), slog.Int("entries", n))
+	c.logAttrs(slog.LevelDebug, "ldap sorted search", slog.String("base", clientText(req.BaseDN)), slog.Int("entries", n))
 	r.finish(opSearchDone, runErr, nil, joinControls(sortResponse(ResultSuccess, ""), paged))
 	return true
 }
