@@ -121,17 +121,15 @@ func BenchmarkTreeBuild(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var t *tree
 	b.ResetTimer()
 	for b.Loop() {
-		t = buildTree(v, l)
+		_ = buildTree(v, l)
 	}
 	b.StopTimer()
 	var before, after runtime.MemStats
-	t = nil
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	t = buildTree(v, l)
+	t := buildTree(v, l)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-heap")

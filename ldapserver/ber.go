@@ -206,7 +206,6 @@ type tlv struct {
 func (t tlv) class() byte       { return t.id & 0xc0 }
 func (t tlv) constructed() bool { return t.id&constructedBit != 0 }
 func (t tlv) tag() byte         { return t.id & 0x1f }
-func (t tlv) is(id byte) bool   { return t.id == id }
 func (t tlv) str() string       { return string(t.content) }
 func (t tlv) children() tlvIter { return tlvIter{rest: t.content} }
 
@@ -315,18 +314,10 @@ type control struct {
 	hasValue bool
 }
 
-// decodeMessage decodes the envelope of an LDAPMessage: the message ID, the
-// protocolOp and the controls. The op's own fields are decoded by its
-// handler. Errors here mean the message cannot be answered.
-func decodeMessage(b []byte) (*message, error) {
-	m := new(message)
-	if err := decodeMessageInto(m, b); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-// decodeMessageInto is decodeMessage into m, which it overwrites.
+// decodeMessageInto decodes the envelope of an LDAPMessage into m, which
+// it overwrites: the message ID, the protocolOp and the controls. The op's
+// own fields are decoded by its handler. Errors here mean the message
+// cannot be answered.
 func decodeMessageInto(m *message, b []byte) error {
 	*m = message{}
 	top, rest, err := next(b)
@@ -483,12 +474,4 @@ func (e *encoder) int(id byte, v int64) {
 	}
 	e.b = append(e.b, id, byte(n))
 	e.b = append(e.b, tmp[:n]...)
-}
-
-func (e *encoder) bool(v bool) {
-	b := byte(0)
-	if v {
-		b = 0xff
-	}
-	e.b = append(e.b, tagBoolean, 1, b)
 }

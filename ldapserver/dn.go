@@ -292,11 +292,3 @@ func (c *dnCache) add(s string, rdns []string, ndn string) {
 		m.bytes.Add(int64(len(s) + 2*len(ndn)))
 	}
 }
-
-// size returns the number of DNs cached and their bytes.
-func (c *dnCache) size() (n int, bytes int64) {
-	if m := c.m.Load(); m != nil {
-		return int(m.n.Load()), m.bytes.Load()
-	}
-	return 0, 0
-}

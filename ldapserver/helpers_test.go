@@ -233,3 +233,20 @@ func allEntries(d *Directory, tr *tree) []*entry {
 	}
 	return es
 }
+
+// decodeMessage decodes a message's envelope into a new message.
+func decodeMessage(b []byte) (*message, error) {
+	m := new(message)
+	if err := decodeMessageInto(m, b); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// size returns the number of DNs cached and their bytes.
+func (c *dnCache) size() (n int, bytes int64) {
+	if m := c.m.Load(); m != nil {
+		return int(m.n.Load()), m.bytes.Load()
+	}
+	return 0, 0
+}

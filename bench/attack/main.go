@@ -426,7 +426,7 @@ func holdConns(ctx context.Context, o options, count int, each func(ctx context.
 			}
 			// The connection stays until ctx ends or the server closes it.
 			_ = c.SetReadDeadline(time.Time{})
-			_, err = io.Copy(io.Discard, c)
+			_, _ = io.Copy(io.Discard, c)
 			if ctx.Err() != nil {
 				t.add("held")
 			} else {

@@ -159,7 +159,7 @@ func TestFetchMembers(t *testing.T) {
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	snap, err := New(path).Fetch(context.Background())
+	_, err := New(path).Fetch(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "listed twice") {
 		t.Fatalf("Fetch() error = %v, want the duplicate member (by id and by alias) reported", err)
 	}
@@ -168,7 +168,7 @@ func TestFetchMembers(t *testing.T) {
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	snap, err = New(path).Fetch(context.Background())
+	snap, err := New(path).Fetch(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
