@@ -129,30 +129,8 @@ func New(src Source, st Store, opts Options, log *slog.Logger) *Engine {
 // (store.ErrStale, or store.ErrBusy while the other holds the store), and
 // the run plans again from the same fetch, up to maxAttempts times.
 func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
-	run := store.SyncRun{StartedAt: e.now(), Source: e.src.Name()}
-	fail := func(res *Result, err error) (*Result, error) {
-		e.log.Error("sync failed", "source", run.Source, "err", err)
-		if opts.DryRun {
-			return res, err
-		}
-		run.FinishedAt = e.now()
-		run.Error = err.Error()
-		if res != nil {
-			run.Plan = res.Plan
-		}
-		// Record even if ctx was cancelled (a timeout is worth recording).
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		id, rerr := e.st.RecordRun(rctx, run)
-		if rerr != nil {
-			e.log.Error("cannot record the failed sync run", "err", rerr)
-			return res, errors.Join(err, fmt.Errorf("record sync run: %w", rerr))
-		}
-		if res != nil {
-			res.RunID = id
-		}
-		return res, err
-	}
+	run := store.SyncRun{StartedAt: e.now(), Source: e.src.Name(), Kind: store.RunFull}
+	fail := func(res *Result, err error) (*Result, error) { return e.fail(ctx, opts, &run, res, err) }
 
 	fctx := ctx
 	if opts.Progress != nil {
@@ -173,7 +151,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		"excluded_org_unit", fs.ExcludedOrgUnit, "excluded_group", fs.ExcludedGroup,
 		"groups_in_scope", fs.GroupsInScope, "groups_fetched", fs.GroupsFetched)
 	for attempt := 1; ; attempt++ {
-		res, err := e.planAndApply(ctx, filtered, fs, opts, &run)
+		res, err := e.planAndApply(ctx, nil, filtered, fs, opts, &run)
 		if (errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrBusy)) && attempt < maxAttempts {
 			// Another sync (ldapgate sync beside the server) applied its
 			// plan after this one loaded the store, or is still applying
@@ -187,6 +165,32 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		}
 		return res, nil
 	}
+}
+
+// fail logs a failed run and, unless it is a dry run, records it with err
+// (and the plan, if res has one).
+func (e *Engine) fail(ctx context.Context, opts RunOptions, run *store.SyncRun, res *Result, err error) (*Result, error) {
+	e.log.Error("sync failed", "source", run.Source, "kind", run.Kind, "err", err)
+	if opts.DryRun {
+		return res, err
+	}
+	run.FinishedAt = e.now()
+	run.Error = err.Error()
+	if res != nil {
+		run.Plan = res.Plan
+	}
+	// Record even if ctx was cancelled (a timeout is worth recording).
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	id, rerr := e.st.RecordRun(rctx, *run)
+	if rerr != nil {
+		e.log.Error("cannot record the failed sync run", "err", rerr)
+		return res, errors.Join(err, fmt.Errorf("record sync run: %w", rerr))
+	}
+	if res != nil {
+		res.RunID = id
+	}
+	return res, err
 }
 
 // deferDeletes takes the user deletions out of p, and the adds and
@@ -230,14 +234,17 @@ func deferDeletes(p *store.Plan) (int, []string) {
 // changed the store under it.
 const maxAttempts = 5
 
-// planAndApply loads the store, plans, guards and (unless a dry run)
-// applies the plan. A plan made against a state another writer changed
-// before the apply fails with an error wrapping store.ErrStale.
-func (e *Engine) planAndApply(ctx context.Context, filtered *Filtered, fs FilterStats, opts RunOptions, run *store.SyncRun) (*Result, error) {
+// planAndApply loads the store (unless state is given), plans, guards and
+// (unless a dry run) applies the plan. A plan made against a state another
+// writer changed before the apply fails with an error wrapping
+// store.ErrStale.
+func (e *Engine) planAndApply(ctx context.Context, state *store.State, filtered *Filtered, fs FilterStats, opts RunOptions, run *store.SyncRun) (*Result, error) {
 	run.Forced = false
-	state, err := e.st.LoadState(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load state: %w", err)
+	if state == nil {
+		var err error
+		if state, err = e.st.LoadState(ctx); err != nil {
+			return nil, fmt.Errorf("load state: %w", err)
+		}
 	}
 
 	plan, warnings := Plan(state, filtered, e.opts)
@@ -257,7 +264,7 @@ func (e *Engine) planAndApply(ctx context.Context, filtered *Filtered, fs Filter
 	}
 	res := &Result{Plan: plan, Counts: plan.Counts(), Filter: fs, Warnings: warnings, DeferredDeletes: deferred}
 	c := res.Counts
-	e.log.Info("planned", "dry_run", opts.DryRun,
+	e.log.Info("planned", "kind", run.Kind, "dry_run", opts.DryRun,
 		"users_added", c.UsersAdded, "users_updated", c.UsersUpdated, "users_deleted", c.UsersDeleted,
 		"groups_added", c.GroupsAdded, "groups_updated", c.GroupsUpdated, "groups_deleted", c.GroupsDeleted,
 		"members_added", c.MembersAdded, "members_deleted", c.MembersDeleted,
