@@ -61,6 +61,14 @@ func (g *Gateway) syncChanges(ctx context.Context) {
 			g.metrics.changesPolled("waiting")
 			return // the events are polled again after the first full sync
 		}
+		if errors.Is(err, engine.ErrTooManyDeletes) {
+			// Polled again, it would be refused (and recorded) every
+			// interval: the full sync's guard, and --force, decide.
+			g.metrics.changesPolled("refused")
+			g.log.Error("incremental sync refused; left to the next full sync (ldapgate sync --force if the deletions are intended)", "step", i+1, "err", err)
+			ch.Done()
+			return
+		}
 		if err != nil {
 			g.metrics.changesPolled("failure")
 			g.log.Error("incremental sync failed; its events are polled again", "step", i+1, "err", err)

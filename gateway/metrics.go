@@ -72,7 +72,7 @@ func newMetrics(g *Gateway) *metrics {
 	m.syncRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ldapgate_sync_runs_total",
 		Help: "Sync runs by result: success, failure, refused (deletion guard); dry runs have dry_run in front."}, []string{"result"})
 	m.changes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ldapgate_sync_changes_polls_total",
-		Help: "Polls of Google's admin events (sync.incremental) by result: no_change, applied, failure, waiting (no full sync yet)."}, []string{"result"})
+		Help: "Polls of Google's admin events (sync.incremental) by result: no_change, applied, failure, refused (deletion guard), waiting (no full sync yet)."}, []string{"result"})
 	m.syncTook = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ldapgate_sync_duration_seconds",
 		Help: "Duration of sync runs.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ldapgate_config_reloads_total",
