@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"reflect"
 	"time"
 
 	"github.com/ldapgate/ldapgate/sync/engine"
@@ -55,8 +56,16 @@ func (g *Gateway) syncChanges(ctx context.Context) {
 		g.metrics.changesPolled("no_change")
 		return
 	}
+	// An incremental run plans the whole store's scope anew: after a
+	// reload changed the scope (an edit, maybe half-saved), it must not
+	// delete those the new scope leaves out before a full sync, with its
+	// deletion guard, has run with it.
+	opts := engine.RunOptions{DeferDeletes: !reflect.DeepEqual(scopeOf(cfg), g.fullScope)}
+	if opts.DeferDeletes {
+		g.log.Warn("the sync's scope changed since the last full sync; incremental sync leaves deletions to it")
+	}
 	for i, step := range ch.Steps {
-		res, err := eng.RunDelta(ctx, step, engine.RunOptions{})
+		res, err := eng.RunDelta(ctx, step, opts)
 		if errors.Is(err, engine.ErrNeverSynced) {
 			g.metrics.changesPolled("waiting")
 			return // the events are polled again after the first full sync
@@ -92,4 +101,16 @@ func (g *Gateway) syncChanges(ctx context.Context) {
 	}
 	ch.Done()
 	g.metrics.changesPolled("applied")
+}
+
+// syncScope is what decides which users a sync keeps.
+type syncScope struct {
+	filter      engine.Filter
+	rules       []engine.Rule
+	deleteUsers bool
+}
+
+func scopeOf(cfg *Config) syncScope {
+	o := EngineOptions(cfg)
+	return syncScope{filter: o.Filter, rules: o.Rules, deleteUsers: o.DeleteUsers}
 }

@@ -39,6 +39,9 @@ type Gateway struct {
 	engine    *engine.Engine
 	engineCfg *Config
 	source    engine.Source // the engine's
+	// fullScope is the scope of the last full sync that could delete
+	// (see syncChanges).
+	fullScope syncScope
 
 	// syncMu serialises syncs: the scheduler and on-demand runs never overlap.
 	// It also guards changes.
@@ -84,6 +87,8 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 	g.sched.init()
 	g.metrics = newMetrics(g)
 	g.engine, g.engineCfg = g.newEngine(cfg), cfg
+	// The store's data most likely came from a sync with this config.
+	g.fullScope = scopeOf(cfg)
 	if g.changes, err = db.WatchChanges(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -211,10 +216,13 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 		releaseMemory(g.log) // the fetch and the plan (hundreds of MB for 100k users)
 		return res, err
 	}
-	if src, ok := g.source.(*google.Source); ok && !opts.DeferDeletes {
-		// Its deletions deferred, a reload's sync leaves the events of
-		// deletions to be polled still.
-		src.SyncApplied()
+	if !opts.DeferDeletes {
+		g.fullScope = scopeOf(cfg)
+		if src, ok := g.source.(*google.Source); ok {
+			// Its deletions deferred, a reload's sync leaves the events
+			// of deletions to be polled still.
+			src.SyncApplied()
+		}
 	}
 	return res, g.applied(ctx, res, cfg)
 }

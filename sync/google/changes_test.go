@@ -41,9 +41,12 @@ type incremental struct {
 	steps []*engine.Result // of the last poll's steps
 }
 
-func newIncremental(t *testing.T, opts engine.Options) *incremental {
+func newIncremental(t *testing.T, opts engine.Options, setup ...func(*fixture)) *incremental {
 	t.Helper()
 	f := newFixture(t)
+	for _, s := range setup {
+		s(f)
+	}
 	clk := newClock()
 	f.srv.SetNow(clk.Now)
 	f.cfg.Now = clk.Now
@@ -403,4 +406,78 @@ func TestChangesFailedStepRetried(t *testing.T) {
 	if findUser(loadState(t, in.db), "bob@example.com") != nil {
 		t.Error("bob's suspension not applied on the next poll")
 	}
+}
+
+// With a group and an org unit filter, events move users into and out of
+// the scope: a user added to the filter group comes in with its other
+// memberships, one removed or moved out of the org units goes.
+func TestChangesFilteredScope(t *testing.T) {
+	opts := syncOptions
+	opts.Filter = engine.Filter{Groups: []string{"staff@example.com"}, OrgUnits: []string{"/Staff", "/Sales"}}
+	in := newIncremental(t, opts, func(f *fixture) {
+		f.cfg.Groups = opts.Filter.Groups
+		f.cfg.RuleGroups = []string{"archive-admins@example.com"}
+		f.srv.AddOrgUnit("/Staff")
+		for _, id := range []string{"u1", "x0001"} {
+			u := f.srv.User(id)
+			u.OrgUnitPath = "/Staff"
+			f.srv.PutUser(u)
+		}
+	})
+	srv := in.f.srv
+	if findUser(loadState(t, in.db), "user0001@example.com") != nil {
+		t.Fatal("user0001 in scope before it joined staff")
+	}
+	// user0001 is also in big@example.com, out of scope (not nested in
+	// staff), and joins the admin rule's group first.
+	srv.SetMembers("g3", mem("USER", "u1", "alice@example.com"), mem("USER", "x0001", "user0001@example.com"))
+	in.clk.Add(time.Second)
+	in.poll(t)
+	if findUser(loadState(t, in.db), "user0001@example.com") != nil {
+		t.Error("user0001 came into scope by joining a rule group only")
+	}
+	in.reconciled(t)
+	srv.SetMembers("g1", mem("USER", "u1", "alice@example.com"), mem("USER", "u2", "bob@example.com"),
+		mem("GROUP", "g2", "eng@example.com"), mem("USER", "x0001", "user0001@example.com"))
+	in.clk.Add(time.Second)
+	srv.ResetCounts()
+	in.poll(t)
+	st := loadState(t, in.db)
+	if findUser(st, "user0001@example.com") == nil {
+		t.Fatal("user0001, added to staff, not in scope")
+	}
+	if !slices.ContainsFunc(st.Grants, func(g store.Grant) bool { return g.UserID == "x0001" && g.Privilege == "admin" }) {
+		t.Error("user0001 came in without the admin grant of its earlier membership")
+	}
+	if c := srv.Calls(); c["users.get"] != 1 || c["groups.list"] != 1 || c["members.list"] != 1 {
+		t.Errorf("calls = %v, want users.get, its groups and staff's members once each", c)
+	}
+	in.reconciled(t)
+
+	// Moved out of the org units: out of scope.
+	u := srv.User("x0001")
+	u.OrgUnitPath = "/"
+	srv.PutUser(u)
+	in.clk.Add(time.Second)
+	in.poll(t)
+	if findUser(loadState(t, in.db), "user0001@example.com") != nil {
+		t.Error("user0001, moved out of the org units, still in scope")
+	}
+	in.reconciled(t)
+
+	// Back, then removed from staff: out of scope.
+	u.OrgUnitPath = "/Staff"
+	srv.PutUser(u)
+	in.clk.Add(time.Second)
+	in.poll(t)
+	if findUser(loadState(t, in.db), "user0001@example.com") == nil {
+		t.Error("user0001, moved back, not in scope")
+	}
+	srv.SetMembers("g1", mem("USER", "u1", "alice@example.com"), mem("USER", "u2", "bob@example.com"), mem("GROUP", "g2", "eng@example.com"))
+	in.clk.Add(time.Second)
+	in.poll(t)
+	if findUser(loadState(t, in.db), "user0001@example.com") != nil {
+		t.Error("user0001, removed from staff, still in scope")
+	}
+	in.reconciled(t)
 }
