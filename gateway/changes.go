@@ -59,10 +59,11 @@ func (g *Gateway) syncChanges(ctx context.Context) {
 	// An incremental run plans the whole store's scope anew: after a
 	// reload changed the scope (an edit, maybe half-saved), it must not
 	// delete those the new scope leaves out before a full sync, with its
-	// deletion guard, has run with it.
+	// deletion guard, has run with it. Users suspended or deleted in
+	// Google are still deleted (RunDelta).
 	opts := engine.RunOptions{DeferDeletes: !reflect.DeepEqual(scopeOf(cfg), g.fullScope)}
 	if opts.DeferDeletes {
-		g.log.Warn("the sync's scope changed since the last full sync; incremental sync leaves deletions to it")
+		g.log.Warn("the sync's scope changed since the last full sync; incremental sync leaves the deletions the new scope makes to it")
 	}
 	for i, step := range ch.Steps {
 		res, err := eng.RunDelta(ctx, step, opts)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,34 +22,7 @@ import (
 // revoked, long before the next full sync; each poll that finds nothing
 // costs one call.
 func TestIncrementalSuspensionEndsBinds(t *testing.T) {
-	srv := googletest.New(t)
-	sa := googletest.NewServiceAccount(t, "ldapgate@ldapgate-test.iam.gserviceaccount.com")
-	srv.AddServiceAccount(sa)
-	srv.Delegate(sa, googletest.AllScopes...)
-	srv.SetAdmin("admin@example.com", true)
-	srv.PutUser(&admin.User{Id: "u1", PrimaryEmail: "admin@example.com", OrgUnitPath: "/"})
-	srv.PutUser(&admin.User{Id: "u2", PrimaryEmail: "bob@example.com", OrgUnitPath: "/", Name: &admin.UserName{GivenName: "Bob", FamilyName: "Baker"}})
-	dir := t.TempDir()
-	keyFile := googletest.WriteFile(t, "key.json", sa.JSONKey(t, srv.TokenURL))
-	text := fmt.Sprintf(`domain: example.com
-source:
-  type: google
-  google:
-    service_account_key: %s
-    admin_email: admin@example.com
-    api_endpoint: %s
-sync:
-  incremental: true
-  max_delete_percent: 100
-  default_privileges: [login]
-store:
-  path: %s
-ldap:
-  listen: 127.0.0.1:0
-binds: [app_password]
-`, keyFile, srv.APIEndpoint, filepath.Join(dir, "ldapgate.db"))
-	cfgPath := filepath.Join(dir, "ldapgate.yaml")
-	writeFile(t, cfgPath, text)
+	srv, cfgPath, _ := googleGatewayConfig(t, "")
 	cfg, err := LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +99,88 @@ binds: [app_password]
 	runs, err := g.DB().SyncRuns(t.Context(), 1)
 	if err != nil || len(runs) != 1 || runs[0].Kind != store.RunIncremental || runs[0].Counts.UsersDeleted != 1 {
 		t.Errorf("last run = %+v (err %v), want an incremental run deleting bob", runs, err)
+	}
+}
+
+// googleGatewayConfig starts a fake Google with an admin, bob (org unit /)
+// and carol (/Sales), and writes a config for it with sync.incremental on
+// (and extra under source); it returns the config's path and text.
+func googleGatewayConfig(t *testing.T, extra string) (*googletest.Server, string, string) {
+	t.Helper()
+	srv := googletest.New(t)
+	sa := googletest.NewServiceAccount(t, "ldapgate@ldapgate-test.iam.gserviceaccount.com")
+	srv.AddServiceAccount(sa)
+	srv.Delegate(sa, googletest.AllScopes...)
+	srv.SetAdmin("admin@example.com", true)
+	srv.AddOrgUnit("/Sales")
+	srv.PutUser(&admin.User{Id: "u1", PrimaryEmail: "admin@example.com", OrgUnitPath: "/"})
+	srv.PutUser(&admin.User{Id: "u2", PrimaryEmail: "bob@example.com", OrgUnitPath: "/", Name: &admin.UserName{GivenName: "Bob", FamilyName: "Baker"}})
+	srv.PutUser(&admin.User{Id: "u3", PrimaryEmail: "carol@example.com", OrgUnitPath: "/Sales"})
+	dir := t.TempDir()
+	keyFile := googletest.WriteFile(t, "key.json", sa.JSONKey(t, srv.TokenURL))
+	text := fmt.Sprintf(`domain: example.com
+source:
+  type: google
+  google:
+    service_account_key: %s
+    admin_email: admin@example.com
+    api_endpoint: %s
+%ssync:
+  incremental: true
+  max_delete_percent: 100
+  default_privileges: [login]
+store:
+  path: %s
+ldap:
+  listen: 127.0.0.1:0
+binds: [app_password]
+`, keyFile, srv.APIEndpoint, extra, filepath.Join(dir, "ldapgate.db"))
+	cfgPath := filepath.Join(dir, "ldapgate.yaml")
+	writeFile(t, cfgPath, text)
+	return srv, cfgPath, text
+}
+
+// A reload that narrows the scope (maybe a half-saved edit) lets the
+// incremental sync delete no one the new scope leaves out before a full
+// sync has run with it; a user suspended in Google is deleted all the
+// same, also when the suspension happened before the reload replaced the
+// source (the new source polls on from the old one's place).
+func TestIncrementalAfterReload(t *testing.T) {
+	srv, cfgPath, text := googleGatewayConfig(t, "")
+	cfg, err := LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sync.ChangesInterval = Duration(time.Hour) // the test polls
+	g := runGateway(t, cfg, testLog())
+	g.syncChanges(t.Context())
+	for _, m := range []string{"admin@example.com", "bob@example.com", "carol@example.com"} {
+		if _, ok := g.View().UserByMail(m); !ok {
+			t.Fatalf("%s not synced", m)
+		}
+	}
+
+	u := srv.User("u3")
+	u.Suspended = true
+	srv.PutUser(u)
+	before := time.Now()
+	replaceFile(t, cfgPath, strings.Replace(text, "sync:\n", "  filter:\n    org_units: [/Sales]\nsync:\n", 1))
+	if st := waitReload(t, g, before); !st.OK {
+		t.Fatal(st.Err)
+	}
+	srv.ResetCounts()
+	g.syncChanges(t.Context())
+	// The events applied before the reload are not fetched again.
+	if n := srv.Calls()["users.get"]; n != 1 {
+		t.Errorf("users.get calls after the reload = %d, want 1 (carol)", n)
+	}
+	if _, ok := g.View().UserByMail("carol@example.com"); ok {
+		t.Error("carol, suspended in Google before the reload, is still served")
+	}
+	for _, m := range []string{"admin@example.com", "bob@example.com"} {
+		if _, ok := g.View().UserByMail(m); !ok {
+			t.Errorf("%s, out of the new scope, deleted before a full sync ran with it", m)
+		}
 	}
 }
 

@@ -45,6 +45,10 @@ type DeltaFunc func(ctx context.Context, known *store.State) (*Delta, error)
 // with a run record of kind store.RunIncremental. The plan holds only
 // what the delta changes, as everything else is the store's own.
 //
+// With opts.DeferDeletes, only the deletions of the users the delta has
+// suspended, archived or deleted in the source are applied; those of users a new
+// scope leaves out wait for a full sync.
+//
 // It refuses to run before a full sync has succeeded, when the store's
 // state is not a directory to lay the delta over. A delta that touches
 // nothing applies nothing and records no run.
@@ -63,6 +67,15 @@ func (e *Engine) RunDelta(ctx context.Context, fetch DeltaFunc, opts RunOptions)
 	}
 	if d.Empty() {
 		return &Result{Plan: &store.Plan{}}, nil
+	}
+	opts.changed = make(map[string]bool, len(d.GoneUsers))
+	for _, u := range d.Users {
+		if !u.Enabled() {
+			opts.changed[u.ID] = true
+		}
+	}
+	for _, id := range d.GoneUsers {
+		opts.changed[id] = true
 	}
 	e.log.Info("fetched changes", "source", run.Source, "users", len(d.Users), "users_gone", len(d.GoneUsers),
 		"groups", len(d.Groups), "groups_gone", len(d.GoneGroups), "member_lists", len(d.Members))

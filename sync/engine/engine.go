@@ -78,6 +78,11 @@ type RunOptions struct {
 	DeferDeletes bool
 	// Progress, if set, counts what the source fetches (for displays).
 	Progress *progress.Progress
+
+	// changed holds the ids of the users an incremental run found
+	// suspended, archived or deleted: their deletions are the source's
+	// doing, not a config edit's, and DeferDeletes leaves them in the plan.
+	changed map[string]bool
 }
 
 // Result is what a run did or, for a dry run, would do.
@@ -199,12 +204,13 @@ func (e *Engine) fail(ctx context.Context, opts RunOptions, run *store.SyncRun, 
 // users' memberships and grants. Memberships and grants of the kept users
 // were never planned away (they go with a deleted user), so those users
 // stay whole. It returns the number of deletions taken out and the
-// addresses of the users held back with them.
-func deferDeletes(p *store.Plan) (int, []string) {
+// addresses of the users held back with them. The deletions of the users
+// in keep stay in the plan.
+func deferDeletes(p *store.Plan, keep map[string]bool) (int, []string) {
 	taken := make(map[string]bool) // "uid:" or "mail:" + lower-case value
 	deferred := 0
 	for _, c := range p.Users {
-		if c.Action == store.ActionDelete {
+		if c.Action == store.ActionDelete && !keep[c.User.ID] {
 			deferred++
 			taken["uid:"+strings.ToLower(c.User.UID)] = true
 			taken["mail:"+strings.ToLower(c.User.PrimaryEmail)] = true
@@ -214,7 +220,7 @@ func deferDeletes(p *store.Plan) (int, []string) {
 	heldAdds := make(map[string]bool)
 	p.Users = slices.DeleteFunc(p.Users, func(c store.UserChange) bool {
 		if c.Action == store.ActionDelete {
-			return true
+			return !keep[c.User.ID]
 		}
 		if taken["uid:"+strings.ToLower(c.User.UID)] || taken["mail:"+strings.ToLower(c.User.PrimaryEmail)] {
 			held = append(held, c.User.PrimaryEmail)
@@ -251,7 +257,7 @@ func (e *Engine) planAndApply(ctx context.Context, state *store.State, filtered 
 	deferred := 0
 	if opts.DeferDeletes {
 		var held []string
-		deferred, held = deferDeletes(plan)
+		deferred, held = deferDeletes(plan, opts.changed)
 		if deferred > 0 {
 			warnings = append(warnings, fmt.Sprintf("%d user deletion(s) left for the next scheduled sync (or ldapgate sync), where the deletion guard counts them", deferred))
 		}
