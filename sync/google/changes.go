@@ -111,8 +111,9 @@ type Changes struct {
 	// Steps fetch what the events touch, to apply one after the other:
 	// first the users suspended, archived or deleted, the groups deleted
 	// and the memberships removed (access taken away, so it goes first and
-	// lands even when the rest fails), then everything else. A step that
-	// touches nothing returns an empty delta.
+	// lands even when the rest fails), then everything else. There is no
+	// step for what the events do not touch; events that touch nothing
+	// ldapgate mirrors give no step at all.
 	Steps []engine.DeltaFunc
 
 	commit func()
@@ -198,23 +199,25 @@ func (s *Source) Changes(ctx context.Context) (*Changes, error) {
 		return nil, nil
 	}
 	s.log.Info("admin events", "new", len(ids), "events", strings.Join(names, ","))
-	return &Changes{
+	ch := &Changes{
 		Events: len(ids),
 		Names:  names,
-		Steps: []engine.DeltaFunc{
-			func(ctx context.Context, known *store.State) (*engine.Delta, error) {
-				return s.fetchDelta(ctx, known, t, true)
-			},
-			func(ctx context.Context, known *store.State) (*engine.Delta, error) {
-				return s.fetchDelta(ctx, known, t, false)
-			},
-		},
 		commit: func() {
 			cur.mu.Lock()
 			defer cur.mu.Unlock()
 			commitLocked()
 		},
-	}, nil
+	}
+	// A step only for touches there are: each step loads the store's
+	// state, seconds with 100,000 users.
+	for _, urgent := range []bool{true, false} {
+		if t.any(urgent) {
+			ch.Steps = append(ch.Steps, func(ctx context.Context, known *store.State) (*engine.Delta, error) {
+				return s.fetchDelta(ctx, known, t, urgent)
+			})
+		}
+	}
+	return ch, nil
 }
 
 // changesConn returns the poll's connection, made anew when it is old.
@@ -271,6 +274,21 @@ type groupTouch struct {
 
 func newTouches() *touches {
 	return &touches{users: make(map[string]*userTouch), groups: make(map[string]*groupTouch)}
+}
+
+// any reports whether some touch is urgent (or not).
+func (t *touches) any(urgent bool) bool {
+	for _, u := range t.users {
+		if u.urgent == urgent {
+			return true
+		}
+	}
+	for _, g := range t.groups {
+		if g.urgent == urgent {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *touches) user(email string, urgent, ifNew bool, alt string) {
