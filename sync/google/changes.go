@@ -3,6 +3,7 @@ package google
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -32,6 +33,9 @@ const DefaultChangesOverlap = 10 * time.Minute
 
 // Page size of activities.list (Google's maximum).
 const maxActivitiesPage = 1000
+
+// reportsTime is the Reports API's time format (RFC 3339, milliseconds).
+const reportsTime = "2006-01-02T15:04:05.000Z07:00"
 
 // changesConnAge bounds how long the poll's connection (its key and
 // token) is reused: a rotated key file is picked up within it.
@@ -106,8 +110,6 @@ type Changes struct {
 	// Events counts the new activities (including those that touch
 	// nothing ldapgate mirrors).
 	Events int
-	// Names are the events' names, for the log.
-	Names []string
 	// Steps fetch what the events touch, to apply one after the other:
 	// first the users suspended, archived or deleted, the groups deleted
 	// and the memberships removed (access taken away, so it goes first and
@@ -142,7 +144,7 @@ func (s *Source) Changes(ctx context.Context) (*Changes, error) {
 	var acts []*reports.Activity
 	what := "activities.list (admin events since " + start.Format(time.RFC3339) + ")"
 	err = c.pages(ctx, what, func() { acts = acts[:0] }, func(ctx context.Context, token string) (string, error) {
-		call := c.rep.Activities.List("all", "admin").StartTime(start.Format(time.RFC3339Nano)).
+		call := c.rep.Activities.List("all", "admin").StartTime(start.Format(reportsTime)).
 			MaxResults(maxActivitiesPage).Context(ctx).
 			Fields("nextPageToken", "items(id(time,uniqueQualifier),events(type,name,parameters(name,value)))")
 		if s.cfg.Customer != "" && s.cfg.Customer != DefaultCustomer {
@@ -164,18 +166,18 @@ func (s *Source) Changes(ctx context.Context) (*Changes, error) {
 	}
 
 	t := newTouches()
-	var ids []string
-	var names []string
+	fresh := make(map[string]bool)
+	names := make(map[string]int)
 	for _, a := range acts {
 		id, _ := activityID(a)
-		if _, seen := cur.seen[id]; id == "" || seen || slices.Contains(ids, id) {
+		if _, seen := cur.seen[id]; id == "" || seen || fresh[id] {
 			continue // a duplicate, or seen in an earlier poll's overlap
 		}
-		ids = append(ids, id)
+		fresh[id] = true
 		for _, e := range a.Events {
 			if e != nil {
 				t.add(e)
-				names = append(names, e.Name)
+				names[e.Name]++
 			}
 		}
 	}
@@ -194,14 +196,17 @@ func (s *Source) Changes(ctx context.Context) (*Changes, error) {
 			}
 		}
 	}
-	if len(ids) == 0 {
+	if len(fresh) == 0 {
 		commitLocked()
 		return nil, nil
 	}
-	s.log.Info("admin events", "new", len(ids), "events", strings.Join(names, ","))
+	var summary []string
+	for _, n := range slices.Sorted(maps.Keys(names)) {
+		summary = append(summary, fmt.Sprintf("%s=%d", n, names[n]))
+	}
+	s.log.Info("admin events", "new", len(fresh), "events", strings.Join(summary, ","))
 	ch := &Changes{
-		Events: len(ids),
-		Names:  names,
+		Events: len(fresh),
 		commit: func() {
 			cur.mu.Lock()
 			defer cur.mu.Unlock()

@@ -93,4 +93,3 @@ func BenchmarkIncremental100k(b *testing.B) {
 		b.ReportMetric(viewed.Seconds(), "with-view-s")
 	}
 }
-
