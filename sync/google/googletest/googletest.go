@@ -535,8 +535,9 @@ const LastPage = -1
 
 // Fault makes matching calls fail (or slow).
 type Fault struct {
-	// Call is the kind of call: token, users.list, groups.list, groups.get,
-	// members.list, orgunits.get; "" matches every API call (not token).
+	// Call is the kind of call: token, users.list, users.get, groups.list,
+	// groups.get, members.list, orgunits.get, activities.list; "" matches
+	// every API call (not token).
 	Call string
 	// Page is the page number (1 is the first), LastPage, or 0 for any.
 	Page int
