@@ -85,6 +85,10 @@ type SyncConfig struct {
 	// KeepAppPasswordsOnSuspend keeps the app passwords of users who are
 	// suspended or archived in the source.
 	KeepAppPasswordsOnSuspend bool `yaml:"keep_app_passwords_on_suspend"`
+	// Incremental polls Google's admin events (Reports API) every
+	// ChangesInterval and applies what they touch between full syncs.
+	Incremental     bool     `yaml:"incremental"`
+	ChangesInterval Duration `yaml:"changes_interval"`
 }
 
 // PrivilegeRule grants privileges to the members of a group.
@@ -158,8 +162,16 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // Defaults.
 const (
-	DefaultListen           = "127.0.0.1:3389"
-	DefaultInterval         = 15 * time.Minute
+	DefaultListen   = "127.0.0.1:3389"
+	DefaultInterval = 15 * time.Minute
+	// DefaultIncrementalInterval is sync.interval's default with
+	// sync.incremental on: the full sync is then the reconciliation that
+	// heals events Google never reported.
+	DefaultIncrementalInterval = time.Hour
+	DefaultChangesInterval     = time.Minute
+	// minChangesInterval keeps polls of the admin events far under the
+	// Reports API's quota.
+	minChangesInterval      = 10 * time.Second
 	DefaultTimeout          = 10 * time.Minute
 	DefaultMaxDeletePercent = 10
 	DefaultMaxMessageBytes  = 1 << 20
@@ -425,6 +437,12 @@ func editDistance(a, b string) int {
 func (c *Config) applyDefaults() {
 	if c.Sync.Interval == 0 {
 		c.Sync.Interval = Duration(DefaultInterval)
+		if c.Sync.Incremental {
+			c.Sync.Interval = Duration(DefaultIncrementalInterval)
+		}
+	}
+	if c.Sync.ChangesInterval == 0 {
+		c.Sync.ChangesInterval = Duration(DefaultChangesInterval)
 	}
 	if c.Sync.Timeout == 0 {
 		c.Sync.Timeout = Duration(DefaultTimeout)
@@ -483,6 +501,12 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	}
 	if c.Sync.Interval.D() < time.Minute {
 		bad("sync.interval", "must be at least 1m, got %s", c.Sync.Interval.D())
+	}
+	if c.Sync.Incremental && c.Source.Type != "google" {
+		bad("sync.incremental", "needs source.type google (it polls Google's admin events), got source.type %q", c.Source.Type)
+	}
+	if c.Sync.ChangesInterval.D() < minChangesInterval {
+		bad("sync.changes_interval", "must be at least %s, got %s", minChangesInterval, c.Sync.ChangesInterval.D())
 	}
 	if c.Sync.Timeout.D() < time.Second {
 		bad("sync.timeout", "must be at least 1s, got %s", c.Sync.Timeout.D())

@@ -187,6 +187,7 @@ func GoogleSourceConfig(cfg *Config, log *slog.Logger) google.Config {
 		Groups:              cfg.Source.Filter.Groups,
 		OrgUnits:            cfg.Source.Filter.OrgUnits,
 		CustomAttributes:    cfg.CustomAttributes(),
+		Changes:             cfg.Sync.Incremental,
 		Log:                 log,
 	}
 	if g.P12PasswordEnv != "" {

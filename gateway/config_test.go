@@ -121,6 +121,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"filter group not an email", [2]string{"[archive-users@example.com]", "[archive-users]"}, []string{"cfg.yaml:6:", "expected a group email address"}},
 		{"negative retention", [2]string{"interval: 5m", "interval: 5m\n  deleted_retention: -1h"}, []string{"cfg.yaml:9:", "sync.deleted_retention", "0s or more"}},
 		{"interval too short", [2]string{"interval: 5m", "interval: 5s"}, []string{"cfg.yaml:8:", "at least 1m"}},
+		{"incremental without google", [2]string{"interval: 5m", "interval: 5m\n  incremental: true"}, []string{"cfg.yaml:9:", "sync.incremental: needs source.type google", `got source.type "file"`}},
+		{"changes interval too short", [2]string{"interval: 5m", "interval: 5m\n  changes_interval: 2s"}, []string{"cfg.yaml:9:", "sync.changes_interval: must be at least 10s, got 2s"}},
 		{"base DN the tree cannot root", [2]string{"  listen: 127.0.0.1:3389", "  base_dn: uid=root,dc=example,dc=com"}, []string{"cfg.yaml:16:", "first RDN must be dc, o, ou or c"}},
 		{"bad listen", [2]string{"listen: 127.0.0.1:3389", "listen: localhost"}, []string{"cfg.yaml:16:", "expected host:port"}},
 		{"two hash sources", [2]string{"password_hash_env: TEST_ARCHIVE_HASH", "password_hash_env: TEST_ARCHIVE_HASH\n    password_hash_file: x"}, []string{"cfg.yaml:18:", "exactly one of"}},

@@ -111,7 +111,8 @@ func effectOf(key string) Effect {
 		return EffectNextSync
 	case first == "service_accounts", first == "binds", first == "bind_cache_ttl", first == "app_passwords",
 		first == "upstream_ldap", first == "admin", strings.HasPrefix(key, "ldap.bind_limit."),
-		strings.HasPrefix(key, "ldap.tls."), key == "sync.interval", key == "metrics.ready_max_age":
+		strings.HasPrefix(key, "ldap.tls."), key == "sync.interval", key == "metrics.ready_max_age",
+		key == "sync.incremental", key == "sync.changes_interval":
 		return EffectNow
 	}
 	// domain, store, sync.deleted_retention (a store setting), ldap

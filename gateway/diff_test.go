@@ -25,6 +25,8 @@ func TestDiff(t *testing.T) {
 	}{
 		{"same", "", "", nil},
 		{"interval", "interval: 15m", "interval: 30m", []Change{{Key: "sync.interval", Old: "15m0s", New: "30m0s", Effect: EffectNow}}},
+		{"changes interval", "interval: 15m", "interval: 15m\n  changes_interval: 30s",
+			[]Change{{Key: "sync.changes_interval", Old: "1m0s", New: "30s", Effect: EffectNow}}},
 		{"filter", "groups: [archive-users@example.com]", "groups: [staff@example.com]",
 			[]Change{{Key: "source.filter.groups", Old: "[archive-users@example.com]", New: "[staff@example.com]", Effect: EffectNextSync}}},
 		{"listen", "ldap:\n  listen: 127.0.0.1:0", "ldap:\n  listen: 127.0.0.1:389",

@@ -20,6 +20,7 @@ import (
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/dirfile"
 	"github.com/ldapgate/ldapgate/sync/engine"
+	"github.com/ldapgate/ldapgate/sync/google"
 	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
@@ -38,6 +39,10 @@ type Gateway struct {
 	// take effect when the next sync rebuilds the engine.
 	engine    *engine.Engine
 	engineCfg *Config
+	source    engine.Source // the engine's
+	// fullScope is the scope of the last full sync that could delete
+	// (see syncChanges).
+	fullScope syncScope
 
 	// syncMu serialises syncs: the scheduler and on-demand runs never overlap.
 	// It also guards changes.
@@ -90,6 +95,8 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 	g.sched.init()
 	g.metrics = newMetrics(g)
 	g.engine, g.engineCfg = g.newEngine(cfg), cfg
+	// The store's data most likely came from a sync with this config.
+	g.fullScope = scopeOf(cfg)
 	if g.changes, err = db.WatchChanges(ctx); err != nil {
 		g.auditSink.Close()
 		db.Close()
@@ -162,7 +169,25 @@ func (g *Gateway) Config() *Config { return g.config() }
 func (g *Gateway) newEngine(cfg *Config) *engine.Engine {
 	src := newSource(cfg, g.log.With("component", "google"))
 	g.metrics.setSource(src)
+	// The admin events are polled on from where the old source stopped.
+	if next, ok := src.(*google.Source); ok {
+		if old, ok := g.source.(*google.Source); ok {
+			next.ContinueChanges(old)
+		}
+	}
+	g.source = src
 	return engine.New(src, g.db, EngineOptions(cfg), g.log.With("component", "sync"))
+}
+
+// currentEngine returns the engine of the config in effect, built anew
+// after a reload. g.syncMu is held.
+func (g *Gateway) currentEngine() (*engine.Engine, *Config) {
+	cfg := g.config()
+	if cfg != g.engineCfg {
+		g.engine, g.engineCfg = g.newEngine(cfg), cfg
+		g.log.Info("sync settings of the reloaded config in effect")
+	}
+	return g.engine, cfg
 }
 
 // DB returns the gateway's store.
@@ -191,34 +216,44 @@ func (g *Gateway) LDAPAddrs() []net.Addr {
 func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Result, error) {
 	g.syncMu.Lock()
 	defer g.syncMu.Unlock()
-	cfg := g.config()
-	if cfg != g.engineCfg {
-		g.engine, g.engineCfg = g.newEngine(cfg), cfg
-		g.log.Info("sync settings of the reloaded config in effect")
-	}
+	eng, cfg := g.currentEngine()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Sync.Timeout.D())
 	defer cancel()
 	start := time.Now()
-	res, err := g.engine.Run(ctx, opts)
+	res, err := eng.Run(ctx, opts)
 	g.metrics.syncDone(opts, time.Since(start), err)
 	if err != nil || !res.Applied {
 		releaseMemory(g.log) // the fetch and the plan (hundreds of MB for 100k users)
 		return res, err
 	}
 	opts.Progress.SetPhase(progress.PhaseFinish, engine.Changes(res.Plan))
+	if !opts.DeferDeletes {
+		g.fullScope = scopeOf(cfg)
+		if src, ok := g.source.(*google.Source); ok {
+			// Its deletions deferred, a reload's sync leaves the events
+			// of deletions to be polled still.
+			src.SyncApplied()
+		}
+	}
+	return res, g.applied(ctx, res, cfg)
+}
+
+// applied audits an applied plan and serves what it wrote. g.syncMu is
+// held.
+func (g *Gateway) applied(ctx context.Context, res *engine.Result, cfg *Config) error {
 	g.auditPlan(ctx, res)
 	changed, err := g.changes.Changed(ctx)
 	if err != nil {
-		return res, err
+		return err
 	}
 	if !changed && g.viewCfg.Load() == cfg {
 		// Nothing was written and the config is the view's: the view and
 		// its trees stay. A new one would cost seconds of CPU with 100k
 		// users, and its size again in memory while both are alive.
 		releaseMemory(g.log)
-		return res, nil
+		return nil
 	}
-	return res, g.refreshView(ctx) // which releases memory too
+	return g.refreshView(ctx) // which releases memory too
 }
 
 // warmTrees builds the LDAP tree of the current view now rather than in
@@ -355,6 +390,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	watchers.Go(func() { g.watchStore(ctx) })
 
 	g.scheduledSync(ctx)
+	watchers.Go(func() { g.watchChanges(ctx) })
 	// The trees of the view loaded at start, if the sync kept it and no
 	// search has built them: the first search should not wait for them.
 	// Not before the sync, which would then run beside them (~70 MB more

@@ -36,6 +36,7 @@ type metrics struct {
 	ops         *prometheus.HistogramVec
 	searches    prometheus.Counter
 	syncRuns    *prometheus.CounterVec
+	changes     *prometheus.CounterVec
 	syncTook    prometheus.Histogram
 	lastSuccess atomic.Int64 // unix seconds; 0 = never
 	reloads     *prometheus.CounterVec
@@ -71,6 +72,8 @@ func newMetrics(g *Gateway) *metrics {
 	m.searches = prometheus.NewCounter(prometheus.CounterOpts{Name: "ldapgate_ldap_searches_total", Help: "LDAP search requests."})
 	m.syncRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ldapgate_sync_runs_total",
 		Help: "Sync runs by result: success, failure, refused (deletion guard); dry runs have dry_run in front."}, []string{"result"})
+	m.changes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ldapgate_sync_changes_polls_total",
+		Help: "Polls of Google's admin events (sync.incremental) by result: no_change, applied, failure, refused (deletion guard), waiting (no full sync yet)."}, []string{"result"})
 	m.syncTook = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ldapgate_sync_duration_seconds",
 		Help: "Duration of sync runs.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ldapgate_config_reloads_total",
@@ -83,7 +86,7 @@ func newMetrics(g *Gateway) *metrics {
 		Help:        "1, labelled with the running binary's version, commit, commit time, whether its work tree was modified, and Go version.",
 		ConstLabels: prometheus.Labels{"version": b.Version, "revision": b.Revision, "vcs_time": b.Time, "modified": strconv.FormatBool(b.Modified), "goversion": b.GoVersion}})
 	buildInfo.Set(1)
-	m.reg.MustRegister(m.binds, m.ops, m.searches, m.syncRuns, m.syncTook, m.reloads, m.reloadOK, buildInfo,
+	m.reg.MustRegister(m.binds, m.ops, m.searches, m.syncRuns, m.changes, m.syncTook, m.reloads, m.reloadOK, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_ldap_open_connections",
 		Help: "Open LDAP client connections."}, func() float64 {
@@ -168,6 +171,8 @@ func (m *metrics) syncDone(opts engine.RunOptions, took time.Duration, err error
 	}
 	m.syncRuns.WithLabelValues(result).Inc()
 }
+
+func (m *metrics) changesPolled(result string) { m.changes.WithLabelValues(result).Inc() }
 
 func (m *metrics) reloaded(ok bool) {
 	if ok {
@@ -275,7 +280,8 @@ func (g *Gateway) loadLastSuccess(ctx context.Context) {
 		return
 	}
 	for _, r := range runs {
-		if r.Error == "" {
+		// An incremental run says nothing of the full sync's age.
+		if r.Error == "" && r.Kind != store.RunIncremental {
 			g.metrics.lastSuccess.Store(r.FinishedAt.Unix())
 			return
 		}

@@ -289,11 +289,22 @@ type SyncRun struct {
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt"`
 	Source     string    `json:"source"` // e.g. "file:configs/demo-directory.json"
-	Forced     bool      `json:"forced,omitempty"`
-	Counts     Counts    `json:"counts"`
-	Plan       *Plan     `json:"plan,omitempty"`
-	Error      string    `json:"error,omitempty"`
+	// Kind is RunFull or RunIncremental; "" reads as RunFull.
+	Kind   string `json:"kind,omitempty"`
+	Forced bool   `json:"forced,omitempty"`
+	Counts Counts `json:"counts"`
+	Plan   *Plan  `json:"plan,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
+
+// Kinds of sync runs.
+const (
+	// RunFull is a sync of the whole directory.
+	RunFull = "full"
+	// RunIncremental applies the changes a source reported since the last
+	// run (Google's admin events): only the objects they touch.
+	RunIncremental = "incremental"
+)
 
 // Sentinel errors of the store.
 var (

@@ -824,9 +824,13 @@ func (db *DB) insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, er
 		}
 		plan = sql.NullString{String: rec, Valid: true}
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO sync_runs (started_at, finished_at, source, forced, counts, plan, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		nullTime(run.StartedAt), nullTime(run.FinishedAt), run.Source, run.Forced, string(counts), plan, run.Error)
+	kind := run.Kind
+	if kind == "" {
+		kind = RunFull
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO sync_runs (started_at, finished_at, source, kind, forced, counts, plan, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		nullTime(run.StartedAt), nullTime(run.FinishedAt), run.Source, kind, run.Forced, string(counts), plan, run.Error)
 	if err != nil {
 		return 0, err
 	}
@@ -854,7 +858,7 @@ func scanRun(row interface{ Scan(...any) error }, withPlan bool) (SyncRun, error
 		counts            string
 		plan              sql.NullString
 	)
-	dest := []any{&r.ID, &started, &finished, &r.Source, &r.Forced, &counts, &r.Error}
+	dest := []any{&r.ID, &started, &finished, &r.Source, &r.Kind, &r.Forced, &counts, &r.Error}
 	if withPlan {
 		dest = append(dest, &plan)
 	}
@@ -876,7 +880,7 @@ func scanRun(row interface{ Scan(...any) error }, withPlan bool) (SyncRun, error
 	return r, nil
 }
 
-const runColumns = `id, started_at, finished_at, source, forced, counts, error`
+const runColumns = `id, started_at, finished_at, source, kind, forced, counts, error`
 
 // SyncRuns returns the last limit sync runs (all if limit <= 0), newest
 // first, without their plans.

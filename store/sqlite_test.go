@@ -542,7 +542,7 @@ func TestSyncRuns(t *testing.T) {
 		t.Errorf("RecordRun wrote %d users", n)
 	}
 	plan := seedPlan()
-	applied := SyncRun{StartedAt: t1, FinishedAt: t1.Add(time.Minute), Source: "google", Forced: true,
+	applied := SyncRun{StartedAt: t1, FinishedAt: t1.Add(time.Minute), Source: "google", Kind: RunIncremental, Forced: true,
 		Counts: Counts{UsersDeleted: 42}} // Apply records the plan's counts instead
 	appliedID, err := db.Apply(ctx, plan, applied)
 	if err != nil {
@@ -551,7 +551,7 @@ func TestSyncRuns(t *testing.T) {
 	if appliedID <= failedID {
 		t.Errorf("run ids %d then %d, want increasing", failedID, appliedID)
 	}
-	failed.ID = failedID
+	failed.ID, failed.Kind = failedID, RunFull // no kind is a full sync
 	applied.ID, applied.Counts, applied.Plan = appliedID, plan.Counts(), RecordedPlan(plan)
 
 	light := func(r SyncRun) SyncRun { r.Plan = nil; return r }

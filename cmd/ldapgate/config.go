@@ -64,5 +64,8 @@ func runConfigCheck(s *streams, path string) error {
 	fmt.Fprintf(s.Out, "  services: %d service account(s)\n", len(cfg.ServiceAccounts))
 	fmt.Fprintf(s.Out, "  sync:     every %s, delete users %t, at most %g%% deleted per run, deleted users restorable for %s\n",
 		cfg.Sync.Interval.D(), cfg.DeleteUsers(), cfg.MaxDeletePercent(), cfg.DeletedRetention())
+	if cfg.Sync.Incremental {
+		fmt.Fprintf(s.Out, "  changes:  Google's admin events applied every %s (needs the reports scope)\n", cfg.Sync.ChangesInterval.D())
+	}
 	return nil
 }

@@ -78,6 +78,11 @@ type RunOptions struct {
 	DeferDeletes bool
 	// Progress, if set, counts what the source fetches (for displays).
 	Progress *progress.Progress
+
+	// changed holds the ids of the users an incremental run found
+	// suspended, archived or deleted: their deletions are the source's
+	// doing, not a config edit's, and DeferDeletes leaves them in the plan.
+	changed map[string]bool
 }
 
 // Result is what a run did or, for a dry run, would do.
@@ -129,30 +134,8 @@ func New(src Source, st Store, opts Options, log *slog.Logger) *Engine {
 // (store.ErrStale, or store.ErrBusy while the other holds the store), and
 // the run plans again from the same fetch, up to maxAttempts times.
 func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
-	run := store.SyncRun{StartedAt: e.now(), Source: e.src.Name()}
-	fail := func(res *Result, err error) (*Result, error) {
-		e.log.Error("sync failed", "source", run.Source, "err", err)
-		if opts.DryRun {
-			return res, err
-		}
-		run.FinishedAt = e.now()
-		run.Error = err.Error()
-		if res != nil {
-			run.Plan = res.Plan
-		}
-		// Record even if ctx was cancelled (a timeout is worth recording).
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		id, rerr := e.st.RecordRun(rctx, run)
-		if rerr != nil {
-			e.log.Error("cannot record the failed sync run", "err", rerr)
-			return res, errors.Join(err, fmt.Errorf("record sync run: %w", rerr))
-		}
-		if res != nil {
-			res.RunID = id
-		}
-		return res, err
-	}
+	run := store.SyncRun{StartedAt: e.now(), Source: e.src.Name(), Kind: store.RunFull}
+	fail := func(res *Result, err error) (*Result, error) { return e.fail(ctx, opts, &run, res, err) }
 
 	fctx := ctx
 	if opts.Progress != nil {
@@ -174,7 +157,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		"excluded_org_unit", fs.ExcludedOrgUnit, "excluded_group", fs.ExcludedGroup,
 		"groups_in_scope", fs.GroupsInScope, "groups_fetched", fs.GroupsFetched)
 	for attempt := 1; ; attempt++ {
-		res, err := e.planAndApply(ctx, filtered, fs, opts, &run)
+		res, err := e.planAndApply(ctx, nil, filtered, fs, opts, &run)
 		if (errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrBusy)) && attempt < maxAttempts {
 			// Another sync (ldapgate sync beside the server) applied its
 			// plan after this one loaded the store, or is still applying
@@ -190,18 +173,45 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	}
 }
 
+// fail logs a failed run and, unless it is a dry run, records it with err
+// (and the plan, if res has one).
+func (e *Engine) fail(ctx context.Context, opts RunOptions, run *store.SyncRun, res *Result, err error) (*Result, error) {
+	e.log.Error("sync failed", "source", run.Source, "kind", run.Kind, "err", err)
+	if opts.DryRun {
+		return res, err
+	}
+	run.FinishedAt = e.now()
+	run.Error = err.Error()
+	if res != nil {
+		run.Plan = res.Plan
+	}
+	// Record even if ctx was cancelled (a timeout is worth recording).
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	id, rerr := e.st.RecordRun(rctx, *run)
+	if rerr != nil {
+		e.log.Error("cannot record the failed sync run", "err", rerr)
+		return res, errors.Join(err, fmt.Errorf("record sync run: %w", rerr))
+	}
+	if res != nil {
+		res.RunID = id
+	}
+	return res, err
+}
+
 // deferDeletes takes the user deletions out of p, and the adds and
 // renames that would take the UID or address of a user it keeps (Google
 // lets an admin delete a user and recreate the address), with the new
 // users' memberships and grants. Memberships and grants of the kept users
 // were never planned away (they go with a deleted user), so those users
 // stay whole. It returns the number of deletions taken out and the
-// addresses of the users held back with them.
-func deferDeletes(p *store.Plan) (int, []string) {
+// addresses of the users held back with them. The deletions of the users
+// in keep stay in the plan.
+func deferDeletes(p *store.Plan, keep map[string]bool) (int, []string) {
 	taken := make(map[string]bool) // "uid:" or "mail:" + lower-case value
 	deferred := 0
 	for _, c := range p.Users {
-		if c.Action == store.ActionDelete {
+		if c.Action == store.ActionDelete && !keep[c.User.ID] {
 			deferred++
 			taken["uid:"+strings.ToLower(c.User.UID)] = true
 			taken["mail:"+strings.ToLower(c.User.PrimaryEmail)] = true
@@ -211,7 +221,7 @@ func deferDeletes(p *store.Plan) (int, []string) {
 	heldAdds := make(map[string]bool)
 	p.Users = slices.DeleteFunc(p.Users, func(c store.UserChange) bool {
 		if c.Action == store.ActionDelete {
-			return true
+			return !keep[c.User.ID]
 		}
 		if taken["uid:"+strings.ToLower(c.User.UID)] || taken["mail:"+strings.ToLower(c.User.PrimaryEmail)] {
 			held = append(held, c.User.PrimaryEmail)
@@ -231,21 +241,24 @@ func deferDeletes(p *store.Plan) (int, []string) {
 // changed the store under it.
 const maxAttempts = 5
 
-// planAndApply loads the store, plans, guards and (unless a dry run)
-// applies the plan. A plan made against a state another writer changed
-// before the apply fails with an error wrapping store.ErrStale.
-func (e *Engine) planAndApply(ctx context.Context, filtered *Filtered, fs FilterStats, opts RunOptions, run *store.SyncRun) (*Result, error) {
+// planAndApply loads the store (unless state is given), plans, guards and
+// (unless a dry run) applies the plan. A plan made against a state another
+// writer changed before the apply fails with an error wrapping
+// store.ErrStale.
+func (e *Engine) planAndApply(ctx context.Context, state *store.State, filtered *Filtered, fs FilterStats, opts RunOptions, run *store.SyncRun) (*Result, error) {
 	run.Forced = false
-	state, err := e.st.LoadState(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load state: %w", err)
+	if state == nil {
+		var err error
+		if state, err = e.st.LoadState(ctx); err != nil {
+			return nil, fmt.Errorf("load state: %w", err)
+		}
 	}
 
 	plan, warnings := Plan(state, filtered, e.opts)
 	deferred := 0
 	if opts.DeferDeletes {
 		var held []string
-		deferred, held = deferDeletes(plan)
+		deferred, held = deferDeletes(plan, opts.changed)
 		if deferred > 0 {
 			warnings = append(warnings, fmt.Sprintf("%d user deletion(s) left for the next scheduled sync (or ldapgate sync), where the deletion guard counts them", deferred))
 		}
@@ -258,7 +271,7 @@ func (e *Engine) planAndApply(ctx context.Context, filtered *Filtered, fs Filter
 	}
 	res := &Result{Plan: plan, Counts: plan.Counts(), Filter: fs, Warnings: warnings, DeferredDeletes: deferred}
 	c := res.Counts
-	e.log.Info("planned", "dry_run", opts.DryRun,
+	e.log.Info("planned", "kind", run.Kind, "dry_run", opts.DryRun,
 		"users_added", c.UsersAdded, "users_updated", c.UsersUpdated, "users_deleted", c.UsersDeleted,
 		"groups_added", c.GroupsAdded, "groups_updated", c.GroupsUpdated, "groups_deleted", c.GroupsDeleted,
 		"members_added", c.MembersAdded, "members_deleted", c.MembersDeleted,

@@ -98,14 +98,14 @@ func TestRun(t *testing.T) {
 			name:        "under the limit: applied",
 			keep:        10,
 			wantApplied: true,
-			wantRuns:    []store.SyncRun{{Source: "test"}},
+			wantRuns:    []store.SyncRun{{Source: "test", Kind: store.RunFull}},
 		},
 		{
 			name:        "guard refuses",
 			keep:        5,
 			wantErr:     ErrTooManyDeletes,
 			wantErrText: "deletes 5 of 10",
-			wantRuns:    []store.SyncRun{{Source: "test", Error: "too many user deletions: the plan deletes 5 of 10 directory users (50.0%, limit 10%); use --force if that is intended"}},
+			wantRuns:    []store.SyncRun{{Source: "test", Kind: store.RunFull, Error: "too many user deletions: the plan deletes 5 of 10 directory users (50.0%, limit 10%); use --force if that is intended"}},
 		},
 		{
 			name:        "guard refuses a dry run too, writing nothing",
@@ -119,7 +119,7 @@ func TestRun(t *testing.T) {
 			keep:        5,
 			run:         RunOptions{Force: true},
 			wantApplied: true,
-			wantRuns:    []store.SyncRun{{Source: "test", Forced: true, Counts: store.Counts{UsersDeleted: 5}}},
+			wantRuns:    []store.SyncRun{{Source: "test", Kind: store.RunFull, Forced: true, Counts: store.Counts{UsersDeleted: 5}}},
 			wantDeleted: 5,
 		},
 		{
@@ -131,7 +131,7 @@ func TestRun(t *testing.T) {
 			name:        "source fails",
 			src:         &snapSource{err: errors.New("connection refused")},
 			wantErrText: "fetch from test: connection refused",
-			wantRuns:    []store.SyncRun{{Source: "test", Error: "fetch from test: connection refused"}},
+			wantRuns:    []store.SyncRun{{Source: "test", Kind: store.RunFull, Error: "fetch from test: connection refused"}},
 		},
 		{
 			name:        "source fails in a dry run",
@@ -143,14 +143,14 @@ func TestRun(t *testing.T) {
 			name:        "filter fails",
 			src:         &snapSource{snap: &store.Snapshot{}},
 			wantErrText: "filter: filter group nope@example.com: no such group",
-			wantRuns:    []store.SyncRun{{Source: "test", Error: "filter: filter group nope@example.com: no such group in the source"}},
+			wantRuns:    []store.SyncRun{{Source: "test", Kind: store.RunFull, Error: "filter: filter group nope@example.com: no such group in the source"}},
 		},
 		{
 			name:        "store fails",
 			keep:        10,
 			loadErr:     errors.New("disk on fire"),
 			wantErrText: "load state: disk on fire",
-			wantRuns:    []store.SyncRun{{Source: "test", Error: "load state: disk on fire"}},
+			wantRuns:    []store.SyncRun{{Source: "test", Kind: store.RunFull, Error: "load state: disk on fire"}},
 		},
 	}
 	for _, tt := range tests {

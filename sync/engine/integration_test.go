@@ -233,7 +233,7 @@ func TestIntegrationFailuresWriteOnlyARunRecord(t *testing.T) {
 				t.Fatalf("%d runs after, %d before; want one more", len(runsAfter), len(runsBefore))
 			}
 			got := runsAfter[0] // newest first
-			want := store.SyncRun{ID: got.ID, StartedAt: now, FinishedAt: now, Source: tt.src.Name(), Error: err.Error()}
+			want := store.SyncRun{ID: got.ID, StartedAt: now, FinishedAt: now, Source: tt.src.Name(), Kind: store.RunFull, Error: err.Error()}
 			if diff := cmp.Diff(got, want); diff != "" {
 				t.Errorf("run record (-got +want):\n%s", diff)
 			}

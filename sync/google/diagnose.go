@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	admin "google.golang.org/api/admin/directory/v1"
 
@@ -88,6 +90,9 @@ func (s *Source) Diagnose(ctx context.Context) *Diagnosis {
 		later = append(later, "scope "+sc)
 	}
 	later = append(later, "read users", "read groups")
+	if s.cfg.Changes {
+		later = append(later, "read admin events")
+	}
 
 	c, err := s.connect(ctx, scopes, true)
 	if err != nil {
@@ -140,7 +145,7 @@ func (s *Source) Diagnose(ctx context.Context) *Diagnosis {
 				d.add("scope "+sc, StatusFailed, "not granted in the domain-wide delegation", fix)
 			}
 		}
-		d.skip("read users", "read groups")
+		d.skip(later[2+len(scopes):]...)
 		return d
 	default:
 		name := "access token"
@@ -208,6 +213,10 @@ func (s *Source) Diagnose(ctx context.Context) *Diagnosis {
 		d.add("read group members", StatusOK, "members of "+groupEmail+" readable", "")
 	}
 
+	if s.cfg.Changes {
+		s.checkAdminEvents(ctx, c, d)
+	}
+
 	// The filter's groups, the privilege rules' groups and org units exist.
 	for _, addr := range s.cfg.Groups {
 		s.checkGroup(ctx, c, d, "filter group "+addr, addr)
@@ -240,6 +249,34 @@ func (s *Source) Diagnose(ctx context.Context) *Diagnosis {
 		}
 	}
 	return d
+}
+
+// checkAdminEvents reads one admin event of the last day, as incremental
+// sync polls them (the token already has the reports scope).
+func (s *Source) checkAdminEvents(ctx context.Context, c *conn, d *Diagnosis) {
+	const name = "read admin events"
+	var n int
+	err := c.retry.do(ctx, "activities.list (admin events)", func(ctx context.Context) error {
+		res, err := c.rep.Activities.List("all", "admin").MaxResults(1).
+			StartTime(s.cfg.Now().UTC().Add(-24 * time.Hour).Format(time.RFC3339)).
+			Fields("items(id(time))").Context(ctx).Do()
+		if err == nil {
+			n = len(res.Items)
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		fix := hintOf(err)
+		if ge := apiError(err); ge != nil && ge.Code == http.StatusForbidden {
+			fix = "incremental sync (sync.changes_interval) reads the Reports API's admin events: " + s.delegationFix(c.key, s.Scopes())
+		}
+		d.add(name, StatusFailed, failDetail(err), fix)
+	case n == 0:
+		d.add(name, StatusOK, "readable (no admin event in the last 24 hours)", "")
+	default:
+		d.add(name, StatusOK, "readable", "")
+	}
 }
 
 // checkCustomSchemas reads the custom schemas that custom attributes map

@@ -72,6 +72,15 @@ func TestDiagnose(t *testing.T) {
 		{name: "members scope not delegated", setup: func(t *testing.T, f *fixture) {
 			f.srv.Delegate(f.sa, googletest.ScopeUsers, googletest.ScopeGroups)
 		}, failed: "scope " + googletest.ScopeMembers, detail: "not granted", fix: "with the OAuth scopes " + allScopes},
+		{name: "incremental: reads admin events", setup: func(t *testing.T, f *fixture) { f.cfg.Changes = true }},
+		{name: "incremental: reports scope not delegated", setup: func(t *testing.T, f *fixture) {
+			f.cfg.Changes = true
+			f.srv.Delegate(f.sa, googletest.ScopeUsers, googletest.ScopeGroups, googletest.ScopeMembers)
+		}, failed: "scope " + googletest.ScopeReports, detail: "not granted", fix: googletest.ScopeMembers + "," + googletest.ScopeReports},
+		{name: "incremental: admin without the reports privilege", setup: func(t *testing.T, f *fixture) {
+			f.cfg.Changes = true
+			f.srv.Inject(googletest.Fault{Call: "activities.list", Status: 403, Reason: "forbidden", Message: "Not Authorized to access this resource/api"})
+		}, failed: "read admin events", detail: "Not Authorized", fix: "incremental sync (sync.changes_interval) reads the Reports API"},
 		{name: "org unit scope not delegated", setup: func(t *testing.T, f *fixture) {
 			f.cfg.OrgUnits = []string{"/Sales"}
 			f.srv.Delegate(f.sa, googletest.ScopeUsers, googletest.ScopeGroups, googletest.ScopeMembers)

@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/oauth2"
 	admin "google.golang.org/api/admin/directory/v1"
+	reports "google.golang.org/api/admin/reports/v1"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
@@ -54,7 +55,8 @@ const (
 		"posixAccounts(primary,uid,gid,homeDirectory,shell,gecos)"
 	// With custom attributes: the custom schemas too (projection custom).
 	usersCustomFields = "nextPageToken,users(" + userFields + ",customSchemas)"
-	groupsFields      = "nextPageToken,groups(id,email,name,description,aliases,nonEditableAliases)"
+	groupsFields      = "nextPageToken,groups(" + groupFields + ")"
+	groupFields       = "id,email,name,description,aliases,nonEditableAliases"
 	membersFields     = "nextPageToken,members(id,email,type)"
 )
 
@@ -118,6 +120,13 @@ type Config struct {
 	// (projection custom, only the schemas named here).
 	CustomAttributes []dirapi.CustomAttribute
 
+	// Changes turns on incremental sync: Scopes and Diagnose then include
+	// the Reports API's audit scope, which Changes polls.
+	Changes bool
+	// ChangesOverlap is how far before the previous poll each poll of the
+	// admin events starts (0: DefaultChangesOverlap).
+	ChangesOverlap time.Duration
+
 	// Log receives retries and warnings; nil discards.
 	Log *slog.Logger
 
@@ -139,6 +148,7 @@ type Source struct {
 	pace    *pacer
 	calls   atomic.Int64
 	retries atomic.Int64
+	changes *changeCursor
 }
 
 var _ engine.Source = (*Source)(nil)
@@ -174,11 +184,17 @@ func New(cfg Config) *Source {
 	if cfg.MaxCallsPerMinute == 0 {
 		cfg.MaxCallsPerMinute = DefaultMaxCallsPerMinute
 	}
+	if cfg.ChangesOverlap <= 0 {
+		cfg.ChangesOverlap = DefaultChangesOverlap
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Source{cfg: cfg, log: log, pace: newPacer(cfg.MaxCallsPerMinute, cfg.BackoffBase, cfg.Now, cfg.Sleep)}
+	// The admin events count from now: the source is made before the
+	// full sync that starts from Google's state of now.
+	changes := &changeCursor{since: cfg.Now().UTC(), seen: make(map[string]time.Time)}
+	return &Source{cfg: cfg, log: log, pace: newPacer(cfg.MaxCallsPerMinute, cfg.BackoffBase, cfg.Now, cfg.Sleep), changes: changes}
 }
 
 // Name returns "google:" and the customer or domain.
@@ -209,11 +225,15 @@ func (s *Source) Rate() float64 { return s.pace.Rate() }
 // Scopes returns the OAuth scopes to delegate to the service account, in
 // the order the Admin console's domain-wide delegation page lists them. The
 // org unit scope is among them when the filter names org units: Diagnose
-// uses it to check they exist. Fetch needs only the other three.
+// uses it to check they exist. The Reports API's audit scope is among them
+// with incremental sync (Config.Changes). Fetch needs only the first three.
 func (s *Source) Scopes() []string {
 	sc := []string{ScopeUsers, ScopeGroups, ScopeMembers}
 	if len(s.cfg.OrgUnits) > 0 {
 		sc = append(sc, ScopeOrgUnit)
+	}
+	if s.cfg.Changes {
+		sc = append(sc, ScopeReports)
 	}
 	return sc
 }
@@ -224,6 +244,8 @@ type conn struct {
 	key *key
 	ts  oauth2.TokenSource
 	svc *admin.Service
+	// rep is the Reports API client, with the reports scope only.
+	rep *reports.Service
 	// retry runs Directory API calls (paced), tokenRetry token calls (not
 	// paced: the token endpoint is not under the Directory API's quota).
 	retry, tokenRetry *retrier
@@ -292,6 +314,11 @@ func (s *Source) connect(ctx context.Context, scopes []string, diagnosing bool) 
 		return nil, fmt.Errorf("directory api client: %w", err)
 	}
 	c := &conn{s: s, key: k, ts: ts, svc: svc}
+	if slices.Contains(scopes, ScopeReports) {
+		if c.rep, err = reports.NewService(ctx, opts...); err != nil {
+			return nil, fmt.Errorf("reports api client: %w", err)
+		}
+	}
 	c.tokenRetry = &retrier{
 		maxAttempts: s.cfg.MaxAttempts, base: s.cfg.BackoffBase, max: s.cfg.BackoffMax,
 		timeout: s.cfg.RequestTimeout, sleep: s.cfg.Sleep, now: s.cfg.Now, jitter: defaultJitter,
@@ -332,6 +359,7 @@ func (c *conn) token(ctx context.Context) error {
 // filter its counts and the reason for each user left out.
 func (s *Source) Fetch(ctx context.Context) (*store.Snapshot, error) {
 	start := time.Now()
+	s.changes.fetchStarted(s.cfg.Now().UTC())
 	calls := s.calls.Load()
 	c, err := s.connect(ctx, []string{ScopeUsers, ScopeGroups, ScopeMembers}, false)
 	if err != nil {
@@ -368,6 +396,13 @@ func (s *Source) Fetch(ctx context.Context) (*store.Snapshot, error) {
 	if firstErr != nil {
 		return nil, firstErr
 	}
+	customer := make(map[string]bool)
+	for gid, ms := range members {
+		if slices.ContainsFunc(ms, func(m store.Member) bool { return m.Type == store.MemberCustomer }) {
+			customer[gid] = true
+		}
+	}
+	s.changes.fetchDone(customer)
 	s.log.Info("fetched from google", "users", len(users), "groups", len(groups), "member_lists", len(members),
 		"calls", s.calls.Load()-calls, "took", time.Since(start).Round(time.Millisecond).String())
 	return &store.Snapshot{Users: users, Groups: groups, Members: members}, nil
@@ -436,15 +471,9 @@ func (c *conn) listUsers(ctx context.Context) ([]store.User, error) {
 			return "", err
 		}
 		for _, au := range res.Users {
-			if !c.s.cfg.KeepRoutingAliases {
-				au.NonEditableAliases = slices.DeleteFunc(au.NonEditableAliases, routingAddress)
-			}
-			u, err := dirapi.UserFromAPI(au)
-			if err == nil {
-				u.Attributes, err = dirapi.CustomAttributes(au, c.s.cfg.CustomAttributes)
-			}
+			u, err := c.s.userFromAPI(au)
 			if err != nil {
-				return "", &permanent{err}
+				return "", err
 			}
 			if i, ok := index[u.ID]; ok {
 				users[i] = u
@@ -457,6 +486,35 @@ func (c *conn) listUsers(ctx context.Context) ([]store.User, error) {
 		return res.NextPageToken, nil
 	})
 	return users, err
+}
+
+// userFromAPI converts a user of the Directory API; an error is
+// permanent.
+func (s *Source) userFromAPI(au *admin.User) (store.User, error) {
+	if !s.cfg.KeepRoutingAliases {
+		au.NonEditableAliases = slices.DeleteFunc(au.NonEditableAliases, routingAddress)
+	}
+	u, err := dirapi.UserFromAPI(au)
+	if err == nil {
+		u.Attributes, err = dirapi.CustomAttributes(au, s.cfg.CustomAttributes)
+	}
+	if err != nil {
+		return store.User{}, &permanent{err}
+	}
+	return u, nil
+}
+
+// groupFromAPI converts a group of the Directory API; an error is
+// permanent.
+func (s *Source) groupFromAPI(ag *admin.Group) (store.Group, error) {
+	if !s.cfg.KeepRoutingAliases {
+		ag.NonEditableAliases = slices.DeleteFunc(ag.NonEditableAliases, routingAddress)
+	}
+	g, err := dirapi.GroupFromAPI(ag)
+	if err != nil {
+		return store.Group{}, &permanent{err}
+	}
+	return g, nil
 }
 
 // routingAddress reports whether addr is in one of the domains Google
@@ -501,12 +559,9 @@ func (c *conn) listGroupsAndMembers(ctx context.Context) ([]store.Group, map[str
 			return "", err
 		}
 		for _, ag := range res.Groups {
-			if !c.s.cfg.KeepRoutingAliases {
-				ag.NonEditableAliases = slices.DeleteFunc(ag.NonEditableAliases, routingAddress)
-			}
-			g, err := dirapi.GroupFromAPI(ag)
+			g, err := c.s.groupFromAPI(ag)
 			if err != nil {
-				return "", &permanent{err}
+				return "", err
 			}
 			if i, ok := index[g.ID]; ok {
 				groups[i] = g

@@ -1,13 +1,16 @@
-// Package googletest is a fake of Google's OAuth token endpoint and of the
-// Admin SDK Directory API (users, groups, members, org units), served by
-// httptest for the Google source's tests and benchmarks.
+// Package googletest is a fake of Google's OAuth token endpoint, of the
+// Admin SDK Directory API (users, groups, members, org units) and of the
+// Reports API's admin activities, served by httptest for the Google
+// source's tests and benchmarks.
 //
 // It checks what Google checks: the JWT assertion's RS256 signature
 // against the service account's registered public key, its iss, sub, aud,
 // scope, iat and exp; domain-wide delegation of each scope; that the
 // impersonated user is an administrator; the bearer token and its scopes.
 // It pages with opaque page tokens, enforces the maxResults limits, honours
-// `fields` partial responses, and injects faults.
+// `fields` partial responses, and injects faults. Changes made through
+// PutUser, DeleteUser, PutGroup, DeleteGroup and SetMembers are recorded as
+// admin events (activities.list), visible after the report lag.
 package googletest
 
 import (
@@ -42,7 +45,7 @@ const (
 )
 
 // AllScopes are the scopes ldapgate may ask for.
-var AllScopes = []string{ScopeUsers, ScopeGroups, ScopeMembers, ScopeOrgUnit}
+var AllScopes = []string{ScopeUsers, ScopeGroups, ScopeMembers, ScopeOrgUnit, ScopeReports}
 
 // Server is the fake. Its exported fields may be set before the first call.
 type Server struct {
@@ -83,6 +86,11 @@ type Server struct {
 	// docs holds each stored object as generic JSON, made when it is
 	// stored, so that a partial response only copies the fields asked for.
 	docs map[any]map[string]any
+
+	activities []activity // admin events, in the order recorded
+	eventSeq   int64
+	reportLag  time.Duration
+	noAudit    bool
 }
 
 type account struct {
@@ -99,7 +107,7 @@ type grant struct {
 
 // Request is one API or token call the server answered.
 type Request struct {
-	Call  string // token, users.list, groups.list, groups.get, members.list, orgunits.get
+	Call  string // token, users.list, users.get, groups.list, groups.get, members.list, orgunits.get, activities.list
 	Query url.Values
 	// Subject is the user the access token acts as.
 	Subject string
@@ -133,10 +141,12 @@ func Start() *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", s.token)
 	mux.HandleFunc("GET /admin/directory/v1/users", s.api("users.list", s.listUsers))
+	mux.HandleFunc("GET /admin/directory/v1/users/{key}", s.api("users.get", s.getUser))
 	mux.HandleFunc("GET /admin/directory/v1/groups", s.api("groups.list", s.listGroups))
 	mux.HandleFunc("GET /admin/directory/v1/groups/{key}", s.api("groups.get", s.getGroup))
 	mux.HandleFunc("GET /admin/directory/v1/groups/{key}/members", s.api("members.list", s.listMembers))
 	mux.HandleFunc("GET /admin/directory/v1/customer/{customer}/orgunits/{path...}", s.api("orgunits.get", s.getOrgUnit))
+	mux.HandleFunc("GET /admin/reports/v1/activity/users/{userKey}/applications/{app}", s.api("activities.list", s.listActivities))
 	mux.HandleFunc("GET /_stats", func(w http.ResponseWriter, _ *http.Request) {
 		json.NewEncoder(w).Encode(Stats{Calls: s.Calls(), MaxInFlight: s.MaxInFlight(), QuotaRefused: s.QuotaRefused()})
 	})
@@ -277,17 +287,24 @@ func (s *Server) AddOrgUnit(path string) {
 	s.orgUnits[strings.ToLower(strings.Trim(path, "/"))] = true
 }
 
-// PutUser adds u, or replaces the user with its id. It keeps a copy.
+// PutUser adds u, or replaces the user with its id, and records the admin
+// events of the change. It keeps a copy.
 // Every field is served as Google serves it, and `fields` selects among
 // them like among the others: u.PosixAccounts as []*admin.UserPosixAccount,
 // for instance, comes out as posixAccounts with uid and gid as JSON strings.
 func (s *Server) PutUser(u *admin.User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var old *admin.User
+	if i := slices.IndexFunc(s.users, func(x *admin.User) bool { return x.Id == u.Id }); i >= 0 {
+		old = s.users[i]
+	}
+	s.auditUser(old, u)
 	s.users = put(s, s.users, u, func(x *admin.User) bool { return x.Id == u.Id })
 }
 
-// SetUsers replaces all users (without copying: for big benchmarks).
+// SetUsers replaces all users (without copying, without events: for big
+// benchmarks).
 func (s *Server) SetUsers(us []*admin.User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -349,10 +366,14 @@ func (s *Server) User(id string) *admin.User {
 	return nil
 }
 
-// DeleteUser deletes the user with this id, and its memberships.
+// DeleteUser deletes the user with this id, and its memberships, and
+// records DELETE_USER.
 func (s *Server) DeleteUser(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if i := slices.IndexFunc(s.users, func(x *admin.User) bool { return x.Id == id }); i >= 0 {
+		s.audit(TypeUserSettings, "DELETE_USER", "USER_EMAIL", s.users[i].PrimaryEmail)
+	}
 	// Copies, not in place: a call being answered may hold the old lists.
 	s.users = slices.DeleteFunc(slices.Clone(s.users), func(x *admin.User) bool { return x.Id == id })
 	for g, ms := range s.members {
@@ -362,10 +383,16 @@ func (s *Server) DeleteUser(id string) {
 	}
 }
 
-// PutGroup adds g, or replaces the group with its id.
+// PutGroup adds g, or replaces the group with its id, and records the
+// admin event of the change.
 func (s *Server) PutGroup(g *admin.Group) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var old *admin.Group
+	if i := slices.IndexFunc(s.groups, func(x *admin.Group) bool { return x.Id == g.Id }); i >= 0 {
+		old = s.groups[i]
+	}
+	s.auditGroup(old, g)
 	s.groups = put(s, s.groups, g, func(x *admin.Group) bool { return x.Id == g.Id })
 }
 
@@ -376,16 +403,20 @@ func (s *Server) SetGroups(gs []*admin.Group) {
 	s.groups = setAll(s, gs)
 }
 
-// DeleteGroup deletes the group with this id.
+// DeleteGroup deletes the group with this id, and records DELETE_GROUP.
 func (s *Server) DeleteGroup(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if g := s.findGroup(id); g != nil {
+		s.audit(TypeGroupSettings, "DELETE_GROUP", "GROUP_EMAIL", g.Email)
+	}
 	s.groups = slices.DeleteFunc(slices.Clone(s.groups), func(x *admin.Group) bool { return x.Id == id })
 	delete(s.members, id)
 }
 
-// SetMembers sets the direct members of the group with this id. A member
-// with only an email is completed with the id of that user or group.
+// SetMembers sets the direct members of the group with this id, and
+// records ADD_GROUP_MEMBER and REMOVE_GROUP_MEMBER for the difference. A
+// member with only an email is completed with the id of that user or group.
 func (s *Server) SetMembers(groupID string, ms ...*admin.Member) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -410,10 +441,12 @@ func (s *Server) SetMembers(groupID string, ms ...*admin.Member) {
 		out[i] = c
 		s.docs[c] = toDoc(c)
 	}
+	s.auditMembers(groupID, s.members[groupID], out)
 	s.members[groupID] = out
 }
 
-// SetAllMembers replaces all memberships (without copying).
+// SetAllMembers replaces all memberships (without copying, without
+// events).
 func (s *Server) SetAllMembers(ms map[string][]*admin.Member) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -502,8 +535,9 @@ const LastPage = -1
 
 // Fault makes matching calls fail (or slow).
 type Fault struct {
-	// Call is the kind of call: token, users.list, groups.list, groups.get,
-	// members.list, orgunits.get; "" matches every API call (not token).
+	// Call is the kind of call: token, users.list, users.get, groups.list,
+	// groups.get, members.list, orgunits.get, activities.list; "" matches
+	// every API call (not token).
 	Call string
 	// Page is the page number (1 is the first), LastPage, or 0 for any.
 	Page int
@@ -929,6 +963,10 @@ func withSchemas(d map[string]any, schemas []string) map[string]any {
 
 func (s *Server) listGroups(c *apiCall) {
 	if !c.needScope(ScopeGroups, admin.AdminDirectoryGroupScope) {
+		return
+	}
+	if key := c.r.URL.Query().Get("userKey"); key != "" {
+		s.groupsOfUser(c, key)
 		return
 	}
 	dom, ok := s.scopeParams(c)
