@@ -227,9 +227,7 @@ func TestNoSecrets(t *testing.T) {
 	}
 	json.Unmarshal(keyJSON, &jk)
 	secrets := []string{"p12-password-x", "wrong-password-y", "PRIVATE KEY", "eyJ" /* any JWT */}
-	for _, line := range strings.Split(jk.PrivateKey, "\n")[1:5] {
-		secrets = append(secrets, line)
-	}
+	secrets = append(secrets, strings.Split(jk.PrivateKey, "\n")[1:5]...)
 	secrets = append(secrets, f.srv.AccessTokens()...)
 	secrets = append(secrets, base64.StdEncoding.EncodeToString(f.sa.Key.D.Bytes())[:20])
 	if len(f.srv.AccessTokens()) == 0 {

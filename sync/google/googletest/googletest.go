@@ -624,15 +624,14 @@ func writeAPIError(w http.ResponseWriter, code int, reason, msg string, extra ma
 
 // apiCall is what a handler sees of a call.
 type apiCall struct {
-	r       *http.Request
-	grant   *grant
-	w       http.ResponseWriter
-	status  int
-	page    int  // set by listing handlers
-	last    bool // set by listing handlers
-	token   bool // the call carries a page token
-	checked bool // faults were checked
-	name    string
+	r      *http.Request
+	grant  *grant
+	w      http.ResponseWriter
+	status int
+	page   int  // set by listing handlers
+	last   bool // set by listing handlers
+	token  bool // the call carries a page token
+	name   string
 }
 
 // api wraps a Directory API handler: latency, auth, API enablement,
