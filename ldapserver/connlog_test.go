@@ -74,9 +74,11 @@ func TestConnDisconnectLogsOnce(t *testing.T) {
 		}
 	}
 	s.mu.Unlock()
+	// The client itself stays: were its close read first, the requests
+	// would be cancelled instead of failing to write.
 	close(release)
-	c.Close()
 	<-closed
+	c.Close()
 
 	out := buf.String()
 	if strings.Contains(out, "level=ERROR") {
