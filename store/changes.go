@@ -15,8 +15,10 @@ import (
 // It holds one connection of the read pool, because SQLite's data_version
 // is per connection; data_version is the cheap test, the directory
 // generation (raised by every directory write) the one that decides.
+// PostgreSQL has no such test: there each call reads the generation.
 type Changes struct {
 	conn       *sql.Conn
+	eng        engine
 	version    int64
 	generation int64
 }
@@ -27,7 +29,7 @@ func (db *DB) WatchChanges(ctx context.Context) (*Changes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: watch changes: %w", err)
 	}
-	c := &Changes{conn: conn, version: -1, generation: -1}
+	c := &Changes{conn: conn, eng: db.read.eng, version: -1, generation: -1}
 	if _, err := c.Changed(ctx); err != nil {
 		conn.Close()
 		return nil, err
@@ -38,14 +40,16 @@ func (db *DB) WatchChanges(ctx context.Context) (*Changes, error) {
 // Changed reports whether the directory data changed since the previous
 // call.
 func (c *Changes) Changed(ctx context.Context) (bool, error) {
-	var v int64
-	if err := c.conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
-		return false, fmt.Errorf("store: watch changes: %w", err)
+	if q := c.eng.dataVersion(); q != "" {
+		var v int64
+		if err := c.conn.QueryRowContext(ctx, q).Scan(&v); err != nil {
+			return false, fmt.Errorf("store: watch changes: %w", err)
+		}
+		if v == c.version {
+			return false, nil
+		}
+		c.version = v
 	}
-	if v == c.version {
-		return false, nil
-	}
-	c.version = v
 	var g int64
 	if err := c.conn.QueryRowContext(ctx, "SELECT generation FROM directory_generation WHERE id = 1").Scan(&g); err != nil {
 		return false, fmt.Errorf("store: watch changes: %w", err)

@@ -1,13 +1,12 @@
 package store
 
 import (
-	"path/filepath"
 	"testing"
 )
 
-func TestChangesSeesOtherConnections(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ldapgate.db")
-	db := openPath(t, path)
+func testChangesSeesOtherConnections(t *testing.T, be backend) {
+	path := be.fresh(t)
+	db := be.openAt(t, path)
 	c, err := db.WatchChanges(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +31,7 @@ func TestChangesSeesOtherConnections(t *testing.T) {
 		t.Error("the same commit was reported twice")
 	}
 	// Another process, as the CLI is: a second DB on the same file.
-	other := openPath(t, path)
+	other := be.openAt(t, path)
 	if err := other.GrantAdmin(t.Context(), alice.ID, "export"); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,8 +44,8 @@ type DB struct {
 	// DefaultDeletedRetention.
 	DeletedRetention time.Duration
 
-	write *sql.DB
-	read  *sql.DB
+	write pool
+	read  pool
 	full  fullState // diskfull.go
 }
 
@@ -63,23 +64,48 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db := &DB{Now: time.Now, KeepRuns: 10000, KeepRunPlans: 100, DeletedRetention: DefaultDeletedRetention}
-	if db.write, err = sql.Open("sqlite", dsn(abs, "_txlock=immediate")); err != nil {
+	db := newDB()
+	write, err := sql.Open("sqlite", dsn(abs, "_txlock=immediate"))
+	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db.write.SetMaxOpenConns(1)
+	write.SetMaxOpenConns(1)
+	db.write = pool{write, sqliteEngine{}}
 	if err := db.init(ctx); err != nil {
-		db.write.Close()
+		write.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	if db.read, err = sql.Open("sqlite", dsn(abs, "_pragma=query_only(1)")); err != nil {
-		db.write.Close()
+	read, err := sql.Open("sqlite", dsn(abs, "_pragma=query_only(1)"))
+	if err != nil {
+		write.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db.read.SetMaxOpenConns(readConns)
-	db.read.SetMaxIdleConns(readConns)
+	read.SetMaxOpenConns(readConns)
+	read.SetMaxIdleConns(readConns)
+	db.read = pool{read, sqliteEngine{}}
 	return db, nil
 }
+
+// newDB returns a DB with the defaults of its settings.
+func newDB() *DB {
+	return &DB{Now: time.Now, KeepRuns: 10000, KeepRunPlans: 100, DeletedRetention: DefaultDeletedRetention}
+}
+
+// sqliteEngine is SQLite, in whose dialect the store's queries are written.
+type sqliteEngine struct{}
+
+func (sqliteEngine) rebind(query string) string { return query }
+
+// lockWrites does nothing: the writer's transactions begin IMMEDIATE.
+func (sqliteEngine) lockWrites(context.Context, *sql.Tx) error { return nil }
+
+// snapshot: a SQLite read transaction in WAL mode sees one snapshot.
+func (sqliteEngine) snapshot() *sql.TxOptions { return &sql.TxOptions{ReadOnly: true} }
+
+// dataVersion: SQLite's data_version is per connection.
+func (sqliteEngine) dataVersion() string { return "PRAGMA data_version" }
+
+func (sqliteEngine) migrations() (fs.FS, error) { return fs.Sub(migrationFiles, "migrations") }
 
 // dsn is the modernc data source name for the database file at abs, with
 // the pragmas every connection gets and the extra query parameters.
@@ -128,9 +154,13 @@ type migration struct {
 	sql     string
 }
 
-// migrations returns the embedded migrations by version.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+// migrations returns the engine's embedded migrations by version.
+func migrations(eng engine) ([]migration, error) {
+	fsys, err := eng.migrations()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +171,7 @@ func migrations() ([]migration, error) {
 		if err != nil || v <= 0 {
 			return nil, fmt.Errorf("migration %s: name does not start with a version", e.Name())
 		}
-		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
+		b, err := fs.ReadFile(fsys, e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -159,12 +189,17 @@ func migrations() ([]migration, error) {
 // migrate applies the migrations the database lacks, each in its own
 // transaction, and records them in schema_migrations.
 func (db *DB) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := migrations(db.write.eng)
 	if err != nil {
 		return err
 	}
-	if _, err := db.write.ExecContext(ctx,
-		`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+	// Under the write lock: several ldapgates may start at once on one
+	// PostgreSQL database.
+	if err := db.writeTx(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx,
+			`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	var current int
@@ -185,23 +220,32 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 func (db *DB) migrateOne(ctx context.Context, m migration) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	return db.writeTx(ctx, func(tx *txn) error {
+		// Another process may have applied it since we looked.
+		var done bool
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		// The migration's text is the engine's own: not rebound.
+		if _, err := tx.Tx.ExecContext(ctx, m.sql); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, db.now())
+		return err
+	})
+}
+
+// writeTx runs write in a write transaction and commits it.
+func (db *DB) writeTx(ctx context.Context, write func(*txn) error) error {
+	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	// Another process may have applied it since we looked.
-	var done bool
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
-		return err
-	}
-	if done {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, db.now()); err != nil {
+	if err := write(tx); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -297,17 +341,22 @@ func parseAttrs(s string) (map[string][]string, error) {
 	return attrs, nil
 }
 
-// dbError marks SQLite's uniqueness violations with ErrConflict and its
-// foreign key violations (a reference to a missing row) with ErrNotFound.
+// dbError marks uniqueness violations with ErrConflict and foreign key
+// violations (a reference to a missing row) with ErrNotFound.
 func dbError(err error) error {
 	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return err
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
 	}
-	switch se.Code() {
-	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+	switch pgCode(err) {
+	case pgUniqueViolation:
 		return fmt.Errorf("%w: %w", ErrConflict, err)
-	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+	case pgForeignKeyViolation:
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return err
@@ -396,7 +445,7 @@ func scanGrant(rows *sql.Rows) (Grant, error) {
 }
 
 // queryAll runs query and scans each row with scan.
-func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(*sql.Rows) (T, error), query string) ([]T, error) {
+func queryAll[T any](ctx context.Context, tx *txn, scan func(*sql.Rows) (T, error), query string) ([]T, error) {
 	rows, err := tx.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
@@ -418,7 +467,7 @@ func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(*sql.Rows) (T, e
 // grants by user ID, privilege, origin and rule (all byte-wise). Empty
 // slices are nil; Members is never nil.
 func (db *DB) LoadState(ctx context.Context) (*State, error) {
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.read.BeginTx(ctx, db.read.eng.snapshot())
 	if err != nil {
 		return nil, fmt.Errorf("store: load state: %w", err)
 	}
@@ -505,13 +554,13 @@ func (db *DB) apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error)
 	if plan == nil {
 		plan = &Plan{}
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: apply: %w", err)
 	}
 	defer tx.Rollback()
 	if plan.Generation != nil {
-		// The transaction is IMMEDIATE: no other writer can move the
+		// The transaction holds the write lock: no other writer can move the
 		// generation between this check and the commit.
 		var gen int64
 		if err := tx.QueryRowContext(ctx, `SELECT generation FROM directory_generation WHERE id = 1`).Scan(&gen); err != nil {
@@ -585,7 +634,7 @@ func (c GrantChange) action() Action  { return c.Action }
 // stmts prepares each statement once per transaction; the statements close
 // with the transaction.
 type stmts struct {
-	tx *sql.Tx
+	tx *txn
 	m  map[string]*sql.Stmt
 }
 
@@ -796,7 +845,7 @@ func (db *DB) RecordRun(ctx context.Context, run SyncRun) (int64, error) {
 }
 
 func (db *DB) recordRun(ctx context.Context, run SyncRun) (int64, error) {
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: record run: %w", err)
 	}
@@ -811,7 +860,7 @@ func (db *DB) recordRun(ctx context.Context, run SyncRun) (int64, error) {
 	return id, nil
 }
 
-func (db *DB) insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, error) {
+func (db *DB) insertRun(ctx context.Context, tx *txn, run SyncRun) (int64, error) {
 	counts, err := json.Marshal(run.Counts)
 	if err != nil {
 		return 0, err
@@ -824,13 +873,10 @@ func (db *DB) insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, er
 		}
 		plan = sql.NullString{String: rec, Valid: true}
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO sync_runs (started_at, finished_at, source, forced, counts, plan, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		nullTime(run.StartedAt), nullTime(run.FinishedAt), run.Source, run.Forced, string(counts), plan, run.Error)
-	if err != nil {
-		return 0, err
-	}
-	id, err := res.LastInsertId()
+	var id int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO sync_runs (started_at, finished_at, source, forced, counts, plan, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		nullTime(run.StartedAt), nullTime(run.FinishedAt), run.Source, run.Forced, string(counts), plan, run.Error).Scan(&id)
 	if err != nil {
 		return 0, err
 	}
@@ -840,7 +886,7 @@ func (db *DB) insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, er
 	// The last successful run stays, however many failed since: it is
 	// what tells a restarted ldapgate that its data came from a sync.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM sync_runs WHERE id <= ?
-		AND id IS NOT (SELECT max(id) FROM sync_runs WHERE error = '')`, id-db.KeepRuns); err != nil {
+		AND id <> coalesce((SELECT max(id) FROM sync_runs WHERE error = ''), 0)`, id-db.KeepRuns); err != nil {
 		return 0, fmt.Errorf("prune runs: %w", err)
 	}
 	return id, nil
@@ -882,7 +928,7 @@ const runColumns = `id, started_at, finished_at, source, forced, counts, error`
 // first, without their plans.
 func (db *DB) SyncRuns(ctx context.Context, limit int) ([]SyncRun, error) {
 	if limit <= 0 {
-		limit = -1
+		limit = math.MaxInt32
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT `+runColumns+` FROM sync_runs ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
@@ -926,7 +972,7 @@ func (db *DB) PutLocalUser(ctx context.Context, u User) error {
 		return errors.New("store: put local user: id, uid and primary email are required")
 	}
 	now := db.now()
-	err := db.writeDirectory(ctx, func(tx *sql.Tx) error {
+	err := db.writeDirectory(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
 		VALUES (`+userValues+`)
 		ON CONFLICT (id) DO UPDATE SET uid = excluded.uid, primary_email = excluded.primary_email,
@@ -981,7 +1027,7 @@ func (db *DB) RevokeAdmin(ctx context.Context, userID, privilege string) error {
 // writeUser runs query in a directory write if the user with the given id
 // exists, and fails with ErrNotFound otherwise.
 func (db *DB) writeUser(ctx context.Context, userID, query string, args ...any) error {
-	return db.writeDirectory(ctx, func(tx *sql.Tx) error {
+	return db.writeDirectory(ctx, func(tx *txn) error {
 		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM users WHERE id = ?`, userID).Scan(&exists); err != nil {
 			return err
@@ -996,22 +1042,16 @@ func (db *DB) writeUser(ctx context.Context, userID, query string, args ...any) 
 
 // writeDirectory runs write in a transaction that raises the directory
 // generation, so running ldapgates serve the change (Changes).
-func (db *DB) writeDirectory(ctx context.Context, write func(*sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := write(tx); err != nil {
-		return dbError(err)
-	}
-	if err := bumpGeneration(ctx, tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+func (db *DB) writeDirectory(ctx context.Context, write func(*txn) error) error {
+	return db.writeTx(ctx, func(tx *txn) error {
+		if err := write(tx); err != nil {
+			return dbError(err)
+		}
+		return bumpGeneration(ctx, tx)
+	})
 }
 
-func bumpGeneration(ctx context.Context, tx *sql.Tx) error {
+func bumpGeneration(ctx context.Context, tx *txn) error {
 	_, err := tx.ExecContext(ctx, `UPDATE directory_generation SET generation = generation + 1 WHERE id = 1`)
 	return err
 }
