@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -87,10 +88,26 @@ type PrivilegeRule struct {
 	Privileges []string `yaml:"privileges"`
 }
 
-// StoreConfig locates the SQLite store.
+// StoreConfig locates the store: a SQLite file (the default), or a
+// PostgreSQL database that several ldapgates share.
 type StoreConfig struct {
-	Path string `yaml:"path"`
+	// Driver is "sqlite" (default) or "postgres".
+	Driver string `yaml:"driver"`
+	Path   string `yaml:"path"` // sqlite
+	// DSN, or the file or environment variable holding it, names the
+	// PostgreSQL database (a postgres:// URL or libpq key=value string).
+	// A password goes in the file, the variable, PGPASSWORD or ~/.pgpass,
+	// never in the YAML.
+	DSN     string `yaml:"dsn"`
+	DSNFile string `yaml:"dsn_file"`
+	DSNEnv  string `yaml:"dsn_env"`
 }
+
+// Store drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
 
 // LDAPConfig configures the LDAP listener and the directory tree.
 type LDAPConfig struct {
@@ -166,6 +183,69 @@ func (c *Config) resolve(p string) string {
 
 // StorePath is the store's path, resolved against the config's directory.
 func (c *Config) StorePath() string { return c.resolve(c.Store.Path) }
+
+// StoreName names the store for messages and logs: the SQLite file, or
+// where the PostgreSQL DSN comes from (never the DSN, which may hold the
+// password).
+func (c *Config) StoreName() string {
+	s := c.Store
+	switch {
+	case s.Driver != DriverPostgres:
+		return c.StorePath()
+	case s.DSNFile != "":
+		return "postgres (DSN in " + c.resolve(s.DSNFile) + ")"
+	case s.DSNEnv != "":
+		return "postgres (DSN in $" + s.DSNEnv + ")"
+	}
+	return "postgres (store.dsn)"
+}
+
+// StoreDSN returns the PostgreSQL DSN from store.dsn, its file or its
+// environment variable. The error never contains the DSN.
+func (c *Config) StoreDSN() (string, error) {
+	s := c.Store
+	switch {
+	case s.DSNFile != "":
+		b, err := os.ReadFile(c.resolve(s.DSNFile))
+		if err != nil {
+			return "", fmt.Errorf("store.dsn_file: %w", err)
+		}
+		if strings.TrimSpace(string(b)) == "" {
+			return "", fmt.Errorf("store.dsn_file: %s is empty", c.resolve(s.DSNFile))
+		}
+		return strings.TrimSpace(string(b)), nil
+	case s.DSNEnv != "":
+		v, ok := os.LookupEnv(s.DSNEnv)
+		if !ok || strings.TrimSpace(v) == "" {
+			return "", fmt.Errorf("store.dsn_env: environment variable %s is not set", s.DSNEnv)
+		}
+		return strings.TrimSpace(v), nil
+	case s.DSN != "":
+		return s.DSN, nil
+	}
+	return "", errors.New("store: no DSN: set store.dsn, store.dsn_file or store.dsn_env")
+}
+
+// dsnHasPassword reports whether dsn, a postgres:// URL or a libpq
+// key=value string, carries a password.
+func dsnHasPassword(dsn string) bool {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return true // unparsable: not echoed, and not trusted either
+		}
+		_, set := u.User.Password()
+		return set || u.Query().Has("password")
+	}
+	// libpq allows spaces around the =.
+	fields := strings.Fields(strings.ReplaceAll(dsn, "=", " = "))
+	for i, f := range fields {
+		if f == "password" && i+1 < len(fields) && fields[i+1] == "=" {
+			return true
+		}
+	}
+	return false
+}
 
 // SourceFile is the directory file's path, resolved.
 func (c *Config) SourceFile() string { return c.resolve(c.Source.File) }
@@ -393,7 +473,10 @@ func (c *Config) applyDefaults() {
 	if c.Sync.Timeout == 0 {
 		c.Sync.Timeout = Duration(DefaultTimeout)
 	}
-	if c.Store.Path == "" {
+	if c.Store.Driver == "" {
+		c.Store.Driver = DriverSQLite
+	}
+	if c.Store.Path == "" && c.Store.Driver == DriverSQLite {
 		c.Store.Path = "data/ldapgate.db"
 	}
 	if c.LDAP.Listen == "" {
@@ -410,6 +493,37 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
+	}
+}
+
+// validateStore checks the store's keys: a driver, and the keys of that
+// driver only.
+func (c *Config) validateStore(bad func(key, format string, args ...any)) {
+	s := c.Store
+	dsnKeys := 0
+	for _, v := range []string{s.DSN, s.DSNFile, s.DSNEnv} {
+		if v != "" {
+			dsnKeys++
+		}
+	}
+	switch s.Driver {
+	case DriverSQLite:
+		if dsnKeys > 0 {
+			bad("store", "dsn, dsn_file and dsn_env go with driver: postgres; the sqlite store is store.path")
+		}
+	case DriverPostgres:
+		if s.Path != "" {
+			bad("store.path", "goes with driver: sqlite; a postgres store is named by dsn, dsn_file or dsn_env")
+		}
+		if dsnKeys != 1 {
+			bad("store", "driver postgres needs exactly one of dsn, dsn_file, dsn_env (postgres://user@host/db)")
+		}
+		if s.DSN != "" && dsnHasPassword(s.DSN) {
+			// The DSN is not echoed: it holds the password.
+			bad("store.dsn", "holds a password: put the DSN in dsn_file or dsn_env, or the password in PGPASSWORD or ~/.pgpass")
+		}
+	default:
+		bad("store.driver", "expected %q or %q, got %q", DriverSQLite, DriverPostgres, s.Driver)
 	}
 }
 
@@ -435,6 +549,7 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	default:
 		bad("source.type", "expected \"file\" or \"google\", got %q", c.Source.Type)
 	}
+	c.validateStore(bad)
 	for i, g := range c.Source.Filter.Groups {
 		if !strings.Contains(g, "@") {
 			bad(fmt.Sprintf("source.filter.groups[%d]", i), "expected a group email address, got %q", g)

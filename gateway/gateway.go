@@ -98,7 +98,19 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 
 // OpenStore opens the store the config names, with its store settings.
 func OpenStore(ctx context.Context, cfg *Config) (*store.DB, error) {
-	db, err := store.Open(ctx, cfg.StorePath())
+	var (
+		db  *store.DB
+		err error
+	)
+	if cfg.Store.Driver == DriverPostgres {
+		dsn, derr := cfg.StoreDSN()
+		if derr != nil {
+			return nil, derr
+		}
+		db, err = store.OpenPostgres(ctx, dsn)
+	} else {
+		db, err = store.Open(ctx, cfg.StorePath())
+	}
 	if err != nil {
 		return nil, err
 	}

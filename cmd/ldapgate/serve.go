@@ -38,6 +38,6 @@ func runServe(cmd *cobra.Command, s *streams, opts *serveOptions) error {
 		return err
 	}
 	defer g.Close()
-	log.Info("ldapgate starting", "version", gateway.Version, "config", cfg.Path(), "store", cfg.StorePath())
+	log.Info("ldapgate starting", "version", gateway.Version, "config", cfg.Path(), "store", cfg.StoreName())
 	return g.Run(ctx)
 }

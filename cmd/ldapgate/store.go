@@ -40,6 +40,6 @@ func runStoreBackup(cmd *cobra.Command, s *streams, opts *storeOptions, dst stri
 	if err := db.Backup(cmd.Context(), dst); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(s.Out, "Backed up %s to %s.\n", cfg.StorePath(), dst)
+	_, err = fmt.Fprintf(s.Out, "Backed up %s to %s.\n", cfg.StoreName(), dst)
 	return err
 }
