@@ -87,6 +87,7 @@ var conformance = []struct {
 	{"SyncRunHistoryBounded", testSyncRunHistoryBounded},
 	{"ApplyStalePlan", testApplyStalePlan},
 	{"LastSuccessfulRunKept", testLastSuccessfulRunKept},
+	{"Leases", testLeases},
 }
 
 func TestConformance(t *testing.T) {
