@@ -80,6 +80,10 @@ type SyncConfig struct {
 	// KeepAppPasswordsOnSuspend keeps the app passwords of users who are
 	// suspended or archived in the source.
 	KeepAppPasswordsOnSuspend bool `yaml:"keep_app_passwords_on_suspend"`
+	// LeaseTTL is how long the scheduler and sync leases last unless
+	// renewed: an instance that dies hands over the scheduled syncs
+	// within it.
+	LeaseTTL Duration `yaml:"lease_ttl"`
 }
 
 // PrivilegeRule grants privileges to the members of a group.
@@ -252,6 +256,9 @@ func (c *Config) SourceFile() string { return c.resolve(c.Source.File) }
 
 // DeleteUsers reports whether syncs delete users that left the source.
 func (c *Config) DeleteUsers() bool { return c.Sync.DeleteUsers == nil || *c.Sync.DeleteUsers }
+
+// LeaseTTL is the TTL of the scheduler and sync leases.
+func (c *Config) LeaseTTL() time.Duration { return c.Sync.LeaseTTL.D() }
 
 // DeletedRetention is how long the store keeps a deleted user's tombstone.
 func (c *Config) DeletedRetention() time.Duration {
@@ -473,6 +480,9 @@ func (c *Config) applyDefaults() {
 	if c.Sync.Timeout == 0 {
 		c.Sync.Timeout = Duration(DefaultTimeout)
 	}
+	if c.Sync.LeaseTTL == 0 {
+		c.Sync.LeaseTTL = Duration(DefaultLeaseTTL)
+	}
 	if c.Store.Driver == "" {
 		c.Store.Driver = DriverSQLite
 	}
@@ -565,6 +575,9 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	}
 	if c.Sync.Timeout.D() < time.Second {
 		bad("sync.timeout", "must be at least 1s, got %s", c.Sync.Timeout.D())
+	}
+	if ttl := c.LeaseTTL(); ttl < 15*time.Second {
+		bad("sync.lease_ttl", "must be at least 15s (a third of it is the renewal period), got %s", ttl)
 	}
 	if r := c.DeletedRetention(); r < 0 {
 		bad("sync.deleted_retention", "expected a duration of 0s or more (e.g. 720h for 30 days), got %s", r)

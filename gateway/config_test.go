@@ -120,6 +120,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"missing domain", [2]string{"domain: example.com\n", ""}, []string{"domain: required"}},
 		{"filter group not an email", [2]string{"[archive-users@example.com]", "[archive-users]"}, []string{"cfg.yaml:6:", "expected a group email address"}},
 		{"negative retention", [2]string{"interval: 5m", "interval: 5m\n  deleted_retention: -1h"}, []string{"cfg.yaml:9:", "sync.deleted_retention", "0s or more"}},
+		{"lease too short", [2]string{"interval: 5m", "interval: 5m\n  lease_ttl: 5s"}, []string{"cfg.yaml:9:", "sync.lease_ttl: must be at least 15s"}},
 		{"interval too short", [2]string{"interval: 5m", "interval: 5s"}, []string{"cfg.yaml:8:", "at least 1m"}},
 		{"base DN the tree cannot root", [2]string{"  listen: 127.0.0.1:3389", "  base_dn: uid=root,dc=example,dc=com"}, []string{"cfg.yaml:16:", "first RDN must be dc, o, ou or c"}},
 		{"bad listen", [2]string{"listen: 127.0.0.1:3389", "listen: localhost"}, []string{"cfg.yaml:16:", "expected host:port"}},

@@ -60,6 +60,7 @@ type Gateway struct {
 	binds   *bindHistory // recent bind outcomes per user (admin.go)
 	audit   *slog.Logger // audit records: binds, applied changes
 	web     httpTimeouts // of the portal and metrics.listen (metrics.go)
+	leases  leases       // which instance on one store syncs (lease.go)
 }
 
 // New opens the store named by cfg and builds the current view from it, so
@@ -87,6 +88,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	g.storePoll = defaultStorePoll
+	g.leases.holder, g.leases.every = newHolder(), cfg.LeaseTTL()/3
 	if err := g.refreshView(ctx); err != nil {
 		g.changes.Close()
 		db.Close()
@@ -200,6 +202,13 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Sync.Timeout.D())
 	defer cancel()
+	if !opts.DryRun {
+		release, err := g.holdSyncLease(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	start := time.Now()
 	res, err := g.engine.Run(ctx, opts)
 	g.metrics.syncDone(opts, time.Since(start), err)
@@ -349,6 +358,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	var watchers sync.WaitGroup
 	defer watchers.Wait()
 	watchers.Go(func() { g.watchStore(ctx) })
+	g.campaign(ctx)
+	watchers.Go(func() { g.keepCampaigning(ctx) })
 
 	g.scheduledSync(ctx)
 	// The trees of the view loaded at start, if the sync kept it and no
@@ -404,8 +415,14 @@ func serviceAccounts(cfg *Config) ([]ldapserver.ServiceAccount, error) {
 func (g *Gateway) scheduledSync(ctx context.Context) {
 	start := time.Now()
 	g.sched.started(start)
+	if !g.IsLeader() {
+		g.log.Debug("scheduled sync left to the instance that holds the scheduler lease")
+		return
+	}
 	res, err := g.Sync(ctx, engine.RunOptions{})
 	switch {
+	case err != nil && errors.Is(err, ErrSyncRunning):
+		g.log.Info("scheduled sync skipped", "why", err)
 	case err != nil && errors.Is(err, engine.ErrTooManyDeletes):
 		g.log.Error("sync refused; the LDAP side keeps serving the last good data; run `ldapgate sync --force` if the deletions are intended", "err", err)
 	case err != nil:
@@ -499,6 +516,10 @@ func (g *Gateway) watchStore(ctx context.Context) {
 		// truncated once that works (a no-op otherwise).
 		if err := g.db.TruncateWAL(ctx); err != nil {
 			g.log.Debug("the store's WAL is not truncated yet", "err", err)
+		}
+		if !g.IsLeader() {
+			// Another instance syncs: its runs are this one's too (/readyz).
+			g.loadLastSuccess(ctx)
 		}
 		changed, err := g.changes.Changed(ctx)
 		if err == nil && changed {

@@ -1,40 +1,44 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ldapgate/ldapgate/internal/pgtest"
+	"github.com/ldapgate/ldapgate/sync/engine"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // postgresConfig is the demo config on a fresh PostgreSQL database, its
-// DSN in an environment variable.
-func postgresConfig(t *testing.T) *Config {
+// DSN in an environment variable, and the path of its directory file.
+func postgresConfig(t *testing.T) (*Config, string) {
 	t.Helper()
 	dir := t.TempDir()
-	text, _ := demoFiles(t, dir)
+	text, dirFile := demoFiles(t, dir)
 	t.Setenv("TEST_LDAPGATE_DSN", pgtest.DSN(t))
 	text = strings.Replace(text, "  path: "+filepath.Join(dir, "ldapgate.db"), "  driver: postgres\n  dsn_env: TEST_LDAPGATE_DSN", 1)
 	cfg, err := ParseConfig(filepath.Join(dir, "ldapgate.yaml"), []byte(text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg
+	return cfg, dirFile
 }
 
 // Two ldapgates on one PostgreSQL database serve the same directory (the
 // second one's first sync finds nothing to apply), and both serve a
 // privilege granted by a third process (the CLI).
 func TestGatewaysShareAPostgresStore(t *testing.T) {
-	cfg := postgresConfig(t)
+	cfg, _ := postgresConfig(t)
 	fast := func(g *Gateway) { g.storePoll = 10 * time.Millisecond }
 	a, b := runGateway(t, cfg, testLog(), fast), runGateway(t, cfg, testLog(), fast)
 
@@ -57,7 +61,7 @@ func TestGatewaysShareAPostgresStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.Generation != 1 {
-		t.Errorf("directory generation %d after two first syncs, want 1: the second applied again", st.Generation)
+		t.Errorf("directory generation %d after two starts, want 1: the second applied again", st.Generation)
 	}
 
 	cli, err := OpenStore(t.Context(), cfg)
@@ -84,4 +88,133 @@ func TestGatewaysShareAPostgresStore(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+}
+
+// startGateway runs a gateway like runGateway, and returns a func that
+// stops it before the test ends.
+func startGateway(t *testing.T, cfg *Config, setup ...func(*Gateway)) (*Gateway, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := New(ctx, cfg, testLog())
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(g)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			if err := g.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	select {
+	case <-g.Ready():
+	case err := <-done:
+		t.Fatalf("Run ended before ready: %v", err)
+	}
+	return g, stop
+}
+
+// waitFor waits up to 10 s for cond, checking every few milliseconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Of two ldapgates on one store, one runs the scheduled syncs; a sync by
+// hand while another runs is refused; two syncs started at once apply the
+// change once; when the leader stops, the other takes over.
+func TestOneInstanceRunsTheScheduledSyncs(t *testing.T) {
+	cfg, dirFile := postgresConfig(t)
+	fast := func(g *Gateway) { g.leases.every, g.storePoll = 10*time.Millisecond, 10*time.Millisecond }
+	a, stopA := startGateway(t, cfg, fast)
+	b, _ := startGateway(t, cfg, fast)
+	if !a.IsLeader() || b.IsLeader() {
+		t.Fatalf("leaders: first %v, second %v; want the first only", a.IsLeader(), b.IsLeader())
+	}
+	runs, err := a.DB().SyncRuns(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 {
+		t.Errorf("%d sync runs after two starts, want 1: the second instance synced too", len(runs))
+	}
+
+	// A sync by hand (the CLI is a gateway too) while another one runs.
+	cli, err := OpenStore(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.TakeLease(t.Context(), leaseSync, "other-host:42:cafe", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Sync(t.Context(), engine.RunOptions{})
+	if !errors.Is(err, ErrSyncRunning) || !strings.Contains(err.Error(), "other-host:42:cafe") {
+		t.Fatalf("sync while another ldapgate syncs: %v, want ErrSyncRunning naming it", err)
+	}
+	if err := cli.DropLease(t.Context(), leaseSync, "other-host:42:cafe"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two syncs at the same moment on a changed source: the change is
+	// applied once, whichever ran; the other is refused or finds nothing.
+	editDirectory(t, dirFile, func(doc map[string]any) {
+		for _, u := range doc["users"].(map[string]any)["users"].([]any) {
+			if u := u.(map[string]any); u["primaryEmail"] == "alice@example.com" {
+				u["name"].(map[string]any)["givenName"] = "Alicia"
+			}
+		}
+	})
+	before, err := cli.LoadState(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg      sync.WaitGroup
+		results [2]*engine.Result
+		errs    [2]error
+	)
+	for i, g := range []*Gateway{a, b} {
+		wg.Go(func() { results[i], errs[i] = g.Sync(t.Context(), engine.RunOptions{}) })
+	}
+	wg.Wait()
+	updated := 0
+	for i := range 2 {
+		switch {
+		case errs[i] != nil && !errors.Is(errs[i], ErrSyncRunning):
+			t.Errorf("sync %d: %v", i, errs[i])
+		case errs[i] == nil:
+			updated += results[i].Counts.UsersUpdated
+		}
+	}
+	after, err := cli.LoadState(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if updated != 1 || after.Generation != before.Generation+1 {
+		t.Errorf("two syncs at once: %d users updated, generation %d -> %d; want 1 update, one generation",
+			updated, before.Generation, after.Generation)
+	}
+
+	// The leader stops (and gives the lease up): the other takes over.
+	stopA()
+	waitFor(t, "the second instance takes the scheduler lease", b.IsLeader)
 }
