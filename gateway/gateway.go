@@ -499,9 +499,10 @@ func (g *Gateway) Close() error {
 const defaultStorePoll = 2 * time.Second
 
 // watchStore refreshes the view when another ldapgate command wrote to the
-// store (privileges grant or revoke, a sync run by hand), so the change is
-// served without waiting for the next scheduled sync. It returns when ctx
-// ends.
+// store (privileges grant or revoke, a sync run by hand, another instance's
+// sync), so the change is served without waiting for the next scheduled
+// sync: at once when the store announces it (PostgreSQL), else at the next
+// poll. It returns when ctx ends.
 func (g *Gateway) watchStore(ctx context.Context) {
 	t := time.NewTicker(g.storePoll)
 	defer t.Stop()
@@ -510,6 +511,7 @@ func (g *Gateway) watchStore(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-g.changes.Notices(): // another instance wrote (PostgreSQL)
 		}
 		g.syncMu.Lock()
 		// A WAL left large by a write that found the disk full is

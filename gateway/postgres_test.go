@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/pgtest"
 	"github.com/ldapgate/ldapgate/sync/engine"
 )
@@ -217,4 +220,99 @@ func TestOneInstanceRunsTheScheduledSyncs(t *testing.T) {
 	// The leader stops (and gives the lease up): the other takes over.
 	stopA()
 	waitFor(t, "the second instance takes the scheduler lease", b.IsLeader)
+}
+
+// Three ldapgates on one store: a sync on the leader, and a grant by the
+// CLI, reach the others' views by the store's notices (their polls are
+// an hour apart here); an app password revoked on one stops working on
+// every one at the next bind.
+func TestThreeInstancesServeChanges(t *testing.T) {
+	cfg, dirFile := postgresConfig(t)
+	noPoll := func(g *Gateway) { g.storePoll = time.Hour }
+	var gs []*Gateway
+	for range 3 {
+		g, _ := startGateway(t, cfg, noPoll)
+		gs = append(gs, g)
+	}
+	leader, followers := gs[0], gs[1:]
+	if !leader.IsLeader() {
+		t.Fatal("the first instance does not hold the scheduler lease")
+	}
+	givenName := func(g *Gateway) string {
+		u, _ := g.View().UserByMail("alice@example.com")
+		return u.GivenName
+	}
+
+	editDirectory(t, dirFile, func(doc map[string]any) {
+		for _, u := range doc["users"].(map[string]any)["users"].([]any) {
+			if u := u.(map[string]any); u["primaryEmail"] == "alice@example.com" {
+				u["name"].(map[string]any)["givenName"] = "Alicia"
+			}
+		}
+	})
+	if res, err := leader.Sync(t.Context(), engine.RunOptions{}); err != nil || res.Counts.UsersUpdated != 1 {
+		t.Fatalf("leader's sync: %+v, %v", res, err)
+	}
+	var lags []time.Duration
+	for i, g := range followers {
+		start := time.Now()
+		waitFor(t, fmt.Sprintf("follower %d serves the leader's sync", i), func() bool { return givenName(g) == "Alicia" })
+		lags = append(lags, time.Since(start))
+	}
+
+	// Grants by the CLI, each timed from its commit to the swap of the
+	// view on the followers.
+	cli, err := OpenStore(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	alice, _ := leader.View().UserByMail("alice@example.com")
+	for i := range 10 {
+		grant := i%2 == 0
+		var err error
+		if grant {
+			err = cli.GrantAdmin(t.Context(), alice.ID, "export")
+		} else {
+			err = cli.RevokeAdmin(t.Context(), alice.ID, "export")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		for _, g := range followers {
+			waitFor(t, "a follower serves a grant", func() bool {
+				u, _ := g.View().UserByMail("alice@example.com")
+				return slices.Contains(u.Privileges, "export") == grant
+			})
+			lags = append(lags, time.Since(start))
+		}
+	}
+	slices.Sort(lags)
+	t.Logf("commit to view swap on another instance: p50 %v, max %v (%d samples)",
+		lags[len(lags)/2], lags[len(lags)-1], len(lags))
+
+	// An app password works on every instance, until revoked on one.
+	pw, ap, err := apppassword.New(alice.ID, "archive", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ap, err = cli.CreateAppPassword(t.Context(), ap); err != nil {
+		t.Fatal(err)
+	}
+	const aliceDN = "uid=alice,ou=people,dc=example,dc=com"
+	for i, g := range gs {
+		if err := bindErr(t, "ldap://"+g.LDAPAddrs()[0].String(), aliceDN, pw); err != nil {
+			t.Fatalf("app password bind on instance %d: %v", i, err)
+		}
+	}
+	if err := gs[1].DB().RevokeAppPassword(t.Context(), alice.ID, ap.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i, g := range gs {
+		err := bindErr(t, "ldap://"+g.LDAPAddrs()[0].String(), aliceDN, pw)
+		if !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+			t.Errorf("first bind on instance %d after the revocation: %v, want invalidCredentials", i, err)
+		}
+	}
 }

@@ -16,11 +16,18 @@ import (
 // is per connection; data_version is the cheap test, the directory
 // generation (raised by every directory write) the one that decides.
 // PostgreSQL has no such test: there each call reads the generation.
+//
+// On PostgreSQL, Notices also tells when another ldapgate announced a
+// directory write (LISTEN/NOTIFY), so that it is served at once rather than
+// at the next poll; polling Changed stays the fallback for notifications
+// lost with a dropped connection.
 type Changes struct {
 	conn       *sql.Conn
 	eng        engine
 	version    int64
 	generation int64
+	notices    <-chan struct{}
+	stop       func()
 }
 
 // WatchChanges starts watching the store for directory writes from here on.
@@ -30,8 +37,11 @@ func (db *DB) WatchChanges(ctx context.Context) (*Changes, error) {
 		return nil, fmt.Errorf("store: watch changes: %w", err)
 	}
 	c := &Changes{conn: conn, eng: db.read.eng, version: -1, generation: -1}
+	// Listening first: a write between the first Changed and the LISTEN
+	// would otherwise wait for the next poll.
+	c.notices, c.stop = c.eng.notices()
 	if _, err := c.Changed(ctx); err != nil {
-		conn.Close()
+		c.Close()
 		return nil, err
 	}
 	return c, nil
@@ -59,5 +69,12 @@ func (c *Changes) Changed(ctx context.Context) (bool, error) {
 	return changed, nil
 }
 
-// Close releases the connection.
-func (c *Changes) Close() error { return c.conn.Close() }
+// Notices receives when another connection may have written the
+// directory: call Changed to know. It is nil on SQLite, whose watchers poll.
+func (c *Changes) Notices() <-chan struct{} { return c.notices }
+
+// Close releases the connections.
+func (c *Changes) Close() error {
+	c.stop()
+	return c.conn.Close()
+}

@@ -66,6 +66,7 @@ var conformance = []struct {
 	{"AppPasswords", testAppPasswords},
 	{"AppPasswordLimit", testAppPasswordLimit},
 	{"ChangesSeesOtherConnections", testChangesSeesOtherConnections},
+	{"ChangesNotices", testChangesNotices},
 	{"RestoreFromTombstone", testRestoreFromTombstone},
 	{"ApplyBusy", testApplyBusy},
 	{"UserAttributes", testUserAttributes},

@@ -29,6 +29,14 @@ type engine interface {
 	// migrations are the engine's schema migrations, NNNN_name.sql at the
 	// top of the file system.
 	migrations() (fs.FS, error)
+	// announce is a statement that tells the other connections' watches
+	// (notices) that the transaction it runs in raised the directory
+	// generation, once it commits; "" if the engine has none.
+	announce() string
+	// notices returns a channel that receives when another connection may
+	// have announced a change, until stop is called; nil if the engine has
+	// no announcements (then Changed is polled alone).
+	notices() (ch <-chan struct{}, stop func())
 }
 
 // pool is a database handle that takes queries in the store's dialect.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -56,7 +57,8 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 		cfg.RuntimeParams["application_name"] = "ldapgate"
 	}
 	db := newDB()
-	db.write = pool{stdlib.OpenDB(*cfg), pgEngine{}}
+	eng := pgEngine{cfg: cfg.Copy()}
+	db.write = pool{stdlib.OpenDB(*cfg), eng}
 	if err := db.write.PingContext(ctx); err != nil {
 		db.write.Close()
 		return nil, fmt.Errorf("store: open %s: %w", where, err)
@@ -67,14 +69,16 @@ func OpenPostgres(ctx context.Context, dsn string) (*DB, error) {
 	}
 	rcfg := cfg.Copy()
 	rcfg.RuntimeParams["default_transaction_read_only"] = "on"
-	db.read = pool{stdlib.OpenDB(*rcfg), pgEngine{}}
+	db.read = pool{stdlib.OpenDB(*rcfg), eng}
 	db.read.SetMaxOpenConns(readConns)
 	db.read.SetMaxIdleConns(readConns)
 	return db, nil
 }
 
 // pgEngine is PostgreSQL.
-type pgEngine struct{}
+type pgEngine struct {
+	cfg *pgx.ConnConfig // for the LISTEN connection
+}
 
 // rebound caches rebind's work: the store has a few dozen queries.
 var rebound sync.Map
@@ -114,6 +118,60 @@ func (pgEngine) snapshot() *sql.TxOptions {
 func (pgEngine) dataVersion() string { return "" }
 
 func (pgEngine) migrations() (fs.FS, error) { return fs.Sub(pgMigrationFiles, "pgmigrations") }
+
+// changeChannel is the channel of the NOTIFY that a directory write sends.
+const changeChannel = "ldapgate_directory"
+
+// listenRetry is how long the listener waits before it connects again
+// after losing its connection; the poll covers the gap.
+const listenRetry = time.Second
+
+func (pgEngine) announce() string { return "NOTIFY " + changeChannel }
+
+// notices keeps a connection that listens for announcements, and connects
+// again when it is lost; each new connection counts as a notice, since
+// announcements may have been missed meanwhile.
+func (e pgEngine) notices() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	notify := func() {
+		select {
+		case ch <- struct{}{}:
+		default: // one pending notice stands for any number
+		}
+	}
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			e.listen(ctx, notify)
+			select {
+			case <-ctx.Done():
+			case <-time.After(listenRetry):
+			}
+		}
+	}()
+	return ch, func() { cancel(); <-done }
+}
+
+// listen listens on one connection until it fails or ctx ends.
+func (e pgEngine) listen(ctx context.Context, notify func()) {
+	conn, err := pgx.ConnectConfig(ctx, e.cfg)
+	if err != nil {
+		return
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+changeChannel); err != nil {
+		return
+	}
+	notify()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return
+		}
+		notify()
+	}
+}
 
 // pgCode is the SQLSTATE of a PostgreSQL error, or "".
 func pgCode(err error) string {

@@ -107,6 +107,12 @@ func (sqliteEngine) dataVersion() string { return "PRAGMA data_version" }
 
 func (sqliteEngine) migrations() (fs.FS, error) { return fs.Sub(migrationFiles, "migrations") }
 
+// announce: a SQLite store has no notifications; watchers poll
+// data_version, which costs next to nothing.
+func (sqliteEngine) announce() string { return "" }
+
+func (sqliteEngine) notices() (<-chan struct{}, func()) { return nil, func() {} }
+
 // dsn is the modernc data source name for the database file at abs, with
 // the pragmas every connection gets and the extra query parameters.
 func dsn(abs string, extra ...string) string {
@@ -1052,8 +1058,15 @@ func (db *DB) writeDirectory(ctx context.Context, write func(*txn) error) error 
 }
 
 func bumpGeneration(ctx context.Context, tx *txn) error {
-	_, err := tx.ExecContext(ctx, `UPDATE directory_generation SET generation = generation + 1 WHERE id = 1`)
-	return err
+	if _, err := tx.ExecContext(ctx, `UPDATE directory_generation SET generation = generation + 1 WHERE id = 1`); err != nil {
+		return err
+	}
+	if q := tx.eng.announce(); q != "" {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("announce the change: %w", err)
+		}
+	}
+	return nil
 }
 
 // Stats returns the number of users and groups in the store.
