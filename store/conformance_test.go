@@ -75,6 +75,7 @@ var conformance = []struct {
 	{"ApplyRoundTrip", testApplyRoundTrip},
 	{"LoadStateOrder", testLoadStateOrder},
 	{"ApplyFailsAtomically", testApplyFailsAtomically},
+	{"ApplyManyFailsOnOne", testApplyManyFailsOnOne},
 	{"ApplyLeavesLocalUsersAlone", testApplyLeavesLocalUsersAlone},
 	{"ForeignKeysCascade", testForeignKeysCascade},
 	{"OpenTwice", testOpenTwice},

@@ -69,6 +69,31 @@ func (p pool) BeginTx(ctx context.Context, opts *sql.TxOptions) (*txn, error) {
 type txn struct {
 	*sql.Tx
 	eng engine
+	// conn is the connection of a write transaction, held until it ends,
+	// for the driver's own calls (pipelines; bulk.go).
+	conn *sql.Conn
+}
+
+// Commit commits the transaction and gives its connection back.
+func (t *txn) Commit() error {
+	err := t.Tx.Commit()
+	t.release()
+	return err
+}
+
+// Rollback rolls the transaction back, if it has not ended, and gives its
+// connection back.
+func (t *txn) Rollback() error {
+	err := t.Tx.Rollback()
+	t.release()
+	return err
+}
+
+func (t *txn) release() {
+	if t.conn != nil {
+		t.conn.Close()
+		t.conn = nil
+	}
 }
 
 func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
@@ -89,10 +114,16 @@ func (t *txn) PrepareContext(ctx context.Context, query string) (*sql.Stmt, erro
 
 // beginWrite begins a write transaction: the only one until it ends.
 func (db *DB) beginWrite(ctx context.Context) (*txn, error) {
-	t, err := db.write.BeginTx(ctx, nil)
+	conn, err := db.write.DB.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	t := &txn{Tx: sqlTx, eng: db.write.eng, conn: conn}
 	if err := db.write.eng.lockWrites(ctx, t.Tx); err != nil {
 		t.Rollback()
 		return nil, err

@@ -590,14 +590,14 @@ func (db *DB) apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error)
 	del := func(c Action) bool { return c == ActionDelete }
 	keep := func(c Action) bool { return c != ActionDelete }
 	for _, step := range []func() error{
-		func() error { return each(plan.Members, del, func(c MemberChange) error { return a.member(ctx, c) }) },
-		func() error { return each(plan.Grants, del, func(c GrantChange) error { return a.grant(ctx, c) }) },
-		func() error { return each(plan.Users, del, func(c UserChange) error { return a.user(ctx, c) }) },
-		func() error { return each(plan.Groups, del, func(c GroupChange) error { return a.group(ctx, c) }) },
-		func() error { return each(plan.Groups, keep, func(c GroupChange) error { return a.group(ctx, c) }) },
-		func() error { return each(plan.Users, keep, func(c UserChange) error { return a.user(ctx, c) }) },
-		func() error { return each(plan.Members, keep, func(c MemberChange) error { return a.member(ctx, c) }) },
-		func() error { return each(plan.Grants, keep, func(c GrantChange) error { return a.grant(ctx, c) }) },
+		func() error { return bulk(ctx, a, plan.Members, del, memberStmt, a.member) },
+		func() error { return bulk(ctx, a, plan.Grants, del, a.grantStmt, a.grant) },
+		func() error { return bulk(ctx, a, plan.Users, del, a.userStmt, a.user) },
+		func() error { return bulk(ctx, a, plan.Groups, del, a.groupStmt, a.group) },
+		func() error { return bulk(ctx, a, plan.Groups, keep, a.groupStmt, a.group) },
+		func() error { return bulk(ctx, a, plan.Users, keep, a.userStmt, a.user) },
+		func() error { return bulk(ctx, a, plan.Members, keep, memberStmt, a.member) },
+		func() error { return bulk(ctx, a, plan.Grants, keep, a.grantStmt, a.grant) },
 	} {
 		if err := step(); err != nil {
 			return 0, err
@@ -672,24 +672,34 @@ type applier struct {
 	returns bool
 }
 
+// groupStmt is the statement of a group change; false for an unknown
+// action.
+func (a *applier) groupStmt(c GroupChange) (string, []any, bool) {
+	g := c.Group
+	switch c.Action {
+	case ActionAdd:
+		return `INSERT INTO groups (id, cn, email, name, description, aliases, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			[]any{g.ID, g.CN, g.Email, g.Name, g.Description, addrsJSON(g.Aliases), a.now, a.now}, true
+	case ActionUpdate:
+		return `UPDATE groups SET cn = ?, email = ?, name = ?, description = ?, aliases = ?, updated_at = ?
+			WHERE id = ?`,
+			[]any{g.CN, g.Email, g.Name, g.Description, addrsJSON(g.Aliases), a.now, g.ID}, true
+	case ActionDelete:
+		return `DELETE FROM groups WHERE id = ?`, []any{g.ID}, true
+	}
+	return "", nil, false
+}
+
 func (a *applier) group(ctx context.Context, c GroupChange) error {
 	g := c.Group
 	var (
 		n   int64
 		err error
 	)
-	switch c.Action {
-	case ActionAdd:
-		n, err = a.exec(ctx, `INSERT INTO groups (id, cn, email, name, description, aliases, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			g.ID, g.CN, g.Email, g.Name, g.Description, addrsJSON(g.Aliases), a.now, a.now)
-	case ActionUpdate:
-		n, err = a.exec(ctx, `UPDATE groups SET cn = ?, email = ?, name = ?, description = ?, aliases = ?, updated_at = ?
-			WHERE id = ?`,
-			g.CN, g.Email, g.Name, g.Description, addrsJSON(g.Aliases), a.now, g.ID)
-	case ActionDelete:
-		n, err = a.exec(ctx, `DELETE FROM groups WHERE id = ?`, g.ID)
-	default:
+	if query, args, ok := a.groupStmt(c); ok {
+		n, err = a.exec(ctx, query, args...)
+	} else {
 		err = errors.New("unknown action")
 	}
 	if err == nil && n == 0 {
@@ -699,6 +709,43 @@ func (a *applier) group(ctx context.Context, c GroupChange) error {
 		return fmt.Errorf("store: apply: %s group %s (id %s): %w", c.Action, g.Email, g.ID, err)
 	}
 	return nil
+}
+
+const userInsert = `INSERT INTO users (` + userColumns + `) VALUES (` + userValues + `)`
+
+func (a *applier) userInsertArgs(u User, created string) []any {
+	return []any{u.ID, u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
+		u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
+		created, a.now, attrsJSON(u.Attributes),
+		nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos)}
+}
+
+const userUpdate = `UPDATE users SET uid = ?, primary_email = ?, origin = ?, given_name = ?, family_name = ?,
+	display_name = ?, org_unit_path = ?, suspended = ?, archived = ?, is_admin = ?, aliases = ?,
+	source_created = ?, last_login = ?, updated_at = ?, attributes = ?,
+	posix_uid = ?, posix_gid = ?, posix_home_directory = ?, posix_shell = ?, posix_gecos = ?
+	WHERE id = ? AND origin = 'directory'`
+
+func (a *applier) userUpdateArgs(u User) []any {
+	return []any{u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
+		u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
+		a.now, attrsJSON(u.Attributes),
+		nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos),
+		u.ID}
+}
+
+// userStmt is the statement of a user change that is one statement: an
+// add that cannot be a return, an update; false for the others.
+func (a *applier) userStmt(c UserChange) (string, []any, bool) {
+	switch {
+	case c.RevokeAppPasswords:
+		return "", nil, false
+	case c.Action == ActionAdd && !c.Restore && !a.returns:
+		return userInsert, a.userInsertArgs(c.User, a.now), true
+	case c.Action == ActionUpdate:
+		return userUpdate, a.userUpdateArgs(c.User), true
+	}
+	return "", nil, false
 }
 
 func (a *applier) user(ctx context.Context, c UserChange) error {
@@ -729,22 +776,9 @@ func (a *applier) user(ctx context.Context, c UserChange) error {
 				break
 			}
 		}
-		n, err = a.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (`+userValues+`)`,
-			u.ID, u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
-			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-			created, a.now, attrsJSON(u.Attributes),
-			nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos))
+		n, err = a.exec(ctx, userInsert, a.userInsertArgs(u, created)...)
 	case ActionUpdate:
-		n, err = a.exec(ctx, `UPDATE users SET uid = ?, primary_email = ?, origin = ?, given_name = ?, family_name = ?,
-			display_name = ?, org_unit_path = ?, suspended = ?, archived = ?, is_admin = ?, aliases = ?,
-			source_created = ?, last_login = ?, updated_at = ?, attributes = ?,
-			posix_uid = ?, posix_gid = ?, posix_home_directory = ?, posix_shell = ?, posix_gecos = ?
-			WHERE id = ? AND origin = 'directory'`,
-			u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
-			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-			a.now, attrsJSON(u.Attributes),
-			nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos),
-			u.ID)
+		n, err = a.exec(ctx, userUpdate, a.userUpdateArgs(u)...)
 	case ActionDelete:
 		if c.RevokeAppPasswords {
 			_, err = a.exec(ctx, appPasswordsRevoke, a.now, u.ID)
@@ -787,7 +821,9 @@ func (a *applier) untouchable(ctx context.Context, id string) error {
 	return fmt.Errorf("refused: the stored user has origin %s, and syncs change only %s users", origin, OriginDirectory)
 }
 
-func (a *applier) member(ctx context.Context, c MemberChange) error {
+// memberStmt is the statement of a member change; false for an unknown
+// action or member type.
+func memberStmt(c MemberChange) (string, []any, bool) {
 	var query string
 	switch {
 	case c.Action == ActionAdd && c.Member.Type == MemberUser:
@@ -798,13 +834,19 @@ func (a *applier) member(ctx context.Context, c MemberChange) error {
 		query = `DELETE FROM group_user_members WHERE group_id = ? AND user_id = ?`
 	case c.Action == ActionDelete && c.Member.Type == MemberGroup:
 		query = `DELETE FROM group_group_members WHERE group_id = ? AND member_group_id = ?`
+	default:
+		return "", nil, false
 	}
+	return query, []any{c.GroupID, c.Member.ID}, true
+}
+
+func (a *applier) member(ctx context.Context, c MemberChange) error {
 	var (
 		n   int64
 		err error
 	)
-	if query != "" {
-		n, err = a.exec(ctx, query, c.GroupID, c.Member.ID)
+	if query, args, ok := memberStmt(c); ok {
+		n, err = a.exec(ctx, query, args...)
 	} else {
 		err = errors.New("unknown action or member type")
 	}
@@ -818,20 +860,30 @@ func (a *applier) member(ctx context.Context, c MemberChange) error {
 	return nil
 }
 
+// grantStmt is the statement of a grant change; false for an unknown
+// action.
+func (a *applier) grantStmt(c GrantChange) (string, []any, bool) {
+	g := c.Grant
+	switch c.Action {
+	case ActionAdd:
+		return `INSERT INTO grants (user_id, privilege, origin, rule, created_at) VALUES (?, ?, ?, ?, ?)`,
+			[]any{g.UserID, g.Privilege, g.Origin, g.Rule, a.now}, true
+	case ActionDelete:
+		return `DELETE FROM grants WHERE user_id = ? AND privilege = ? AND origin = ? AND rule = ?`,
+			[]any{g.UserID, g.Privilege, g.Origin, g.Rule}, true
+	}
+	return "", nil, false
+}
+
 func (a *applier) grant(ctx context.Context, c GrantChange) error {
 	g := c.Grant
 	var (
 		n   int64
 		err error
 	)
-	switch c.Action {
-	case ActionAdd:
-		n, err = a.exec(ctx, `INSERT INTO grants (user_id, privilege, origin, rule, created_at) VALUES (?, ?, ?, ?, ?)`,
-			g.UserID, g.Privilege, g.Origin, g.Rule, a.now)
-	case ActionDelete:
-		n, err = a.exec(ctx, `DELETE FROM grants WHERE user_id = ? AND privilege = ? AND origin = ? AND rule = ?`,
-			g.UserID, g.Privilege, g.Origin, g.Rule)
-	default:
+	if query, args, ok := a.grantStmt(c); ok {
+		n, err = a.exec(ctx, query, args...)
+	} else {
 		err = errors.New("unknown action")
 	}
 	if err == nil && n == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -821,5 +822,36 @@ func testLastSuccessfulRunKept(t *testing.T, be backend) {
 	}
 	if mustLoad(t, db).NeverSynced {
 		t.Error("NeverSynced after a successful run and 10 failed ones")
+	}
+}
+
+// A large step whose one change fails (pipelined on PostgreSQL) fails the
+// apply with the error of that change, and applies nothing.
+func testApplyManyFailsOnOne(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
+	mustApply(t, db, seedPlan())
+	before := mustLoad(t, db)
+	plan := &Plan{}
+	for i := range 50 {
+		u := User{ID: fmt.Sprintf("n%d", i), UID: fmt.Sprintf("new%d", i), PrimaryEmail: fmt.Sprintf("new%d@example.com", i), Origin: OriginDirectory}
+		plan.Users = append(plan.Users, UserChange{Action: ActionAdd, User: u})
+		m := userMember(u)
+		if i == 37 {
+			m.ID, m.Email = "ghost", "ghost@example.com" // no such user
+		}
+		plan.Members = append(plan.Members, addMember(staff, m))
+	}
+	_, err := db.Apply(t.Context(), plan, SyncRun{Source: "test"})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "add member user ghost@example.com (id ghost) of group staff@example.com") {
+		t.Fatalf("Apply = %v, want ErrNotFound naming the ghost member", err)
+	}
+	if diff := cmp.Diff(mustLoad(t, db), before); diff != "" {
+		t.Errorf("state changed by a failed Apply (-got +want):\n%s", diff)
+	}
+	// Without the ghost, all 50 are applied.
+	plan.Members[37] = addMember(staff, userMember(plan.Users[37].User))
+	mustApply(t, db, plan)
+	if got := len(mustLoad(t, db).Members[staff.ID]); got != 52 {
+		t.Errorf("staff has %d members, want 52", got)
 	}
 }
