@@ -54,8 +54,9 @@ func (g *Gateway) leaseTTL() time.Duration { return g.config().LeaseTTL() }
 func (g *Gateway) IsLeader() bool { return g.leases.leader.Load() }
 
 // campaign takes or renews the scheduler lease and notes the outcome,
-// logging a change of role.
-func (g *Gateway) campaign(ctx context.Context) {
+// logging a change of role. It reports whether this instance took the lease
+// over just now.
+func (g *Gateway) campaign(ctx context.Context) bool {
 	l, err := g.db.TakeLease(ctx, leaseScheduler, g.leases.holder, g.leaseTTL())
 	lead := err == nil
 	if err != nil && !errors.Is(err, store.ErrLeaseHeld) {
@@ -63,13 +64,15 @@ func (g *Gateway) campaign(ctx context.Context) {
 		// rather than risk two schedulers (applies stay safe either way).
 		g.log.Warn("cannot renew the scheduler lease", "err", err)
 	}
-	if was := g.leases.leader.Swap(lead); was != lead {
+	was := g.leases.leader.Swap(lead)
+	if was != lead {
 		if lead {
 			g.log.Info("this instance runs the scheduled syncs (holds the scheduler lease)", "until", l.Expires.Format(time.RFC3339))
 		} else {
 			g.log.Info("another instance runs the scheduled syncs", "holder", l.Holder, "until", l.Expires.Format(time.RFC3339))
 		}
 	}
+	return lead && !was
 }
 
 // keepCampaigning renews (or tries to take) the scheduler lease every
@@ -85,9 +88,20 @@ func (g *Gateway) keepCampaigning(ctx context.Context) {
 			g.leases.leader.Store(false)
 			return
 		case <-t.C:
-			g.campaign(ctx)
+			if g.campaign(ctx) {
+				g.takeOverSchedule()
+			}
 		}
 	}
+}
+
+// takeOverSchedule carries on the schedule of the instance this one took
+// the scheduler lease from: the next sync is due sync.interval after the
+// last successful one in the store (at once if that is past, or if there
+// is none), not sync.interval after this instance's own skipped tick.
+func (g *Gateway) takeOverSchedule() {
+	g.sched.started(g.LastSuccessfulSync())
+	poke(g.sched.changed)
 }
 
 // dropLease gives up a lease, on a context of its own: the one of the

@@ -217,9 +217,14 @@ func TestOneInstanceRunsTheScheduledSyncs(t *testing.T) {
 			updated, before.Generation, after.Generation)
 	}
 
-	// The leader stops (and gives the lease up): the other takes over.
+	// The leader stops (and gives the lease up): the other takes over, and
+	// its next sync is due an interval after the last successful one.
 	stopA()
 	waitFor(t, "the second instance takes the scheduler lease", b.IsLeader)
+	waitFor(t, "the new leader schedules from the last successful sync", func() bool {
+		last := b.LastSuccessfulSync()
+		return !last.IsZero() && b.NextSync().Equal(last.Add(cfg.Sync.Interval.D()))
+	})
 }
 
 // Three ldapgates on one store: a sync on the leader, and a grant by the
