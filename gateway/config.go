@@ -527,6 +527,13 @@ func (c *Config) validateStore(bad func(key, format string, args ...any)) {
 		}
 		if dsnKeys != 1 {
 			bad("store", "driver postgres needs exactly one of dsn, dsn_file, dsn_env (postgres://user@host/db)")
+		} else if s.DSN == "" {
+			// As with password hashes: an unset variable or a missing file
+			// shows at config check, not at the first start.
+			key := map[bool]string{true: "store.dsn_file", false: "store.dsn_env"}[s.DSNFile != ""]
+			if _, err := c.StoreDSN(); err != nil {
+				bad(key, "%s", strings.TrimPrefix(err.Error(), key+": "))
+			}
 		}
 		if s.DSN != "" && dsnHasPassword(s.DSN) {
 			// The DSN is not echoed: it holds the password.

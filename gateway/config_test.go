@@ -207,8 +207,8 @@ func TestStoreDSNPasswordRefused(t *testing.T) {
 	}
 }
 
-// StoreDSN reads the DSN from its file or variable, and names the key, not
-// the DSN, when it cannot.
+// StoreDSN reads the DSN from its file or variable; a missing one fails
+// the config check at the key's line, without the DSN.
 func TestStoreDSNSources(t *testing.T) {
 	t.Setenv("TEST_ARCHIVE_HASH", testHash(t))
 	const dsn = "postgres://ldapgate:pw@db.example.com/ldapgate"
@@ -222,8 +222,8 @@ func TestStoreDSNSources(t *testing.T) {
 	}{
 		{"dsn_file: dsn", dsn, ""},
 		{"dsn_env: TEST_LDAPGATE_DSN", dsn, ""},
-		{"dsn_file: missing", "", "store.dsn_file:"},
-		{"dsn_env: TEST_NOT_SET_ANYWHERE", "", "store.dsn_env: environment variable TEST_NOT_SET_ANYWHERE is not set"},
+		{"dsn_file: missing", "", "ldapgate.yaml:15: store.dsn_file: open "},
+		{"dsn_env: TEST_NOT_SET_ANYWHERE", "", "ldapgate.yaml:15: store.dsn_env: environment variable TEST_NOT_SET_ANYWHERE is not set"},
 	} {
 		text := strings.Replace(minimal, "  path: data/ldapgate.db", "  driver: postgres\n  "+tt.key, 1)
 		path := filepath.Join(dir, "ldapgate.yaml")
@@ -231,16 +231,16 @@ func TestStoreDSNSources(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg, err := LoadConfig(path)
+		if tt.wantErr != "" { // config check says so, naming the key's line
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: LoadConfig error %v, want %q", tt.key, err, tt.wantErr)
+			}
+			continue
+		}
 		if err != nil {
 			t.Fatalf("%s: %v", tt.key, err)
 		}
 		got, err := cfg.StoreDSN()
-		if tt.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("%s: StoreDSN error %v, want %q", tt.key, err, tt.wantErr)
-			}
-			continue
-		}
 		if err != nil || got != tt.want {
 			t.Errorf("%s: StoreDSN = %q, %v; want the DSN", tt.key, got, err)
 		}
