@@ -90,6 +90,7 @@ var conformance = []struct {
 	{"ApplyStalePlan", testApplyStalePlan},
 	{"LastSuccessfulRunKept", testLastSuccessfulRunKept},
 	{"Leases", testLeases},
+	{"PortalSessions", testPortalSessions},
 }
 
 func TestConformance(t *testing.T) {
