@@ -61,6 +61,14 @@ type Gateway struct {
 	audit   *slog.Logger // audit records: binds, applied changes
 	web     httpTimeouts // of the portal and metrics.listen (metrics.go)
 	leases  leases       // which instance on one store syncs (lease.go)
+	// storeDown is set while the store does not answer watchStore.
+	storeDown atomic.Pointer[storeOutage]
+}
+
+// storeOutage is since when, and why, the store cannot be reached.
+type storeOutage struct {
+	since time.Time
+	err   string
 }
 
 // New opens the store named by cfg and builds the current view from it, so
@@ -524,6 +532,7 @@ func (g *Gateway) watchStore(ctx context.Context) {
 			g.loadLastSuccess(ctx)
 		}
 		changed, err := g.changes.Changed(ctx)
+		g.noteStore(ctx, err)
 		if err == nil && changed {
 			g.log.Info("the store was changed by another ldapgate command; refreshing the directory view")
 			err = g.refreshView(ctx)
@@ -531,6 +540,20 @@ func (g *Gateway) watchStore(ctx context.Context) {
 		g.syncMu.Unlock()
 		if err != nil && ctx.Err() == nil {
 			g.log.Warn("checking the store for changes", "err", err)
+		}
+	}
+}
+
+// noteStore records whether the store answered, logging the changes.
+func (g *Gateway) noteStore(ctx context.Context, err error) {
+	switch {
+	case err != nil && ctx.Err() == nil:
+		if g.storeDown.CompareAndSwap(nil, &storeOutage{since: time.Now(), err: err.Error()}) {
+			g.log.Error("the store cannot be reached; searches are served from the last view", "err", err)
+		}
+	case err == nil:
+		if was := g.storeDown.Swap(nil); was != nil {
+			g.log.Info("the store answers again", "down_for", time.Since(was.since).Round(time.Second).String())
 		}
 	}
 }

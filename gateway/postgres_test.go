@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/pgtest"
@@ -320,4 +321,81 @@ func TestThreeInstancesServeChanges(t *testing.T) {
 			t.Errorf("first bind on instance %d after the revocation: %v, want invalidCredentials", i, err)
 		}
 	}
+}
+
+// When its PostgreSQL database stops taking connections, an instance keeps
+// serving searches from its view, and /healthz, /readyz and the metrics say
+// the store is unreachable until it answers again.
+func TestStoreUnreachable(t *testing.T) {
+	cfg, _ := postgresConfig(t)
+	g, _ := startGateway(t, cfg, func(g *Gateway) { g.storePoll = 10 * time.Millisecond })
+	dsn := os.Getenv("TEST_LDAPGATE_DSN")
+	_, name, _ := strings.Cut(dsn, "dbname=")
+	name, _, _ = strings.Cut(name, " ")
+	admin, err := pgx.Connect(t.Context(), strings.Replace(dsn, "dbname="+name, "dbname=postgres", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	block := func(allow bool) {
+		t.Helper()
+		if _, err := admin.Exec(t.Context(), fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS %v", name, allow)); err != nil {
+			t.Fatal(err)
+		}
+		if !allow {
+			if _, err := admin.Exec(t.Context(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	block(false)
+	t.Cleanup(func() { admin.Exec(context.Background(), "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true") })
+	waitFor(t, "the health says the store is unreachable", func() bool {
+		h, _ := g.health(true)
+		return strings.Contains(h.StoreDown, "the store cannot be reached")
+	})
+	if h, ok := g.health(true); !ok {
+		t.Errorf("/readyz fails while the view is fresh: %v", h.Reasons)
+	}
+	conn, err := ldap.DialURL("ldap://" + g.LDAPAddrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Bind("cn=archive,ou=services,dc=example,dc=com", demoPassword); err != nil {
+		t.Fatal(err)
+	}
+	res, err := conn.Search(ldap.NewSearchRequest("dc=example,dc=com", ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(mail=alice@example.com)", []string{"uid"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("search while the store is unreachable: %v", err)
+	}
+	if v := gathered(t, g, "ldapgate_store_up"); v != 0 {
+		t.Errorf("ldapgate_store_up = %v while unreachable, want 0", v)
+	}
+
+	block(true)
+	waitFor(t, "the health says the store answers again", func() bool {
+		h, _ := g.health(true)
+		return h.StoreDown == ""
+	})
+	if v := gathered(t, g, "ldapgate_store_up"); v != 1 {
+		t.Errorf("ldapgate_store_up = %v once the store answers, want 1", v)
+	}
+}
+
+// gathered is the value of the gateway's gauge name.
+func gathered(t *testing.T, g *Gateway, name string) float64 {
+	t.Helper()
+	mfs, err := g.metrics.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -22,7 +22,13 @@ import (
 // at the next poll; polling Changed stays the fallback for notifications
 // lost with a dropped connection.
 type Changes struct {
-	conn       *sql.Conn
+	// conn is SQLite's held connection; q reads, through it or (on
+	// PostgreSQL, which needs no connection of its own) through the pool,
+	// whose connections are replaced when the database comes back.
+	conn *sql.Conn
+	q    interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}
 	eng        engine
 	version    int64
 	generation int64
@@ -32,11 +38,14 @@ type Changes struct {
 
 // WatchChanges starts watching the store for directory writes from here on.
 func (db *DB) WatchChanges(ctx context.Context) (*Changes, error) {
-	conn, err := db.read.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("store: watch changes: %w", err)
+	c := &Changes{q: db.read, eng: db.read.eng, version: -1, generation: -1}
+	if c.eng.dataVersion() != "" {
+		conn, err := db.read.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("store: watch changes: %w", err)
+		}
+		c.conn, c.q = conn, conn
 	}
-	c := &Changes{conn: conn, eng: db.read.eng, version: -1, generation: -1}
 	// Listening first: a write between the first Changed and the LISTEN
 	// would otherwise wait for the next poll.
 	c.notices, c.stop = c.eng.notices()
@@ -52,7 +61,7 @@ func (db *DB) WatchChanges(ctx context.Context) (*Changes, error) {
 func (c *Changes) Changed(ctx context.Context) (bool, error) {
 	if q := c.eng.dataVersion(); q != "" {
 		var v int64
-		if err := c.conn.QueryRowContext(ctx, q).Scan(&v); err != nil {
+		if err := c.q.QueryRowContext(ctx, q).Scan(&v); err != nil {
 			return false, fmt.Errorf("store: watch changes: %w", err)
 		}
 		if v == c.version {
@@ -61,7 +70,7 @@ func (c *Changes) Changed(ctx context.Context) (bool, error) {
 		c.version = v
 	}
 	var g int64
-	if err := c.conn.QueryRowContext(ctx, "SELECT generation FROM directory_generation WHERE id = 1").Scan(&g); err != nil {
+	if err := c.q.QueryRowContext(ctx, "SELECT generation FROM directory_generation WHERE id = 1").Scan(&g); err != nil {
 		return false, fmt.Errorf("store: watch changes: %w", err)
 	}
 	changed := g != c.generation
@@ -76,5 +85,8 @@ func (c *Changes) Notices() <-chan struct{} { return c.notices }
 // Close releases the connections.
 func (c *Changes) Close() error {
 	c.stop()
+	if c.conn == nil {
+		return nil
+	}
 	return c.conn.Close()
 }
