@@ -218,11 +218,17 @@ func (u *userAuth) Revoked(id int64) {
 	}
 }
 
-func (g *Gateway) startPortal(_ context.Context, prov *oidc.Provider) error {
+func (g *Gateway) startPortal(ctx context.Context, prov *oidc.Provider) error {
 	cfg := g.config()
 	secret, err := cfg.OIDCClientSecret()
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	// From the store, as the sessions are: a sign-in started on one
+	// instance ends on another, and a restart signs no one out.
+	stateKey, err := g.db.PortalSecret(ctx, "portal_state_key", 32)
+	if err != nil {
+		return err
 	}
 	p, err := portal.New(portal.Config{
 		PublicURL: cfg.HTTP.PublicURL, ClientID: cfg.OIDC.ClientID, ClientSecret: secret, Provider: prov,
@@ -232,6 +238,7 @@ func (g *Gateway) startPortal(_ context.Context, prov *oidc.Provider) error {
 		SessionTTL: cfg.HTTP.SessionTTL.D(), Revoked: g.users.Revoked, Log: g.log.With("component", "portal"),
 		Admin:         g.adminBackend(),
 		KeepOnSuspend: func() bool { return g.config().Sync.KeepAppPasswordsOnSuspend },
+		Sessions:      g.db, StateKey: stateKey,
 	})
 	if err != nil {
 		return err

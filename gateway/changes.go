@@ -22,7 +22,10 @@ func (g *Gateway) watchChanges(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if g.config().Sync.Incremental {
+		// Like the scheduled full syncs, polls are the scheduler lease
+		// holder's: one instance on a shared store polls, the others
+		// serve what it applies.
+		if g.config().Sync.Incremental && g.IsLeader() {
 			g.syncChanges(ctx)
 		}
 	}
@@ -45,6 +48,12 @@ func (g *Gateway) syncChanges(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Sync.Timeout.D())
 	defer cancel()
+	release, err := g.holdSyncLease(ctx)
+	if err != nil {
+		g.log.Info("admin events not polled", "why", err)
+		return
+	}
+	defer release()
 	start := time.Now()
 	ch, err := src.Changes(ctx)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -89,6 +90,10 @@ type SyncConfig struct {
 	// ChangesInterval and applies what they touch between full syncs.
 	Incremental     bool     `yaml:"incremental"`
 	ChangesInterval Duration `yaml:"changes_interval"`
+	// LeaseTTL is how long the scheduler and sync leases last unless
+	// renewed: an instance that dies hands over the scheduled syncs
+	// within it.
+	LeaseTTL Duration `yaml:"lease_ttl"`
 }
 
 // PrivilegeRule grants privileges to the members of a group.
@@ -97,10 +102,26 @@ type PrivilegeRule struct {
 	Privileges []string `yaml:"privileges"`
 }
 
-// StoreConfig locates the SQLite store.
+// StoreConfig locates the store: a SQLite file (the default), or a
+// PostgreSQL database that several ldapgates share.
 type StoreConfig struct {
-	Path string `yaml:"path"`
+	// Driver is "sqlite" (default) or "postgres".
+	Driver string `yaml:"driver"`
+	Path   string `yaml:"path"` // sqlite
+	// DSN, or the file or environment variable holding it, names the
+	// PostgreSQL database (a postgres:// URL or libpq key=value string).
+	// A password goes in the file, the variable, PGPASSWORD or ~/.pgpass,
+	// never in the YAML.
+	DSN     string `yaml:"dsn"`
+	DSNFile string `yaml:"dsn_file"`
+	DSNEnv  string `yaml:"dsn_env"`
 }
+
+// Store drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
 
 // LDAPConfig configures the LDAP listener and the directory tree.
 type LDAPConfig struct {
@@ -191,11 +212,77 @@ func (c *Config) resolve(p string) string {
 // StorePath is the store's path, resolved against the config's directory.
 func (c *Config) StorePath() string { return c.resolve(c.Store.Path) }
 
+// StoreName names the store for messages and logs: the SQLite file, or
+// where the PostgreSQL DSN comes from (never the DSN, which may hold the
+// password).
+func (c *Config) StoreName() string {
+	s := c.Store
+	switch {
+	case s.Driver != DriverPostgres:
+		return c.StorePath()
+	case s.DSNFile != "":
+		return "postgres (DSN in " + c.resolve(s.DSNFile) + ")"
+	case s.DSNEnv != "":
+		return "postgres (DSN in $" + s.DSNEnv + ")"
+	}
+	return "postgres (store.dsn)"
+}
+
+// StoreDSN returns the PostgreSQL DSN from store.dsn, its file or its
+// environment variable. The error never contains the DSN.
+func (c *Config) StoreDSN() (string, error) {
+	s := c.Store
+	switch {
+	case s.DSNFile != "":
+		b, err := os.ReadFile(c.resolve(s.DSNFile))
+		if err != nil {
+			return "", fmt.Errorf("store.dsn_file: %w", err)
+		}
+		if strings.TrimSpace(string(b)) == "" {
+			return "", fmt.Errorf("store.dsn_file: %s is empty", c.resolve(s.DSNFile))
+		}
+		return strings.TrimSpace(string(b)), nil
+	case s.DSNEnv != "":
+		v, ok := os.LookupEnv(s.DSNEnv)
+		if !ok || strings.TrimSpace(v) == "" {
+			return "", fmt.Errorf("store.dsn_env: environment variable %s is not set", s.DSNEnv)
+		}
+		return strings.TrimSpace(v), nil
+	case s.DSN != "":
+		return s.DSN, nil
+	}
+	return "", errors.New("store: no DSN: set store.dsn, store.dsn_file or store.dsn_env")
+}
+
+// dsnHasPassword reports whether dsn, a postgres:// URL or a libpq
+// key=value string, carries a password.
+func dsnHasPassword(dsn string) bool {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return true // unparsable: not echoed, and not trusted either
+		}
+		_, set := u.User.Password()
+		return set || u.Query().Has("password")
+	}
+	// libpq allows spaces around the =.
+	fields := strings.Fields(strings.ReplaceAll(dsn, "=", " = "))
+	for i, f := range fields {
+		if f == "password" && i+1 < len(fields) && fields[i+1] == "=" {
+			return true
+		}
+	}
+	return false
+}
+
 // SourceFile is the directory file's path, resolved.
 func (c *Config) SourceFile() string { return c.resolve(c.Source.File) }
 
 // DeleteUsers reports whether syncs delete users that left the source.
 func (c *Config) DeleteUsers() bool { return c.Sync.DeleteUsers == nil || *c.Sync.DeleteUsers }
+
+// LeaseTTL is the TTL of the scheduler and sync leases.
+func (c *Config) LeaseTTL() time.Duration { return c.Sync.LeaseTTL.D() }
 
 // DeletedRetention is how long the store keeps a deleted user's tombstone.
 func (c *Config) DeletedRetention() time.Duration {
@@ -447,7 +534,13 @@ func (c *Config) applyDefaults() {
 	if c.Sync.Timeout == 0 {
 		c.Sync.Timeout = Duration(DefaultTimeout)
 	}
-	if c.Store.Path == "" {
+	if c.Sync.LeaseTTL == 0 {
+		c.Sync.LeaseTTL = Duration(DefaultLeaseTTL)
+	}
+	if c.Store.Driver == "" {
+		c.Store.Driver = DriverSQLite
+	}
+	if c.Store.Path == "" && c.Store.Driver == DriverSQLite {
 		c.Store.Path = "data/ldapgate.db"
 	}
 	if c.LDAP.Listen == "" {
@@ -464,6 +557,44 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
+	}
+}
+
+// validateStore checks the store's keys: a driver, and the keys of that
+// driver only.
+func (c *Config) validateStore(bad func(key, format string, args ...any)) {
+	s := c.Store
+	dsnKeys := 0
+	for _, v := range []string{s.DSN, s.DSNFile, s.DSNEnv} {
+		if v != "" {
+			dsnKeys++
+		}
+	}
+	switch s.Driver {
+	case DriverSQLite:
+		if dsnKeys > 0 {
+			bad("store", "dsn, dsn_file and dsn_env go with driver: postgres; the sqlite store is store.path")
+		}
+	case DriverPostgres:
+		if s.Path != "" {
+			bad("store.path", "goes with driver: sqlite; a postgres store is named by dsn, dsn_file or dsn_env")
+		}
+		if dsnKeys != 1 {
+			bad("store", "driver postgres needs exactly one of dsn, dsn_file, dsn_env (postgres://user@host/db)")
+		} else if s.DSN == "" {
+			// As with password hashes: an unset variable or a missing file
+			// shows at config check, not at the first start.
+			key := map[bool]string{true: "store.dsn_file", false: "store.dsn_env"}[s.DSNFile != ""]
+			if _, err := c.StoreDSN(); err != nil {
+				bad(key, "%s", strings.TrimPrefix(err.Error(), key+": "))
+			}
+		}
+		if s.DSN != "" && dsnHasPassword(s.DSN) {
+			// The DSN is not echoed: it holds the password.
+			bad("store.dsn", "holds a password: put the DSN in dsn_file or dsn_env, or the password in PGPASSWORD or ~/.pgpass")
+		}
+	default:
+		bad("store.driver", "expected %q or %q, got %q", DriverSQLite, DriverPostgres, s.Driver)
 	}
 }
 
@@ -489,6 +620,7 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	default:
 		bad("source.type", "expected \"file\" or \"google\", got %q", c.Source.Type)
 	}
+	c.validateStore(bad)
 	for i, g := range c.Source.Filter.Groups {
 		if !strings.Contains(g, "@") {
 			bad(fmt.Sprintf("source.filter.groups[%d]", i), "expected a group email address, got %q", g)
@@ -510,6 +642,9 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	}
 	if c.Sync.Timeout.D() < time.Second {
 		bad("sync.timeout", "must be at least 1s, got %s", c.Sync.Timeout.D())
+	}
+	if ttl := c.LeaseTTL(); ttl < 15*time.Second {
+		bad("sync.lease_ttl", "must be at least 15s (a third of it is the renewal period), got %s", ttl)
 	}
 	if r := c.DeletedRetention(); r < 0 {
 		bad("sync.deleted_retention", "expected a duration of 0s or more (e.g. 720h for 30 days), got %s", r)

@@ -120,6 +120,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"missing domain", [2]string{"domain: example.com\n", ""}, []string{"domain: required"}},
 		{"filter group not an email", [2]string{"[archive-users@example.com]", "[archive-users]"}, []string{"cfg.yaml:6:", "expected a group email address"}},
 		{"negative retention", [2]string{"interval: 5m", "interval: 5m\n  deleted_retention: -1h"}, []string{"cfg.yaml:9:", "sync.deleted_retention", "0s or more"}},
+		{"lease too short", [2]string{"interval: 5m", "interval: 5m\n  lease_ttl: 5s"}, []string{"cfg.yaml:9:", "sync.lease_ttl: must be at least 15s"}},
 		{"interval too short", [2]string{"interval: 5m", "interval: 5s"}, []string{"cfg.yaml:8:", "at least 1m"}},
 		{"incremental without google", [2]string{"interval: 5m", "interval: 5m\n  incremental: true"}, []string{"cfg.yaml:9:", "sync.incremental: needs source.type google", `got source.type "file"`}},
 		{"changes interval too short", [2]string{"interval: 5m", "interval: 5m\n  changes_interval: 2s"}, []string{"cfg.yaml:9:", "sync.changes_interval: must be at least 10s, got 2s"}},
@@ -145,6 +146,13 @@ func TestParseConfigErrors(t *testing.T) {
 			[]string{"cfg.yaml:17:", "ldap.first_bind_timeout: must not be negative"}},
 		{"negative idle timeout", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  idle_timeout: -1m"},
 			[]string{"cfg.yaml:17:", "ldap.idle_timeout: must not be negative"}},
+		{"unknown store driver", [2]string{"  path: data/ldapgate.db", "  driver: mysql"}, []string{"cfg.yaml:14:", `store.driver: expected "sqlite" or "postgres", got "mysql"`}},
+		{"postgres store with a path", [2]string{"  path: data/ldapgate.db", "  driver: postgres\n  path: data/ldapgate.db\n  dsn_env: LDAPGATE_DSN"},
+			[]string{"cfg.yaml:15:", "store.path: goes with driver: sqlite"}},
+		{"postgres store without a DSN", [2]string{"  path: data/ldapgate.db", "  driver: postgres"}, []string{"cfg.yaml:13:", "needs exactly one of dsn, dsn_file, dsn_env"}},
+		{"postgres store with two DSNs", [2]string{"  path: data/ldapgate.db", "  driver: postgres\n  dsn: postgres://ldapgate@db.example.com/ldapgate\n  dsn_env: LDAPGATE_DSN"},
+			[]string{"needs exactly one of dsn, dsn_file, dsn_env"}},
+		{"sqlite store with a DSN", [2]string{"  path: data/ldapgate.db", "  path: data/ldapgate.db\n  dsn_file: /etc/ldapgate/dsn"}, []string{"cfg.yaml:13:", "go with driver: postgres"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,6 +187,76 @@ func TestConfigSecretsStayOutOfErrors(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), secret) {
 		t.Errorf("error reveals the secret: %v", err)
+	}
+}
+
+// A password in store.dsn is refused, and neither it nor the DSN is echoed.
+func TestStoreDSNPasswordRefused(t *testing.T) {
+	t.Setenv("TEST_ARCHIVE_HASH", testHash(t))
+	const secret = "s3cret-db-pass"
+	for _, dsn := range []string{
+		"postgres://ldapgate:" + secret + "@db.example.com/ldapgate",
+		"postgres://ldapgate@db.example.com/ldapgate?password=" + secret,
+		"host=db.example.com user=ldapgate password=" + secret,
+		"host=db.example.com user=ldapgate password = " + secret,
+	} {
+		text := strings.Replace(minimal, "  path: data/ldapgate.db", "  driver: postgres\n  dsn: '"+dsn+"'", 1)
+		_, err := ParseConfig("cfg.yaml", []byte(text))
+		if err == nil || !strings.Contains(err.Error(), "store.dsn: holds a password") {
+			t.Errorf("dsn %q: error %v, want store.dsn: holds a password", dsn, err)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "db.example.com") {
+			t.Errorf("error reveals the DSN: %v", err)
+		}
+	}
+	// Without a password it is fine: PGPASSWORD or ~/.pgpass supplies it.
+	text := strings.Replace(minimal, "  path: data/ldapgate.db", "  driver: postgres\n  dsn: postgres://ldapgate@db.example.com/ldapgate", 1)
+	if _, err := ParseConfig("cfg.yaml", []byte(text)); err != nil {
+		t.Errorf("a DSN without a password: %v", err)
+	}
+}
+
+// StoreDSN reads the DSN from its file or variable; a missing one fails
+// the config check at the key's line, without the DSN.
+func TestStoreDSNSources(t *testing.T) {
+	t.Setenv("TEST_ARCHIVE_HASH", testHash(t))
+	const dsn = "postgres://ldapgate:pw@db.example.com/ldapgate"
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "dsn"), []byte(dsn+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_LDAPGATE_DSN", dsn)
+	for _, tt := range []struct {
+		key, want, wantErr string
+	}{
+		{"dsn_file: dsn", dsn, ""},
+		{"dsn_env: TEST_LDAPGATE_DSN", dsn, ""},
+		{"dsn_file: missing", "", "ldapgate.yaml:15: store.dsn_file: open "},
+		{"dsn_env: TEST_NOT_SET_ANYWHERE", "", "ldapgate.yaml:15: store.dsn_env: environment variable TEST_NOT_SET_ANYWHERE is not set"},
+	} {
+		text := strings.Replace(minimal, "  path: data/ldapgate.db", "  driver: postgres\n  "+tt.key, 1)
+		path := filepath.Join(dir, "ldapgate.yaml")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadConfig(path)
+		if tt.wantErr != "" { // config check says so, naming the key's line
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: LoadConfig error %v, want %q", tt.key, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tt.key, err)
+		}
+		got, err := cfg.StoreDSN()
+		if err != nil || got != tt.want {
+			t.Errorf("%s: StoreDSN = %q, %v; want the DSN", tt.key, got, err)
+		}
+		if strings.Contains(cfg.StoreName(), "pw") {
+			t.Errorf("%s: StoreName %q reveals the DSN", tt.key, cfg.StoreName())
+		}
 	}
 }
 

@@ -70,6 +70,15 @@ type Gateway struct {
 	auditFile *slog.Logger
 	auditSink *rotatingFile
 	web       httpTimeouts // of the portal and metrics.listen (metrics.go)
+	leases    leases       // which instance on one store syncs (lease.go)
+	// storeDown is set while the store does not answer watchStore.
+	storeDown atomic.Pointer[storeOutage]
+}
+
+// storeOutage is since when, and why, the store cannot be reached.
+type storeOutage struct {
+	since time.Time
+	err   string
 }
 
 // New opens the store named by cfg and builds the current view from it, so
@@ -103,6 +112,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	g.storePoll = defaultStorePoll
+	g.leases.holder, g.leases.every = newHolder(), cfg.LeaseTTL()/3
 	if err := g.refreshView(ctx); err != nil {
 		g.changes.Close()
 		g.auditSink.Close()
@@ -115,7 +125,19 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 
 // OpenStore opens the store the config names, with its store settings.
 func OpenStore(ctx context.Context, cfg *Config) (*store.DB, error) {
-	db, err := store.Open(ctx, cfg.StorePath())
+	var (
+		db  *store.DB
+		err error
+	)
+	if cfg.Store.Driver == DriverPostgres {
+		dsn, derr := cfg.StoreDSN()
+		if derr != nil {
+			return nil, derr
+		}
+		db, err = store.OpenPostgres(ctx, dsn)
+	} else {
+		db, err = store.Open(ctx, cfg.StorePath())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -219,6 +241,13 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 	eng, cfg := g.currentEngine()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Sync.Timeout.D())
 	defer cancel()
+	if !opts.DryRun {
+		release, err := g.holdSyncLease(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	start := time.Now()
 	res, err := eng.Run(ctx, opts)
 	g.metrics.syncDone(opts, time.Since(start), err)
@@ -388,6 +417,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 	var watchers sync.WaitGroup
 	defer watchers.Wait()
 	watchers.Go(func() { g.watchStore(ctx) })
+	g.campaign(ctx)
+	watchers.Go(func() { g.keepCampaigning(ctx) })
 
 	g.scheduledSync(ctx)
 	watchers.Go(func() { g.watchChanges(ctx) })
@@ -444,8 +475,14 @@ func serviceAccounts(cfg *Config) ([]ldapserver.ServiceAccount, error) {
 func (g *Gateway) scheduledSync(ctx context.Context) {
 	start := time.Now()
 	g.sched.started(start)
+	if !g.IsLeader() {
+		g.log.Debug("scheduled sync left to the instance that holds the scheduler lease")
+		return
+	}
 	res, err := g.Sync(ctx, engine.RunOptions{})
 	switch {
+	case err != nil && errors.Is(err, ErrSyncRunning):
+		g.log.Info("scheduled sync skipped", "why", err)
 	case err != nil && errors.Is(err, engine.ErrTooManyDeletes):
 		g.log.Error("sync refused; the LDAP side keeps serving the last good data; run `ldapgate sync --force` if the deletions are intended", "err", err)
 	case err != nil:
@@ -523,9 +560,10 @@ func (g *Gateway) Close() error {
 const defaultStorePoll = 2 * time.Second
 
 // watchStore refreshes the view when another ldapgate command wrote to the
-// store (privileges grant or revoke, a sync run by hand), so the change is
-// served without waiting for the next scheduled sync. It returns when ctx
-// ends.
+// store (privileges grant or revoke, a sync run by hand, another instance's
+// sync), so the change is served without waiting for the next scheduled
+// sync: at once when the store announces it (PostgreSQL), else at the next
+// poll. It returns when ctx ends.
 func (g *Gateway) watchStore(ctx context.Context) {
 	t := time.NewTicker(g.storePoll)
 	defer t.Stop()
@@ -534,6 +572,7 @@ func (g *Gateway) watchStore(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-g.changes.Notices(): // another instance wrote (PostgreSQL)
 		}
 		g.syncMu.Lock()
 		// A WAL left large by a write that found the disk full is
@@ -541,7 +580,12 @@ func (g *Gateway) watchStore(ctx context.Context) {
 		if err := g.db.TruncateWAL(ctx); err != nil {
 			g.log.Debug("the store's WAL is not truncated yet", "err", err)
 		}
+		if !g.IsLeader() {
+			// Another instance syncs: its runs are this one's too (/readyz).
+			g.loadLastSuccess(ctx)
+		}
 		changed, err := g.changes.Changed(ctx)
+		g.noteStore(ctx, err)
 		if err == nil && changed {
 			g.log.Info("the store was changed by another ldapgate command; refreshing the directory view")
 			err = g.refreshView(ctx)
@@ -549,6 +593,20 @@ func (g *Gateway) watchStore(ctx context.Context) {
 		g.syncMu.Unlock()
 		if err != nil && ctx.Err() == nil {
 			g.log.Warn("checking the store for changes", "err", err)
+		}
+	}
+}
+
+// noteStore records whether the store answered, logging the changes.
+func (g *Gateway) noteStore(ctx context.Context, err error) {
+	switch {
+	case err != nil && ctx.Err() == nil:
+		if g.storeDown.CompareAndSwap(nil, &storeOutage{since: time.Now(), err: err.Error()}) {
+			g.log.Error("the store cannot be reached; searches are served from the last view", "err", err)
+		}
+	case err == nil:
+		if was := g.storeDown.Swap(nil); was != nil {
+			g.log.Info("the store answers again", "down_for", time.Since(was.since).Round(time.Second).String())
 		}
 	}
 }

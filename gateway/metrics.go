@@ -104,6 +104,13 @@ func newMetrics(g *Gateway) *metrics {
 		Help: "Groups in the directory view."}, func() float64 { return float64(viewLen(g.live.Load(), false)) }))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_last_successful_sync_timestamp_seconds",
 		Help: "Unix time of the end of the last successful sync; 0 if none."}, func() float64 { return float64(m.lastSuccess.Load()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_store_up",
+		Help: "1 if the store answered the last look for changes (every 2 s), else 0."}, func() float64 {
+		if g.storeDown.Load() != nil {
+			return 0
+		}
+		return 1
+	}))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ldapgate_store_disk_full",
 		Help: "1 if a write found the store's disk full since the last successful sync, else 0."}, func() float64 {
 		if _, full := g.db.DiskFull(); full {
@@ -313,8 +320,13 @@ type health struct {
 	// DiskFull says since when syncs cannot write for lack of disk space.
 	// It does not fail /readyz by itself: the last good data is still
 	// served, and ready_max_age turns it failing if it lasts.
-	DiskFull string    `json:"storeDiskFull,omitempty"`
-	Build    BuildInfo `json:"build"`
+	DiskFull string `json:"storeDiskFull,omitempty"`
+	// StoreDown says since when the store (PostgreSQL, say) cannot be
+	// reached. Like DiskFull it does not fail /readyz by itself: searches
+	// are served from the view, and ready_max_age turns it failing if the
+	// syncs it stops go missing too long.
+	StoreDown string    `json:"storeUnreachable,omitempty"`
+	Build     BuildInfo `json:"build"`
 }
 
 func (g *Gateway) health(ready bool) (health, bool) {
@@ -334,6 +346,10 @@ func (g *Gateway) health(ready bool) (health, bool) {
 	if full, ok := g.db.DiskFull(); ok {
 		h.DiskFull = fmt.Sprintf("since %s the store's disk is full: syncs cannot write and the last good data is served",
 			full.Since.UTC().Format(time.RFC3339))
+	}
+	if down := g.storeDown.Load(); down != nil {
+		h.StoreDown = fmt.Sprintf("since %s the store cannot be reached (%s): searches are served from the last view; syncs and app password binds fail",
+			down.since.UTC().Format(time.RFC3339), down.err)
 	}
 	ok := true
 	if ready {

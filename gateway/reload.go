@@ -310,6 +310,7 @@ func cutKey(k string) (string, string, bool) {
 func keepRestartOnly(c, cur *Config) {
 	c.Domain = cur.Domain
 	c.Store = cur.Store
+	c.Sync.LeaseTTL = cur.Sync.LeaseTTL // the renewal period is set at start
 	// Of ldap, only the bind limits and the certificate files reload.
 	limit, tls := c.LDAP.BindLimit, c.LDAP.TLS
 	c.LDAP = cur.LDAP

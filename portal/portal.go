@@ -25,7 +25,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -78,8 +77,14 @@ type Config struct {
 	KeepOnSuspend func() bool
 	// Admin, when set, serves the admin page at /admin (admin.go).
 	Admin Admin
-	Log   *slog.Logger
-	Now   func() time.Time
+	// Sessions keeps the signed-in sessions; nil keeps them in this
+	// process (sessions.go).
+	Sessions Sessions
+	// StateKey seals sign-ins in progress (32 bytes, the same for every
+	// instance behind one address); nil: a random key of this process.
+	StateKey []byte
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 // Server is the portal's http.Handler.
@@ -93,8 +98,7 @@ type Server struct {
 	// states seals sign-ins in progress into their state cookie (state.go).
 	states *sealer
 
-	mu       sync.Mutex
-	sessions map[string]*session // by sha256 of the cookie value
+	sessions Sessions // by sha256 of the cookie value
 }
 
 type session struct {
@@ -148,12 +152,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("portal: templates: %w", err)
 	}
-	states, err := newSealer()
+	states, err := newSealer(cfg.StateKey)
 	if err != nil {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
 	s := &Server{cfg: cfg, secure: u.Scheme == "https", tmpl: tmpl, mux: http.NewServeMux(), states: states,
-		sessions: make(map[string]*session)}
+		sessions: cfg.Sessions}
+	if s.sessions == nil {
+		s.sessions = newMemSessions(cfg.Now)
+	}
 	s.cookie = "ldapgate_session"
 	if s.secure {
 		s.cookie = "__Host-ldapgate_session"
@@ -280,15 +287,11 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := rand.Text() + rand.Text()
-	sess := &session{userID: u.ID, email: u.PrimaryEmail, csrf: rand.Text(), expires: s.cfg.Now().Add(s.cfg.SessionTTL)}
-	s.mu.Lock()
-	for k, old := range s.sessions {
-		if s.cfg.Now().After(old.expires) {
-			delete(s.sessions, k)
-		}
+	sess := store.PortalSession{Key: hashID(id), UserID: u.ID, Email: u.PrimaryEmail, CSRF: rand.Text(), Expires: s.cfg.Now().Add(s.cfg.SessionTTL)}
+	if err := s.sessions.PutPortalSession(r.Context(), sess); err != nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "Sign-in failed: the session could not be kept. Try again later.", err)
+		return
 	}
-	s.sessions[hashID(id)] = sess
-	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: id, Path: "/", MaxAge: int(s.cfg.SessionTTL / time.Second),
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	s.cfg.Log.Info("portal sign-in", "user", u.UID, "email", claims.Email, "client", r.RemoteAddr)
@@ -308,16 +311,20 @@ func (s *Server) current(r *http.Request) (*session, *store.ViewUser, *store.Vie
 		return nil, nil, nil
 	}
 	key := hashID(c.Value)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess := s.sessions[key]
-	if sess == nil {
+	ps, err := s.sessions.PortalSession(r.Context(), key)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			s.cfg.Log.Warn("portal session not read; the user is asked to sign in", "err", err)
+		}
 		return nil, nil, nil
 	}
+	sess := &session{userID: ps.UserID, email: ps.Email, csrf: ps.CSRF, expires: ps.Expires}
 	v := s.cfg.Live.Load()
 	u, ok := v.UserByID(sess.userID)
 	if s.cfg.Now().After(sess.expires) || !ok || !u.Enabled() {
-		delete(s.sessions, key)
+		if err := s.sessions.DeletePortalSession(r.Context(), key); err != nil {
+			s.cfg.Log.Warn("portal session not ended", "err", err)
+		}
 		return nil, nil, nil
 	}
 	return sess, u, v
@@ -463,9 +470,10 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, _ := r.Cookie(s.cookie)
-	s.mu.Lock()
-	delete(s.sessions, hashID(c.Value))
-	s.mu.Unlock()
+	if err := s.sessions.DeletePortalSession(r.Context(), hashID(c.Value)); err != nil {
+		s.fail(w, r, http.StatusServiceUnavailable, "Sign-out failed. Try again later.", err)
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: s.cookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

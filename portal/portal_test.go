@@ -40,6 +40,8 @@ type env struct {
 	chain  *bindproxy.Chain
 	portal *httptest.Server
 	ldap   string
+	// newPortal starts another portal on the same store and directory.
+	newPortal func(t *testing.T, sessions portal.Sessions) *httptest.Server
 }
 
 func newEnv(t *testing.T) *env {
@@ -76,19 +78,24 @@ func newEnv(t *testing.T) *env {
 	}
 	e.ldap = ldaptest.Serve(t, srv)
 
-	e.portal = httptest.NewUnstartedServer(nil)
-	public := "http://" + e.portal.Listener.Addr().String()
-	p, err := portal.New(portal.Config{
-		PublicURL: public, ClientID: e.issuer.ClientID, ClientSecret: e.issuer.ClientSecret, Provider: prov,
-		Store: e.db, Live: e.live, UserDN: lcfg.UserDN, Services: []string{"archive"},
-		Revoked: e.chain.Revoked,
-	})
-	if err != nil {
-		t.Fatal(err)
+	e.newPortal = func(t *testing.T, sessions portal.Sessions) *httptest.Server {
+		t.Helper()
+		srv := httptest.NewUnstartedServer(nil)
+		public := "http://" + srv.Listener.Addr().String()
+		p, err := portal.New(portal.Config{
+			PublicURL: public, ClientID: e.issuer.ClientID, ClientSecret: e.issuer.ClientSecret, Provider: prov,
+			Store: e.db, Live: e.live, UserDN: lcfg.UserDN, Services: []string{"archive"},
+			Revoked: e.chain.Revoked, Sessions: sessions,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Config.Handler = p
+		srv.Start()
+		t.Cleanup(srv.Close)
+		return srv
 	}
-	e.portal.Config.Handler = p
-	e.portal.Start()
-	t.Cleanup(e.portal.Close)
+	e.portal = e.newPortal(t, nil)
 	return e
 }
 
@@ -424,5 +431,39 @@ func TestSignInStateCookie(t *testing.T) {
 	now = now.Add(-11 * time.Minute)
 	if status, _ := callback(p, c, u); status != http.StatusSeeOther {
 		t.Errorf("unaltered cookie: %d, want a redirect home", status)
+	}
+}
+
+// Two portals whose sessions are in the store (two ldapgates behind one
+// address): a user signed in on one is signed in on the other, and signing
+// out on the other ends the session on both. With sessions in memory, the
+// other portal does not know the user.
+func TestSessionsInTheStore(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.newPortal(t, e.db), e.newPortal(t, e.db)
+	e.portal = a
+	c := browser(t) // cookies are per host, not per port: both portals get them
+	if status, body := e.signIn(t, c, danielMail); status != http.StatusOK || !strings.Contains(body, danielDN) {
+		t.Fatalf("sign-in on the first portal: %d\n%s", status, body)
+	}
+	status, body := get(t, c, b.URL+"/")
+	if status != http.StatusOK || !strings.Contains(body, danielDN) {
+		t.Fatalf("the second portal does not know the session: %d\n%s", status, body)
+	}
+	csrf := find(t, csrfRE, body)
+	if status, _ := post(t, c, b.URL+"/auth/logout", url.Values{"csrf": {csrf}}); status != http.StatusOK {
+		t.Fatalf("sign out on the second portal: %d", status)
+	}
+	if _, body := get(t, c, a.URL+"/"); !strings.Contains(body, "Sign in with Google") {
+		t.Error("still signed in on the first portal after signing out on the second")
+	}
+
+	mem := e.newPortal(t, nil)
+	e.portal = a
+	if status, _ := e.signIn(t, c, danielMail); status != http.StatusOK {
+		t.Fatalf("second sign-in: %d", status)
+	}
+	if _, body := get(t, c, mem.URL+"/"); !strings.Contains(body, "Sign in with Google") {
+		t.Error("a portal keeping sessions in memory knows another's session")
 	}
 }

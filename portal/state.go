@@ -21,18 +21,24 @@ type pending struct {
 // sealer encrypts and authenticates sign-ins in progress (AES-256-GCM), so
 // the browser carries them instead of the server: the verifier stays
 // secret, and a forged or altered cookie does not open. The key is random
-// per process, so a sign-in started before a restart, or on another
-// instance behind a load balancer, has to start again.
+// per process unless the config gives one (Config.StateKey: ldapgate keeps
+// it in the store), so that a sign-in started on one instance behind a load
+// balancer ends on another.
 type sealer struct{ aead cipher.AEAD }
 
 // sealAD ties a sealed value to its use, so no other value sealed with
 // the same key ever opens as a sign-in.
 var sealAD = []byte("ldapgate sign-in state")
 
-func newSealer() (*sealer, error) {
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("sign-in state key: %w", err)
+func newSealer(key []byte) (*sealer, error) {
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("sign-in state key: %w", err)
+		}
+	}
+	if len(key) != 32 {
+		return nil, fmt.Errorf("sign-in state key: %d bytes, want 32", len(key))
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {

@@ -69,7 +69,7 @@ func (db *DB) CreateAppPassword(ctx context.Context, ap AppPassword) (AppPasswor
 	fail := func(err error) (AppPassword, error) {
 		return AppPassword{}, fmt.Errorf("store: create app password %q for user %s: %w", ap.Name, ap.UserID, err)
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		return fail(err)
 	}
@@ -82,7 +82,7 @@ func (db *DB) CreateAppPassword(ctx context.Context, ap AppPassword) (AppPasswor
 		return fail(ErrNotFound)
 	}
 	var active int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM app_passwords WHERE user_id = ? AND revoked = 0`, ap.UserID).Scan(&active); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM app_passwords WHERE user_id = ? AND revoked = FALSE`, ap.UserID).Scan(&active); err != nil {
 		return fail(err)
 	}
 	if active >= MaxActiveAppPasswords {
@@ -119,7 +119,7 @@ func (db *DB) AppPasswords(ctx context.Context, userID string) ([]AppPassword, e
 // compared with.
 func (db *DB) ActiveAppPasswords(ctx context.Context, userID string) ([]AppPassword, error) {
 	aps, err := db.queryAppPasswords(ctx, `SELECT `+appPasswordColumns+` FROM app_passwords
-		WHERE user_id = ? AND revoked = 0 ORDER BY id`, userID)
+		WHERE user_id = ? AND revoked = FALSE ORDER BY id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("store: active app passwords of user %s: %w", userID, err)
 	}
@@ -158,7 +158,7 @@ func (db *DB) queryAppPasswords(ctx context.Context, query string, args ...any) 
 func (db *DB) AppPasswordActive(ctx context.Context, userID string, id int64) (bool, error) {
 	var ok bool
 	err := db.read.QueryRowContext(ctx, `SELECT count(*) > 0 FROM app_passwords
-		WHERE id = ? AND user_id = ? AND revoked = 0`, id, userID).Scan(&ok)
+		WHERE id = ? AND user_id = ? AND revoked = FALSE`, id, userID).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("store: app password %d: %w", id, err)
 	}
@@ -168,8 +168,8 @@ func (db *DB) AppPasswordActive(ctx context.Context, userID string, id int64) (b
 // RevokeAppPassword revokes the user's app password with the given id. The
 // error wraps ErrNotFound if the user has no such active app password.
 func (db *DB) RevokeAppPassword(ctx context.Context, userID string, id int64) error {
-	res, err := db.write.ExecContext(ctx, `UPDATE app_passwords SET revoked = 1, revoked_at = ?
-		WHERE id = ? AND user_id = ? AND revoked = 0`, db.now(), id, userID)
+	res, err := db.write.ExecContext(ctx, `UPDATE app_passwords SET revoked = TRUE, revoked_at = ?
+		WHERE id = ? AND user_id = ? AND revoked = FALSE`, db.now(), id, userID)
 	if err != nil {
 		return fmt.Errorf("store: revoke app password %d: %w", id, err)
 	}

@@ -16,9 +16,9 @@ func addDirectoryUser(tb testing.TB, db *DB, id, uid string) {
 		User: User{ID: id, UID: uid, PrimaryEmail: uid + "@example.com", Origin: OriginDirectory}}}})
 }
 
-func TestAppPasswords(t *testing.T) {
+func testAppPasswords(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, clk := openTest(t)
+	db, clk := be.openTest(t)
 	addDirectoryUser(t, db, "u1", "alice")
 	addDirectoryUser(t, db, "u2", "bob")
 
@@ -112,9 +112,9 @@ func TestAppPasswords(t *testing.T) {
 	}
 }
 
-func TestAppPasswordLimit(t *testing.T) {
+func testAppPasswordLimit(t *testing.T, be backend) {
 	ctx := context.Background()
-	db, _ := openTest(t)
+	db, _ := be.openTest(t)
 	addDirectoryUser(t, db, "u1", "alice")
 	var last AppPassword
 	for i := range MaxActiveAppPasswords {

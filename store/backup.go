@@ -18,7 +18,13 @@ const backupPagesPerStep = 1024
 // Backup writes a consistent copy of the store to dst with SQLite's online
 // backup, while the store stays in use. dst must not exist; the copy appears
 // there only once it is complete.
+//
+// A PostgreSQL store is backed up with PostgreSQL's tools (pg_dump); Backup
+// refuses it.
 func (db *DB) Backup(ctx context.Context, dst string) error {
+	if _, ok := db.read.eng.(sqliteEngine); !ok {
+		return errors.New("store: backup: the store is on PostgreSQL: back it up with pg_dump")
+	}
 	if _, err := os.Stat(dst); err == nil {
 		return fmt.Errorf("store: backup: %s already exists", dst)
 	} else if !errors.Is(err, fs.ErrNotExist) {

@@ -56,3 +56,15 @@ func TestBackupRefusesToOverwrite(t *testing.T) {
 		t.Error("the existing file was changed")
 	}
 }
+
+// Backup refuses a PostgreSQL store and says what to use instead.
+func TestBackupRefusesPostgres(t *testing.T) {
+	db, _ := backends[1].openTest(t)
+	dst := filepath.Join(t.TempDir(), "backup.db")
+	if err := db.Backup(t.Context(), dst); err == nil || !strings.Contains(err.Error(), "pg_dump") {
+		t.Fatalf("Backup of a PostgreSQL store: %v, want a refusal naming pg_dump", err)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Errorf("Backup left %s: %v", dst, err)
+	}
+}

@@ -36,13 +36,13 @@ const DefaultDeletedRetention = 30 * 24 * time.Hour
 const appPasswordRow = `id, user_id, name, service, hash, created_at, last_used_at, revoked, revoked_at, selector`
 
 // appPasswordsRevoke revokes a user's active app passwords.
-const appPasswordsRevoke = `UPDATE app_passwords SET revoked = 1, revoked_at = ? WHERE user_id = ? AND revoked = 0`
+const appPasswordsRevoke = `UPDATE app_passwords SET revoked = TRUE, revoked_at = ? WHERE user_id = ? AND revoked = FALSE`
 
 // cutoff is the deletion time at or before which tombstones have expired.
 func (db *DB) cutoff() string { return formatTime(db.Now().Add(-db.DeletedRetention)) }
 
 // purgeExpired deletes the tombstones older than the retention.
-func (db *DB) purgeExpired(ctx context.Context, tx *sql.Tx) error {
+func (db *DB) purgeExpired(ctx context.Context, tx *txn) error {
 	_, err := tx.ExecContext(ctx, `DELETE FROM deleted_users WHERE julianday(deleted_at) <= julianday(?)`, db.cutoff())
 	if err != nil {
 		return fmt.Errorf("purge expired deleted users: %w", err)
@@ -108,7 +108,7 @@ func (db *DB) loadDeleted(ctx context.Context, q interface {
 }) ([]DeletedUser, error) {
 	rows, err := q.QueryContext(ctx, `SELECT d.id, d.uid, d.primary_email, d.display_name, d.created_at, d.deleted_at, d.reason,
 			(SELECT count(*) FROM deleted_grants g WHERE g.user_id = d.id),
-			(SELECT count(*) FROM deleted_app_passwords p WHERE p.user_id = d.id AND p.revoked = 0)
+			(SELECT count(*) FROM deleted_app_passwords p WHERE p.user_id = d.id AND p.revoked = FALSE)
 		FROM deleted_users d WHERE julianday(d.deleted_at) > julianday(?) ORDER BY d.id`, db.cutoff())
 	if err != nil {
 		return nil, err
@@ -146,7 +146,7 @@ func (db *DB) DeletedUsers(ctx context.Context) ([]DeletedUser, error) {
 // and returns how many it dropped. The error wraps ErrNotFound if an id
 // has no tombstone; then nothing is dropped.
 func (db *DB) PurgeDeletedUsers(ctx context.Context, ids ...string) (int64, error) {
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: purge deleted users: %w", err)
 	}

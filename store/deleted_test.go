@@ -16,10 +16,10 @@ func deleteBob(t *testing.T, db *DB) {
 	mustApply(t, db, &Plan{Users: []UserChange{{Action: ActionDelete, User: bob, Reason: "deleted in the source"}}})
 }
 
-func TestRestoreFromTombstone(t *testing.T) {
+func testRestoreFromTombstone(t *testing.T, be backend) {
 	ctx := context.Background()
 	t.Run("restore", func(t *testing.T) {
-		db, clk := openTest(t)
+		db, clk := be.openTest(t)
 		deleteBob(t, db)
 		clk.t = t1
 		mustApply(t, db, &Plan{Users: []UserChange{{Action: ActionAdd, User: bob, Restore: true}}})
@@ -32,7 +32,7 @@ func TestRestoreFromTombstone(t *testing.T) {
 		}
 	})
 	t.Run("tombstone purged since the plan", func(t *testing.T) {
-		db, _ := openTest(t)
+		db, _ := be.openTest(t)
 		deleteBob(t, db)
 		if _, err := db.PurgeDeletedUsers(ctx, bob.ID); err != nil {
 			t.Fatal(err)
@@ -43,7 +43,7 @@ func TestRestoreFromTombstone(t *testing.T) {
 		}
 	})
 	t.Run("plain add drops a stale tombstone", func(t *testing.T) {
-		db, clk := openTest(t)
+		db, clk := be.openTest(t)
 		deleteBob(t, db)
 		clk.t = t1
 		mustApply(t, db, &Plan{Users: []UserChange{{Action: ActionAdd, User: bob}}})
@@ -56,7 +56,7 @@ func TestRestoreFromTombstone(t *testing.T) {
 		}
 	})
 	t.Run("no retention keeps no tombstone", func(t *testing.T) {
-		db, _ := openTest(t)
+		db, _ := be.openTest(t)
 		db.DeletedRetention = 0
 		deleteBob(t, db)
 		if n := count(t, db, `SELECT count(*) FROM deleted_users`); n != 0 {

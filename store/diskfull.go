@@ -43,7 +43,8 @@ func (db *DB) DiskFull() (DiskFull, bool) {
 }
 
 // ErrBusy means another writer (a second ldapgate sync) held the store
-// longer than the busy timeout; nothing was written.
+// longer than the busy timeout (SQLite's busy_timeout, PostgreSQL's
+// lock_timeout: 5 s); nothing was written.
 var ErrBusy = errors.New("the store is busy with another writer")
 
 // primaryCode reports whether err is a SQLite error of the primary result
@@ -53,7 +54,13 @@ func primaryCode(err error, code int) bool {
 	return errors.As(err, &se) && se.Code()&0xff == code
 }
 
-func isFull(err error) bool { return primaryCode(err, sqlite3.SQLITE_FULL) }
+func isFull(err error) bool {
+	return primaryCode(err, sqlite3.SQLITE_FULL) || pgCode(err) == pgDiskFull
+}
+
+func isBusy(err error) bool {
+	return primaryCode(err, sqlite3.SQLITE_BUSY) || pgCode(err) == pgLockNotAvailable
+}
 
 // wrote notes the outcome of a write. A write that failed for lack of
 // space marks the store full and wraps the error with ErrDiskFull; a
@@ -68,7 +75,7 @@ func (db *DB) wrote(ctx context.Context, err error, apply bool) error {
 		if db.full.full == nil {
 			db.full.full = &DiskFull{Since: db.Now().UTC(), Cause: err.Error()}
 		}
-		db.full.owing = true
+		_, db.full.owing = db.write.eng.(sqliteEngine) // PostgreSQL has no WAL of ours to truncate
 	case err == nil && apply:
 		db.full.full = nil
 	}
@@ -80,7 +87,7 @@ func (db *DB) wrote(ctx context.Context, err error, apply bool) error {
 	switch {
 	case full:
 		return fmt.Errorf("%w: %w", ErrDiskFull, err)
-	case err != nil && primaryCode(err, sqlite3.SQLITE_BUSY):
+	case err != nil && isBusy(err):
 		return fmt.Errorf("%w: %w", ErrBusy, err)
 	}
 	return err

@@ -100,15 +100,15 @@ func TestDiskFull(t *testing.T) {
 
 // A writer that holds the store past the busy timeout (5 s) fails an
 // apply with ErrBusy, which a sync takes as a cue to plan again.
-func TestApplyBusy(t *testing.T) {
+func testApplyBusy(t *testing.T, be backend) {
 	if testing.Short() {
 		t.Skip("waits for the busy timeout")
 	}
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ldapgate.db")
-	db := openPath(t, path)
-	other := openPath(t, path)
-	tx, err := other.write.BeginTx(ctx, nil) // IMMEDIATE: takes the write lock
+	path := be.fresh(t)
+	db := be.openAt(t, path)
+	other := be.openAt(t, path)
+	tx, err := other.beginWrite(ctx) // takes the write lock
 	if err != nil {
 		t.Fatal(err)
 	}

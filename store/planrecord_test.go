@@ -72,8 +72,8 @@ func TestPlanRecord(t *testing.T) {
 }
 
 // Extra attributes are stored, updated and loaded with the user.
-func TestUserAttributes(t *testing.T) {
-	db, _ := openTest(t)
+func testUserAttributes(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
 	u := alice
 	u.Attributes = map[string][]string{"employeeNumber": {"42"}, "telephoneNumber": {"+1 555 0100", "+1 555 0101"}}
 	mustApply(t, db, &Plan{Users: []UserChange{{Action: ActionAdd, User: u}}})
@@ -89,8 +89,8 @@ func TestUserAttributes(t *testing.T) {
 
 // The POSIX account is stored, updated and loaded with the user, and a user
 // without one loads with none (NULL columns).
-func TestUserPOSIXAccount(t *testing.T) {
-	db, _ := openTest(t)
+func testUserPOSIXAccount(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
 	u := alice
 	u.POSIX = POSIXAccount{UID: 1001, GID: 100, HomeDirectory: "/home/alice", Shell: "/bin/zsh", Gecos: "Alice"}
 	mustApply(t, db, &Plan{Users: []UserChange{{Action: ActionAdd, User: u}}})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,8 +44,8 @@ type DB struct {
 	// DefaultDeletedRetention.
 	DeletedRetention time.Duration
 
-	write *sql.DB
-	read  *sql.DB
+	write pool
+	read  pool
 	full  fullState // diskfull.go
 }
 
@@ -63,23 +64,54 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db := &DB{Now: time.Now, KeepRuns: 10000, KeepRunPlans: 100, DeletedRetention: DefaultDeletedRetention}
-	if db.write, err = sql.Open("sqlite", dsn(abs, "_txlock=immediate")); err != nil {
+	db := newDB()
+	write, err := sql.Open("sqlite", dsn(abs, "_txlock=immediate"))
+	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db.write.SetMaxOpenConns(1)
+	write.SetMaxOpenConns(1)
+	db.write = pool{write, sqliteEngine{}}
 	if err := db.init(ctx); err != nil {
-		db.write.Close()
+		write.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	if db.read, err = sql.Open("sqlite", dsn(abs, "_pragma=query_only(1)")); err != nil {
-		db.write.Close()
+	read, err := sql.Open("sqlite", dsn(abs, "_pragma=query_only(1)"))
+	if err != nil {
+		write.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db.read.SetMaxOpenConns(readConns)
-	db.read.SetMaxIdleConns(readConns)
+	read.SetMaxOpenConns(readConns)
+	read.SetMaxIdleConns(readConns)
+	db.read = pool{read, sqliteEngine{}}
 	return db, nil
 }
+
+// newDB returns a DB with the defaults of its settings.
+func newDB() *DB {
+	return &DB{Now: time.Now, KeepRuns: 10000, KeepRunPlans: 100, DeletedRetention: DefaultDeletedRetention}
+}
+
+// sqliteEngine is SQLite, in whose dialect the store's queries are written.
+type sqliteEngine struct{}
+
+func (sqliteEngine) rebind(query string) string { return query }
+
+// lockWrites does nothing: the writer's transactions begin IMMEDIATE.
+func (sqliteEngine) lockWrites(context.Context, *sql.Tx) error { return nil }
+
+// snapshot: a SQLite read transaction in WAL mode sees one snapshot.
+func (sqliteEngine) snapshot() *sql.TxOptions { return &sql.TxOptions{ReadOnly: true} }
+
+// dataVersion: SQLite's data_version is per connection.
+func (sqliteEngine) dataVersion() string { return "PRAGMA data_version" }
+
+func (sqliteEngine) migrations() (fs.FS, error) { return fs.Sub(migrationFiles, "migrations") }
+
+// announce: a SQLite store has no notifications; watchers poll
+// data_version, which costs next to nothing.
+func (sqliteEngine) announce() string { return "" }
+
+func (sqliteEngine) notices() (<-chan struct{}, func()) { return nil, func() {} }
 
 // dsn is the modernc data source name for the database file at abs, with
 // the pragmas every connection gets and the extra query parameters.
@@ -128,9 +160,13 @@ type migration struct {
 	sql     string
 }
 
-// migrations returns the embedded migrations by version.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+// migrations returns the engine's embedded migrations by version.
+func migrations(eng engine) ([]migration, error) {
+	fsys, err := eng.migrations()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +177,7 @@ func migrations() ([]migration, error) {
 		if err != nil || v <= 0 {
 			return nil, fmt.Errorf("migration %s: name does not start with a version", e.Name())
 		}
-		b, err := fs.ReadFile(migrationFiles, "migrations/"+e.Name())
+		b, err := fs.ReadFile(fsys, e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -159,12 +195,17 @@ func migrations() ([]migration, error) {
 // migrate applies the migrations the database lacks, each in its own
 // transaction, and records them in schema_migrations.
 func (db *DB) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := migrations(db.write.eng)
 	if err != nil {
 		return err
 	}
-	if _, err := db.write.ExecContext(ctx,
-		`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+	// Under the write lock: several ldapgates may start at once on one
+	// PostgreSQL database.
+	if err := db.writeTx(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx,
+			`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	var current int
@@ -185,23 +226,32 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 func (db *DB) migrateOne(ctx context.Context, m migration) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	return db.writeTx(ctx, func(tx *txn) error {
+		// Another process may have applied it since we looked.
+		var done bool
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		// The migration's text is the engine's own: not rebound.
+		if _, err := tx.Tx.ExecContext(ctx, m.sql); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, db.now())
+		return err
+	})
+}
+
+// writeTx runs write in a write transaction and commits it.
+func (db *DB) writeTx(ctx context.Context, write func(*txn) error) error {
+	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	// Another process may have applied it since we looked.
-	var done bool
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil {
-		return err
-	}
-	if done {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, db.now()); err != nil {
+	if err := write(tx); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -297,17 +347,22 @@ func parseAttrs(s string) (map[string][]string, error) {
 	return attrs, nil
 }
 
-// dbError marks SQLite's uniqueness violations with ErrConflict and its
-// foreign key violations (a reference to a missing row) with ErrNotFound.
+// dbError marks uniqueness violations with ErrConflict and foreign key
+// violations (a reference to a missing row) with ErrNotFound.
 func dbError(err error) error {
 	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return err
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", ErrConflict, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
 	}
-	switch se.Code() {
-	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+	switch pgCode(err) {
+	case pgUniqueViolation:
 		return fmt.Errorf("%w: %w", ErrConflict, err)
-	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+	case pgForeignKeyViolation:
 		return fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	return err
@@ -396,7 +451,7 @@ func scanGrant(rows *sql.Rows) (Grant, error) {
 }
 
 // queryAll runs query and scans each row with scan.
-func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(*sql.Rows) (T, error), query string) ([]T, error) {
+func queryAll[T any](ctx context.Context, tx *txn, scan func(*sql.Rows) (T, error), query string) ([]T, error) {
 	rows, err := tx.QueryContext(ctx, query)
 	if err != nil {
 		return nil, err
@@ -418,7 +473,7 @@ func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(*sql.Rows) (T, e
 // grants by user ID, privilege, origin and rule (all byte-wise). Empty
 // slices are nil; Members is never nil.
 func (db *DB) LoadState(ctx context.Context) (*State, error) {
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.read.BeginTx(ctx, db.read.eng.snapshot())
 	if err != nil {
 		return nil, fmt.Errorf("store: load state: %w", err)
 	}
@@ -505,13 +560,13 @@ func (db *DB) apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error)
 	if plan == nil {
 		plan = &Plan{}
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: apply: %w", err)
 	}
 	defer tx.Rollback()
 	if plan.Generation != nil {
-		// The transaction is IMMEDIATE: no other writer can move the
+		// The transaction holds the write lock: no other writer can move the
 		// generation between this check and the commit.
 		var gen int64
 		if err := tx.QueryRowContext(ctx, `SELECT generation FROM directory_generation WHERE id = 1`).Scan(&gen); err != nil {
@@ -535,14 +590,14 @@ func (db *DB) apply(ctx context.Context, plan *Plan, run SyncRun) (int64, error)
 	del := func(c Action) bool { return c == ActionDelete }
 	keep := func(c Action) bool { return c != ActionDelete }
 	for _, step := range []func() error{
-		func() error { return each(plan.Members, del, func(c MemberChange) error { return a.member(ctx, c) }) },
-		func() error { return each(plan.Grants, del, func(c GrantChange) error { return a.grant(ctx, c) }) },
-		func() error { return each(plan.Users, del, func(c UserChange) error { return a.user(ctx, c) }) },
-		func() error { return each(plan.Groups, del, func(c GroupChange) error { return a.group(ctx, c) }) },
-		func() error { return each(plan.Groups, keep, func(c GroupChange) error { return a.group(ctx, c) }) },
-		func() error { return each(plan.Users, keep, func(c UserChange) error { return a.user(ctx, c) }) },
-		func() error { return each(plan.Members, keep, func(c MemberChange) error { return a.member(ctx, c) }) },
-		func() error { return each(plan.Grants, keep, func(c GrantChange) error { return a.grant(ctx, c) }) },
+		func() error { return bulk(ctx, a, plan.Members, del, memberStmt, a.member) },
+		func() error { return bulk(ctx, a, plan.Grants, del, a.grantStmt, a.grant) },
+		func() error { return bulk(ctx, a, plan.Users, del, a.userStmt, a.user) },
+		func() error { return bulk(ctx, a, plan.Groups, del, a.groupStmt, a.group) },
+		func() error { return bulk(ctx, a, plan.Groups, keep, a.groupStmt, a.group) },
+		func() error { return bulk(ctx, a, plan.Users, keep, a.userStmt, a.user) },
+		func() error { return bulk(ctx, a, plan.Members, keep, memberStmt, a.member) },
+		func() error { return bulk(ctx, a, plan.Grants, keep, a.grantStmt, a.grant) },
 	} {
 		if err := step(); err != nil {
 			return 0, err
@@ -585,7 +640,7 @@ func (c GrantChange) action() Action  { return c.Action }
 // stmts prepares each statement once per transaction; the statements close
 // with the transaction.
 type stmts struct {
-	tx *sql.Tx
+	tx *txn
 	m  map[string]*sql.Stmt
 }
 
@@ -617,24 +672,34 @@ type applier struct {
 	returns bool
 }
 
+// groupStmt is the statement of a group change; false for an unknown
+// action.
+func (a *applier) groupStmt(c GroupChange) (string, []any, bool) {
+	g := c.Group
+	switch c.Action {
+	case ActionAdd:
+		return `INSERT INTO groups (id, cn, email, name, description, aliases, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			[]any{g.ID, g.CN, g.Email, g.Name, g.Description, addrsJSON(g.Aliases), a.now, a.now}, true
+	case ActionUpdate:
+		return `UPDATE groups SET cn = ?, email = ?, name = ?, description = ?, aliases = ?, updated_at = ?
+			WHERE id = ?`,
+			[]any{g.CN, g.Email, g.Name, g.Description, addrsJSON(g.Aliases), a.now, g.ID}, true
+	case ActionDelete:
+		return `DELETE FROM groups WHERE id = ?`, []any{g.ID}, true
+	}
+	return "", nil, false
+}
+
 func (a *applier) group(ctx context.Context, c GroupChange) error {
 	g := c.Group
 	var (
 		n   int64
 		err error
 	)
-	switch c.Action {
-	case ActionAdd:
-		n, err = a.exec(ctx, `INSERT INTO groups (id, cn, email, name, description, aliases, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			g.ID, g.CN, g.Email, g.Name, g.Description, addrsJSON(g.Aliases), a.now, a.now)
-	case ActionUpdate:
-		n, err = a.exec(ctx, `UPDATE groups SET cn = ?, email = ?, name = ?, description = ?, aliases = ?, updated_at = ?
-			WHERE id = ?`,
-			g.CN, g.Email, g.Name, g.Description, addrsJSON(g.Aliases), a.now, g.ID)
-	case ActionDelete:
-		n, err = a.exec(ctx, `DELETE FROM groups WHERE id = ?`, g.ID)
-	default:
+	if query, args, ok := a.groupStmt(c); ok {
+		n, err = a.exec(ctx, query, args...)
+	} else {
 		err = errors.New("unknown action")
 	}
 	if err == nil && n == 0 {
@@ -644,6 +709,43 @@ func (a *applier) group(ctx context.Context, c GroupChange) error {
 		return fmt.Errorf("store: apply: %s group %s (id %s): %w", c.Action, g.Email, g.ID, err)
 	}
 	return nil
+}
+
+const userInsert = `INSERT INTO users (` + userColumns + `) VALUES (` + userValues + `)`
+
+func (a *applier) userInsertArgs(u User, created string) []any {
+	return []any{u.ID, u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
+		u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
+		created, a.now, attrsJSON(u.Attributes),
+		nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos)}
+}
+
+const userUpdate = `UPDATE users SET uid = ?, primary_email = ?, origin = ?, given_name = ?, family_name = ?,
+	display_name = ?, org_unit_path = ?, suspended = ?, archived = ?, is_admin = ?, aliases = ?,
+	source_created = ?, last_login = ?, updated_at = ?, attributes = ?,
+	posix_uid = ?, posix_gid = ?, posix_home_directory = ?, posix_shell = ?, posix_gecos = ?
+	WHERE id = ? AND origin = 'directory'`
+
+func (a *applier) userUpdateArgs(u User) []any {
+	return []any{u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
+		u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
+		a.now, attrsJSON(u.Attributes),
+		nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos),
+		u.ID}
+}
+
+// userStmt is the statement of a user change that is one statement: an
+// add that cannot be a return, an update; false for the others.
+func (a *applier) userStmt(c UserChange) (string, []any, bool) {
+	switch {
+	case c.RevokeAppPasswords:
+		return "", nil, false
+	case c.Action == ActionAdd && !c.Restore && !a.returns:
+		return userInsert, a.userInsertArgs(c.User, a.now), true
+	case c.Action == ActionUpdate:
+		return userUpdate, a.userUpdateArgs(c.User), true
+	}
+	return "", nil, false
 }
 
 func (a *applier) user(ctx context.Context, c UserChange) error {
@@ -674,22 +776,9 @@ func (a *applier) user(ctx context.Context, c UserChange) error {
 				break
 			}
 		}
-		n, err = a.exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES (`+userValues+`)`,
-			u.ID, u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
-			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-			created, a.now, attrsJSON(u.Attributes),
-			nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos))
+		n, err = a.exec(ctx, userInsert, a.userInsertArgs(u, created)...)
 	case ActionUpdate:
-		n, err = a.exec(ctx, `UPDATE users SET uid = ?, primary_email = ?, origin = ?, given_name = ?, family_name = ?,
-			display_name = ?, org_unit_path = ?, suspended = ?, archived = ?, is_admin = ?, aliases = ?,
-			source_created = ?, last_login = ?, updated_at = ?, attributes = ?,
-			posix_uid = ?, posix_gid = ?, posix_home_directory = ?, posix_shell = ?, posix_gecos = ?
-			WHERE id = ? AND origin = 'directory'`,
-			u.UID, u.PrimaryEmail, u.Origin, u.GivenName, u.FamilyName, u.DisplayName, u.OrgUnitPath,
-			u.Suspended, u.Archived, u.IsAdmin, addrsJSON(u.Aliases), nullTime(u.SourceCreated), nullTime(u.LastLogin),
-			a.now, attrsJSON(u.Attributes),
-			nullUint32(u.POSIX.UID), nullUint32(u.POSIX.GID), nullString(u.POSIX.HomeDirectory), nullString(u.POSIX.Shell), nullString(u.POSIX.Gecos),
-			u.ID)
+		n, err = a.exec(ctx, userUpdate, a.userUpdateArgs(u)...)
 	case ActionDelete:
 		if c.RevokeAppPasswords {
 			_, err = a.exec(ctx, appPasswordsRevoke, a.now, u.ID)
@@ -732,7 +821,9 @@ func (a *applier) untouchable(ctx context.Context, id string) error {
 	return fmt.Errorf("refused: the stored user has origin %s, and syncs change only %s users", origin, OriginDirectory)
 }
 
-func (a *applier) member(ctx context.Context, c MemberChange) error {
+// memberStmt is the statement of a member change; false for an unknown
+// action or member type.
+func memberStmt(c MemberChange) (string, []any, bool) {
 	var query string
 	switch {
 	case c.Action == ActionAdd && c.Member.Type == MemberUser:
@@ -743,13 +834,19 @@ func (a *applier) member(ctx context.Context, c MemberChange) error {
 		query = `DELETE FROM group_user_members WHERE group_id = ? AND user_id = ?`
 	case c.Action == ActionDelete && c.Member.Type == MemberGroup:
 		query = `DELETE FROM group_group_members WHERE group_id = ? AND member_group_id = ?`
+	default:
+		return "", nil, false
 	}
+	return query, []any{c.GroupID, c.Member.ID}, true
+}
+
+func (a *applier) member(ctx context.Context, c MemberChange) error {
 	var (
 		n   int64
 		err error
 	)
-	if query != "" {
-		n, err = a.exec(ctx, query, c.GroupID, c.Member.ID)
+	if query, args, ok := memberStmt(c); ok {
+		n, err = a.exec(ctx, query, args...)
 	} else {
 		err = errors.New("unknown action or member type")
 	}
@@ -763,20 +860,30 @@ func (a *applier) member(ctx context.Context, c MemberChange) error {
 	return nil
 }
 
+// grantStmt is the statement of a grant change; false for an unknown
+// action.
+func (a *applier) grantStmt(c GrantChange) (string, []any, bool) {
+	g := c.Grant
+	switch c.Action {
+	case ActionAdd:
+		return `INSERT INTO grants (user_id, privilege, origin, rule, created_at) VALUES (?, ?, ?, ?, ?)`,
+			[]any{g.UserID, g.Privilege, g.Origin, g.Rule, a.now}, true
+	case ActionDelete:
+		return `DELETE FROM grants WHERE user_id = ? AND privilege = ? AND origin = ? AND rule = ?`,
+			[]any{g.UserID, g.Privilege, g.Origin, g.Rule}, true
+	}
+	return "", nil, false
+}
+
 func (a *applier) grant(ctx context.Context, c GrantChange) error {
 	g := c.Grant
 	var (
 		n   int64
 		err error
 	)
-	switch c.Action {
-	case ActionAdd:
-		n, err = a.exec(ctx, `INSERT INTO grants (user_id, privilege, origin, rule, created_at) VALUES (?, ?, ?, ?, ?)`,
-			g.UserID, g.Privilege, g.Origin, g.Rule, a.now)
-	case ActionDelete:
-		n, err = a.exec(ctx, `DELETE FROM grants WHERE user_id = ? AND privilege = ? AND origin = ? AND rule = ?`,
-			g.UserID, g.Privilege, g.Origin, g.Rule)
-	default:
+	if query, args, ok := a.grantStmt(c); ok {
+		n, err = a.exec(ctx, query, args...)
+	} else {
 		err = errors.New("unknown action")
 	}
 	if err == nil && n == 0 {
@@ -796,7 +903,7 @@ func (db *DB) RecordRun(ctx context.Context, run SyncRun) (int64, error) {
 }
 
 func (db *DB) recordRun(ctx context.Context, run SyncRun) (int64, error) {
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := db.beginWrite(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: record run: %w", err)
 	}
@@ -811,7 +918,7 @@ func (db *DB) recordRun(ctx context.Context, run SyncRun) (int64, error) {
 	return id, nil
 }
 
-func (db *DB) insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, error) {
+func (db *DB) insertRun(ctx context.Context, tx *txn, run SyncRun) (int64, error) {
 	counts, err := json.Marshal(run.Counts)
 	if err != nil {
 		return 0, err
@@ -828,13 +935,10 @@ func (db *DB) insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, er
 	if kind == "" {
 		kind = RunFull
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO sync_runs (started_at, finished_at, source, kind, forced, counts, plan, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		nullTime(run.StartedAt), nullTime(run.FinishedAt), run.Source, kind, run.Forced, string(counts), plan, run.Error)
-	if err != nil {
-		return 0, err
-	}
-	id, err := res.LastInsertId()
+	var id int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO sync_runs (started_at, finished_at, source, kind, forced, counts, plan, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		nullTime(run.StartedAt), nullTime(run.FinishedAt), run.Source, kind, run.Forced, string(counts), plan, run.Error).Scan(&id)
 	if err != nil {
 		return 0, err
 	}
@@ -844,7 +948,7 @@ func (db *DB) insertRun(ctx context.Context, tx *sql.Tx, run SyncRun) (int64, er
 	// The last successful run stays, however many failed since: it is
 	// what tells a restarted ldapgate that its data came from a sync.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM sync_runs WHERE id <= ?
-		AND id IS NOT (SELECT max(id) FROM sync_runs WHERE error = '')`, id-db.KeepRuns); err != nil {
+		AND id <> coalesce((SELECT max(id) FROM sync_runs WHERE error = ''), 0)`, id-db.KeepRuns); err != nil {
 		return 0, fmt.Errorf("prune runs: %w", err)
 	}
 	return id, nil
@@ -886,7 +990,7 @@ const runColumns = `id, started_at, finished_at, source, kind, forced, counts, e
 // first, without their plans.
 func (db *DB) SyncRuns(ctx context.Context, limit int) ([]SyncRun, error) {
 	if limit <= 0 {
-		limit = -1
+		limit = math.MaxInt32
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT `+runColumns+` FROM sync_runs ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
@@ -930,7 +1034,7 @@ func (db *DB) PutLocalUser(ctx context.Context, u User) error {
 		return errors.New("store: put local user: id, uid and primary email are required")
 	}
 	now := db.now()
-	err := db.writeDirectory(ctx, func(tx *sql.Tx) error {
+	err := db.writeDirectory(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`)
 		VALUES (`+userValues+`)
 		ON CONFLICT (id) DO UPDATE SET uid = excluded.uid, primary_email = excluded.primary_email,
@@ -985,7 +1089,7 @@ func (db *DB) RevokeAdmin(ctx context.Context, userID, privilege string) error {
 // writeUser runs query in a directory write if the user with the given id
 // exists, and fails with ErrNotFound otherwise.
 func (db *DB) writeUser(ctx context.Context, userID, query string, args ...any) error {
-	return db.writeDirectory(ctx, func(tx *sql.Tx) error {
+	return db.writeDirectory(ctx, func(tx *txn) error {
 		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM users WHERE id = ?`, userID).Scan(&exists); err != nil {
 			return err
@@ -1000,24 +1104,25 @@ func (db *DB) writeUser(ctx context.Context, userID, query string, args ...any) 
 
 // writeDirectory runs write in a transaction that raises the directory
 // generation, so running ldapgates serve the change (Changes).
-func (db *DB) writeDirectory(ctx context.Context, write func(*sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := write(tx); err != nil {
-		return dbError(err)
-	}
-	if err := bumpGeneration(ctx, tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+func (db *DB) writeDirectory(ctx context.Context, write func(*txn) error) error {
+	return db.writeTx(ctx, func(tx *txn) error {
+		if err := write(tx); err != nil {
+			return dbError(err)
+		}
+		return bumpGeneration(ctx, tx)
+	})
 }
 
-func bumpGeneration(ctx context.Context, tx *sql.Tx) error {
-	_, err := tx.ExecContext(ctx, `UPDATE directory_generation SET generation = generation + 1 WHERE id = 1`)
-	return err
+func bumpGeneration(ctx context.Context, tx *txn) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE directory_generation SET generation = generation + 1 WHERE id = 1`); err != nil {
+		return err
+	}
+	if q := tx.eng.announce(); q != "" {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("announce the change: %w", err)
+		}
+	}
+	return nil
 }
 
 // Stats returns the number of users and groups in the store.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,29 +24,11 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-// openTest opens a store in a fresh directory (whose parent Open must
-// create) with its clock at t0.
-func openTest(tb testing.TB) (*DB, *clock) {
-	tb.Helper()
-	db := openPath(tb, filepath.Join(tb.TempDir(), "data", "ldapgate.db"))
-	c := &clock{t: t0}
-	db.Now = c.now
-	return db, c
-}
+// openTest opens a SQLite store in a fresh directory (whose parent Open
+// must create) with its clock at t0, for the tests of what only SQLite has.
+func openTest(tb testing.TB) (*DB, *clock) { return backends[0].openTest(tb) }
 
-func openPath(tb testing.TB, path string) *DB {
-	tb.Helper()
-	db, err := Open(context.Background(), path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := db.Close(); err != nil {
-			tb.Error(err)
-		}
-	})
-	return db
-}
+func openPath(tb testing.TB, path string) *DB { return backends[0].openAt(tb, path) }
 
 func mustApply(tb testing.TB, db *DB, p *Plan) int64 {
 	tb.Helper()
@@ -157,8 +140,8 @@ func seedState() *State {
 	}
 }
 
-func TestLoadStateEmpty(t *testing.T) {
-	db, _ := openTest(t)
+func testLoadStateEmpty(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
 	got := mustLoad(t, db)
 	if diff := cmp.Diff(got, &State{Members: map[string][]Member{}, NeverSynced: true}); diff != "" {
 		t.Errorf("LoadState (-got +want):\n%s", diff)
@@ -168,8 +151,8 @@ func TestLoadStateEmpty(t *testing.T) {
 	}
 }
 
-func TestApplyRoundTrip(t *testing.T) {
-	db, clk := openTest(t)
+func testApplyRoundTrip(t *testing.T, be backend) {
+	db, clk := be.openTest(t)
 	mustApply(t, db, seedPlan())
 	if diff := cmp.Diff(mustLoad(t, db), seedState()); diff != "" {
 		t.Fatalf("after seed (-got +want):\n%s", diff)
@@ -216,8 +199,8 @@ func TestApplyRoundTrip(t *testing.T) {
 }
 
 // TestLoadStateOrder checks the byte-wise orders the view relies on.
-func TestLoadStateOrder(t *testing.T) {
-	db, _ := openTest(t)
+func testLoadStateOrder(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
 	mk := func(id, uid string) User {
 		return User{ID: id, UID: uid, PrimaryEmail: uid + "@example.com", Origin: OriginDirectory}
 	}
@@ -255,7 +238,7 @@ func TestLoadStateOrder(t *testing.T) {
 	}
 }
 
-func TestApplyFailsAtomically(t *testing.T) {
+func testApplyFailsAtomically(t *testing.T, be backend) {
 	valid := func() []UserChange {
 		renamed := alice
 		renamed.DisplayName = "Changed"
@@ -270,6 +253,7 @@ func TestApplyFailsAtomically(t *testing.T) {
 		plan    *Plan
 		wantIs  error  // nil: any error
 		wantMsg string // in the error message
+		pgMsg   string // in PostgreSQL's, where its words differ
 	}{
 		{
 			name: "user add takes an email",
@@ -285,7 +269,7 @@ func TestApplyFailsAtomically(t *testing.T) {
 			name: "user add takes a uid",
 			plan: &Plan{Users: append(valid(), UserChange{Action: ActionAdd,
 				User: User{ID: "u5", UID: "Carol", PrimaryEmail: "carol2@example.com", Origin: OriginDirectory}})},
-			wantIs: ErrConflict, wantMsg: "users.uid",
+			wantIs: ErrConflict, wantMsg: "users.uid", pgMsg: `constraint "users_uid"`,
 		},
 		{
 			name: "user add of an existing id",
@@ -301,7 +285,7 @@ func TestApplyFailsAtomically(t *testing.T) {
 		{
 			name:   "group add takes a cn",
 			plan:   &Plan{Groups: []GroupChange{{Action: ActionAdd, Group: newGroup}, {Action: ActionAdd, Group: Group{ID: "g4", CN: "STAFF", Email: "s2@example.com"}}}},
-			wantIs: ErrConflict, wantMsg: "groups.cn",
+			wantIs: ErrConflict, wantMsg: "groups.cn", pgMsg: `constraint "groups_cn"`,
 		},
 		{
 			name:   "update of a missing user",
@@ -371,7 +355,7 @@ func TestApplyFailsAtomically(t *testing.T) {
 		{
 			name:    "grant with an unknown origin",
 			plan:    &Plan{Grants: []GrantChange{addGrant(bob, "login", "magic", "")}},
-			wantMsg: "CHECK constraint failed",
+			wantMsg: "CHECK constraint failed", pgMsg: `violates check constraint "grants_origin_check"`,
 		},
 		{
 			name:    "unknown action",
@@ -381,7 +365,7 @@ func TestApplyFailsAtomically(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db, clk := openTest(t)
+			db, clk := be.openTest(t)
 			mustApply(t, db, seedPlan())
 			before, runsBefore := mustLoad(t, db), mustRuns(t, db)
 			clk.t = t1
@@ -393,8 +377,12 @@ func TestApplyFailsAtomically(t *testing.T) {
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
 				t.Errorf("Apply error %q does not wrap %q", err, tt.wantIs)
 			}
-			if !strings.Contains(err.Error(), tt.wantMsg) {
-				t.Errorf("Apply error %q does not say %q", err, tt.wantMsg)
+			msg := tt.wantMsg
+			if be.name == "postgres" && tt.pgMsg != "" {
+				msg = tt.pgMsg
+			}
+			if !strings.Contains(err.Error(), msg) {
+				t.Errorf("Apply error %q does not say %q", err, msg)
 			}
 			if diff := cmp.Diff(mustLoad(t, db), before); diff != "" {
 				t.Errorf("state changed by a failed Apply (-got +want):\n%s", diff)
@@ -406,11 +394,11 @@ func TestApplyFailsAtomically(t *testing.T) {
 	}
 }
 
-func TestApplyLeavesLocalUsersAlone(t *testing.T) {
+func testApplyLeavesLocalUsersAlone(t *testing.T, be backend) {
 	local := User{ID: "l1", UID: "archive-admin", PrimaryEmail: "archive-admin@example.com"}
 	for _, action := range []Action{ActionUpdate, ActionDelete} {
 		t.Run(string(action), func(t *testing.T) {
-			db, _ := openTest(t)
+			db, _ := be.openTest(t)
 			if err := db.PutLocalUser(t.Context(), local); err != nil {
 				t.Fatal(err)
 			}
@@ -428,8 +416,8 @@ func TestApplyLeavesLocalUsersAlone(t *testing.T) {
 	}
 }
 
-func TestForeignKeysCascade(t *testing.T) {
-	db, _ := openTest(t)
+func testForeignKeysCascade(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
 	mustApply(t, db, seedPlan())
 	mustApply(t, db, &Plan{
 		Users:  []UserChange{{Action: ActionDelete, User: alice}},
@@ -452,9 +440,9 @@ func TestForeignKeysCascade(t *testing.T) {
 	}
 }
 
-func TestOpenTwice(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ldapgate.db")
-	db := openPath(t, path)
+func testOpenTwice(t *testing.T, be backend) {
+	path := be.fresh(t)
+	db := be.openAt(t, path)
 	mustApply(t, db, seedPlan())
 	want := mustLoad(t, db)
 	if err := db.Close(); err != nil {
@@ -462,13 +450,13 @@ func TestOpenTwice(t *testing.T) {
 	}
 
 	// Reopened, and opened twice at once.
-	db1, db2 := openPath(t, path), openPath(t, path)
+	db1, db2 := be.openAt(t, path), be.openAt(t, path)
 	for _, db := range []*DB{db1, db2} {
 		if diff := cmp.Diff(mustLoad(t, db), want); diff != "" {
 			t.Errorf("state after reopening (-got +want):\n%s", diff)
 		}
 	}
-	ms, err := migrations()
+	ms, err := migrations(db1.write.eng)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,11 +480,11 @@ func TestPragmas(t *testing.T) {
 		pragma string
 		want   int
 	}{
-		{db.write, "foreign_keys", 1},
-		{db.write, "synchronous", 1},
-		{db.write, "busy_timeout", 5000},
-		{db.read, "busy_timeout", 5000},
-		{db.read, "query_only", 1},
+		{db.write.DB, "foreign_keys", 1},
+		{db.write.DB, "synchronous", 1},
+		{db.write.DB, "busy_timeout", 5000},
+		{db.read.DB, "busy_timeout", 5000},
+		{db.read.DB, "query_only", 1},
 	} {
 		var got int
 		if err := c.pool.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
@@ -508,16 +496,16 @@ func TestPragmas(t *testing.T) {
 	}
 }
 
-func TestNewerSchemaRefused(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ldapgate.db")
-	db := openPath(t, path)
+func testNewerSchemaRefused(t *testing.T, be backend) {
+	path := be.fresh(t)
+	db := be.openAt(t, path)
 	if _, err := db.write.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, applied_at) VALUES (9999, '')`); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := Open(t.Context(), path)
+	db, err := be.open(t.Context(), path)
 	if err == nil {
 		db.Close()
 		t.Fatal("Open succeeded on a database of a newer schema")
@@ -527,8 +515,8 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
-func TestSyncRuns(t *testing.T) {
-	db, _ := openTest(t)
+func testSyncRuns(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
 	ctx := t.Context()
 	failed := SyncRun{
 		StartedAt: t0, FinishedAt: t0.Add(time.Second), Source: "file:demo.json",
@@ -585,8 +573,8 @@ func TestSyncRuns(t *testing.T) {
 	}
 }
 
-func TestPutLocalUser(t *testing.T) {
-	db, clk := openTest(t)
+func testPutLocalUser(t *testing.T, be backend) {
+	db, clk := be.openTest(t)
 	ctx := t.Context()
 	mustApply(t, db, seedPlan())
 	local := User{ID: "l1", UID: "svc", PrimaryEmail: "svc@example.com", DisplayName: "Service", Origin: OriginDirectory}
@@ -627,8 +615,8 @@ func TestPutLocalUser(t *testing.T) {
 	}
 }
 
-func TestAdminGrants(t *testing.T) {
-	db, clk := openTest(t)
+func testAdminGrants(t *testing.T, be backend) {
+	db, clk := be.openTest(t)
 	ctx := t.Context()
 	mustApply(t, db, seedPlan())
 	clk.t = t1
@@ -669,8 +657,8 @@ func TestAdminGrants(t *testing.T) {
 	}
 }
 
-func TestStats(t *testing.T) {
-	db, _ := openTest(t)
+func testStats(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
 	mustApply(t, db, seedPlan())
 	users, groups, err := db.Stats(t.Context())
 	if err != nil {
@@ -683,12 +671,12 @@ func TestStats(t *testing.T) {
 
 // TestReadDuringWrite holds a write transaction open, as a long sync does,
 // and reads meanwhile: reads must neither wait for it nor see its changes.
-func TestReadDuringWrite(t *testing.T) {
-	db, _ := openTest(t)
+func testReadDuringWrite(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
 	mustApply(t, db, seedPlan())
 	want := mustLoad(t, db)
 
-	tx, err := db.write.BeginTx(t.Context(), nil)
+	tx, err := db.beginWrite(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -736,8 +724,8 @@ func TestOpenOddPath(t *testing.T) {
 // TestApplyRecreatedAddress: Google lets an admin delete a user and create a
 // new one with the same address; one plan deletes the old id and adds the
 // new one, and must apply.
-func TestApplyRecreatedAddress(t *testing.T) {
-	db, _ := openTest(t)
+func testApplyRecreatedAddress(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
 	mustApply(t, db, seedPlan())
 	bob2 := bob
 	bob2.ID = "u9"
@@ -757,8 +745,8 @@ func TestApplyRecreatedAddress(t *testing.T) {
 	}
 }
 
-func TestSyncRunHistoryBounded(t *testing.T) {
-	db, _ := openTest(t)
+func testSyncRunHistoryBounded(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
 	db.KeepRuns, db.KeepRunPlans = 5, 2
 	plan := &Plan{Users: []UserChange{{Action: ActionDelete, User: bob, Reason: "deleted in the source"}}}
 	var ids []int64
@@ -792,8 +780,8 @@ func TestSyncRunHistoryBounded(t *testing.T) {
 
 // A plan made against a state another writer has changed since is refused
 // whole, so the caller plans again instead of failing halfway.
-func TestApplyStalePlan(t *testing.T) {
-	db, _ := openTest(t)
+func testApplyStalePlan(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
 	mustApply(t, db, seedPlan())
 	st := mustLoad(t, db)
 	mustApply(t, db, &Plan{Users: []UserChange{{Action: ActionDelete, User: bob}}})
@@ -811,8 +799,8 @@ func TestApplyStalePlan(t *testing.T) {
 
 // The last successful run outlives any number of failed ones: it is what
 // tells a restarted ldapgate that its data came from a sync.
-func TestLastSuccessfulRunKept(t *testing.T) {
-	db, _ := openTest(t)
+func testLastSuccessfulRunKept(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
 	db.KeepRuns = 3
 	if !mustLoad(t, db).NeverSynced {
 		t.Fatal("a new store is not NeverSynced")
@@ -834,5 +822,36 @@ func TestLastSuccessfulRunKept(t *testing.T) {
 	}
 	if mustLoad(t, db).NeverSynced {
 		t.Error("NeverSynced after a successful run and 10 failed ones")
+	}
+}
+
+// A large step whose one change fails (pipelined on PostgreSQL) fails the
+// apply with the error of that change, and applies nothing.
+func testApplyManyFailsOnOne(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
+	mustApply(t, db, seedPlan())
+	before := mustLoad(t, db)
+	plan := &Plan{}
+	for i := range 50 {
+		u := User{ID: fmt.Sprintf("n%d", i), UID: fmt.Sprintf("new%d", i), PrimaryEmail: fmt.Sprintf("new%d@example.com", i), Origin: OriginDirectory}
+		plan.Users = append(plan.Users, UserChange{Action: ActionAdd, User: u})
+		m := userMember(u)
+		if i == 37 {
+			m.ID, m.Email = "ghost", "ghost@example.com" // no such user
+		}
+		plan.Members = append(plan.Members, addMember(staff, m))
+	}
+	_, err := db.Apply(t.Context(), plan, SyncRun{Source: "test"})
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "add member user ghost@example.com (id ghost) of group staff@example.com") {
+		t.Fatalf("Apply = %v, want ErrNotFound naming the ghost member", err)
+	}
+	if diff := cmp.Diff(mustLoad(t, db), before); diff != "" {
+		t.Errorf("state changed by a failed Apply (-got +want):\n%s", diff)
+	}
+	// Without the ghost, all 50 are applied.
+	plan.Members[37] = addMember(staff, userMember(plan.Users[37].User))
+	mustApply(t, db, plan)
+	if got := len(mustLoad(t, db).Members[staff.ID]); got != 52 {
+		t.Errorf("staff has %d members, want 52", got)
 	}
 }

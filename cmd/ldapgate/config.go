@@ -59,7 +59,7 @@ func runConfigCheck(s *streams, path string) error {
 	} else {
 		fmt.Fprintf(s.Out, "  source:   %s %s\n", cfg.Source.Type, cfg.SourceFile())
 	}
-	fmt.Fprintf(s.Out, "  store:    %s\n", cfg.StorePath())
+	fmt.Fprintf(s.Out, "  store:    %s\n", cfg.StoreName())
 	fmt.Fprintf(s.Out, "  ldap:     %s (base %s)\n", cfg.LDAP.Listen, cfg.LDAP.BaseDN)
 	fmt.Fprintf(s.Out, "  services: %d service account(s)\n", len(cfg.ServiceAccounts))
 	fmt.Fprintf(s.Out, "  sync:     every %s, delete users %t, at most %g%% deleted per run, deleted users restorable for %s\n",

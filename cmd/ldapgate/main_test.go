@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ldapgate/ldapgate/internal/passhash"
+	"github.com/ldapgate/ldapgate/internal/pgtest"
 )
 
 // cli runs ldapgate in-process with args and returns its exit code and outputs.
@@ -428,5 +429,49 @@ func TestSyncPrintsSummary(t *testing.T) {
 	}
 	if n := strings.Count(out, "+ user "); n != 45 {
 		t.Errorf("--plan shows %d users, want all 45", n)
+	}
+}
+
+// store copy moves a synced SQLite store, app passwords included, to
+// PostgreSQL; the copy serves the same users, and a second copy into it is
+// refused unless --replace.
+func TestStoreCopyToPostgres(t *testing.T) {
+	cfgPath, _ := demoSetup(t)
+	if code, out, errOut := cli(t, "", "sync", "-c", cfgPath); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, errOut := cli(t, "", "app-password", "create", "alice@example.com", "--name", "archive", "-c", cfgPath); code != exitOK {
+		t.Fatalf("app-password create: exit %d\n%s\n%s", code, out, errOut)
+	}
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_LDAPGATE_DSN", pgtest.DSN(t))
+	pgPath := filepath.Join(filepath.Dir(cfgPath), "postgres.yaml")
+	pgCfg := strings.Replace(string(data), "path: store/ldapgate.db", "driver: postgres\n  dsn_env: TEST_LDAPGATE_DSN", 1)
+	if err := os.WriteFile(pgPath, []byte(pgCfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := cli(t, "", "store", "copy", "--to", pgPath, "-c", cfgPath)
+	if code != exitOK || !strings.Contains(out, "app_passwords          1") {
+		t.Fatalf("store copy: exit %d\n%s\n%s", code, out, errOut)
+	}
+	_, want, _ := cli(t, "", "users", "list", "-c", cfgPath, "--json")
+	code, got, _ := cli(t, "", "users", "list", "-c", pgPath, "--json")
+	if code != exitOK || got != want || !strings.Contains(got, "alice@example.com") {
+		t.Errorf("users in the copy differ from the store (exit %d)", code)
+	}
+	_, wantAP, _ := cli(t, "", "app-password", "list", "alice@example.com", "-c", cfgPath, "--json")
+	code, gotAP, _ := cli(t, "", "app-password", "list", "alice@example.com", "-c", pgPath, "--json")
+	if code != exitOK || gotAP != wantAP || !strings.Contains(gotAP, "archive") {
+		t.Errorf("app passwords in the copy differ (exit %d):\n%s\nwant\n%s", code, gotAP, wantAP)
+	}
+	if code, _, errOut := cli(t, "", "store", "copy", "--to", pgPath, "-c", cfgPath); code == exitOK || !strings.Contains(errOut, "--replace") {
+		t.Errorf("second copy into the same store: exit %d, %s", code, errOut)
+	}
+	if code, out, errOut := cli(t, "", "store", "copy", "--to", pgPath, "--replace", "-c", cfgPath); code != exitOK {
+		t.Errorf("copy with --replace: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

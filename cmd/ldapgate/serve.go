@@ -40,6 +40,6 @@ func runServe(cmd *cobra.Command, s *streams, opts *serveOptions) error {
 	defer g.Close()
 	b := gateway.Build()
 	log.Info("ldapgate starting", "version", b.Version, "revision", b.Revision, "commit_time", b.Time, "modified", b.Modified,
-		"config", cfg.Path(), "store", cfg.StorePath())
+		"config", cfg.Path(), "store", cfg.StoreName())
 	return g.Run(ctx)
 }

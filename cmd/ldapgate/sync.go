@@ -85,7 +85,7 @@ func runSync(cmd *cobra.Command, s *streams, opts *syncOptions) error {
 			return err
 		}
 	}
-	if _, err := os.Stat(cfg.StorePath()); opts.dryRun && errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(cfg.StorePath()); opts.dryRun && cfg.Store.Driver == gateway.DriverSQLite && errors.Is(err, fs.ErrNotExist) {
 		// A dry run changes nothing, not even by creating the store: plan
 		// against an empty scratch store instead.
 		dir, err := os.MkdirTemp("", "ldapgate-dry-run-")

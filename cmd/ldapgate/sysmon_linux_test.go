@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ldapgate/ldapgate/internal/pgtest"
 )
 
 // TestMain lets a test start this binary as the ldapgate command: with
@@ -19,7 +21,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
 		main()
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m)) // stops the PostgreSQL server a test started
 }
 
 const runMainEnv = "LDAPGATE_TEST_RUN_MAIN"

@@ -35,6 +35,7 @@ import (
 	"github.com/ldapgate/ldapgate/connect"
 	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/passhash"
+	"github.com/ldapgate/ldapgate/internal/pgtest"
 	"github.com/ldapgate/ldapgate/internal/testtool"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
@@ -78,6 +79,30 @@ const (
 	ldaps
 )
 
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// openStore opens an empty store, closed when the test ends: SQLite, or
+// with LDAPGATE_TEST_STORE=postgres a database on the tests' PostgreSQL,
+// so that the clients' app password binds read PostgreSQL (.ci/run runs
+// the suite both ways).
+func openStore(t *testing.T) *store.DB {
+	t.Helper()
+	var (
+		db  *store.DB
+		err error
+	)
+	if os.Getenv("LDAPGATE_TEST_STORE") == "postgres" {
+		db, err = store.OpenPostgres(t.Context(), pgtest.DSN(t))
+	} else {
+		db, err = store.Open(t.Context(), filepath.Join(t.TempDir(), "ldapgate.db"))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 func startDirectory(t *testing.T) *directory {
 	t.Helper()
 	return startDirectoryTLS(t, plainLDAP)
@@ -90,11 +115,7 @@ func startDirectory(t *testing.T) *directory {
 func startDirectoryTLS(t *testing.T, mode int) *directory {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "ldapgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openStore(t)
 	opts := engine.Options{Filter: engine.Filter{Groups: []string{"archive-users@example.com"}}, PrimaryDomain: "example.com", MaxDeletePercent: 100}
 	if _, err := engine.New(dirfile.New(demoFile), db, opts, nil).Run(ctx, engine.RunOptions{}); err != nil {
 		t.Fatal(err)
