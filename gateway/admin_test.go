@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -277,4 +278,45 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestAdminGroups: the groups list with member counts, a group's page
+// with its member groups and users, and the users list with its total.
+func TestAdminGroups(t *testing.T) {
+	g, _, _, is := startAuthDemoWith(t, adminExtra)
+	a := signIn(t, g, is, hannahMail)
+	v := g.View()
+
+	_, body := a.do("GET", a.base+"/admin/users", nil)
+	if want := fmt.Sprintf(`id="range">1–%d of %d<`, len(v.Users), len(v.Users)); !strings.Contains(body, want) {
+		t.Errorf("users list lacks %q:\n%s", want, body)
+	}
+	if strings.Count(body, `href="/admin/users/`) != len(v.Users) {
+		t.Errorf("users list: %d rows, want %d", strings.Count(body, `href="/admin/users/`), len(v.Users))
+	}
+
+	_, body = a.do("GET", a.base+"/admin/groups?q=all-staff", nil)
+	m := regexp.MustCompile(`href="/admin/groups/([^"]+)">all-staff@example.com<`).FindStringSubmatch(body)
+	if m == nil || strings.Contains(body, ">engineering@example.com<") {
+		t.Fatalf("search for all-staff:\n%s", body)
+	}
+	all, _ := v.GroupByID(m[1])
+	resp, body := a.do("GET", a.base+"/admin/groups/"+m[1], nil)
+	want := fmt.Sprintf(`id="totals">%d users, %d groups<`, len(all.MemberUsers), len(all.MemberGroups))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, want) || !strings.Contains(body, ">engineering@example.com</a>") {
+		t.Fatalf("all-staff: %d, want %q and engineering among its groups:\n%s", resp.StatusCode, want, body)
+	}
+	eng := regexp.MustCompile(`href="/admin/groups/([^"]+)">engineering@example.com<`).FindStringSubmatch(body)
+	_, body = a.do("GET", a.base+"/admin/groups/"+eng[1], nil)
+	eg, _ := v.GroupByID(eng[1])
+	if len(eg.MemberUsers) == 0 || strings.Count(body, `href="/admin/users/`) != len(eg.MemberUsers) {
+		t.Errorf("engineering: %d user rows, want %d:\n%s", strings.Count(body, `href="/admin/users/`), len(eg.MemberUsers), body)
+	}
+	if resp, _ := a.do("GET", a.base+"/admin/groups/no-such-group", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown group: %d, want 404", resp.StatusCode)
+	}
+	daniel := signIn(t, g, is, danielMail)
+	if resp, _ := daniel.do("GET", daniel.base+"/admin/groups/"+m[1], nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a group's page as a non-admin: %d, want 403", resp.StatusCode)
+	}
 }

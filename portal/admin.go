@@ -87,8 +87,10 @@ type adminPage struct {
 	Status  AdminStatus
 	Query   string
 	Users   []adminUser
-	More    bool
+	Pager   *pager
 	User    *adminUser
+	Groups  []adminGroup
+	Group   *adminGroup
 	Binds   []BindOutcome
 	Run     *store.SyncRun
 	RunView *runView
@@ -116,11 +118,57 @@ const runPageSize = 200
 type adminUser struct {
 	ID, UID, Email, Name, DN string
 	Enabled                  bool
-	Groups, Privileges       []string
+	Groups                   []adminGroup
+	Privileges               []string
 	Grantable                []string
 }
 
-const maxAdminUsers = 200
+// adminGroup is a group on the admin page: the groups list shows its
+// counts, its own page its members.
+type adminGroup struct {
+	ID, CN, Email, Name string
+	Users, Groups       string // direct members, thousands separated
+	MemberUsers         []adminUser
+	MemberGroups        []adminGroup
+}
+
+// adminPageSize is how many rows a page of users, groups or members
+// shows: a directory of 100k users is never one page.
+const adminPageSize = 200
+
+// pager is one page of a list: which rows it shows of how many, and
+// links to the pages around ("" at either end).
+type pager struct {
+	From, To, Total string
+	Prev, Next      string
+}
+
+// paginate returns the page of a list of total rows that r asks for (its
+// "page" parameter; past the end, the last page), as rows [start, end),
+// with links that keep keep's parameters.
+func paginate(r *http.Request, total int, keep url.Values) (p *pager, start, end int) {
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	last := max((total+adminPageSize-1)/adminPageSize, 1)
+	page = min(max(page, 1), last)
+	start, end = (page-1)*adminPageSize, min(page*adminPageSize, total)
+	p = &pager{From: numfmt.Thousands(min(start+1, total)), To: numfmt.Thousands(end), Total: numfmt.Thousands(total)}
+	link := func(page int) string {
+		q := url.Values{"page": {strconv.Itoa(page)}}
+		for k, v := range keep {
+			if len(v) > 0 && v[0] != "" {
+				q[k] = v
+			}
+		}
+		return r.URL.Path + "?" + q.Encode()
+	}
+	if page > 1 {
+		p.Prev = link(page - 1)
+	}
+	if page < last {
+		p.Next = link(page + 1)
+	}
+	return p, start, end
+}
 
 func (s *Server) adminRoutes() {
 	s.mux.HandleFunc("GET /admin", s.adminHome)
@@ -131,6 +179,8 @@ func (s *Server) adminRoutes() {
 	s.mux.HandleFunc("POST /admin/users/{id}/grant", s.adminGrant)
 	s.mux.HandleFunc("POST /admin/users/{id}/revoke", s.adminRevoke)
 	s.mux.HandleFunc("GET /admin/connect", s.adminConnect)
+	s.mux.HandleFunc("GET /admin/groups", s.adminGroups)
+	s.mux.HandleFunc("GET /admin/groups/{id}", s.adminGroup)
 }
 
 // adminConnect is the Connect page: what to type into each client.
@@ -284,17 +334,80 @@ func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	p := adminPage{Title: "Users", SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail, Query: q}
 	lq := strings.ToLower(q)
-	for _, vu := range v.Users {
-		if lq != "" && !matches(vu, lq) {
-			continue
+	found := v.Users
+	if lq != "" {
+		found = nil
+		for _, vu := range v.Users {
+			if matches(vu, lq) {
+				found = append(found, vu)
+			}
 		}
-		if len(p.Users) == maxAdminUsers {
-			p.More = true
-			break
-		}
+	}
+	var start, end int
+	p.Pager, start, end = paginate(r, len(found), url.Values{"q": {q}})
+	for _, vu := range found[start:end] {
 		p.Users = append(p.Users, s.adminUserOf(vu, v, nil))
 	}
 	s.renderAdmin(w, http.StatusOK, "admin_users", p)
+}
+
+func (s *Server) adminGroups(w http.ResponseWriter, r *http.Request) {
+	sess, u, v, ok := s.admin(w, r)
+	if !ok {
+		return
+	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	p := adminPage{Title: "Groups", SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail, Query: q}
+	lq := strings.ToLower(q)
+	found := v.Groups
+	if lq != "" {
+		found = nil
+		for _, g := range v.Groups {
+			if strings.Contains(strings.ToLower(g.CN), lq) || strings.Contains(strings.ToLower(g.Email), lq) ||
+				strings.Contains(strings.ToLower(g.Name), lq) {
+				found = append(found, g)
+			}
+		}
+	}
+	var start, end int
+	p.Pager, start, end = paginate(r, len(found), url.Values{"q": {q}})
+	for _, g := range found[start:end] {
+		p.Groups = append(p.Groups, s.adminGroupOf(g))
+	}
+	s.renderAdmin(w, http.StatusOK, "admin_groups", p)
+}
+
+func (s *Server) adminGroupOf(g *store.ViewGroup) adminGroup {
+	return adminGroup{ID: g.ID, CN: g.CN, Email: g.Email, Name: g.Name,
+		Users: numfmt.Thousands(len(g.MemberUsers)), Groups: numfmt.Thousands(len(g.MemberGroups))}
+}
+
+// adminGroup shows a group's direct members: its users a page at a time
+// (a group of everyone has as many as the directory), its groups whole.
+func (s *Server) adminGroup(w http.ResponseWriter, r *http.Request) {
+	sess, u, v, ok := s.admin(w, r)
+	if !ok {
+		return
+	}
+	g, ok := v.GroupByID(r.PathValue("id"))
+	if !ok {
+		s.renderHome(w, r, http.StatusNotFound, sess, u, adminPage{Error: "No such group."})
+		return
+	}
+	ag := s.adminGroupOf(g)
+	pg, start, end := paginate(r, len(g.MemberUsers), nil)
+	for _, id := range g.MemberUsers[start:end] {
+		if mu, ok := v.UserByID(id); ok {
+			ag.MemberUsers = append(ag.MemberUsers, s.adminUserOf(mu, v, nil))
+		}
+	}
+	for _, id := range g.MemberGroups {
+		if mg, ok := v.GroupByID(id); ok {
+			ag.MemberGroups = append(ag.MemberGroups, s.adminGroupOf(mg))
+		}
+	}
+	s.renderAdmin(w, http.StatusOK, "admin_group", adminPage{Title: g.Email, SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail,
+		Group: &ag, Pager: pg})
 }
 
 func matches(u *store.ViewUser, q string) bool {
@@ -315,7 +428,7 @@ func (s *Server) adminUserOf(vu *store.ViewUser, v *store.View, privileges []str
 		Enabled: vu.Enabled(), Privileges: vu.Privileges}
 	for _, gid := range vu.Groups {
 		if g, ok := v.GroupByID(gid); ok {
-			au.Groups = append(au.Groups, g.Email)
+			au.Groups = append(au.Groups, s.adminGroupOf(g))
 		}
 	}
 	for _, p := range privileges {
