@@ -320,3 +320,78 @@ func TestAdminGroups(t *testing.T) {
 		t.Errorf("a group's page as a non-admin: %d, want 403", resp.StatusCode)
 	}
 }
+
+// TestAdminAppPasswords: an admin sees a user's app passwords and revokes
+// one only through the confirmation page, with the CSRF token; the bind
+// with it fails at once, cached or not.
+func TestAdminAppPasswords(t *testing.T) {
+	g, ldapURL, _, is := startAuthDemoWith(t, adminExtra)
+	daniel := signIn(t, g, is, danielMail)
+	create := func(b *browserless, name string) string {
+		t.Helper()
+		_, body := b.do("POST", b.base+"/app-passwords", url.Values{"csrf": {b.csrf}, "name": {name}})
+		m := regexp.MustCompile(`id="new-password" class="password">([a-z-]+)<`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no new app password:\n%s", body)
+		}
+		return m[1]
+	}
+	pw := create(daniel, "archive on laptop")
+	if err := bindErr(t, ldapURL, danielDN, pw); err != nil {
+		t.Fatalf("bind with the new app password: %v", err)
+	}
+	a := signIn(t, g, is, hannahMail)
+	create(a, "hannah's own")
+	du, _ := g.View().UserByMail(danielMail)
+	hu, _ := g.View().UserByMail(hannahMail)
+	aps, _ := g.DB().AppPasswords(t.Context(), du.ID)
+	hps, _ := g.DB().AppPasswords(t.Context(), hu.ID)
+	if len(aps) != 1 || len(hps) != 1 {
+		t.Fatalf("app passwords: daniel %d, hannah %d", len(aps), len(hps))
+	}
+	userURL := a.base + "/admin/users/" + du.ID
+	revokeURL := fmt.Sprintf("%s/app-passwords/%d/revoke", userURL, aps[0].ID)
+
+	_, body := a.do("GET", userURL, nil)
+	if !strings.Contains(body, "archive on laptop") || !strings.Contains(body, `href="/admin/users/`+du.ID+fmt.Sprintf(`/app-passwords/%d/revoke"`, aps[0].ID)) {
+		t.Fatalf("daniel's page lacks his app password and its revoke link:\n%s", body)
+	}
+	revoked := func() bool {
+		aps, err := g.DB().AppPasswords(t.Context(), du.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aps[0].Revoked
+	}
+	// The confirmation names the app password and its user, and revokes nothing.
+	resp, body := a.do("GET", revokeURL, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "archive on laptop") || !strings.Contains(body, danielMail) ||
+		!strings.Contains(body, `id="confirm-revoke"`) || revoked() {
+		t.Fatalf("confirmation: %d, revoked %v:\n%s", resp.StatusCode, revoked(), body)
+	}
+	if resp, _ := a.do("POST", revokeURL, url.Values{"csrf": {"forged"}}); resp.StatusCode != http.StatusForbidden || revoked() {
+		t.Errorf("revoke with a forged CSRF token: %d, revoked %v", resp.StatusCode, revoked())
+	}
+	if resp, _ := daniel.do("POST", revokeURL, url.Values{"csrf": {daniel.csrf}}); resp.StatusCode != http.StatusForbidden || revoked() {
+		t.Errorf("revoke by a non-admin: %d, revoked %v", resp.StatusCode, revoked())
+	}
+	// Hannah's app password is not reachable as Daniel's.
+	other := fmt.Sprintf("%s/app-passwords/%d/revoke", userURL, hps[0].ID)
+	if resp, _ := a.do("POST", other, url.Values{"csrf": {a.csrf}}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another user's app password through daniel's page: %d, want 404", resp.StatusCode)
+	}
+	if hps, _ := g.DB().AppPasswords(t.Context(), hu.ID); hps[0].Revoked {
+		t.Error("hannah's app password was revoked through daniel's page")
+	}
+
+	resp, body = a.do("POST", revokeURL, url.Values{"csrf": {a.csrf}})
+	if resp.StatusCode != http.StatusOK || !revoked() || !strings.Contains(html.UnescapeString(body), `App password "archive on laptop" of `+danielMail+" revoked.") {
+		t.Fatalf("revoke: %d, revoked %v:\n%s", resp.StatusCode, revoked(), body)
+	}
+	if err := bindErr(t, ldapURL, danielDN, pw); err == nil {
+		t.Error("the revoked app password still binds (cached)")
+	}
+	if resp, _ := a.do("POST", revokeURL, url.Values{"csrf": {a.csrf}}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("revoking again: %d, want 404", resp.StatusCode)
+	}
+}

@@ -84,20 +84,24 @@ type adminPage struct {
 	CSRF     string
 	Email    string
 
-	Status  AdminStatus
-	Query   string
-	Users   []adminUser
-	Pager   *pager
-	User    *adminUser
-	Groups  []adminGroup
-	Group   *adminGroup
-	Binds   []BindOutcome
-	Run     *store.SyncRun
-	RunView *runView
-	Outcome *SyncOutcome
-	Guides  []connect.Guide // the Connect page's clients
-	Guide   *connect.Guide  // the one shown
-	Host    string
+	Status AdminStatus
+	Query  string
+	Users  []adminUser
+	Pager  *pager
+	User   *adminUser
+	Groups []adminGroup
+	Group  *adminGroup
+	// Passwords are the user's app passwords; Revoking the one the
+	// confirmation page names.
+	Passwords []store.AppPassword
+	Revoking  *store.AppPassword
+	Binds     []BindOutcome
+	Run       *store.SyncRun
+	RunView   *runView
+	Outcome   *SyncOutcome
+	Guides    []connect.Guide // the Connect page's clients
+	Guide     *connect.Guide  // the one shown
+	Host      string
 }
 
 // runView is a sync run's plan on the admin page: its summary, then one
@@ -179,6 +183,8 @@ func (s *Server) adminRoutes() {
 	s.mux.HandleFunc("POST /admin/users/{id}/grant", s.adminGrant)
 	s.mux.HandleFunc("POST /admin/users/{id}/revoke", s.adminRevoke)
 	s.mux.HandleFunc("GET /admin/connect", s.adminConnect)
+	s.mux.HandleFunc("GET /admin/users/{id}/app-passwords/{ap}/revoke", s.adminRevokeAppPasswordConfirm)
+	s.mux.HandleFunc("POST /admin/users/{id}/app-passwords/{ap}/revoke", s.adminRevokeAppPassword)
 	s.mux.HandleFunc("GET /admin/groups", s.adminGroups)
 	s.mux.HandleFunc("GET /admin/groups/{id}", s.adminGroup)
 }
@@ -455,8 +461,77 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	st, _ := s.cfg.Admin.Status(r.Context())
 	au := s.adminUserOf(vu, v, st.Privileges)
+	aps, err := s.cfg.Store.AppPasswords(r.Context(), vu.ID)
+	if err != nil {
+		s.cfg.Log.Error("admin page: app passwords", "user", vu.UID, "err", err)
+		if errMsg == "" {
+			errMsg = "Cannot read the app passwords."
+		}
+	}
 	s.renderAdmin(w, status, "admin_user", adminPage{Title: vu.PrimaryEmail, SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail,
-		User: &au, Binds: s.cfg.Admin.Binds(vu.ID), Notice: notice, Error: errMsg})
+		User: &au, Binds: s.cfg.Admin.Binds(vu.ID), Passwords: aps, Notice: notice, Error: errMsg})
+}
+
+// appPasswordOf returns the user's active app password that r names, or
+// answers the request itself: 404 for an unknown user or app password, or
+// one already revoked.
+func (s *Server) appPasswordOf(w http.ResponseWriter, r *http.Request, sess *session, u *store.ViewUser, v *store.View) (*store.ViewUser, *store.AppPassword, bool) {
+	target, ok := v.UserByID(r.PathValue("id"))
+	if !ok {
+		s.renderHome(w, r, http.StatusNotFound, sess, u, adminPage{Error: "No such user."})
+		return nil, nil, false
+	}
+	id, err := strconv.ParseInt(r.PathValue("ap"), 10, 64)
+	if err == nil {
+		var aps []store.AppPassword
+		if aps, err = s.cfg.Store.AppPasswords(r.Context(), target.ID); err != nil {
+			s.cfg.Log.Error("admin page: app passwords", "user", target.UID, "err", err)
+			s.renderUser(w, r, http.StatusInternalServerError, sess, u, v, target.ID, "", "Cannot read the app passwords.")
+			return nil, nil, false
+		}
+		for i := range aps {
+			if aps[i].ID == id && !aps[i].Revoked {
+				return target, &aps[i], true
+			}
+		}
+	}
+	s.renderUser(w, r, http.StatusNotFound, sess, u, v, target.ID, "", "No such app password, or it is revoked already.")
+	return nil, nil, false
+}
+
+// adminRevokeAppPasswordConfirm is the step before a revocation: it names
+// what goes, so that a slip of the mouse revokes nothing.
+func (s *Server) adminRevokeAppPasswordConfirm(w http.ResponseWriter, r *http.Request) {
+	sess, u, v, ok := s.admin(w, r)
+	if !ok {
+		return
+	}
+	target, ap, ok := s.appPasswordOf(w, r, sess, u, v)
+	if !ok {
+		return
+	}
+	au := s.adminUserOf(target, v, nil)
+	s.renderAdmin(w, http.StatusOK, "admin_revoke_app_password", adminPage{Title: "Revoke an app password", SignedIn: true,
+		CSRF: sess.csrf, Email: u.PrimaryEmail, User: &au, Revoking: ap})
+}
+
+func (s *Server) adminRevokeAppPassword(w http.ResponseWriter, r *http.Request) {
+	sess, u, v, ok := s.admin(w, r)
+	if !ok {
+		return
+	}
+	target, ap, ok := s.appPasswordOf(w, r, sess, u, v)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Store.RevokeAppPassword(r.Context(), target.ID, ap.ID); err != nil {
+		s.cfg.Log.Error("admin app password revocation failed", "admin", u.UID, "user", target.UID, "app_password", ap.ID, "err", err)
+		s.renderUser(w, r, http.StatusInternalServerError, sess, u, v, target.ID, "", "The app password could not be revoked.")
+		return
+	}
+	s.cfg.Revoked(ap.ID)
+	s.cfg.Log.Info("admin app password revoked", "admin", u.UID, "user", target.UID, "app_password", ap.ID, "name", ap.Name, "audit", true)
+	s.renderUser(w, r, http.StatusOK, sess, u, v, target.ID, "App password "+strconv.Quote(ap.Name)+" of "+target.PrimaryEmail+" revoked.", "")
 }
 
 func (s *Server) adminGrant(w http.ResponseWriter, r *http.Request)  { s.adminChange(w, r, true) }
