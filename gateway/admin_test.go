@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -393,5 +394,92 @@ func TestAdminAppPasswords(t *testing.T) {
 	}
 	if resp, _ := a.do("POST", revokeURL, url.Values{"csrf": {a.csrf}}); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("revoking again: %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestAdminForceSync: a sync the deletion guard refuses shows its planned
+// counts and applies only with the number of deletions typed, for the
+// newest run, with the CSRF token; Test settings shows who was left out.
+func TestAdminForceSync(t *testing.T) {
+	g, _, dirFile, is := startAuthDemoWith(t, adminExtra)
+	a := signIn(t, g, is, hannahMail)
+	leftOut := regexp.MustCompile(`<tr><th>Left out: suspended</th><td class="num">(\d+)</td></tr>`)
+	testSettings := func() (string, int) {
+		t.Helper()
+		_, body := a.do("POST", a.base+"/admin/sync", url.Values{"csrf": {a.csrf}, "dry_run": {"1"}})
+		m := leftOut.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("test settings lacks the suspended users left out:\n%s", body)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return body, n
+	}
+	_, before := testSettings()
+	var gone []string
+	for _, u := range g.View().Users {
+		if len(gone) < 6 && u.PrimaryEmail != hannahMail {
+			suspend(t, dirFile, u.PrimaryEmail)
+			gone = append(gone, u.PrimaryEmail)
+		}
+	}
+	served := func() int {
+		n := 0
+		for _, m := range gone {
+			if _, ok := g.View().UserByMail(m); ok {
+				n++
+			}
+		}
+		return n
+	}
+	runs := func() []store.SyncRun {
+		runs, err := g.DB().SyncRuns(t.Context(), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runs
+	}
+
+	// Test settings: the scope, and no way to apply a dry run.
+	body, after := testSettings()
+	if after != before+6 || strings.Contains(body, `id="force"`) {
+		t.Errorf("test settings: %d suspended left out, want %d, and no apply anyway:\n%s", after, before+6, body)
+	}
+
+	_, body = a.do("POST", a.base+"/admin/sync", url.Values{"csrf": {a.csrf}})
+	m := regexp.MustCompile(`name="run" value="(\d+)"`).FindStringSubmatch(body)
+	if m == nil || !strings.Contains(body, "Planned, not applied: users: 0 to add, 0 to update, 6 to delete;") ||
+		!strings.Contains(body, "<strong>6</strong>") || served() != 6 {
+		t.Fatalf("refused sync: served %d of 6, want the planned counts and the apply anyway form:\n%s", served(), body)
+	}
+	force := func(b *browserless, csrf, run, confirm string) (*http.Response, string) {
+		return b.do("POST", b.base+"/admin/sync", url.Values{"csrf": {csrf}, "force": {"1"}, "run": {run}, "confirm": {confirm}})
+	}
+	n := len(runs())
+	for _, tc := range []struct{ name, csrf, run, confirm string }{
+		{"wrong number", a.csrf, m[1], "5"},
+		{"the word", a.csrf, m[1], "DELETE"},
+		{"nothing typed", a.csrf, m[1], ""},
+		{"no run", a.csrf, "", "6"},
+		{"an older run", a.csrf, "1", "6"},
+	} {
+		if resp, body := force(a, tc.csrf, tc.run, tc.confirm); resp.StatusCode != http.StatusBadRequest || served() != 6 || len(runs()) != n {
+			t.Errorf("%s: %d, served %d, runs %d (want %d):\n%s", tc.name, resp.StatusCode, served(), len(runs()), n, body)
+		}
+	}
+	if resp, _ := force(a, "forged", m[1], "6"); resp.StatusCode != http.StatusForbidden || served() != 6 {
+		t.Errorf("forged CSRF token: %d, served %d", resp.StatusCode, served())
+	}
+	daniel := signIn(t, g, is, danielMail)
+	if resp, _ := force(daniel, daniel.csrf, m[1], "6"); resp.StatusCode != http.StatusForbidden || served() != 6 {
+		t.Errorf("a non-admin: %d, served %d", resp.StatusCode, served())
+	}
+
+	resp, body := force(a, a.csrf, m[1], "6")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Applied as") || served() != 0 || !runs()[0].Forced {
+		t.Fatalf("apply anyway: %d, served %d:\n%s", resp.StatusCode, served(), body)
+	}
+	// The form again applies nothing: its run is no longer the newest.
+	if resp, _ := force(a, a.csrf, m[1], "6"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("the same confirmation again: %d, want 400", resp.StatusCode)
 	}
 }

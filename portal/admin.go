@@ -25,7 +25,7 @@ type Admin interface {
 	// SyncRun returns one sync run with its plan (error: store.ErrNotFound).
 	SyncRun(ctx context.Context, id int64) (store.SyncRun, error)
 	// Sync runs a sync now, or a dry run ("Test settings").
-	Sync(ctx context.Context, dryRun bool) SyncOutcome
+	Sync(ctx context.Context, req SyncRequest) SyncOutcome
 	// Binds returns the user's recent bind outcomes, newest first.
 	Binds(userID string) []BindOutcome
 	// Grant and Revoke change a user's admin grants; they persist across
@@ -51,9 +51,21 @@ type AdminStatus struct {
 	Version       string   // the running build, as ldapgate version prints it
 }
 
+// SyncRequest is what the admin asked for: "Test settings" is a dry run;
+// Force applies a plan the deletion guard refused (the admin confirmed it).
+type SyncRequest struct {
+	DryRun, Force bool
+}
+
 // SyncOutcome is the result of "Test settings" or "Synchronize now".
 type SyncOutcome struct {
 	DryRun bool
+	// Refused means the deletion guard refused the plan; Deletes is how
+	// many users it deletes, the number the admin types to apply it anyway.
+	Refused bool
+	Deletes int
+	// Filter counts the users fetched, kept, and left out by reason.
+	Filter *engine.FilterStats
 	Checks []Check // connection checks (Google source), may be empty
 	Plan   string  // the plan's summary as text (engine.FormatPlanSummary)
 	Counts string  // summary line
@@ -322,14 +334,49 @@ func (s *Server) adminSync(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	dry := r.PostForm.Get("dry_run") == "1"
-	s.cfg.Log.Info("admin sync", "admin", u.UID, "dry_run", dry, "audit", true)
-	out := s.cfg.Admin.Sync(r.Context(), dry)
+	req := SyncRequest{DryRun: r.PostForm.Get("dry_run") == "1", Force: r.PostForm.Get("force") == "1"}
 	title := "Synchronize now"
-	if dry {
+	if req.DryRun {
 		title = "Test settings"
 	}
-	s.renderAdmin(w, http.StatusOK, "admin_sync", adminPage{Title: title, SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail, Outcome: &out})
+	p := adminPage{Title: title, SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail}
+	if req.Force {
+		req.DryRun, p.Title = false, "Apply anyway"
+		if msg := s.checkForce(r); msg != "" {
+			s.cfg.Log.Warn("admin forced sync refused", "admin", u.UID, "why", msg)
+			p.Error = msg
+			s.renderAdmin(w, http.StatusBadRequest, "admin_sync", p)
+			return
+		}
+	}
+	s.cfg.Log.Info("admin sync", "admin", u.UID, "dry_run", req.DryRun, "force", req.Force, "audit", true)
+	out := s.cfg.Admin.Sync(r.Context(), req)
+	p.Outcome = &out
+	s.renderAdmin(w, http.StatusOK, "admin_sync", p)
+}
+
+// checkForce checks the typed confirmation of "apply anyway": the number
+// of user deletions of the refused run the form names, which must be the
+// newest run. It returns what is wrong, or "".
+func (s *Server) checkForce(r *http.Request) string {
+	id, err := strconv.ParseInt(r.PostForm.Get("run"), 10, 64)
+	if err != nil {
+		return "Which refused sync to apply is missing: start again from Synchronize now."
+	}
+	run, err := s.cfg.Admin.SyncRun(r.Context(), id)
+	if err != nil || run.Error == "" || run.Plan == nil {
+		return "That sync run was not refused: start again from Synchronize now."
+	}
+	st, err := s.cfg.Admin.Status(r.Context())
+	if err != nil || len(st.Runs) == 0 || st.Runs[0].ID != id {
+		return "Another sync ran since: start again from Synchronize now."
+	}
+	want := run.Plan.Counts().UsersDeleted
+	typed := strings.ReplaceAll(strings.TrimSpace(r.PostForm.Get("confirm")), ",", "")
+	if typed != strconv.Itoa(want) {
+		return "Type the number of users the sync deletes (" + numfmt.Thousands(want) + ") to apply it anyway. Nothing was changed."
+	}
+	return ""
 }
 
 func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
