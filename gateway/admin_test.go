@@ -482,4 +482,18 @@ func TestAdminForceSync(t *testing.T) {
 	if resp, _ := force(a, a.csrf, m[1], "6"); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("the same confirmation again: %d, want 400", resp.StatusCode)
 	}
+	// Nor does it force a run that failed for another reason than the guard.
+	id, _ := strconv.ParseInt(m[1], 10, 64)
+	refused, err := g.DB().SyncRun(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused.ID, refused.Error = 0, "apply: the store is busy"
+	other, err := g.DB().RecordRun(t.Context(), refused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := force(a, a.csrf, strconv.FormatInt(other, 10), "6"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not refused by the deletion guard") {
+		t.Errorf("forcing a run that failed to apply: %d:\n%s", resp.StatusCode, body)
+	}
 }

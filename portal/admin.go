@@ -364,8 +364,10 @@ func (s *Server) checkForce(r *http.Request) string {
 		return "Which refused sync to apply is missing: start again from Synchronize now."
 	}
 	run, err := s.cfg.Admin.SyncRun(r.Context(), id)
-	if err != nil || run.Error == "" || run.Plan == nil {
-		return "That sync run was not refused: start again from Synchronize now."
+	// The run record keeps the error as text only: the guard's starts with
+	// its sentinel's.
+	if err != nil || !strings.HasPrefix(run.Error, engine.ErrTooManyDeletes.Error()) || run.Plan == nil {
+		return "That sync run was not refused by the deletion guard: start again from Synchronize now."
 	}
 	st, err := s.cfg.Admin.Status(r.Context())
 	if err != nil || len(st.Runs) == 0 || st.Runs[0].ID != id {
