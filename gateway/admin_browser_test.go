@@ -185,7 +185,7 @@ func TestAdminBrowser(t *testing.T) {
 	err = chromedp.Do(bctx,
 		chromedp.SendKeys(chromedp.CSS("#confirm"), "6"),
 		chromedp.Click(chromedp.CSS("#apply-anyway")),
-		chromedp.WaitVisible(chromedp.CSS(`a[href^="/admin/runs/"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#applied")),
 	)
 	if err != nil {
 		t.Fatalf("apply anyway: %v", err)

@@ -451,6 +451,15 @@ func TestAdminForceSync(t *testing.T) {
 		!strings.Contains(body, "<strong>6</strong>") || served() != 6 {
 		t.Fatalf("refused sync: served %d of 6, want the planned counts and the apply anyway form:\n%s", served(), body)
 	}
+	// The refused run's page offers the same (a scheduled sync refused
+	// shows there); a run that applied does not.
+	offers := func(run string) bool {
+		_, body := a.do("GET", a.base+"/admin/runs/"+run, nil)
+		return strings.Contains(body, `<input type="hidden" name="run" value="`+run+`">`)
+	}
+	if !offers(m[1]) || offers("1") {
+		t.Errorf("apply anyway offered on the refused run %v, on run 1 %v", offers(m[1]), offers("1"))
+	}
 	force := func(b *browserless, csrf, run, confirm string) (*http.Response, string) {
 		return b.do("POST", b.base+"/admin/sync", url.Values{"csrf": {csrf}, "force": {"1"}, "run": {run}, "confirm": {confirm}})
 	}
@@ -477,6 +486,9 @@ func TestAdminForceSync(t *testing.T) {
 	resp, body := force(a, a.csrf, m[1], "6")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Applied as") || served() != 0 || !runs()[0].Forced {
 		t.Fatalf("apply anyway: %d, served %d:\n%s", resp.StatusCode, served(), body)
+	}
+	if offers(m[1]) {
+		t.Error("the refused run still offers apply anyway after a later run")
 	}
 	// The form again applies nothing: its run is no longer the newest.
 	if resp, _ := force(a, a.csrf, m[1], "6"); resp.StatusCode != http.StatusBadRequest {

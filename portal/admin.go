@@ -284,8 +284,13 @@ func (s *Server) adminRun(w http.ResponseWriter, r *http.Request) {
 		s.renderHome(w, r, status, sess, u, adminPage{Error: "No such sync run."})
 		return
 	}
-	s.renderAdmin(w, http.StatusOK, "admin_run", adminPage{Title: "Sync run " + strconv.FormatInt(id, 10), SignedIn: true,
-		CSRF: sess.csrf, Email: u.PrimaryEmail, Run: &run, RunView: newRunView(r, run)})
+	p := adminPage{Title: "Sync run " + strconv.FormatInt(id, 10), SignedIn: true,
+		CSRF: sess.csrf, Email: u.PrimaryEmail, Run: &run, RunView: newRunView(r, run)}
+	// A scheduled sync the guard refused is applied anyway from here.
+	if s.forceable(r.Context(), run) == "" {
+		p.Outcome = &SyncOutcome{Refused: true, RunID: run.ID, Deletes: run.Plan.Counts().UsersDeleted}
+	}
+	s.renderAdmin(w, http.StatusOK, "admin_run", p)
 }
 
 func newRunView(r *http.Request, run store.SyncRun) *runView {
@@ -356,27 +361,40 @@ func (s *Server) adminSync(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkForce checks the typed confirmation of "apply anyway": the number
-// of user deletions of the refused run the form names, which must be the
-// newest run. It returns what is wrong, or "".
+// of user deletions of the refused run the form names. It returns what is
+// wrong, or "".
 func (s *Server) checkForce(r *http.Request) string {
 	id, err := strconv.ParseInt(r.PostForm.Get("run"), 10, 64)
 	if err != nil {
 		return "Which refused sync to apply is missing: start again from Synchronize now."
 	}
 	run, err := s.cfg.Admin.SyncRun(r.Context(), id)
-	// The run record keeps the error as text only: the guard's starts with
-	// its sentinel's.
-	if err != nil || !strings.HasPrefix(run.Error, engine.ErrTooManyDeletes.Error()) || run.Plan == nil {
-		return "That sync run was not refused by the deletion guard: start again from Synchronize now."
+	if err != nil {
+		return "No such sync run: start again from Synchronize now."
 	}
-	st, err := s.cfg.Admin.Status(r.Context())
-	if err != nil || len(st.Runs) == 0 || st.Runs[0].ID != id {
-		return "Another sync ran since: start again from Synchronize now."
+	if msg := s.forceable(r.Context(), run); msg != "" {
+		return msg
 	}
 	want := run.Plan.Counts().UsersDeleted
 	typed := strings.ReplaceAll(strings.TrimSpace(r.PostForm.Get("confirm")), ",", "")
 	if typed != strconv.Itoa(want) {
 		return "Type the number of users the sync deletes (" + numfmt.Thousands(want) + ") to apply it anyway. Nothing was changed."
+	}
+	return ""
+}
+
+// forceable returns why run cannot be applied anyway, or "": it must be
+// the deletion guard's refusal, and the newest run (a later one planned
+// from a newer fetch).
+func (s *Server) forceable(ctx context.Context, run store.SyncRun) string {
+	// The run record keeps the error as text only: the guard's starts with
+	// its sentinel's.
+	if !strings.HasPrefix(run.Error, engine.ErrTooManyDeletes.Error()) || run.Plan == nil {
+		return "That sync run was not refused by the deletion guard: start again from Synchronize now."
+	}
+	st, err := s.cfg.Admin.Status(ctx)
+	if err != nil || len(st.Runs) == 0 || st.Runs[0].ID != run.ID {
+		return "Another sync ran since: start again from Synchronize now."
 	}
 	return ""
 }
