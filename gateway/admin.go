@@ -162,22 +162,23 @@ func init() { adminSyncWait.Store(int64(20 * time.Second)) }
 // Sync implements portal.Admin: "Test settings" runs the Google source's
 // connection checks and then a dry run; "Synchronize now" a sync. A sync
 // that takes longer than adminSyncWait goes on after the answer.
-func (a adminBackend) Sync(ctx context.Context, dryRun bool) portal.SyncOutcome {
+func (a adminBackend) Sync(ctx context.Context, req portal.SyncRequest) portal.SyncOutcome {
 	done := make(chan portal.SyncOutcome, 1)
 	ctx = context.WithoutCancel(ctx) // a closed browser tab does not stop it
-	go func() { done <- a.sync(ctx, dryRun) }()
+	go func() { done <- a.sync(ctx, req) }()
 	t := time.NewTimer(time.Duration(adminSyncWait.Load()))
 	defer t.Stop()
 	select {
 	case out := <-done:
 		return out
 	case <-t.C:
-		return portal.SyncOutcome{DryRun: dryRun, Pending: true}
+		return portal.SyncOutcome{DryRun: req.DryRun, Pending: true}
 	}
 }
 
-func (a adminBackend) sync(ctx context.Context, dryRun bool) portal.SyncOutcome {
+func (a adminBackend) sync(ctx context.Context, req portal.SyncRequest) portal.SyncOutcome {
 	g := a.g
+	dryRun := req.DryRun
 	out := portal.SyncOutcome{DryRun: dryRun}
 	cfg := g.config()
 	if dryRun && cfg.Source.Type == "google" {
@@ -193,16 +194,16 @@ func (a adminBackend) sync(ctx context.Context, dryRun bool) portal.SyncOutcome 
 	if !dryRun {
 		g.sched.started(time.Now())
 	}
-	res, err := g.Sync(ctx, engine.RunOptions{DryRun: dryRun})
+	res, err := g.Sync(ctx, engine.RunOptions{DryRun: dryRun, Force: req.Force})
 	if err != nil {
 		out.Error = err.Error()
-		if errors.Is(err, engine.ErrTooManyDeletes) {
-			out.Error += " (run `ldapgate sync --force` if the deletions are intended)"
-		}
+		out.Refused = errors.Is(err, engine.ErrTooManyDeletes)
 	}
 	if res != nil {
 		out.RunID = res.RunID
 		out.Counts = engine.Summary(res.Counts)
+		out.Deletes = res.Counts.UsersDeleted
+		out.Filter = &res.Filter
 		if res.Plan != nil && !res.Plan.Empty() {
 			// A summary: the run's page has the whole plan, paged.
 			var b strings.Builder

@@ -28,7 +28,9 @@ func TestAdminBrowser(t *testing.T) {
 	if os.Getenv("LDAPGATE_SCREENSHOTS") != "" {
 		shots = "../docs"
 	}
-	g, _, _, is := startAuthDemoWith(t, adminExtra)
+	g, _, dirFile, is := startAuthDemoWith(t, adminExtra)
+	daniel := signIn(t, g, is, danielMail)
+	daniel.do("POST", daniel.base+"/app-passwords", url.Values{"csrf": {daniel.csrf}, "name": {"archive on laptop"}})
 	a := signIn(t, g, is, hannahMail)
 	base, _ := url.Parse(a.base)
 	cookies := a.c.Jar.Cookies(base)
@@ -117,6 +119,45 @@ func TestAdminBrowser(t *testing.T) {
 	}
 	shot("admin-user.png")
 
+	// Destructive actions look apart from the primary ones.
+	colors, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](`[getComputedStyle(document.querySelector("#grant")).backgroundColor,
+		getComputedStyle(document.querySelector("#app-passwords a.danger")).backgroundColor,
+		getComputedStyle(document.querySelector("#app-passwords a.danger")).color]`))
+	if err != nil || len(colors) != 3 || colors[0] == colors[1] || colors[2] != "rgb(176, 0, 32)" {
+		t.Errorf("grant and revoke buttons: %q (%v), want a red revoke unlike the grant", colors, err)
+	}
+
+	err = chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS("#app-passwords a.danger")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-revoke")),
+	)
+	if err != nil {
+		t.Fatalf("revoke an app password: %v", err)
+	}
+	if r := text("#revoking"); !strings.Contains(r, "archive on laptop") || !strings.Contains(r, danielMail) {
+		t.Errorf("the confirmation does not name what is revoked: %q", r)
+	}
+	shot("admin-revoke-app-password.png")
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS("#confirm-revoke")), chromedp.WaitVisible(chromedp.CSS("#notice"))); err != nil {
+		t.Fatalf("confirm the revocation: %v", err)
+	}
+	if aps := text("#app-passwords"); !strings.Contains(aps, "revoked") {
+		t.Errorf("app passwords after the revocation: %q", aps)
+	}
+
+	err = chromedp.Do(bctx,
+		chromedp.Navigate(a.base+"/admin/groups"),
+		chromedp.Click(chromedp.CSS(`#groups a[href^="/admin/groups/"]`)), // all-staff comes first
+		chromedp.WaitVisible(chromedp.CSS("#members")),
+	)
+	if err != nil {
+		t.Fatalf("groups: %v", err)
+	}
+	if h, mg := text("h1"), text("#member-groups"); h != "all-staff@example.com" || !strings.Contains(mg, "engineering@example.com") {
+		t.Errorf("group page %q, member groups %q", h, mg)
+	}
+	shot("admin-group.png")
+
 	if err := chromedp.Do(bctx, chromedp.Navigate(a.base+"/admin/runs/1"), chromedp.WaitVisible(chromedp.CSS("#plan"))); err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -124,4 +165,32 @@ func TestAdminBrowser(t *testing.T) {
 		t.Errorf("run 1's plan lacks daniel: %q", plan[:min(len(plan), 300)])
 	}
 	shot("admin-run.png")
+
+	// A sync that deletes too many: refused, then applied with the number typed.
+	for _, u := range g.View().Users[:6] {
+		suspend(t, dirFile, u.PrimaryEmail)
+	}
+	err = chromedp.Do(bctx,
+		chromedp.Navigate(a.base+"/admin"),
+		chromedp.Click(chromedp.CSS("#sync-now")),
+		chromedp.WaitVisible(chromedp.CSS("#apply-anyway")),
+	)
+	if err != nil {
+		t.Fatalf("refused sync: %v", err)
+	}
+	if c := text("#counts"); !strings.Contains(c, "6 to delete") {
+		t.Errorf("refused sync counts: %q", c)
+	}
+	shot("admin-sync-refused.png")
+	err = chromedp.Do(bctx,
+		chromedp.SendKeys(chromedp.CSS("#confirm"), "6"),
+		chromedp.Click(chromedp.CSS("#apply-anyway")),
+		chromedp.WaitVisible(chromedp.CSS("#applied")),
+	)
+	if err != nil {
+		t.Fatalf("apply anyway: %v", err)
+	}
+	if runs, err := g.DB().SyncRuns(t.Context(), 1); err != nil || !runs[0].Forced {
+		t.Errorf("apply anyway did not apply a forced run: %v", err)
+	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,4 +279,233 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestAdminGroups: the groups list with member counts, a group's page
+// with its member groups and users, and the users list with its total.
+func TestAdminGroups(t *testing.T) {
+	g, _, _, is := startAuthDemoWith(t, adminExtra)
+	a := signIn(t, g, is, hannahMail)
+	v := g.View()
+
+	_, body := a.do("GET", a.base+"/admin/users", nil)
+	if want := fmt.Sprintf(`id="range">1–%d of %d<`, len(v.Users), len(v.Users)); !strings.Contains(body, want) {
+		t.Errorf("users list lacks %q:\n%s", want, body)
+	}
+	if strings.Count(body, `href="/admin/users/`) != len(v.Users) {
+		t.Errorf("users list: %d rows, want %d", strings.Count(body, `href="/admin/users/`), len(v.Users))
+	}
+
+	_, body = a.do("GET", a.base+"/admin/groups?q=all-staff", nil)
+	m := regexp.MustCompile(`href="/admin/groups/([^"]+)">all-staff@example.com<`).FindStringSubmatch(body)
+	if m == nil || strings.Contains(body, ">engineering@example.com<") {
+		t.Fatalf("search for all-staff:\n%s", body)
+	}
+	all, _ := v.GroupByID(m[1])
+	resp, body := a.do("GET", a.base+"/admin/groups/"+m[1], nil)
+	want := fmt.Sprintf(`id="totals">%d users, %d groups<`, len(all.MemberUsers), len(all.MemberGroups))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, want) || !strings.Contains(body, ">engineering@example.com</a>") {
+		t.Fatalf("all-staff: %d, want %q and engineering among its groups:\n%s", resp.StatusCode, want, body)
+	}
+	eng := regexp.MustCompile(`href="/admin/groups/([^"]+)">engineering@example.com<`).FindStringSubmatch(body)
+	_, body = a.do("GET", a.base+"/admin/groups/"+eng[1], nil)
+	eg, _ := v.GroupByID(eng[1])
+	if len(eg.MemberUsers) == 0 || strings.Count(body, `href="/admin/users/`) != len(eg.MemberUsers) {
+		t.Errorf("engineering: %d user rows, want %d:\n%s", strings.Count(body, `href="/admin/users/`), len(eg.MemberUsers), body)
+	}
+	if resp, _ := a.do("GET", a.base+"/admin/groups/no-such-group", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("unknown group: %d, want 404", resp.StatusCode)
+	}
+	daniel := signIn(t, g, is, danielMail)
+	if resp, _ := daniel.do("GET", daniel.base+"/admin/groups/"+m[1], nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a group's page as a non-admin: %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestAdminAppPasswords: an admin sees a user's app passwords and revokes
+// one only through the confirmation page, with the CSRF token; the bind
+// with it fails at once, cached or not.
+func TestAdminAppPasswords(t *testing.T) {
+	g, ldapURL, _, is := startAuthDemoWith(t, adminExtra)
+	daniel := signIn(t, g, is, danielMail)
+	create := func(b *browserless, name string) string {
+		t.Helper()
+		_, body := b.do("POST", b.base+"/app-passwords", url.Values{"csrf": {b.csrf}, "name": {name}})
+		m := regexp.MustCompile(`id="new-password" class="password">([a-z-]+)<`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no new app password:\n%s", body)
+		}
+		return m[1]
+	}
+	pw := create(daniel, "archive on laptop")
+	if err := bindErr(t, ldapURL, danielDN, pw); err != nil {
+		t.Fatalf("bind with the new app password: %v", err)
+	}
+	a := signIn(t, g, is, hannahMail)
+	create(a, "hannah's own")
+	du, _ := g.View().UserByMail(danielMail)
+	hu, _ := g.View().UserByMail(hannahMail)
+	aps, _ := g.DB().AppPasswords(t.Context(), du.ID)
+	hps, _ := g.DB().AppPasswords(t.Context(), hu.ID)
+	if len(aps) != 1 || len(hps) != 1 {
+		t.Fatalf("app passwords: daniel %d, hannah %d", len(aps), len(hps))
+	}
+	userURL := a.base + "/admin/users/" + du.ID
+	revokeURL := fmt.Sprintf("%s/app-passwords/%d/revoke", userURL, aps[0].ID)
+
+	_, body := a.do("GET", userURL, nil)
+	if !strings.Contains(body, "archive on laptop") || !strings.Contains(body, `href="/admin/users/`+du.ID+fmt.Sprintf(`/app-passwords/%d/revoke"`, aps[0].ID)) {
+		t.Fatalf("daniel's page lacks his app password and its revoke link:\n%s", body)
+	}
+	revoked := func() bool {
+		aps, err := g.DB().AppPasswords(t.Context(), du.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aps[0].Revoked
+	}
+	// The confirmation names the app password and its user, and revokes nothing.
+	resp, body := a.do("GET", revokeURL, nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "archive on laptop") || !strings.Contains(body, danielMail) ||
+		!strings.Contains(body, `id="confirm-revoke"`) || revoked() {
+		t.Fatalf("confirmation: %d, revoked %v:\n%s", resp.StatusCode, revoked(), body)
+	}
+	if resp, _ := a.do("POST", revokeURL, url.Values{"csrf": {"forged"}}); resp.StatusCode != http.StatusForbidden || revoked() {
+		t.Errorf("revoke with a forged CSRF token: %d, revoked %v", resp.StatusCode, revoked())
+	}
+	if resp, _ := daniel.do("POST", revokeURL, url.Values{"csrf": {daniel.csrf}}); resp.StatusCode != http.StatusForbidden || revoked() {
+		t.Errorf("revoke by a non-admin: %d, revoked %v", resp.StatusCode, revoked())
+	}
+	// Hannah's app password is not reachable as Daniel's.
+	other := fmt.Sprintf("%s/app-passwords/%d/revoke", userURL, hps[0].ID)
+	if resp, _ := a.do("POST", other, url.Values{"csrf": {a.csrf}}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another user's app password through daniel's page: %d, want 404", resp.StatusCode)
+	}
+	if hps, _ := g.DB().AppPasswords(t.Context(), hu.ID); hps[0].Revoked {
+		t.Error("hannah's app password was revoked through daniel's page")
+	}
+
+	resp, body = a.do("POST", revokeURL, url.Values{"csrf": {a.csrf}})
+	if resp.StatusCode != http.StatusOK || !revoked() || !strings.Contains(html.UnescapeString(body), `App password "archive on laptop" of `+danielMail+" revoked.") {
+		t.Fatalf("revoke: %d, revoked %v:\n%s", resp.StatusCode, revoked(), body)
+	}
+	if err := bindErr(t, ldapURL, danielDN, pw); err == nil {
+		t.Error("the revoked app password still binds (cached)")
+	}
+	if resp, _ := a.do("POST", revokeURL, url.Values{"csrf": {a.csrf}}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("revoking again: %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestAdminForceSync: a sync the deletion guard refuses shows its planned
+// counts and applies only with the number of deletions typed, for the
+// newest run, with the CSRF token; Test settings shows who was left out.
+func TestAdminForceSync(t *testing.T) {
+	g, _, dirFile, is := startAuthDemoWith(t, adminExtra)
+	a := signIn(t, g, is, hannahMail)
+	leftOut := regexp.MustCompile(`<tr><th>Left out: suspended</th><td class="num">(\d+)</td></tr>`)
+	testSettings := func() (string, int) {
+		t.Helper()
+		_, body := a.do("POST", a.base+"/admin/sync", url.Values{"csrf": {a.csrf}, "dry_run": {"1"}})
+		m := leftOut.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("test settings lacks the suspended users left out:\n%s", body)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return body, n
+	}
+	_, before := testSettings()
+	var gone []string
+	for _, u := range g.View().Users {
+		if len(gone) < 6 && u.PrimaryEmail != hannahMail {
+			suspend(t, dirFile, u.PrimaryEmail)
+			gone = append(gone, u.PrimaryEmail)
+		}
+	}
+	served := func() int {
+		n := 0
+		for _, m := range gone {
+			if _, ok := g.View().UserByMail(m); ok {
+				n++
+			}
+		}
+		return n
+	}
+	runs := func() []store.SyncRun {
+		runs, err := g.DB().SyncRuns(t.Context(), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runs
+	}
+
+	// Test settings: the scope, and no way to apply a dry run.
+	body, after := testSettings()
+	if after != before+6 || strings.Contains(body, `id="force"`) {
+		t.Errorf("test settings: %d suspended left out, want %d, and no apply anyway:\n%s", after, before+6, body)
+	}
+
+	_, body = a.do("POST", a.base+"/admin/sync", url.Values{"csrf": {a.csrf}})
+	m := regexp.MustCompile(`name="run" value="(\d+)"`).FindStringSubmatch(body)
+	if m == nil || !strings.Contains(body, "Planned, not applied: users: 0 to add, 0 to update, 6 to delete;") ||
+		!strings.Contains(body, "<strong>6</strong>") || served() != 6 {
+		t.Fatalf("refused sync: served %d of 6, want the planned counts and the apply anyway form:\n%s", served(), body)
+	}
+	// The refused run's page offers the same (a scheduled sync refused
+	// shows there); a run that applied does not.
+	offers := func(run string) bool {
+		_, body := a.do("GET", a.base+"/admin/runs/"+run, nil)
+		return strings.Contains(body, `<input type="hidden" name="run" value="`+run+`">`)
+	}
+	if !offers(m[1]) || offers("1") {
+		t.Errorf("apply anyway offered on the refused run %v, on run 1 %v", offers(m[1]), offers("1"))
+	}
+	force := func(b *browserless, csrf, run, confirm string) (*http.Response, string) {
+		return b.do("POST", b.base+"/admin/sync", url.Values{"csrf": {csrf}, "force": {"1"}, "run": {run}, "confirm": {confirm}})
+	}
+	n := len(runs())
+	for _, tc := range []struct{ name, csrf, run, confirm string }{
+		{"wrong number", a.csrf, m[1], "5"},
+		{"the word", a.csrf, m[1], "DELETE"},
+		{"nothing typed", a.csrf, m[1], ""},
+		{"no run", a.csrf, "", "6"},
+		{"an older run", a.csrf, "1", "6"},
+	} {
+		if resp, body := force(a, tc.csrf, tc.run, tc.confirm); resp.StatusCode != http.StatusBadRequest || served() != 6 || len(runs()) != n {
+			t.Errorf("%s: %d, served %d, runs %d (want %d):\n%s", tc.name, resp.StatusCode, served(), len(runs()), n, body)
+		}
+	}
+	if resp, _ := force(a, "forged", m[1], "6"); resp.StatusCode != http.StatusForbidden || served() != 6 {
+		t.Errorf("forged CSRF token: %d, served %d", resp.StatusCode, served())
+	}
+	daniel := signIn(t, g, is, danielMail)
+	if resp, _ := force(daniel, daniel.csrf, m[1], "6"); resp.StatusCode != http.StatusForbidden || served() != 6 {
+		t.Errorf("a non-admin: %d, served %d", resp.StatusCode, served())
+	}
+
+	resp, body := force(a, a.csrf, m[1], "6")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Applied as") || served() != 0 || !runs()[0].Forced {
+		t.Fatalf("apply anyway: %d, served %d:\n%s", resp.StatusCode, served(), body)
+	}
+	if offers(m[1]) {
+		t.Error("the refused run still offers apply anyway after a later run")
+	}
+	// The form again applies nothing: its run is no longer the newest.
+	if resp, _ := force(a, a.csrf, m[1], "6"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("the same confirmation again: %d, want 400", resp.StatusCode)
+	}
+	// Nor does it force a run that failed for another reason than the guard.
+	id, _ := strconv.ParseInt(m[1], 10, 64)
+	refused, err := g.DB().SyncRun(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused.ID, refused.Error = 0, "apply: the store is busy"
+	other, err := g.DB().RecordRun(t.Context(), refused)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := force(a, a.csrf, strconv.FormatInt(other, 10), "6"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not refused by the deletion guard") {
+		t.Errorf("forcing a run that failed to apply: %d:\n%s", resp.StatusCode, body)
+	}
 }

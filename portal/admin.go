@@ -25,7 +25,7 @@ type Admin interface {
 	// SyncRun returns one sync run with its plan (error: store.ErrNotFound).
 	SyncRun(ctx context.Context, id int64) (store.SyncRun, error)
 	// Sync runs a sync now, or a dry run ("Test settings").
-	Sync(ctx context.Context, dryRun bool) SyncOutcome
+	Sync(ctx context.Context, req SyncRequest) SyncOutcome
 	// Binds returns the user's recent bind outcomes, newest first.
 	Binds(userID string) []BindOutcome
 	// Grant and Revoke change a user's admin grants; they persist across
@@ -51,9 +51,21 @@ type AdminStatus struct {
 	Version       string   // the running build, as ldapgate version prints it
 }
 
+// SyncRequest is what the admin asked for: "Test settings" is a dry run;
+// Force applies a plan the deletion guard refused (the admin confirmed it).
+type SyncRequest struct {
+	DryRun, Force bool
+}
+
 // SyncOutcome is the result of "Test settings" or "Synchronize now".
 type SyncOutcome struct {
 	DryRun bool
+	// Refused means the deletion guard refused the plan; Deletes is how
+	// many users it deletes, the number the admin types to apply it anyway.
+	Refused bool
+	Deletes int
+	// Filter counts the users fetched, kept, and left out by reason.
+	Filter *engine.FilterStats
 	Checks []Check // connection checks (Google source), may be empty
 	Plan   string  // the plan's summary as text (engine.FormatPlanSummary)
 	Counts string  // summary line
@@ -84,18 +96,24 @@ type adminPage struct {
 	CSRF     string
 	Email    string
 
-	Status  AdminStatus
-	Query   string
-	Users   []adminUser
-	More    bool
-	User    *adminUser
-	Binds   []BindOutcome
-	Run     *store.SyncRun
-	RunView *runView
-	Outcome *SyncOutcome
-	Guides  []connect.Guide // the Connect page's clients
-	Guide   *connect.Guide  // the one shown
-	Host    string
+	Status AdminStatus
+	Query  string
+	Users  []adminUser
+	Pager  *pager
+	User   *adminUser
+	Groups []adminGroup
+	Group  *adminGroup
+	// Passwords are the user's app passwords; Revoking the one the
+	// confirmation page names.
+	Passwords []store.AppPassword
+	Revoking  *store.AppPassword
+	Binds     []BindOutcome
+	Run       *store.SyncRun
+	RunView   *runView
+	Outcome   *SyncOutcome
+	Guides    []connect.Guide // the Connect page's clients
+	Guide     *connect.Guide  // the one shown
+	Host      string
 }
 
 // runView is a sync run's plan on the admin page: its summary, then one
@@ -116,11 +134,57 @@ const runPageSize = 200
 type adminUser struct {
 	ID, UID, Email, Name, DN string
 	Enabled                  bool
-	Groups, Privileges       []string
+	Groups                   []adminGroup
+	Privileges               []string
 	Grantable                []string
 }
 
-const maxAdminUsers = 200
+// adminGroup is a group on the admin page: the groups list shows its
+// counts, its own page its members.
+type adminGroup struct {
+	ID, CN, Email, Name string
+	Users, Groups       string // direct members, thousands separated
+	MemberUsers         []adminUser
+	MemberGroups        []adminGroup
+}
+
+// adminPageSize is how many rows a page of users, groups or members
+// shows: a directory of 100k users is never one page.
+const adminPageSize = 200
+
+// pager is one page of a list: which rows it shows of how many, and
+// links to the pages around ("" at either end).
+type pager struct {
+	From, To, Total string
+	Prev, Next      string
+}
+
+// paginate returns the page of a list of total rows that r asks for (its
+// "page" parameter; past the end, the last page), as rows [start, end),
+// with links that keep keep's parameters.
+func paginate(r *http.Request, total int, keep url.Values) (p *pager, start, end int) {
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	last := max((total+adminPageSize-1)/adminPageSize, 1)
+	page = min(max(page, 1), last)
+	start, end = (page-1)*adminPageSize, min(page*adminPageSize, total)
+	p = &pager{From: numfmt.Thousands(min(start+1, total)), To: numfmt.Thousands(end), Total: numfmt.Thousands(total)}
+	link := func(page int) string {
+		q := url.Values{"page": {strconv.Itoa(page)}}
+		for k, v := range keep {
+			if len(v) > 0 && v[0] != "" {
+				q[k] = v
+			}
+		}
+		return r.URL.Path + "?" + q.Encode()
+	}
+	if page > 1 {
+		p.Prev = link(page - 1)
+	}
+	if page < last {
+		p.Next = link(page + 1)
+	}
+	return p, start, end
+}
 
 func (s *Server) adminRoutes() {
 	s.mux.HandleFunc("GET /admin", s.adminHome)
@@ -131,6 +195,10 @@ func (s *Server) adminRoutes() {
 	s.mux.HandleFunc("POST /admin/users/{id}/grant", s.adminGrant)
 	s.mux.HandleFunc("POST /admin/users/{id}/revoke", s.adminRevoke)
 	s.mux.HandleFunc("GET /admin/connect", s.adminConnect)
+	s.mux.HandleFunc("GET /admin/users/{id}/app-passwords/{ap}/revoke", s.adminRevokeAppPasswordConfirm)
+	s.mux.HandleFunc("POST /admin/users/{id}/app-passwords/{ap}/revoke", s.adminRevokeAppPassword)
+	s.mux.HandleFunc("GET /admin/groups", s.adminGroups)
+	s.mux.HandleFunc("GET /admin/groups/{id}", s.adminGroup)
 }
 
 // adminConnect is the Connect page: what to type into each client.
@@ -216,8 +284,13 @@ func (s *Server) adminRun(w http.ResponseWriter, r *http.Request) {
 		s.renderHome(w, r, status, sess, u, adminPage{Error: "No such sync run."})
 		return
 	}
-	s.renderAdmin(w, http.StatusOK, "admin_run", adminPage{Title: "Sync run " + strconv.FormatInt(id, 10), SignedIn: true,
-		CSRF: sess.csrf, Email: u.PrimaryEmail, Run: &run, RunView: newRunView(r, run)})
+	p := adminPage{Title: "Sync run " + strconv.FormatInt(id, 10), SignedIn: true,
+		CSRF: sess.csrf, Email: u.PrimaryEmail, Run: &run, RunView: newRunView(r, run)}
+	// A scheduled sync the guard refused is applied anyway from here.
+	if s.forceable(r.Context(), run) == "" {
+		p.Outcome = &SyncOutcome{Refused: true, RunID: run.ID, Deletes: run.Plan.Counts().UsersDeleted}
+	}
+	s.renderAdmin(w, http.StatusOK, "admin_run", p)
 }
 
 func newRunView(r *http.Request, run store.SyncRun) *runView {
@@ -266,14 +339,64 @@ func (s *Server) adminSync(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	dry := r.PostForm.Get("dry_run") == "1"
-	s.cfg.Log.Info("admin sync", "admin", u.UID, "dry_run", dry, "audit", true)
-	out := s.cfg.Admin.Sync(r.Context(), dry)
+	req := SyncRequest{DryRun: r.PostForm.Get("dry_run") == "1", Force: r.PostForm.Get("force") == "1"}
 	title := "Synchronize now"
-	if dry {
+	if req.DryRun {
 		title = "Test settings"
 	}
-	s.renderAdmin(w, http.StatusOK, "admin_sync", adminPage{Title: title, SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail, Outcome: &out})
+	p := adminPage{Title: title, SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail}
+	if req.Force {
+		req.DryRun, p.Title = false, "Apply anyway"
+		if msg := s.checkForce(r); msg != "" {
+			s.cfg.Log.Warn("admin forced sync refused", "admin", u.UID, "why", msg)
+			p.Error = msg
+			s.renderAdmin(w, http.StatusBadRequest, "admin_sync", p)
+			return
+		}
+	}
+	s.cfg.Log.Info("admin sync", "admin", u.UID, "dry_run", req.DryRun, "force", req.Force, "audit", true)
+	out := s.cfg.Admin.Sync(r.Context(), req)
+	p.Outcome = &out
+	s.renderAdmin(w, http.StatusOK, "admin_sync", p)
+}
+
+// checkForce checks the typed confirmation of "apply anyway": the number
+// of user deletions of the refused run the form names. It returns what is
+// wrong, or "".
+func (s *Server) checkForce(r *http.Request) string {
+	id, err := strconv.ParseInt(r.PostForm.Get("run"), 10, 64)
+	if err != nil {
+		return "Which refused sync to apply is missing: start again from Synchronize now."
+	}
+	run, err := s.cfg.Admin.SyncRun(r.Context(), id)
+	if err != nil {
+		return "No such sync run: start again from Synchronize now."
+	}
+	if msg := s.forceable(r.Context(), run); msg != "" {
+		return msg
+	}
+	want := run.Plan.Counts().UsersDeleted
+	typed := strings.ReplaceAll(strings.TrimSpace(r.PostForm.Get("confirm")), ",", "")
+	if typed != strconv.Itoa(want) {
+		return "Type the number of users the sync deletes (" + numfmt.Thousands(want) + ") to apply it anyway. Nothing was changed."
+	}
+	return ""
+}
+
+// forceable returns why run cannot be applied anyway, or "": it must be
+// the deletion guard's refusal, and the newest run (a later one planned
+// from a newer fetch).
+func (s *Server) forceable(ctx context.Context, run store.SyncRun) string {
+	// The run record keeps the error as text only: the guard's starts with
+	// its sentinel's.
+	if !strings.HasPrefix(run.Error, engine.ErrTooManyDeletes.Error()) || run.Plan == nil {
+		return "That sync run was not refused by the deletion guard: start again from Synchronize now."
+	}
+	st, err := s.cfg.Admin.Status(ctx)
+	if err != nil || len(st.Runs) == 0 || st.Runs[0].ID != run.ID {
+		return "Another sync ran since: start again from Synchronize now."
+	}
+	return ""
 }
 
 func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
@@ -284,17 +407,80 @@ func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	p := adminPage{Title: "Users", SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail, Query: q}
 	lq := strings.ToLower(q)
-	for _, vu := range v.Users {
-		if lq != "" && !matches(vu, lq) {
-			continue
+	found := v.Users
+	if lq != "" {
+		found = nil
+		for _, vu := range v.Users {
+			if matches(vu, lq) {
+				found = append(found, vu)
+			}
 		}
-		if len(p.Users) == maxAdminUsers {
-			p.More = true
-			break
-		}
+	}
+	var start, end int
+	p.Pager, start, end = paginate(r, len(found), url.Values{"q": {q}})
+	for _, vu := range found[start:end] {
 		p.Users = append(p.Users, s.adminUserOf(vu, v, nil))
 	}
 	s.renderAdmin(w, http.StatusOK, "admin_users", p)
+}
+
+func (s *Server) adminGroups(w http.ResponseWriter, r *http.Request) {
+	sess, u, v, ok := s.admin(w, r)
+	if !ok {
+		return
+	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	p := adminPage{Title: "Groups", SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail, Query: q}
+	lq := strings.ToLower(q)
+	found := v.Groups
+	if lq != "" {
+		found = nil
+		for _, g := range v.Groups {
+			if strings.Contains(strings.ToLower(g.CN), lq) || strings.Contains(strings.ToLower(g.Email), lq) ||
+				strings.Contains(strings.ToLower(g.Name), lq) {
+				found = append(found, g)
+			}
+		}
+	}
+	var start, end int
+	p.Pager, start, end = paginate(r, len(found), url.Values{"q": {q}})
+	for _, g := range found[start:end] {
+		p.Groups = append(p.Groups, s.adminGroupOf(g))
+	}
+	s.renderAdmin(w, http.StatusOK, "admin_groups", p)
+}
+
+func (s *Server) adminGroupOf(g *store.ViewGroup) adminGroup {
+	return adminGroup{ID: g.ID, CN: g.CN, Email: g.Email, Name: g.Name,
+		Users: numfmt.Thousands(len(g.MemberUsers)), Groups: numfmt.Thousands(len(g.MemberGroups))}
+}
+
+// adminGroup shows a group's direct members: its users a page at a time
+// (a group of everyone has as many as the directory), its groups whole.
+func (s *Server) adminGroup(w http.ResponseWriter, r *http.Request) {
+	sess, u, v, ok := s.admin(w, r)
+	if !ok {
+		return
+	}
+	g, ok := v.GroupByID(r.PathValue("id"))
+	if !ok {
+		s.renderHome(w, r, http.StatusNotFound, sess, u, adminPage{Error: "No such group."})
+		return
+	}
+	ag := s.adminGroupOf(g)
+	pg, start, end := paginate(r, len(g.MemberUsers), nil)
+	for _, id := range g.MemberUsers[start:end] {
+		if mu, ok := v.UserByID(id); ok {
+			ag.MemberUsers = append(ag.MemberUsers, s.adminUserOf(mu, v, nil))
+		}
+	}
+	for _, id := range g.MemberGroups {
+		if mg, ok := v.GroupByID(id); ok {
+			ag.MemberGroups = append(ag.MemberGroups, s.adminGroupOf(mg))
+		}
+	}
+	s.renderAdmin(w, http.StatusOK, "admin_group", adminPage{Title: g.Email, SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail,
+		Group: &ag, Pager: pg})
 }
 
 func matches(u *store.ViewUser, q string) bool {
@@ -315,7 +501,7 @@ func (s *Server) adminUserOf(vu *store.ViewUser, v *store.View, privileges []str
 		Enabled: vu.Enabled(), Privileges: vu.Privileges}
 	for _, gid := range vu.Groups {
 		if g, ok := v.GroupByID(gid); ok {
-			au.Groups = append(au.Groups, g.Email)
+			au.Groups = append(au.Groups, s.adminGroupOf(g))
 		}
 	}
 	for _, p := range privileges {
@@ -342,8 +528,77 @@ func (s *Server) renderUser(w http.ResponseWriter, r *http.Request, status int, 
 	}
 	st, _ := s.cfg.Admin.Status(r.Context())
 	au := s.adminUserOf(vu, v, st.Privileges)
+	aps, err := s.cfg.Store.AppPasswords(r.Context(), vu.ID)
+	if err != nil {
+		s.cfg.Log.Error("admin page: app passwords", "user", vu.UID, "err", err)
+		if errMsg == "" {
+			errMsg = "Cannot read the app passwords."
+		}
+	}
 	s.renderAdmin(w, status, "admin_user", adminPage{Title: vu.PrimaryEmail, SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail,
-		User: &au, Binds: s.cfg.Admin.Binds(vu.ID), Notice: notice, Error: errMsg})
+		User: &au, Binds: s.cfg.Admin.Binds(vu.ID), Passwords: aps, Notice: notice, Error: errMsg})
+}
+
+// appPasswordOf returns the user's active app password that r names, or
+// answers the request itself: 404 for an unknown user or app password, or
+// one already revoked.
+func (s *Server) appPasswordOf(w http.ResponseWriter, r *http.Request, sess *session, u *store.ViewUser, v *store.View) (*store.ViewUser, *store.AppPassword, bool) {
+	target, ok := v.UserByID(r.PathValue("id"))
+	if !ok {
+		s.renderHome(w, r, http.StatusNotFound, sess, u, adminPage{Error: "No such user."})
+		return nil, nil, false
+	}
+	id, err := strconv.ParseInt(r.PathValue("ap"), 10, 64)
+	if err == nil {
+		var aps []store.AppPassword
+		if aps, err = s.cfg.Store.AppPasswords(r.Context(), target.ID); err != nil {
+			s.cfg.Log.Error("admin page: app passwords", "user", target.UID, "err", err)
+			s.renderUser(w, r, http.StatusInternalServerError, sess, u, v, target.ID, "", "Cannot read the app passwords.")
+			return nil, nil, false
+		}
+		for i := range aps {
+			if aps[i].ID == id && !aps[i].Revoked {
+				return target, &aps[i], true
+			}
+		}
+	}
+	s.renderUser(w, r, http.StatusNotFound, sess, u, v, target.ID, "", "No such app password, or it is revoked already.")
+	return nil, nil, false
+}
+
+// adminRevokeAppPasswordConfirm is the step before a revocation: it names
+// what goes, so that a slip of the mouse revokes nothing.
+func (s *Server) adminRevokeAppPasswordConfirm(w http.ResponseWriter, r *http.Request) {
+	sess, u, v, ok := s.admin(w, r)
+	if !ok {
+		return
+	}
+	target, ap, ok := s.appPasswordOf(w, r, sess, u, v)
+	if !ok {
+		return
+	}
+	au := s.adminUserOf(target, v, nil)
+	s.renderAdmin(w, http.StatusOK, "admin_revoke_app_password", adminPage{Title: "Revoke an app password", SignedIn: true,
+		CSRF: sess.csrf, Email: u.PrimaryEmail, User: &au, Revoking: ap})
+}
+
+func (s *Server) adminRevokeAppPassword(w http.ResponseWriter, r *http.Request) {
+	sess, u, v, ok := s.admin(w, r)
+	if !ok {
+		return
+	}
+	target, ap, ok := s.appPasswordOf(w, r, sess, u, v)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Store.RevokeAppPassword(r.Context(), target.ID, ap.ID); err != nil {
+		s.cfg.Log.Error("admin app password revocation failed", "admin", u.UID, "user", target.UID, "app_password", ap.ID, "err", err)
+		s.renderUser(w, r, http.StatusInternalServerError, sess, u, v, target.ID, "", "The app password could not be revoked.")
+		return
+	}
+	s.cfg.Revoked(ap.ID)
+	s.cfg.Log.Info("admin app password revoked", "admin", u.UID, "user", target.UID, "app_password", ap.ID, "name", ap.Name, "audit", true)
+	s.renderUser(w, r, http.StatusOK, sess, u, v, target.ID, "App password "+strconv.Quote(ap.Name)+" of "+target.PrimaryEmail+" revoked.", "")
 }
 
 func (s *Server) adminGrant(w http.ResponseWriter, r *http.Request)  { s.adminChange(w, r, true) }

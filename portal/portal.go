@@ -30,6 +30,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/ldapgate/ldapgate/internal/apppassword"
+	"github.com/ldapgate/ldapgate/internal/numfmt"
 	"github.com/ldapgate/ldapgate/oidc"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -141,6 +142,7 @@ func New(cfg Config) (*Server, error) {
 			}
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
+		"num":     numfmt.Thousands[int],
 		"whenSec": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 		"took": func(a, b time.Time) string {
 			if a.IsZero() || b.IsZero() {
