@@ -194,7 +194,7 @@ func (a adminBackend) sync(ctx context.Context, req portal.SyncRequest) portal.S
 	if !dryRun {
 		g.sched.started(time.Now())
 	}
-	res, err := g.Sync(ctx, engine.RunOptions{DryRun: dryRun, Force: req.Force})
+	res, err := g.Sync(ctx, engine.RunOptions{DryRun: dryRun, Force: req.Force, ForceUpTo: req.Deletes})
 	if err != nil {
 		out.Error = err.Error()
 		out.Refused = errors.Is(err, engine.ErrTooManyDeletes)

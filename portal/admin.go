@@ -55,6 +55,9 @@ type AdminStatus struct {
 // Force applies a plan the deletion guard refused (the admin confirmed it).
 type SyncRequest struct {
 	DryRun, Force bool
+	// Deletes, with Force, is the number of user deletions the admin
+	// confirmed: a plan made again that deletes more is refused.
+	Deletes int
 }
 
 // SyncOutcome is the result of "Test settings" or "Synchronize now".
@@ -347,7 +350,8 @@ func (s *Server) adminSync(w http.ResponseWriter, r *http.Request) {
 	p := adminPage{Title: title, SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail}
 	if req.Force {
 		req.DryRun, p.Title = false, "Apply anyway"
-		if msg := s.checkForce(r); msg != "" {
+		var msg string
+		if req.Deletes, msg = s.checkForce(r); msg != "" {
 			s.cfg.Log.Warn("admin forced sync refused", "admin", u.UID, "why", msg)
 			p.Error = msg
 			s.renderAdmin(w, http.StatusBadRequest, "admin_sync", p)
@@ -361,26 +365,26 @@ func (s *Server) adminSync(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkForce checks the typed confirmation of "apply anyway": the number
-// of user deletions of the refused run the form names. It returns what is
-// wrong, or "".
-func (s *Server) checkForce(r *http.Request) string {
+// of user deletions of the refused run the form names. It returns that
+// number, or what is wrong.
+func (s *Server) checkForce(r *http.Request) (int, string) {
 	id, err := strconv.ParseInt(r.PostForm.Get("run"), 10, 64)
 	if err != nil {
-		return "Which refused sync to apply is missing: start again from Synchronize now."
+		return 0, "Which refused sync to apply is missing: start again from Synchronize now."
 	}
 	run, err := s.cfg.Admin.SyncRun(r.Context(), id)
 	if err != nil {
-		return "No such sync run: start again from Synchronize now."
+		return 0, "No such sync run: start again from Synchronize now."
 	}
 	if msg := s.forceable(r.Context(), run); msg != "" {
-		return msg
+		return 0, msg
 	}
 	want := run.Plan.Counts().UsersDeleted
 	typed := strings.ReplaceAll(strings.TrimSpace(r.PostForm.Get("confirm")), ",", "")
 	if typed != strconv.Itoa(want) {
-		return "Type the number of users the sync deletes (" + numfmt.Thousands(want) + ") to apply it anyway. Nothing was changed."
+		return 0, "Type the number of users the sync deletes (" + numfmt.Thousands(want) + ") to apply it anyway. Nothing was changed."
 	}
-	return ""
+	return want, ""
 }
 
 // forceable returns why run cannot be applied anyway, or "": it must be

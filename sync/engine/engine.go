@@ -72,6 +72,10 @@ type RunOptions struct {
 	DryRun bool
 	// Force applies a plan the deletion guard refuses.
 	Force bool
+	// ForceUpTo, with Force, overrides the guard only for a plan that
+	// deletes at most this many users (0: any): the number an admin
+	// confirmed, when the plan is made again from a newer fetch.
+	ForceUpTo int
 	// DeferDeletes leaves the users the plan would delete in the store,
 	// for a later run without it (and its deletion guard) to delete: a
 	// run started by a config edit, which may be half-saved, deletes no one.
@@ -280,6 +284,9 @@ func (e *Engine) planAndApply(ctx context.Context, state *store.State, filtered 
 	if err := Guard(state, plan, e.opts.MaxDeletePercent); err != nil {
 		if !opts.Force {
 			return res, err
+		}
+		if n := res.Counts.UsersDeleted; opts.ForceUpTo > 0 && n > opts.ForceUpTo {
+			return res, fmt.Errorf("%w; the %d deletions confirmed do not cover them", err, opts.ForceUpTo)
 		}
 		e.log.Warn("deletion guard overridden with --force", "err", err)
 		run.Forced = true

@@ -123,6 +123,22 @@ func TestRun(t *testing.T) {
 			wantDeleted: 5,
 		},
 		{
+			name:        "force up to the confirmed number",
+			keep:        5,
+			run:         RunOptions{Force: true, ForceUpTo: 5},
+			wantApplied: true,
+			wantRuns:    []store.SyncRun{{Source: "test", Kind: store.RunFull, Forced: true, Counts: store.Counts{UsersDeleted: 5}}},
+			wantDeleted: 5,
+		},
+		{
+			name:        "force refused: more deletions than confirmed",
+			keep:        5,
+			run:         RunOptions{Force: true, ForceUpTo: 4},
+			wantErr:     ErrTooManyDeletes,
+			wantErrText: "the 4 deletions confirmed do not cover them",
+			wantRuns:    []store.SyncRun{{Source: "test", Kind: store.RunFull, Error: "too many user deletions: the plan deletes 5 of 10 directory users (50.0%, limit 10%); use --force if that is intended; the 4 deletions confirmed do not cover them"}},
+		},
+		{
 			name: "dry run",
 			keep: 9,
 			run:  RunOptions{DryRun: true, Force: true},
