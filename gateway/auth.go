@@ -227,7 +227,7 @@ func (g *Gateway) startPortal(_ context.Context, prov *oidc.Provider) error {
 	p, err := portal.New(portal.Config{
 		PublicURL: cfg.HTTP.PublicURL, ClientID: cfg.OIDC.ClientID, ClientSecret: secret, Provider: prov,
 		HTTPClient: &http.Client{Timeout: 15 * time.Second},
-		Store:      g.db, Live: g.live, UserDN: ldapserver.Config{BaseDN: cfg.LDAP.BaseDN}.UserDN,
+		Store:      g.db, Live: g.live, UserDN: func(uid string) string { return ldapserver.UserDN(cfg.LDAP.BaseDN, uid) },
 		Services:   slices.Sorted(maps.Keys(cfg.AppPasswords.Services)),
 		SessionTTL: cfg.HTTP.SessionTTL.D(), Revoked: g.users.Revoked, Log: g.log.With("component", "portal"),
 		Admin:         g.adminBackend(),

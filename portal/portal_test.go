@@ -80,7 +80,7 @@ func newEnv(t *testing.T) *env {
 	public := "http://" + e.portal.Listener.Addr().String()
 	p, err := portal.New(portal.Config{
 		PublicURL: public, ClientID: e.issuer.ClientID, ClientSecret: e.issuer.ClientSecret, Provider: prov,
-		Store: e.db, Live: e.live, UserDN: lcfg.UserDN, Services: []string{"archive"},
+		Store: e.db, Live: e.live, UserDN: func(uid string) string { return ldapserver.UserDN(lcfg.BaseDN, uid) }, Services: []string{"archive"},
 		Revoked: e.chain.Revoked,
 	})
 	if err != nil {
