@@ -14,6 +14,7 @@ import (
 	"github.com/ldapgate/ldapgate/portal"
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
+	"github.com/ldapgate/ldapgate/sync/planfmt"
 )
 
 // bindRecord is one user bind outcome, for the admin page.
@@ -202,11 +203,11 @@ func (a adminBackend) sync(ctx context.Context, dryRun bool) portal.SyncOutcome 
 	}
 	if res != nil {
 		out.RunID = res.RunID
-		out.Counts = engine.Summary(res.Counts)
+		out.Counts = planfmt.Counts(res.Counts)
 		if res.Plan != nil && !res.Plan.Empty() {
 			// A summary: the run's page has the whole plan, paged.
 			var b strings.Builder
-			engine.FormatPlanSummary(&b, res.Plan, 5)
+			planfmt.WriteSummary(&b, res.Plan, 5)
 			out.Plan = b.String()
 		}
 	}

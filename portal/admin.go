@@ -13,7 +13,7 @@ import (
 	"github.com/ldapgate/ldapgate/connect"
 	"github.com/ldapgate/ldapgate/internal/numfmt"
 	"github.com/ldapgate/ldapgate/store"
-	"github.com/ldapgate/ldapgate/sync/engine"
+	"github.com/ldapgate/ldapgate/sync/planfmt"
 )
 
 // Admin is what the admin page (/admin) needs from the running gateway.
@@ -55,7 +55,7 @@ type AdminStatus struct {
 type SyncOutcome struct {
 	DryRun bool
 	Checks []Check // connection checks (Google source), may be empty
-	Plan   string  // the plan's summary as text (engine.FormatPlanSummary)
+	Plan   string  // the plan's summary as text (planfmt.WriteSummary)
 	Counts string  // summary line
 	Error  string
 	RunID  int64
@@ -222,7 +222,7 @@ func (s *Server) adminRun(w http.ResponseWriter, r *http.Request) {
 
 func newRunView(r *http.Request, run store.SyncRun) *runView {
 	q := r.URL.Query()
-	v := &runView{Kinds: engine.PlanKinds, Kind: q.Get("kind"), Who: strings.TrimSpace(q.Get("user"))}
+	v := &runView{Kinds: planfmt.Kinds, Kind: q.Get("kind"), Who: strings.TrimSpace(q.Get("user"))}
 	if !slices.Contains(v.Kinds, v.Kind) {
 		v.Kind = ""
 	}
@@ -230,14 +230,14 @@ func newRunView(r *http.Request, run store.SyncRun) *runView {
 		return v
 	}
 	var b strings.Builder
-	engine.FormatPlanSummary(&b, run.Plan, 5)
+	planfmt.WriteSummary(&b, run.Plan, 5)
 	v.Summary = b.String()
 	page, _ := strconv.Atoi(q.Get("page"))
 	page = max(page, 1)
-	lines, total := engine.PlanPage(run.Plan, v.Kind, v.Who, (page-1)*runPageSize, runPageSize)
+	lines, total := planfmt.Page(run.Plan, v.Kind, v.Who, (page-1)*runPageSize, runPageSize)
 	if len(lines) == 0 && total > 0 { // past the end: the last page
 		page = (total + runPageSize - 1) / runPageSize
-		lines, _ = engine.PlanPage(run.Plan, v.Kind, v.Who, (page-1)*runPageSize, runPageSize)
+		lines, _ = planfmt.Page(run.Plan, v.Kind, v.Who, (page-1)*runPageSize, runPageSize)
 	}
 	v.Lines, v.Total = lines, numfmt.Thousands(total)
 	from := (page-1)*runPageSize + 1
