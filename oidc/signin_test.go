@@ -132,6 +132,38 @@ func TestSignInStateCookie(t *testing.T) {
 	}
 }
 
+// tokenSwap answers the token endpoint with an ID token of its own: a
+// valid token of another sign-in, as an attacker who injects one would.
+type tokenSwap struct{ idToken string }
+
+func (ts tokenSwap) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !strings.HasSuffix(r.URL.Path, "/token") {
+		return http.DefaultTransport.RoundTrip(r)
+	}
+	rec := httptest.NewRecorder()
+	rec.Header().Set("Content-Type", "application/json")
+	rec.WriteString(`{"access_token":"x","token_type":"Bearer","expires_in":3600,"id_token":"` + ts.idToken + `"}`)
+	return rec.Result(), nil
+}
+
+// TestSignInNonce: an ID token that verifies but carries another sign-in's
+// nonce does not finish this one.
+func TestSignInNonce(t *testing.T) {
+	f := newFlow(t)
+	claims := f.issuer.Claims("daniel.kim@example.com", "example.com")
+	claims["nonce"] = "another sign-in"
+	p := oidc.New(oidc.Config{Issuer: f.issuer.URL, ClientID: f.issuer.ClientID, AllowedDomains: []string{"example.com"}})
+	s, err := oidc.NewSignIn(p, oidc.SignInConfig{ClientID: f.issuer.ClientID, ClientSecret: f.issuer.ClientSecret,
+		RedirectURL: callbackURL, HTTPClient: &http.Client{Transport: tokenSwap{f.issuer.Sign(claims)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, u := f.start(s)
+	if _, _, err := finish(s, c, u); !errors.Is(err, oidc.ErrNonce) {
+		t.Errorf("token of another sign-in: %v, want ErrNonce", err)
+	}
+}
+
 func TestSignInRefusals(t *testing.T) {
 	f := newFlow(t)
 	s := f.signIn()
