@@ -14,6 +14,7 @@ import (
 	"github.com/ldapgate/ldapgate/portal"
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
+	"github.com/ldapgate/ldapgate/sync/planfmt"
 )
 
 // bindRecord is one user bind outcome, for the admin page.
@@ -152,6 +153,12 @@ func (a adminBackend) SyncRun(ctx context.Context, id int64) (store.SyncRun, err
 	return a.g.db.SyncRun(ctx, id)
 }
 
+// GuardRefused: a run record keeps its error as text only; the guard's
+// starts with its sentinel's.
+func (a adminBackend) GuardRefused(run store.SyncRun) bool {
+	return strings.HasPrefix(run.Error, engine.ErrTooManyDeletes.Error())
+}
+
 // adminSyncWait is how long the admin page waits for a sync it started
 // before it answers "still running" (the web server's write timeout is
 // 30s); atomic for tests.
@@ -201,13 +208,13 @@ func (a adminBackend) sync(ctx context.Context, req portal.SyncRequest) portal.S
 	}
 	if res != nil {
 		out.RunID = res.RunID
-		out.Counts = engine.Summary(res.Counts)
+		out.Counts = planfmt.Counts(res.Counts)
 		out.Deletes = res.Counts.UsersDeleted
 		out.Filter = &res.Filter
 		if res.Plan != nil && !res.Plan.Empty() {
 			// A summary: the run's page has the whole plan, paged.
 			var b strings.Builder
-			engine.FormatPlanSummary(&b, res.Plan, 5)
+			planfmt.WriteSummary(&b, res.Plan, 5)
 			out.Plan = b.String()
 		}
 	}

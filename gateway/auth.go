@@ -42,7 +42,7 @@ type auth struct {
 func (g *Gateway) startAuth(ctx context.Context) ([]ldapserver.Option, error) {
 	cfg := g.config()
 	var prov *oidc.Provider
-	if cfg.HasBind(BindIDToken) || cfg.HasBind(BindPasswordGrant) || cfg.HTTP.Listen != "" {
+	if cfg.HasBind(bindproxy.MethodIDToken) || cfg.HasBind(bindproxy.MethodPasswordGrant) || cfg.HTTP.Listen != "" {
 		prov = newProvider(cfg)
 	}
 	g.auth.mu.Lock()
@@ -96,7 +96,7 @@ func (g *Gateway) buildChain(cfg *Config) (*chainSet, error) {
 	g.auth.mu.Lock()
 	prov := g.auth.prov
 	g.auth.mu.Unlock()
-	if prov == nil && (cfg.HasBind(BindIDToken) || cfg.HasBind(BindPasswordGrant)) {
+	if prov == nil && (cfg.HasBind(bindproxy.MethodIDToken) || cfg.HasBind(bindproxy.MethodPasswordGrant)) {
 		prov = newProvider(cfg)
 		g.auth.mu.Lock()
 		g.auth.prov = prov
@@ -115,20 +115,20 @@ func (g *Gateway) buildChain(cfg *Config) (*chainSet, error) {
 	}
 	for _, b := range cfg.Binds {
 		switch b {
-		case BindAppPassword:
+		case bindproxy.MethodAppPassword:
 			if cs.apm, err = bindproxy.NewAppPasswordMethod(g.db, services, log); err != nil {
 				return fail(err)
 			}
 			methods = append(methods, cs.apm)
-		case BindIDToken:
+		case bindproxy.MethodIDToken:
 			methods = append(methods, bindproxy.NewIDTokenMethod(prov))
-		case BindPasswordGrant:
+		case bindproxy.MethodPasswordGrant:
 			secret, err := cfg.OIDCClientSecret()
 			if err != nil {
 				return fail(fmt.Errorf("config: %w", err))
 			}
 			methods = append(methods, bindproxy.NewPasswordGrantMethod(prov, secret, &http.Client{Timeout: 15 * time.Second}))
-		case BindUpstreamLDAP:
+		case bindproxy.MethodUpstreamLDAP:
 			t, err := cfg.UpstreamTLS()
 			if err != nil {
 				return fail(fmt.Errorf("config: %w", err))
@@ -233,7 +233,7 @@ func (g *Gateway) startPortal(ctx context.Context, prov *oidc.Provider) error {
 	p, err := portal.New(portal.Config{
 		PublicURL: cfg.HTTP.PublicURL, ClientID: cfg.OIDC.ClientID, ClientSecret: secret, Provider: prov,
 		HTTPClient: &http.Client{Timeout: 15 * time.Second},
-		Store:      g.db, Live: g.live, UserDN: ldapserver.Config{BaseDN: cfg.LDAP.BaseDN}.UserDN,
+		Store:      g.db, Live: g.live, UserDN: func(uid string) string { return ldapserver.UserDN(cfg.LDAP.BaseDN, uid) },
 		Services:   slices.Sorted(maps.Keys(cfg.AppPasswords.Services)),
 		SessionTTL: cfg.HTTP.SessionTTL.D(), Revoked: g.users.Revoked, Log: g.log.With("component", "portal"),
 		Admin:         g.adminBackend(),

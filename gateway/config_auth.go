@@ -14,14 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-)
 
-// Bind methods, as spelled in the binds list.
-const (
-	BindAppPassword   = "app_password"
-	BindIDToken       = "id_token"
-	BindPasswordGrant = "password_grant"
-	BindUpstreamLDAP  = "upstream_ldap"
+	"github.com/ldapgate/ldapgate/bindproxy"
 )
 
 // Defaults of the bind chain and the portal.
@@ -184,14 +178,14 @@ func (c *Config) validateAuth(root *yaml.Node) ConfigErrors {
 	for i, b := range c.Binds {
 		key := fmt.Sprintf("binds[%d]", i)
 		switch b {
-		case BindAppPassword, BindIDToken:
-		case BindPasswordGrant:
+		case bindproxy.MethodAppPassword, bindproxy.MethodIDToken:
+		case bindproxy.MethodPasswordGrant:
 			if strings.TrimSuffix(c.OIDC.Issuer, "/") == GoogleIssuer {
 				bad(key, "password_grant does not work with Google: Google answers unsupported_grant_type (use app_password or id_token)")
 			} else if _, err := c.OIDCClientSecret(); err != nil {
 				bad(key, "password_grant needs the OIDC client secret: %v", err)
 			}
-		case BindUpstreamLDAP:
+		case bindproxy.MethodUpstreamLDAP:
 			u := c.UpstreamLDAP
 			pu, err := url.Parse(u.URL)
 			switch {
@@ -235,7 +229,7 @@ func (c *Config) validateAuth(root *yaml.Node) ConfigErrors {
 			}
 		}
 	}
-	needOIDC := c.HasBind(BindIDToken) || c.HasBind(BindPasswordGrant) || c.HTTP.Listen != ""
+	needOIDC := c.HasBind(bindproxy.MethodIDToken) || c.HasBind(bindproxy.MethodPasswordGrant) || c.HTTP.Listen != ""
 	if needOIDC {
 		u, err := url.Parse(c.OIDC.Issuer)
 		if err != nil || u.Host == "" || (u.Scheme != "https" && !isLoopbackHost(u.Hostname())) {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ldapgate/ldapgate/bindproxy"
 )
 
 // CheckFiles checks what the config points at, as the running user: the
@@ -53,7 +55,7 @@ func (c *Config) CheckFiles() ConfigErrors {
 	if c.OIDC.ClientSecretFile != "" {
 		readable("oidc.client_secret_file", c.resolve(c.OIDC.ClientSecretFile))
 	}
-	if c.HasBind(BindUpstreamLDAP) {
+	if c.HasBind(bindproxy.MethodUpstreamLDAP) {
 		if _, err := c.UpstreamTLS(); err != nil {
 			bad("upstream_ldap", "%v", err)
 		}

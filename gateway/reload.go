@@ -289,21 +289,12 @@ func removedAccounts(cur, next *Config) []string {
 
 func authChanged(changes []Change) bool {
 	for _, c := range changes {
-		switch first, _, _ := cutKey(c.Key); first {
+		switch first, _, _ := strings.Cut(c.Key, "."); first {
 		case "binds", "bind_cache_ttl", "app_passwords", "upstream_ldap":
 			return true
 		}
 	}
 	return false
-}
-
-func cutKey(k string) (string, string, bool) {
-	for i := range len(k) {
-		if k[i] == '.' {
-			return k[:i], k[i+1:], true
-		}
-	}
-	return k, "", false
 }
 
 // keepRestartOnly copies the settings that need a restart from cur to c.

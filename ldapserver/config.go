@@ -310,11 +310,11 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// UserDN returns the DN of the user whose UID is uid, as the directory
-// serves it.
-func (c Config) UserDN(uid string) string {
-	c = c.withDefaults()
-	return makeRDN("uid", uid) + "," + makeRDN("ou", c.PeopleOU) + "," + c.BaseDN
+// UserDN returns the DN of the user whose UID is uid in a directory of base
+// DN baseDN with the default OUs, as the gateway serves it: the one way the
+// portal and the CLI name a user.
+func UserDN(baseDN, uid string) string {
+	return makeRDN("uid", uid) + "," + makeRDN("ou", defaultPeopleOU) + "," + strings.TrimSpace(baseDN)
 }
 
 // ParseCertFingerprint parses a certificate's SHA-256 fingerprint: 64 hex

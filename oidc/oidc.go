@@ -1,9 +1,11 @@
-// Package oidc is ldapgate's OpenID Connect side: it verifies ID tokens
-// from the configured issuer (Google, or any OpenID provider) against the
+// Package oidc is ldapgate's OpenID Connect side: the web sign-in
+// (SignIn: authorization code flow with state, nonce and PKCE, its state
+// sealed in a cookie) and the verification of ID tokens from the
+// configured issuer (Google, or any OpenID provider) against the
 // rules ldapgate adds on top of the signature, issuer, audience and expiry
 // checks of github.com/coreos/go-oidc/v3: a verified email, and a hosted
-// domain among the allowed ones. The web portal's sign-in and the ID token
-// bind method both use it.
+// domain among the allowed ones. The web portal and the ID token bind
+// method use it.
 package oidc
 
 import (

@@ -13,7 +13,7 @@ import (
 	"github.com/ldapgate/ldapgate/connect"
 	"github.com/ldapgate/ldapgate/internal/numfmt"
 	"github.com/ldapgate/ldapgate/store"
-	"github.com/ldapgate/ldapgate/sync/engine"
+	"github.com/ldapgate/ldapgate/sync/planfmt"
 )
 
 // Admin is what the admin page (/admin) needs from the running gateway.
@@ -24,6 +24,9 @@ type Admin interface {
 	Status(ctx context.Context) (AdminStatus, error)
 	// SyncRun returns one sync run with its plan (error: store.ErrNotFound).
 	SyncRun(ctx context.Context, id int64) (store.SyncRun, error)
+	// GuardRefused reports whether run was refused by the deletion guard
+	// (and may be applied anyway).
+	GuardRefused(run store.SyncRun) bool
 	// Sync runs a sync now, or a dry run ("Test settings").
 	Sync(ctx context.Context, req SyncRequest) SyncOutcome
 	// Binds returns the user's recent bind outcomes, newest first.
@@ -68,9 +71,9 @@ type SyncOutcome struct {
 	Refused bool
 	Deletes int
 	// Filter counts the users fetched, kept, and left out by reason.
-	Filter *engine.FilterStats
+	Filter *store.FilterStats
 	Checks []Check // connection checks (Google source), may be empty
-	Plan   string  // the plan's summary as text (engine.FormatPlanSummary)
+	Plan   string  // the plan's summary as text (planfmt.WriteSummary)
 	Counts string  // summary line
 	Error  string
 	RunID  int64
@@ -298,7 +301,7 @@ func (s *Server) adminRun(w http.ResponseWriter, r *http.Request) {
 
 func newRunView(r *http.Request, run store.SyncRun) *runView {
 	q := r.URL.Query()
-	v := &runView{Kinds: engine.PlanKinds, Kind: q.Get("kind"), Who: strings.TrimSpace(q.Get("user"))}
+	v := &runView{Kinds: planfmt.Kinds, Kind: q.Get("kind"), Who: strings.TrimSpace(q.Get("user"))}
 	if !slices.Contains(v.Kinds, v.Kind) {
 		v.Kind = ""
 	}
@@ -306,14 +309,14 @@ func newRunView(r *http.Request, run store.SyncRun) *runView {
 		return v
 	}
 	var b strings.Builder
-	engine.FormatPlanSummary(&b, run.Plan, 5)
+	planfmt.WriteSummary(&b, run.Plan, 5)
 	v.Summary = b.String()
 	page, _ := strconv.Atoi(q.Get("page"))
 	page = max(page, 1)
-	lines, total := engine.PlanPage(run.Plan, v.Kind, v.Who, (page-1)*runPageSize, runPageSize)
+	lines, total := planfmt.Page(run.Plan, v.Kind, v.Who, (page-1)*runPageSize, runPageSize)
 	if len(lines) == 0 && total > 0 { // past the end: the last page
 		page = (total + runPageSize - 1) / runPageSize
-		lines, _ = engine.PlanPage(run.Plan, v.Kind, v.Who, (page-1)*runPageSize, runPageSize)
+		lines, _ = planfmt.Page(run.Plan, v.Kind, v.Who, (page-1)*runPageSize, runPageSize)
 	}
 	v.Lines, v.Total = lines, numfmt.Thousands(total)
 	from := (page-1)*runPageSize + 1
@@ -391,9 +394,7 @@ func (s *Server) checkForce(r *http.Request) (int, string) {
 // the deletion guard's refusal, and the newest run (a later one planned
 // from a newer fetch).
 func (s *Server) forceable(ctx context.Context, run store.SyncRun) string {
-	// The run record keeps the error as text only: the guard's starts with
-	// its sentinel's.
-	if !strings.HasPrefix(run.Error, engine.ErrTooManyDeletes.Error()) || run.Plan == nil {
+	if !s.cfg.Admin.GuardRefused(run) || run.Plan == nil {
 		return "That sync run was not refused by the deletion guard: start again from Synchronize now."
 	}
 	st, err := s.cfg.Admin.Status(ctx)

@@ -1,6 +1,5 @@
 // Package portal is ldapgate's web portal: users sign in with their OIDC
-// provider (Google) using the authorization code flow with PKCE, state and
-// nonce, see their LDAP entry (DN, groups, privileges), and create, see and
+// provider (Google) through oidc.SignIn, see their LDAP entry (DN, groups, privileges), and create, see and
 // revoke their app passwords. Server-rendered HTML, no JavaScript.
 //
 // Sessions live in memory (a restart signs everyone out) behind an
@@ -26,8 +25,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/oauth2"
 
 	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/numfmt"
@@ -95,9 +92,7 @@ type Server struct {
 	cookie string // session cookie name
 	tmpl   *template.Template
 	mux    *http.ServeMux
-
-	// states seals sign-ins in progress into their state cookie (state.go).
-	states *sealer
+	signIn *oidc.SignIn
 
 	sessions Sessions // by sha256 of the cookie value
 }
@@ -107,11 +102,6 @@ type session struct {
 	csrf          string
 	expires       time.Time
 }
-
-const (
-	stateCookie  = "ldapgate_state"
-	loginTimeout = 10 * time.Minute
-)
 
 // New returns the portal of cfg.
 func New(cfg Config) (*Server, error) {
@@ -154,12 +144,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("portal: templates: %w", err)
 	}
-	states, err := newSealer(cfg.StateKey)
+	secure := u.Scheme == "https"
+	signIn, err := oidc.NewSignIn(cfg.Provider, oidc.SignInConfig{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		RedirectURL: cfg.PublicURL + "/auth/callback", CookiePath: "/auth/", Secure: secure, HTTPClient: cfg.HTTPClient,
+		Now: cfg.Now, StateKey: cfg.StateKey})
 	if err != nil {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
-	s := &Server{cfg: cfg, secure: u.Scheme == "https", tmpl: tmpl, mux: http.NewServeMux(), states: states,
-		sessions: cfg.Sessions}
+	s := &Server{cfg: cfg, secure: secure, tmpl: tmpl, mux: http.NewServeMux(), signIn: signIn, sessions: cfg.Sessions}
 	if s.sessions == nil {
 		s.sessions = newMemSessions(cfg.Now)
 	}
@@ -197,89 +189,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-func (s *Server) oauth2Config(ctx context.Context) (*oauth2.Config, error) {
-	ep, err := s.cfg.Provider.Endpoint(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &oauth2.Config{
-		ClientID: s.cfg.ClientID, ClientSecret: s.cfg.ClientSecret, Endpoint: ep,
-		RedirectURL: s.cfg.PublicURL + "/auth/callback", Scopes: []string{"openid", "email", "profile"},
-	}, nil
-}
-
-// login starts a sign-in: state, nonce and PKCE verifier travel sealed in
-// a cookie that binds the sign-in to this browser until the callback. The
-// server keeps nothing, so no number of unfinished sign-ins can crowd out
-// real users.
+// login starts a sign-in at the provider (oidc.SignIn).
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	oc, err := s.oauth2Config(r.Context())
-	if err != nil {
-		s.fail(w, r, http.StatusServiceUnavailable, "The sign-in provider cannot be reached. Try again later.", err)
-		return
-	}
-	p := pending{State: rand.Text(), Nonce: rand.Text(), Verifier: oauth2.GenerateVerifier(), Expires: s.cfg.Now().Add(loginTimeout).Unix()}
-	sealed, err := s.states.seal(p)
-	if err != nil {
+	if err := s.signIn.Start(w, r); err != nil {
+		if errors.Is(err, oidc.ErrUnreachable) {
+			s.fail(w, r, http.StatusServiceUnavailable, "The sign-in provider cannot be reached. Try again later.", err)
+			return
+		}
 		s.fail(w, r, http.StatusInternalServerError, "Sign-in failed. Please try again.", err)
-		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: stateCookie, Value: sealed, Path: "/auth/", MaxAge: int(loginTimeout / time.Second),
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(p.Verifier), oauth2.SetAuthURLParam("nonce", p.Nonce)}
-	if d := s.cfg.Provider.Config().AllowedDomains; len(d) == 1 {
-		opts = append(opts, oauth2.SetAuthURLParam("hd", d[0])) // Google: preselect the organisation
-	}
-	http.Redirect(w, r, oc.AuthCodeURL(p.State, opts...), http.StatusFound)
 }
 
-// callback ends a sign-in: checks state against the cookie, exchanges the
-// code with the PKCE verifier, verifies the ID token and its nonce, and
-// requires the email to be a synced, enabled user.
+// callback ends a sign-in (oidc.SignIn verifies state, code, token and
+// nonce) and requires the email to be a synced, enabled user.
 func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	state := q.Get("state")
-	var p pending
-	c, err := r.Cookie(stateCookie)
-	if err == nil {
-		p, err = s.states.open(c.Value)
-	}
-	if err != nil || state == "" || subtle.ConstantTimeCompare([]byte(p.State), []byte(state)) != 1 {
-		s.fail(w, r, http.StatusBadRequest, "This sign-in link is not valid (or is from another browser). Please sign in again.", errors.New("state mismatch"))
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: stateCookie, Path: "/auth/", MaxAge: -1, HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
-	if s.cfg.Now().Unix() > p.Expires {
-		s.fail(w, r, http.StatusBadRequest, "This sign-in has expired. Please sign in again.", errors.New("expired state"))
-		return
-	}
-	if e := q.Get("error"); e != "" {
-		s.fail(w, r, http.StatusForbidden, "Sign-in was cancelled or refused.", fmt.Errorf("provider error %q", e))
-		return
-	}
-	oc, err := s.oauth2Config(r.Context())
+	claims, err := s.signIn.Finish(w, r)
 	if err != nil {
-		s.fail(w, r, http.StatusServiceUnavailable, "The sign-in provider cannot be reached. Try again later.", err)
-		return
-	}
-	ctx := context.WithValue(r.Context(), oauth2.HTTPClient, s.cfg.HTTPClient)
-	tok, err := oc.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(p.Verifier))
-	if err != nil {
-		s.fail(w, r, http.StatusBadGateway, "Sign-in failed. Please try again.", fmt.Errorf("code exchange: %w", err))
-		return
-	}
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		s.fail(w, r, http.StatusBadGateway, "Sign-in failed. Please try again.", errors.New("no id_token in the token response"))
-		return
-	}
-	claims, err := s.cfg.Provider.VerifyIDToken(r.Context(), raw)
-	if err != nil {
-		s.fail(w, r, http.StatusForbidden, "This account cannot sign in here.", err)
-		return
-	}
-	if subtle.ConstantTimeCompare([]byte(claims.Nonce), []byte(p.Nonce)) != 1 {
-		s.fail(w, r, http.StatusBadRequest, "Sign-in failed. Please try again.", errors.New("nonce mismatch"))
+		status, msg := signInRefusal(err)
+		s.fail(w, r, status, msg, err)
 		return
 	}
 	u, ok := s.cfg.Live.Load().UserByMail(claims.Email)
@@ -298,6 +225,27 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
 	s.cfg.Log.Info("portal sign-in", "user", u.UID, "email", claims.Email, "client", r.RemoteAddr)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// signInRefusal is what the user is told, and with which status, when a
+// sign-in does not finish; the log gets the error.
+func signInRefusal(err error) (int, string) {
+	switch {
+	case errors.Is(err, oidc.ErrBadState):
+		return http.StatusBadRequest, "This sign-in link is not valid (or is from another browser). Please sign in again."
+	case errors.Is(err, oidc.ErrStateExpired):
+		return http.StatusBadRequest, "This sign-in has expired. Please sign in again."
+	case errors.Is(err, oidc.ErrRefused):
+		return http.StatusForbidden, "Sign-in was cancelled or refused."
+	case errors.Is(err, oidc.ErrToken):
+		return http.StatusForbidden, "This account cannot sign in here."
+	case errors.Is(err, oidc.ErrUnreachable):
+		return http.StatusServiceUnavailable, "The sign-in provider cannot be reached. Try again later."
+	case errors.Is(err, oidc.ErrNonce):
+		return http.StatusBadRequest, "Sign-in failed. Please try again."
+	default: // oidc.ErrExchange
+		return http.StatusBadGateway, "Sign-in failed. Please try again."
+	}
 }
 
 func hashID(id string) string {

@@ -317,3 +317,17 @@ var (
 	// another writer has changed since; make a new plan.
 	ErrStale = errors.New("the directory changed since the plan was made")
 )
+
+// FilterStats counts what the filter kept and left out. A user left out for
+// several reasons counts once, under the first of suspended, archived, org
+// unit, group.
+type FilterStats struct {
+	UsersFetched      int `json:"usersFetched"`
+	UsersInScope      int `json:"usersInScope"`
+	ExcludedSuspended int `json:"excludedSuspended"`
+	ExcludedArchived  int `json:"excludedArchived"`
+	ExcludedOrgUnit   int `json:"excludedOrgUnit"`
+	ExcludedGroup     int `json:"excludedGroup"`
+	GroupsFetched     int `json:"groupsFetched"`
+	GroupsInScope     int `json:"groupsInScope"`
+}

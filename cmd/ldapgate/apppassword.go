@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ldapgate/ldapgate/gateway"
+	"github.com/ldapgate/ldapgate/bindproxy"
 	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -68,7 +68,7 @@ func runAppPasswordCreate(cmd *cobra.Command, s *streams, opts *appPasswordOptio
 		return err
 	}
 	defer db.Close()
-	if !cfg.HasBind(gateway.BindAppPassword) {
+	if !cfg.HasBind(bindproxy.MethodAppPassword) {
 		return fmt.Errorf("app password binds are off: binds in %s does not include app_password, so the password could not be used; add it first", cfg.Path())
 	}
 	if !u.Enabled() {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ldapgate/ldapgate/gateway"
 	"github.com/ldapgate/ldapgate/store"
-	"github.com/ldapgate/ldapgate/sync/engine"
+	"github.com/ldapgate/ldapgate/sync/planfmt"
 )
 
 type historyOptions struct {
@@ -42,7 +42,7 @@ func newSyncHistoryCmd(s *streams) *cobra.Command {
 			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tSTARTED\tTOOK\tSOURCE\tRESULT")
 			for _, r := range runs {
-				result := engine.Summary(r.Counts)
+				result := planfmt.Counts(r.Counts)
 				if r.Error != "" {
 					result = "FAILED: " + r.Error
 				} else if r.Forced {
@@ -92,7 +92,7 @@ func newSyncShowCmd(s *streams) *cobra.Command {
 			case r.Plan != nil:
 				writePlan(s, r.Plan, opts.plan)
 			case r.Error == "":
-				fmt.Fprintf(s.Out, "%s (the plan itself is no longer kept)\n", engine.Summary(r.Counts))
+				fmt.Fprintf(s.Out, "%s (the plan itself is no longer kept)\n", planfmt.Counts(r.Counts))
 			}
 			return nil
 		},

@@ -15,6 +15,7 @@ import (
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
 	"github.com/ldapgate/ldapgate/sync/google"
+	"github.com/ldapgate/ldapgate/sync/planfmt"
 	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
@@ -166,10 +167,10 @@ func (d dropMessage) WithGroup(name string) slog.Handler {
 // writePlan prints the whole plan, or its summary and how to see the rest.
 func writePlan(s *streams, p *store.Plan, whole bool) {
 	if whole {
-		engine.FormatPlan(s.Out, p)
+		planfmt.Write(s.Out, p)
 		return
 	}
-	engine.FormatPlanSummary(s.Out, p, planSample)
+	planfmt.WriteSummary(s.Out, p, planSample)
 	if max(len(p.Users), len(p.Groups), len(p.Members), len(p.Grants)) > planSample {
 		fmt.Fprintln(s.Out, "Every change: --plan (or --json).")
 	}

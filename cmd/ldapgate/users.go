@@ -116,9 +116,8 @@ func openUser(cmd *cobra.Command, configPath, who string) (*gateway.Config, *sto
 }
 
 func report(cfg *gateway.Config, v *store.View, u *store.ViewUser) userReport {
-	tree := ldapserver.Config{BaseDN: cfg.LDAP.BaseDN}
 	r := userReport{
-		DN: tree.UserDN(u.UID), UID: u.UID, ID: u.ID, Mail: u.PrimaryEmail, Aliases: u.Aliases,
+		DN: ldapserver.UserDN(cfg.LDAP.BaseDN, u.UID), UID: u.UID, ID: u.ID, Mail: u.PrimaryEmail, Aliases: u.Aliases,
 		Name: u.DisplayName, OrgUnit: u.OrgUnitPath, Status: "active", Origin: string(u.Origin),
 		Privileges: u.Privileges,
 		Created:    u.CreatedAt.Format(time.RFC3339), Updated: u.UpdatedAt.Format(time.RFC3339),

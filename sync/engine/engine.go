@@ -97,9 +97,9 @@ type Result struct {
 	// could be written.
 	RunID int64 `json:"runId,omitempty"`
 	// Applied reports whether the plan was applied (even an empty one).
-	Applied  bool        `json:"applied"`
-	Filter   FilterStats `json:"filter"`
-	Warnings []string    `json:"warnings,omitempty"`
+	Applied  bool              `json:"applied"`
+	Filter   store.FilterStats `json:"filter"`
+	Warnings []string          `json:"warnings,omitempty"`
 	// DeferredDeletes counts the user deletions RunOptions.DeferDeletes
 	// left for a later run.
 	DeferredDeletes int `json:"deferredDeletes,omitempty"`
@@ -249,7 +249,7 @@ const maxAttempts = 5
 // (unless a dry run) applies the plan. A plan made against a state another
 // writer changed before the apply fails with an error wrapping
 // store.ErrStale.
-func (e *Engine) planAndApply(ctx context.Context, state *store.State, filtered *Filtered, fs FilterStats, opts RunOptions, run *store.SyncRun) (*Result, error) {
+func (e *Engine) planAndApply(ctx context.Context, state *store.State, filtered *Filtered, fs store.FilterStats, opts RunOptions, run *store.SyncRun) (*Result, error) {
 	run.Forced = false
 	if state == nil {
 		var err error

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ldapgate/ldapgate/store"
+	"github.com/ldapgate/ldapgate/sync/planfmt"
 	"github.com/ldapgate/ldapgate/sync/progress"
 )
 
@@ -248,7 +249,7 @@ func TestRunResult(t *testing.T) {
 		Counts:   store.Counts{UsersAdded: 1, GrantsAdded: 1},
 		RunID:    1,
 		Applied:  true,
-		Filter:   FilterStats{UsersFetched: 11, UsersInScope: 10, ExcludedSuspended: 1},
+		Filter:   store.FilterStats{UsersFetched: 11, UsersInScope: 10, ExcludedSuspended: 1},
 		Warnings: []string{"sync.delete_users is false: keeping 1 user(s) that are gone from the source or out of scope: user9@example.com"},
 	}
 	if diff := cmp.Diff(res, want); diff != "" {
@@ -269,7 +270,9 @@ func TestRunResult(t *testing.T) {
 	}
 }
 
-func TestFormatPlan(t *testing.T) {
+// TestPlanfmtWrite and the next two test package planfmt here, with the
+// engine's plan fixtures and reasons, as plans the engine makes read.
+func TestPlanfmtWrite(t *testing.T) {
 	p := &store.Plan{
 		Users: []store.UserChange{
 			addU(usr("1", "alice@example.com"), "alice"),
@@ -308,28 +311,28 @@ func TestFormatPlan(t *testing.T) {
 users: 1 to add, 2 to update, 1 to delete; groups: 1 to add, 1 to update, 1 to delete; memberships: 1 to add, 1 to remove; privileges: 2 to grant, 1 to revoke; app passwords revoked for 1 suspended or archived user(s)
 `
 	var b bytes.Buffer
-	FormatPlan(&b, p)
+	planfmt.Write(&b, p)
 	if diff := cmp.Diff(b.String(), want); diff != "" {
-		t.Errorf("FormatPlan() (-got +want):\n%s", diff)
+		t.Errorf("planfmt.Write() (-got +want):\n%s", diff)
 	}
 	// ldapgate sync show prints what the sync history keeps of a plan.
 	b.Reset()
-	FormatPlan(&b, store.RecordedPlan(p))
+	planfmt.Write(&b, store.RecordedPlan(p))
 	if diff := cmp.Diff(b.String(), want); diff != "" {
-		t.Errorf("FormatPlan(RecordedPlan()) (-got +want):\n%s", diff)
+		t.Errorf("planfmt.Write(RecordedPlan()) (-got +want):\n%s", diff)
 	}
 
 	b.Reset()
-	FormatPlan(&b, &store.Plan{})
+	planfmt.Write(&b, &store.Plan{})
 	if got, want := b.String(), "no changes\n"; got != want {
-		t.Errorf("FormatPlan(empty) = %q, want %q", got, want)
+		t.Errorf("planfmt.Write(empty) = %q, want %q", got, want)
 	}
 }
 
-// TestFormatPlanSummary: however large the plan, a few lines per kind:
+// TestPlanfmtWriteSummary: however large the plan, a few lines per kind:
 // counts by action and reason (adds first, then the largest group), the
 // first changes, and how many more there are.
-func TestFormatPlanSummary(t *testing.T) {
+func TestPlanfmtWriteSummary(t *testing.T) {
 	p := &store.Plan{}
 	for i := range 1200 {
 		id := fmt.Sprint(i)
@@ -352,20 +355,20 @@ privileges: 1,200 changes: 1,200 to grant (default privilege for new users)
 users: 1200 to add, 3 to update, 1 to delete; groups: 0 to add, 0 to update, 0 to delete; memberships: 0 to add, 0 to remove; privileges: 1200 to grant, 0 to revoke
 `
 	var b bytes.Buffer
-	FormatPlanSummary(&b, p, 2)
+	planfmt.WriteSummary(&b, p, 2)
 	if diff := cmp.Diff(b.String(), want); diff != "" {
-		t.Errorf("FormatPlanSummary() (-got +want):\n%s", diff)
+		t.Errorf("planfmt.WriteSummary() (-got +want):\n%s", diff)
 	}
 	b.Reset()
-	FormatPlanSummary(&b, &store.Plan{}, 2)
+	planfmt.WriteSummary(&b, &store.Plan{}, 2)
 	if got, want := b.String(), "no changes\n"; got != want {
-		t.Errorf("FormatPlanSummary(empty) = %q, want %q", got, want)
+		t.Errorf("planfmt.WriteSummary(empty) = %q, want %q", got, want)
 	}
 }
 
-// TestPlanPage: the plan's lines filtered by kind and by a part of an
+// TestPlanfmtPage: the plan's lines filtered by kind and by a part of an
 // address, one page at a time.
-func TestPlanPage(t *testing.T) {
+func TestPlanfmtPage(t *testing.T) {
 	p := &store.Plan{
 		Users: []store.UserChange{addU(usr("1", "alice@example.com"), "alice"), addU(usr("2", "bob@example.com"), "bob")},
 		Members: []store.MemberChange{
@@ -386,9 +389,9 @@ func TestPlanPage(t *testing.T) {
 		{"memberships", "bob", 0, 10, []string{"+ member bob@example.com → sales@example.com"}, 1},
 		{"groups", "", 0, 10, nil, 0},
 	} {
-		lines, total := PlanPage(p, tt.kind, tt.who, tt.offset, tt.limit)
+		lines, total := planfmt.Page(p, tt.kind, tt.who, tt.offset, tt.limit)
 		if diff := cmp.Diff(lines, tt.want); diff != "" || total != tt.total {
-			t.Errorf("PlanPage(%q, %q, %d, %d): total %d, want %d; lines (-got +want):\n%s", tt.kind, tt.who, tt.offset, tt.limit, total, tt.total, diff)
+			t.Errorf("planfmt.Page(%q, %q, %d, %d): total %d, want %d; lines (-got +want):\n%s", tt.kind, tt.who, tt.offset, tt.limit, total, tt.total, diff)
 		}
 	}
 }

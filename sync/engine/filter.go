@@ -34,27 +34,13 @@ type Filtered struct {
 	Excluded map[string]Exclusion
 	// ExcludedGroups maps the ids of the groups of the source left out to the reason.
 	ExcludedGroups map[string]string
-	Stats          FilterStats
+	Stats          store.FilterStats
 }
 
 // Exclusion is a user of the source the filter left out, and why.
 type Exclusion struct {
 	User   store.User
 	Reason string
-}
-
-// FilterStats counts what the filter kept and left out. A user left out for
-// several reasons counts once, under the first of suspended, archived, org
-// unit, group.
-type FilterStats struct {
-	UsersFetched      int `json:"usersFetched"`
-	UsersInScope      int `json:"usersInScope"`
-	ExcludedSuspended int `json:"excludedSuspended"`
-	ExcludedArchived  int `json:"excludedArchived"`
-	ExcludedOrgUnit   int `json:"excludedOrgUnit"`
-	ExcludedGroup     int `json:"excludedGroup"`
-	GroupsFetched     int `json:"groupsFetched"`
-	GroupsInScope     int `json:"groupsInScope"`
 }
 
 // FilterSnapshot applies f to snap. rules matter only with a group filter:
@@ -70,7 +56,7 @@ func FilterSnapshot(snap *store.Snapshot, f Filter, rules []Rule) (*Filtered, er
 		Snapshot:       &store.Snapshot{Members: make(map[string][]store.Member)},
 		Excluded:       make(map[string]Exclusion),
 		ExcludedGroups: make(map[string]string),
-		Stats:          FilterStats{UsersFetched: len(snap.Users), GroupsFetched: len(snap.Groups)},
+		Stats:          store.FilterStats{UsersFetched: len(snap.Users), GroupsFetched: len(snap.Groups)},
 	}
 
 	// The filter groups and what they reach.

@@ -64,7 +64,7 @@ func TestFilterSnapshot(t *testing.T) {
 		wantUsers  []string          // ids in scope
 		wantEx     map[string]string // id -> reason
 		wantGroups []string          // ids in scope
-		wantStats  FilterStats
+		wantStats  store.FilterStats
 		wantErr    string
 	}{
 		{
@@ -72,7 +72,7 @@ func TestFilterSnapshot(t *testing.T) {
 			wantUsers:  []string{"u1", "u2", "u3", "u4", "u7", "u8"},
 			wantEx:     map[string]string{"u5": susp, "u6": arch},
 			wantGroups: allGroups,
-			wantStats:  FilterStats{UsersFetched: 8, UsersInScope: 6, ExcludedSuspended: 1, ExcludedArchived: 1, GroupsFetched: 9, GroupsInScope: 9},
+			wantStats:  store.FilterStats{UsersFetched: 8, UsersInScope: 6, ExcludedSuspended: 1, ExcludedArchived: 1, GroupsFetched: 9, GroupsInScope: 9},
 		},
 		{
 			name:       "include suspended and archived",
@@ -80,7 +80,7 @@ func TestFilterSnapshot(t *testing.T) {
 			wantUsers:  []string{"u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"},
 			wantEx:     map[string]string{},
 			wantGroups: allGroups,
-			wantStats:  FilterStats{UsersFetched: 8, UsersInScope: 8, GroupsFetched: 9, GroupsInScope: 9},
+			wantStats:  store.FilterStats{UsersFetched: 8, UsersInScope: 8, GroupsFetched: 9, GroupsInScope: 9},
 		},
 		{
 			name:       "nested groups",
@@ -88,7 +88,7 @@ func TestFilterSnapshot(t *testing.T) {
 			wantUsers:  []string{"u1", "u2", "u3"},
 			wantEx:     map[string]string{"u4": notTop, "u5": susp, "u6": arch, "u7": notTop, "u8": notTop},
 			wantGroups: []string{"gleaf", "gmid", "gtop"},
-			wantStats:  FilterStats{UsersFetched: 8, UsersInScope: 3, ExcludedSuspended: 1, ExcludedArchived: 1, ExcludedGroup: 3, GroupsFetched: 9, GroupsInScope: 3},
+			wantStats:  store.FilterStats{UsersFetched: 8, UsersInScope: 3, ExcludedSuspended: 1, ExcludedArchived: 1, ExcludedGroup: 3, GroupsFetched: 9, GroupsInScope: 3},
 		},
 		{
 			name:       "filter group by alias, any case",
@@ -96,7 +96,7 @@ func TestFilterSnapshot(t *testing.T) {
 			wantUsers:  []string{"u1", "u2", "u3"},
 			wantEx:     map[string]string{"u4": "not a member of [Top-Alias@Example.com]", "u5": susp, "u6": arch, "u7": "not a member of [Top-Alias@Example.com]", "u8": "not a member of [Top-Alias@Example.com]"},
 			wantGroups: []string{"gleaf", "gmid", "gtop"},
-			wantStats:  FilterStats{UsersFetched: 8, UsersInScope: 3, ExcludedSuspended: 1, ExcludedArchived: 1, ExcludedGroup: 3, GroupsFetched: 9, GroupsInScope: 3},
+			wantStats:  store.FilterStats{UsersFetched: 8, UsersInScope: 3, ExcludedSuspended: 1, ExcludedArchived: 1, ExcludedGroup: 3, GroupsFetched: 9, GroupsInScope: 3},
 		},
 		{
 			name:       "cycle",
@@ -104,7 +104,7 @@ func TestFilterSnapshot(t *testing.T) {
 			wantUsers:  []string{"u7", "u8"},
 			wantEx:     map[string]string{"u1": notCyc, "u2": notCyc, "u3": notCyc, "u4": notCyc, "u5": susp, "u6": arch},
 			wantGroups: []string{"gc1", "gc2"},
-			wantStats:  FilterStats{UsersFetched: 8, UsersInScope: 2, ExcludedSuspended: 1, ExcludedArchived: 1, ExcludedGroup: 4, GroupsFetched: 9, GroupsInScope: 2},
+			wantStats:  store.FilterStats{UsersFetched: 8, UsersInScope: 2, ExcludedSuspended: 1, ExcludedArchived: 1, ExcludedGroup: 4, GroupsFetched: 9, GroupsInScope: 2},
 		},
 		{
 			name:       "customer member through nesting means every user",
@@ -112,7 +112,7 @@ func TestFilterSnapshot(t *testing.T) {
 			wantUsers:  []string{"u1", "u2", "u3", "u4", "u7", "u8"},
 			wantEx:     map[string]string{"u5": susp, "u6": arch},
 			wantGroups: []string{"gall", "gwrap"},
-			wantStats:  FilterStats{UsersFetched: 8, UsersInScope: 6, ExcludedSuspended: 1, ExcludedArchived: 1, GroupsFetched: 9, GroupsInScope: 2},
+			wantStats:  store.FilterStats{UsersFetched: 8, UsersInScope: 6, ExcludedSuspended: 1, ExcludedArchived: 1, GroupsFetched: 9, GroupsInScope: 2},
 		},
 		{
 			name:       "org unit prefix on segment boundaries",
@@ -120,7 +120,7 @@ func TestFilterSnapshot(t *testing.T) {
 			wantUsers:  []string{"u1", "u2", "u8"},
 			wantEx:     map[string]string{"u3": notSale, "u4": notSale, "u5": susp, "u6": arch, "u7": notSale},
 			wantGroups: allGroups,
-			wantStats:  FilterStats{UsersFetched: 8, UsersInScope: 3, ExcludedSuspended: 1, ExcludedArchived: 1, ExcludedOrgUnit: 3, GroupsFetched: 9, GroupsInScope: 9},
+			wantStats:  store.FilterStats{UsersFetched: 8, UsersInScope: 3, ExcludedSuspended: 1, ExcludedArchived: 1, ExcludedOrgUnit: 3, GroupsFetched: 9, GroupsInScope: 9},
 		},
 		{
 			name:       "org unit with trailing slash, other case",
@@ -128,7 +128,7 @@ func TestFilterSnapshot(t *testing.T) {
 			wantUsers:  []string{"u2", "u8"},
 			wantEx:     map[string]string{"u1": "not in org units [/sales/emea/]", "u3": "not in org units [/sales/emea/]", "u4": "not in org units [/sales/emea/]", "u5": susp, "u6": arch, "u7": "not in org units [/sales/emea/]"},
 			wantGroups: allGroups,
-			wantStats:  FilterStats{UsersFetched: 8, UsersInScope: 2, ExcludedSuspended: 1, ExcludedArchived: 1, ExcludedOrgUnit: 4, GroupsFetched: 9, GroupsInScope: 9},
+			wantStats:  store.FilterStats{UsersFetched: 8, UsersInScope: 2, ExcludedSuspended: 1, ExcludedArchived: 1, ExcludedOrgUnit: 4, GroupsFetched: 9, GroupsInScope: 9},
 		},
 		{
 			name:       "root org unit holds everyone",
@@ -136,7 +136,7 @@ func TestFilterSnapshot(t *testing.T) {
 			wantUsers:  []string{"u1", "u2", "u3", "u4", "u7", "u8"},
 			wantEx:     map[string]string{"u5": susp, "u6": arch},
 			wantGroups: allGroups,
-			wantStats:  FilterStats{UsersFetched: 8, UsersInScope: 6, ExcludedSuspended: 1, ExcludedArchived: 1, GroupsFetched: 9, GroupsInScope: 9},
+			wantStats:  store.FilterStats{UsersFetched: 8, UsersInScope: 6, ExcludedSuspended: 1, ExcludedArchived: 1, GroupsFetched: 9, GroupsInScope: 9},
 		},
 		{
 			name:       "org units and groups together",
@@ -144,7 +144,7 @@ func TestFilterSnapshot(t *testing.T) {
 			wantUsers:  []string{"u1", "u2", "u5"},
 			wantEx:     map[string]string{"u3": "not in org units [/Sales, /Engineering]", "u4": notTop, "u6": arch, "u7": "not in org units [/Sales, /Engineering]", "u8": notTop},
 			wantGroups: []string{"gleaf", "gmid", "gtop"},
-			wantStats:  FilterStats{UsersFetched: 8, UsersInScope: 3, ExcludedArchived: 1, ExcludedOrgUnit: 2, ExcludedGroup: 2, GroupsFetched: 9, GroupsInScope: 3},
+			wantStats:  store.FilterStats{UsersFetched: 8, UsersInScope: 3, ExcludedArchived: 1, ExcludedOrgUnit: 2, ExcludedGroup: 2, GroupsFetched: 9, GroupsInScope: 3},
 		},
 		{
 			name:       "rule groups and their subgroups are in scope but bring no users",
@@ -153,7 +153,7 @@ func TestFilterSnapshot(t *testing.T) {
 			wantUsers:  []string{"u2", "u3"},
 			wantEx:     map[string]string{"u1": "not a member of [mid-group@example.com]", "u4": "not a member of [mid-group@example.com]", "u5": susp, "u6": arch, "u7": "not a member of [mid-group@example.com]", "u8": "not a member of [mid-group@example.com]"},
 			wantGroups: []string{"gleaf", "gmid", "grule", "gsub", "gtop"},
-			wantStats:  FilterStats{UsersFetched: 8, UsersInScope: 2, ExcludedSuspended: 1, ExcludedArchived: 1, ExcludedGroup: 4, GroupsFetched: 9, GroupsInScope: 5},
+			wantStats:  store.FilterStats{UsersFetched: 8, UsersInScope: 2, ExcludedSuspended: 1, ExcludedArchived: 1, ExcludedGroup: 4, GroupsFetched: 9, GroupsInScope: 5},
 		},
 		{
 			name:    "missing filter group",

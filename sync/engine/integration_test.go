@@ -14,6 +14,7 @@ import (
 
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/dirfile"
+	"github.com/ldapgate/ldapgate/sync/planfmt"
 )
 
 const demoFile = "../../configs/demo-directory.json"
@@ -123,7 +124,7 @@ func TestIntegrationDemoSync(t *testing.T) {
 	again := syncDemo(t, db)
 	if !again.Plan.Empty() {
 		var b strings.Builder
-		FormatPlan(&b, again.Plan)
+		planfmt.Write(&b, again.Plan)
 		t.Errorf("re-run plan is not empty:\n%s", b.String())
 	}
 	if !again.Applied || again.RunID == res.RunID {

@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/ldapgate/ldapgate/store"
+	"github.com/ldapgate/ldapgate/sync/planfmt"
 )
 
 // Reasons given in plans.
 const (
 	ReasonNew            = "new in source"
-	ReasonChanged        = "changed in the source"
+	ReasonChanged        = planfmt.ReasonChanged
 	ReasonDeleted        = "deleted in the source"
 	ReasonDefault        = "default privilege for new users"
 	ReasonMember         = "member in the source"

@@ -15,6 +15,7 @@ import (
 	"github.com/ldapgate/ldapgate/sync/engine"
 	"github.com/ldapgate/ldapgate/sync/google"
 	"github.com/ldapgate/ldapgate/sync/google/googletest"
+	"github.com/ldapgate/ldapgate/sync/planfmt"
 )
 
 // clock is the time of the fake and of the source, moved by the test.
@@ -114,7 +115,7 @@ func (in *incremental) reconciled(t *testing.T) {
 	}
 	if !res.Plan.Empty() {
 		var b strings.Builder
-		engine.FormatPlan(&b, res.Plan)
+		planfmt.Write(&b, res.Plan)
 		t.Errorf("a full sync after the incremental one still plans %+v:\n%s", res.Counts, b.String())
 	}
 }

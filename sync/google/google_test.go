@@ -18,9 +18,9 @@ import (
 	admin "google.golang.org/api/admin/directory/v1"
 
 	"github.com/ldapgate/ldapgate/store"
-	"github.com/ldapgate/ldapgate/sync/engine"
 	"github.com/ldapgate/ldapgate/sync/google"
 	"github.com/ldapgate/ldapgate/sync/google/googletest"
+	"github.com/ldapgate/ldapgate/sync/planfmt"
 )
 
 func TestFullSync(t *testing.T) {
@@ -115,7 +115,7 @@ func TestFullSync(t *testing.T) {
 	res = mustSync(t, src, db, syncOptions)
 	if !res.Plan.Empty() {
 		var b strings.Builder
-		engine.FormatPlan(&b, res.Plan)
+		planfmt.Write(&b, res.Plan)
 		t.Errorf("second sync planned changes:\n%s", b.String())
 	}
 }

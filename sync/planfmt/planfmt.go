@@ -1,4 +1,9 @@
-package engine
+// Package planfmt writes sync plans (store.Plan) for people: in full, one
+// line per change (ldapgate sync --plan); in summary, a few lines whatever
+// the plan's size (ldapgate sync, the admin page); or a page of lines at a
+// time (the admin page's sync run). It depends only on store, so the portal
+// shows plans without importing the sync engine.
+package planfmt
 
 import (
 	"cmp"
@@ -11,7 +16,11 @@ import (
 	"github.com/ldapgate/ldapgate/store"
 )
 
-// FormatPlan writes p for people, one line per change (users, groups,
+// ReasonChanged is the usual reason of an update, which the lines leave
+// out; the engine gives it to updates with no more particular reason.
+const ReasonChanged = "changed in the source"
+
+// Write writes p for people, one line per change (users, groups,
 // memberships, privileges), then a summary line:
 //
 //	$ ldapgate sync --dry-run --plan
@@ -24,28 +33,28 @@ import (
 //	users: 1 to add, 1 to update, 1 to delete; groups: ...
 //
 // Write errors are ignored, as with fmt.Fprintf.
-func FormatPlan(w io.Writer, p *store.Plan) {
+func Write(w io.Writer, p *store.Plan) {
 	var b strings.Builder
 	for _, k := range planKinds(p) {
 		for i := range k.n {
 			b.WriteString(k.line(i))
 		}
 	}
-	b.WriteString(Summary(p.Counts()))
+	b.WriteString(Counts(p.Counts()))
 	b.WriteByte('\n')
 	io.WriteString(w, b.String()) //nolint:errcheck // best effort, like fmt.Fprint
 }
 
-// FormatPlanSummary writes p in a few lines whatever its size: for each
-// kind of object, its changes counted by action and by reason, and the
-// first perKind of them as FormatPlan shows them; then the summary line.
+// WriteSummary writes p in a few lines whatever its size: for each kind of
+// object, its changes counted by action and by reason, and the first
+// perKind of them as Write shows them; then the summary line.
 //
 //	users: 100,000 changes: 100,000 to add (new in source)
 //	  + user user0000000@example.com (uid=user0000000): new in source
 //	  … 99,999 more
 //
 // Write errors are ignored, as with fmt.Fprintf.
-func FormatPlanSummary(w io.Writer, p *store.Plan, perKind int) {
+func WriteSummary(w io.Writer, p *store.Plan, perKind int) {
 	var b strings.Builder
 	for _, k := range planKinds(p) {
 		if k.n == 0 {
@@ -87,20 +96,20 @@ func FormatPlanSummary(w io.Writer, p *store.Plan, perKind int) {
 			fmt.Fprintf(&b, "  … %s more\n", numfmt.Thousands(k.n-shown))
 		}
 	}
-	b.WriteString(Summary(p.Counts()))
+	b.WriteString(Counts(p.Counts()))
 	b.WriteByte('\n')
 	io.WriteString(w, b.String()) //nolint:errcheck // best effort, like fmt.Fprint
 }
 
-// PlanKinds are the kinds of change of a plan, in FormatPlan's order.
-var PlanKinds = []string{"users", "groups", "memberships", "privileges"}
+// Kinds are the kinds of change of a plan, in Write's order.
+var Kinds = []string{"users", "groups", "memberships", "privileges"}
 
-// PlanPage returns the changes of p as FormatPlan shows them, one line
-// each (without its newline), that are of kind (one of PlanKinds, or ""
+// Page returns the changes of p as Write shows them, one line each
+// (without its newline), that are of kind (one of Kinds, or ""
 // for all) and name who (a part of an address, UID or CN, any case; ""
 // for all): limit of them from the offset-th on, and how many there are
 // in all. It formats only the lines it returns.
-func PlanPage(p *store.Plan, kind, who string, offset, limit int) (lines []string, total int) {
+func Page(p *store.Plan, kind, who string, offset, limit int) (lines []string, total int) {
 	who = strings.ToLower(who)
 	for _, k := range planKinds(p) {
 		if kind != "" && k.name != kind {
@@ -130,7 +139,7 @@ type planKind struct {
 	action func(i int) store.Action
 	reason func(i int) string
 	line   func(i int) string   // with its newline
-	names  func(i int) []string // what PlanPage's who matches
+	names  func(i int) []string // what Page's who matches
 }
 
 var (
@@ -225,8 +234,8 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// Summary is a one-line account of plan counts, or "no changes".
-func Summary(c store.Counts) string {
+// Counts is a one-line account of plan counts, or "no changes".
+func Counts(c store.Counts) string {
 	if c == (store.Counts{}) {
 		return "no changes"
 	}
