@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/oidc"
@@ -43,21 +42,8 @@ func (m *IDTokenMethod) Authenticate(ctx context.Context, u *store.ViewUser, pas
 	case err != nil:
 		return Credential{}, ldapserver.Refusal(err)
 	}
-	if !userHasAddress(u, c.Email) {
+	if !u.HasAddress(c.Email) {
 		return Credential{}, fmt.Errorf("%w: token is for %s", errWrongUser, c.Email)
 	}
 	return Credential{Expires: c.Expiry, Label: c.Email}, nil
-}
-
-// userHasAddress reports whether addr is u's primary address or an alias.
-func userHasAddress(u *store.ViewUser, addr string) bool {
-	if strings.EqualFold(u.PrimaryEmail, addr) {
-		return true
-	}
-	for _, a := range u.Aliases {
-		if strings.EqualFold(a, addr) {
-			return true
-		}
-	}
-	return false
 }

@@ -76,7 +76,7 @@ func (m *PasswordGrantMethod) Authenticate(ctx context.Context, u *store.ViewUse
 	if err != nil {
 		return Credential{}, fmt.Errorf("the token of an accepted password: %w", err)
 	}
-	if !userHasAddress(u, c.Email) {
+	if !u.HasAddress(c.Email) {
 		return Credential{}, fmt.Errorf("%w: token is for %s", errWrongUser, c.Email)
 	}
 	return Credential{Label: c.Email}, nil

@@ -289,5 +289,6 @@ func (g *Gateway) changeGrant(ctx context.Context, userID, privilege string, gra
 		return err
 	}
 	g.audit.InfoContext(ctx, "privilege change", "user_id", userID, "privilege", privilege, "grant", grant)
+	_ = g.auditSink.Flush() // rare, and each one matters
 	return g.refreshView(ctx)
 }

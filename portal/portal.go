@@ -210,7 +210,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, ok := s.cfg.Live.Load().UserByMail(claims.Email)
-	if !ok || !u.Enabled() || !strings.EqualFold(u.PrimaryEmail, claims.Email) && !slices.ContainsFunc(u.Aliases, func(a string) bool { return strings.EqualFold(a, claims.Email) }) {
+	if !ok || !u.Enabled() || !u.HasAddress(claims.Email) {
 		s.fail(w, r, http.StatusForbidden, "Your account is not in the directory ldapgate serves, or it is suspended. Ask your administrator.",
 			fmt.Errorf("%s: not a synced, enabled user", claims.Email))
 		return

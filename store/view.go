@@ -43,6 +43,20 @@ type ViewUser struct {
 	Privileges []string
 }
 
+// HasAddress reports whether addr is u's primary address or one of its
+// aliases (case-insensitive).
+func (u *ViewUser) HasAddress(addr string) bool {
+	if strings.EqualFold(u.PrimaryEmail, addr) {
+		return true
+	}
+	for _, a := range u.Aliases {
+		if strings.EqualFold(a, addr) {
+			return true
+		}
+	}
+	return false
+}
+
 // ViewGroup is a group with its direct members and resolved parents.
 type ViewGroup struct {
 	Group
