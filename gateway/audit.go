@@ -39,12 +39,17 @@ const (
 	DefaultAuditMaxFiles  = 10
 )
 
-// AuditFile is audit.file resolved, by default beside the store.
+// AuditFile is audit.file resolved: by default beside a SQLite store, and
+// beside the config file with a PostgreSQL store (which has no folder; a
+// folder the service cannot write fails config check, which says so).
 func (c *Config) AuditFile() string {
-	if c.Audit.File == "" {
-		return filepath.Join(filepath.Dir(c.StorePath()), "audit.jsonl")
+	switch {
+	case c.Audit.File != "":
+		return c.resolve(c.Audit.File)
+	case c.Store.Driver == DriverPostgres:
+		return c.resolve("audit.jsonl")
 	}
-	return c.resolve(c.Audit.File)
+	return filepath.Join(filepath.Dir(c.StorePath()), "audit.jsonl")
 }
 
 func (c *Config) validateAudit(root *yaml.Node) ConfigErrors {

@@ -93,6 +93,12 @@ func TestAuditConfig(t *testing.T) {
 	if got, want := cfg.AuditFile(), filepath.Join(filepath.Dir(cfg.StorePath()), "audit.jsonl"); got != want {
 		t.Errorf("default audit file %s, want %s (beside the store)", got, want)
 	}
+	// A PostgreSQL store has no folder: beside the config file, never in
+	// the working directory.
+	cfg.Store = StoreConfig{Driver: DriverPostgres, DSN: "postgres:///ldapgate"}
+	if got, want := cfg.AuditFile(), filepath.Join(dir, "audit.jsonl"); got != want {
+		t.Errorf("default audit file with PostgreSQL %s, want %s (beside the config)", got, want)
+	}
 	_, err = ParseConfig(filepath.Join(dir, "ldapgate.yaml"), []byte(text+"audit:\n  max_files: -1\n"))
 	if err == nil || !strings.Contains(err.Error(), "audit.max_files: expected 1 or more") {
 		t.Errorf("negative audit.max_files: %v, want an error naming the key", err)
