@@ -448,9 +448,11 @@ func benchEnv(b *testing.B, ttl time.Duration) benchEnvT {
 	live := new(store.Live)
 	live.Store(store.NewView(st, nil, time.Now()))
 	u, _ := live.Load().UserByMail(danielMail)
-	pw, _ := apppassword.Generate()
-	h, _ := apppassword.Hash(pw)
-	if _, err := db.CreateAppPassword(ctx, store.AppPassword{UserID: u.ID, Name: "bench", Hash: h}); err != nil {
+	pw, rec, err := apppassword.New(u.ID, "bench", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.CreateAppPassword(ctx, rec); err != nil {
 		b.Fatal(err)
 	}
 	apm, err := bindproxy.NewAppPasswordMethod(db, nil, nil)

@@ -38,15 +38,11 @@ func TestIncrementalSuspensionEndsBinds(t *testing.T) {
 	if !ok {
 		t.Fatal("bob not synced")
 	}
-	pw, err := apppassword.Generate()
+	pw, rec, err := apppassword.New(bob.ID, "archive", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := apppassword.Hash(pw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := g.DB().CreateAppPassword(t.Context(), store.AppPassword{UserID: bob.ID, Name: "archive", Hash: h}); err != nil {
+	if _, err := g.DB().CreateAppPassword(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
 	bobDN := "uid=bob,ou=people,dc=example,dc=com"

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // demoFiles copies the demo directory file into dir and returns the demo
@@ -47,6 +49,14 @@ func testLog() *slog.Logger {
 // it is ready (LDAP listening, first sync done). setup runs before Run.
 func runGateway(t testing.TB, cfg *Config, log *slog.Logger, setup ...func(*Gateway)) *Gateway {
 	t.Helper()
+	g, _ := startGateway(t, cfg, log, setup...)
+	return g
+}
+
+// startGateway runs a gateway like runGateway, and returns a func that
+// stops it before the test ends.
+func startGateway(t testing.TB, cfg *Config, log *slog.Logger, setup ...func(*Gateway)) (*Gateway, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := New(ctx, cfg, log)
 	if err != nil {
@@ -58,19 +68,35 @@ func runGateway(t testing.TB, cfg *Config, log *slog.Logger, setup ...func(*Gate
 	}
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if err := g.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			if err := g.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case <-g.Ready():
 	case err := <-done:
 		t.Fatalf("Run ended before ready: %v", err)
 	}
-	return g
+	return g, stop
+}
+
+// waitFor waits up to 10 s for cond, checking every few milliseconds.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

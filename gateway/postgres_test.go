@@ -80,65 +80,11 @@ func TestGatewaysShareAPostgresStore(t *testing.T) {
 	if err := cli.GrantAdmin(t.Context(), alice.ID, "export"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
 	for _, g := range []*Gateway{a, b} {
-		for {
-			if u, _ := g.View().UserByMail("alice@example.com"); slices.Contains(u.Privileges, "export") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the grant made by another process was not served within 10s")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-}
-
-// startGateway runs a gateway like runGateway, and returns a func that
-// stops it before the test ends.
-func startGateway(t *testing.T, cfg *Config, setup ...func(*Gateway)) (*Gateway, func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	g, err := New(ctx, cfg, testLog())
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	for _, f := range setup {
-		f(g)
-	}
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-			if err := g.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
+		waitFor(t, "the grant made by another process served", func() bool {
+			u, _ := g.View().UserByMail("alice@example.com")
+			return slices.Contains(u.Privileges, "export")
 		})
-	}
-	t.Cleanup(stop)
-	select {
-	case <-g.Ready():
-	case err := <-done:
-		t.Fatalf("Run ended before ready: %v", err)
-	}
-	return g, stop
-}
-
-// waitFor waits up to 10 s for cond, checking every few milliseconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -148,8 +94,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestOneInstanceRunsTheScheduledSyncs(t *testing.T) {
 	cfg, dirFile := postgresConfig(t)
 	fast := func(g *Gateway) { g.leases.every, g.storePoll = 10*time.Millisecond, 10*time.Millisecond }
-	a, stopA := startGateway(t, cfg, fast)
-	b, _ := startGateway(t, cfg, fast)
+	a, stopA := startGateway(t, cfg, testLog(), fast)
+	b, _ := startGateway(t, cfg, testLog(), fast)
 	if !a.IsLeader() || b.IsLeader() {
 		t.Fatalf("leaders: first %v, second %v; want the first only", a.IsLeader(), b.IsLeader())
 	}
@@ -237,7 +183,7 @@ func TestThreeInstancesServeChanges(t *testing.T) {
 	noPoll := func(g *Gateway) { g.storePoll = time.Hour }
 	var gs []*Gateway
 	for range 3 {
-		g, _ := startGateway(t, cfg, noPoll)
+		g, _ := startGateway(t, cfg, testLog(), noPoll)
 		gs = append(gs, g)
 	}
 	leader, followers := gs[0], gs[1:]
@@ -328,7 +274,7 @@ func TestThreeInstancesServeChanges(t *testing.T) {
 // the store is unreachable until it answers again.
 func TestStoreUnreachable(t *testing.T) {
 	cfg, _ := postgresConfig(t)
-	g, _ := startGateway(t, cfg, func(g *Gateway) { g.storePoll = 10 * time.Millisecond })
+	g, _ := startGateway(t, cfg, testLog(), func(g *Gateway) { g.storePoll = 10 * time.Millisecond })
 	dsn := os.Getenv("TEST_LDAPGATE_DSN")
 	_, name, _ := strings.Cut(dsn, "dbname=")
 	name, _, _ = strings.Cut(name, " ")

@@ -18,7 +18,6 @@ import (
 
 	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/passhash"
-	"github.com/ldapgate/ldapgate/store"
 )
 
 const archiveDN = "cn=archive,ou=services,dc=example,dc=com"
@@ -373,15 +372,11 @@ func TestReloadBinds(t *testing.T) {
 	if !ok {
 		t.Fatal("no daniel")
 	}
-	pw, err := apppassword.Generate()
+	pw, rec, err := apppassword.New(u.ID, "archive", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := apppassword.Hash(pw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fg.g.DB().CreateAppPassword(t.Context(), store.AppPassword{UserID: u.ID, Name: "archive", Hash: h}); err != nil {
+	if _, err := fg.g.DB().CreateAppPassword(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
 	if err := bindErr(t, fg.ldapURL, danielDN, pw); err != nil {

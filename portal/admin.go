@@ -404,6 +404,22 @@ func (s *Server) forceable(ctx context.Context, run store.SyncRun) string {
 	return ""
 }
 
+// search returns the items that match the lowercased query q (all for an
+// empty one).
+func search[T any](items []T, q string, match func(T, string) bool) []T {
+	lq := strings.ToLower(q)
+	if lq == "" {
+		return items
+	}
+	var found []T
+	for _, it := range items {
+		if match(it, lq) {
+			found = append(found, it)
+		}
+	}
+	return found
+}
+
 func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
 	sess, u, v, ok := s.admin(w, r)
 	if !ok {
@@ -411,16 +427,7 @@ func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request) {
 	}
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	p := adminPage{Title: "Users", SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail, Query: q}
-	lq := strings.ToLower(q)
-	found := v.Users
-	if lq != "" {
-		found = nil
-		for _, vu := range v.Users {
-			if matches(vu, lq) {
-				found = append(found, vu)
-			}
-		}
-	}
+	found := search(v.Users, q, matches)
 	var start, end int
 	p.Pager, start, end = paginate(r, len(found), url.Values{"q": {q}})
 	for _, vu := range found[start:end] {
@@ -436,17 +443,10 @@ func (s *Server) adminGroups(w http.ResponseWriter, r *http.Request) {
 	}
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	p := adminPage{Title: "Groups", SignedIn: true, CSRF: sess.csrf, Email: u.PrimaryEmail, Query: q}
-	lq := strings.ToLower(q)
-	found := v.Groups
-	if lq != "" {
-		found = nil
-		for _, g := range v.Groups {
-			if strings.Contains(strings.ToLower(g.CN), lq) || strings.Contains(strings.ToLower(g.Email), lq) ||
-				strings.Contains(strings.ToLower(g.Name), lq) {
-				found = append(found, g)
-			}
-		}
-	}
+	found := search(v.Groups, q, func(g *store.ViewGroup, lq string) bool {
+		return strings.Contains(strings.ToLower(g.CN), lq) || strings.Contains(strings.ToLower(g.Email), lq) ||
+			strings.Contains(strings.ToLower(g.Name), lq)
+	})
 	var start, end int
 	p.Pager, start, end = paginate(r, len(found), url.Values{"q": {q}})
 	for _, g := range found[start:end] {

@@ -26,6 +26,13 @@ func startActivated(t *testing.T, cfgPath string, sockets []*os.File, env ...str
 		return strings.HasPrefix(kv, "LISTEN_")
 	}), append(env, runMainEnv+"=1")...)
 	cmd.ExtraFiles = sockets
+	return cmd, startLogging(t, cmd)
+}
+
+// startLogging starts cmd, kills it when the test ends, and returns its
+// standard error line by line.
+func startLogging(t *testing.T, cmd *exec.Cmd) <-chan string {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +49,7 @@ func startActivated(t *testing.T, cfgPath string, sockets []*os.File, env ...str
 		}
 		close(lines)
 	}()
-	return cmd, lines
+	return lines
 }
 
 // waitLine returns the first line containing s, or fails when the log

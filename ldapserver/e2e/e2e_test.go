@@ -130,15 +130,12 @@ func startDirectoryTLS(t *testing.T, mode int) *directory {
 	if !ok {
 		t.Fatal("no Daniel in the demo directory")
 	}
-	d.danielPW, err = apppassword.Generate()
+	var rec store.AppPassword
+	d.danielPW, rec, err = apppassword.New(u.ID, "e2e", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := apppassword.Hash(d.danielPW)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.CreateAppPassword(ctx, store.AppPassword{UserID: u.ID, Name: "e2e", Hash: h}); err != nil {
+	if _, err := db.CreateAppPassword(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 	apm, err := bindproxy.NewAppPasswordMethod(db, nil, nil)
