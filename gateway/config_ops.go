@@ -54,24 +54,12 @@ func (c *Config) LDAPBindLimit() ldapserver.BindLimit {
 	b := c.LDAP.BindLimit
 	nets := make([]netip.Prefix, 0, len(b.TrustedNetworks))
 	for _, n := range b.TrustedNetworks {
-		if p, err := parseNetwork(n); err == nil {
+		if p, err := parsePrefix(n); err == nil {
 			nets = append(nets, p)
 		}
 	}
 	return ldapserver.BindLimit{PerName: b.PerName, PerNameTotal: b.PerNameTotal, PerAddress: b.PerAddress,
 		Window: b.Window.D(), Backoff: b.Backoff.D(), TrustedNetworks: nets, FailureDelay: b.FailureDelay.D()}
-}
-
-// parseNetwork parses a CIDR, or a single address as its own network.
-func parseNetwork(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("expected a network such as 192.0.2.0/24 or an address, got %q", s)
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // ReadyMaxAge is metrics.ready_max_age with its default.
@@ -129,7 +117,7 @@ func (c *Config) validateOps(root *yaml.Node) ConfigErrors {
 		bad("ldap.bind_limit.per_address", "expected a number of names, or -1 for no limit, got %d", b.PerAddress)
 	}
 	for i, n := range b.TrustedNetworks {
-		if _, err := parseNetwork(n); err != nil {
+		if _, err := parsePrefix(n); err != nil {
 			bad(fmt.Sprintf("ldap.bind_limit.trusted_networks[%d]", i), "%v", err)
 		}
 	}

@@ -133,7 +133,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"client cert without TLS", [2]string{"password_hash_env: TEST_ARCHIVE_HASH", "password_hash_env: TEST_ARCHIVE_HASH\n    client_cert_sha256: " + strings.Repeat("ab", 32)},
 			[]string{"cfg.yaml:20:", "needs ldap.tls.cert_file"}},
 		{"bad trusted network", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  bind_limit:\n    trusted_networks: [10.1.2.0/24, archive-host]"},
-			[]string{"cfg.yaml:18:", "ldap.bind_limit.trusted_networks[1]", `expected a network such as 192.0.2.0/24 or an address, got "archive-host"`}},
+			[]string{"cfg.yaml:18:", "ldap.bind_limit.trusted_networks[1]", `expected a network such as 10.0.0.0/24 or an address, got "archive-host"`}},
 		{"failure delay too long", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  bind_limit:\n    failure_delay: 5m"},
 			[]string{"cfg.yaml:18:", "ldap.bind_limit.failure_delay", "up to 1m"}},
 		{"require_tls without TLS", [2]string{"  listen: 127.0.0.1:3389", "  listen: 127.0.0.1:3389\n  require_tls: true"}, []string{"cfg.yaml:17:", "ldap.require_tls: needs ldap.tls.cert_file"}},
