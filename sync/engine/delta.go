@@ -102,6 +102,35 @@ func (e *Engine) RunDelta(ctx context.Context, fetch DeltaFunc, opts RunOptions)
 	}
 }
 
+// overlayList returns the stored items that are the source's (fromSource)
+// and not gone, each replaced by its fresh fetch if there is one, then the
+// fresh items the store lacks; and the ids of the stored ones it kept.
+func overlayList[T any](stored, fresh []T, gone map[string]bool, id func(T) string, fromSource func(T) bool) ([]T, map[string]bool) {
+	byID := make(map[string]int, len(fresh))
+	for i, f := range fresh {
+		byID[id(f)] = i
+	}
+	out := make([]T, 0, len(stored)+len(fresh))
+	seen := make(map[string]bool, len(stored))
+	for _, it := range stored {
+		k := id(it)
+		if !fromSource(it) || gone[k] {
+			continue
+		}
+		seen[k] = true
+		if i, ok := byID[k]; ok {
+			it = fresh[i]
+		}
+		out = append(out, it)
+	}
+	for _, f := range fresh {
+		if k := id(f); !seen[k] && !gone[k] {
+			out = append(out, f)
+		}
+	}
+	return out, seen
+}
+
 // ErrNeverSynced is RunDelta's answer before the first successful full
 // sync.
 var ErrNeverSynced = errors.New("no full sync has succeeded yet: changes have no directory to apply to")
@@ -118,48 +147,12 @@ func overlay(st *store.State, d *Delta) *store.Snapshot {
 	for _, id := range d.GoneGroups {
 		goneGroups[id] = true
 	}
-	fresh := make(map[string]*store.User, len(d.Users))
-	for i := range d.Users {
-		fresh[d.Users[i].ID] = &d.Users[i]
-	}
-	snap := &store.Snapshot{Users: make([]store.User, 0, len(st.Users)+len(d.Users)), Members: make(map[string][]store.Member, len(st.Members))}
-	stored := make(map[string]bool, len(st.Users))
-	for _, u := range st.Users {
-		if u.Origin != store.OriginDirectory || goneUsers[u.ID] {
-			continue
-		}
-		stored[u.ID] = true
-		if f := fresh[u.ID]; f != nil {
-			u = *f
-		}
-		snap.Users = append(snap.Users, u)
-	}
-	for _, u := range d.Users {
-		if !stored[u.ID] && !goneUsers[u.ID] {
-			snap.Users = append(snap.Users, u)
-		}
-	}
-
-	freshGroups := make(map[string]*store.Group, len(d.Groups))
-	for i := range d.Groups {
-		freshGroups[d.Groups[i].ID] = &d.Groups[i]
-	}
-	storedGroups := make(map[string]bool, len(st.Groups))
-	for _, g := range st.Groups {
-		if goneGroups[g.ID] {
-			continue
-		}
-		storedGroups[g.ID] = true
-		if f := freshGroups[g.ID]; f != nil {
-			g = *f
-		}
-		snap.Groups = append(snap.Groups, g)
-	}
-	for _, g := range d.Groups {
-		if !storedGroups[g.ID] && !goneGroups[g.ID] {
-			snap.Groups = append(snap.Groups, g)
-		}
-	}
+	snap := &store.Snapshot{Members: make(map[string][]store.Member, len(st.Members))}
+	var stored map[string]bool
+	snap.Users, stored = overlayList(st.Users, d.Users, goneUsers, func(u store.User) string { return u.ID },
+		func(u store.User) bool { return u.Origin == store.OriginDirectory })
+	snap.Groups, _ = overlayList(st.Groups, d.Groups, goneGroups, func(g store.Group) string { return g.ID },
+		func(store.Group) bool { return true })
 
 	for gid, ms := range st.Members {
 		if !goneGroups[gid] {
