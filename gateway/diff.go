@@ -29,11 +29,15 @@ func (c Change) String() string {
 }
 
 // Diff returns the settings that differ between old and new (defaults
-// applied), each with when it takes effect. Secrets and password hashes
-// are shown as "(set)" or "(unset)", never their values.
+// applied), each with when it takes effect (configKeys). Secrets and
+// password hashes are shown as "(set)" or "(unset)", never their values.
 func Diff(old, new *Config) []Change {
 	var out []Change
-	diffValue(reflect.ValueOf(*old), reflect.ValueOf(*new), "", &out)
+	walkKeys(reflect.ValueOf(*old), reflect.ValueOf(*new), "", func(key string, a, b reflect.Value) {
+		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
+			out = append(out, Change{Key: key, Old: show(key, a), New: show(key, b), Effect: effectOf(key)})
+		}
+	})
 	// Turning TLS on or off changes the listeners.
 	if (old.LDAP.TLS.CertFile == "") != (new.LDAP.TLS.CertFile == "") {
 		for i := range out {
@@ -55,32 +59,14 @@ func NeedsRestart(changes []Change) bool {
 	return false
 }
 
-func diffValue(a, b reflect.Value, key string, out *[]Change) {
-	if a.Kind() == reflect.Struct && a.Type() != reflect.TypeFor[Duration]() {
-		for i := range a.NumField() {
-			name := yamlName(a.Type().Field(i))
-			if name == "" {
-				continue
-			}
-			diffValue(a.Field(i), b.Field(i), join(key, name), out)
-		}
-		return
-	}
-	if reflect.DeepEqual(a.Interface(), b.Interface()) {
-		return
-	}
-	*out = append(*out, Change{Key: key, Old: show(key, a), New: show(key, b), Effect: effectOf(key)})
-}
-
 func show(key string, v reflect.Value) string {
-	secret := strings.Contains(key, "secret") || strings.Contains(key, "password_hash") || key == "service_accounts"
 	for v.Kind() == reflect.Pointer {
 		if v.IsNil() {
 			return "(default)"
 		}
 		v = v.Elem()
 	}
-	if secret && key != "service_accounts" {
+	if keyInfoOf(key).secret {
 		if v.IsZero() {
 			return "(unset)"
 		}
@@ -99,23 +85,4 @@ func show(key string, v reflect.Value) string {
 		return fmt.Sprintf("%q", x)
 	}
 	return fmt.Sprintf("%v", v.Interface())
-}
-
-// effectOf says when the setting at key takes effect on reload.
-func effectOf(key string) Effect {
-	first, _, _ := strings.Cut(key, ".")
-	switch {
-	case first == "source", first == "privileges", key == "sync.delete_users", key == "sync.max_delete_percent",
-		key == "sync.default_privileges", key == "sync.privilege_rules", key == "sync.timeout",
-		key == "sync.keep_app_passwords_on_suspend":
-		return EffectNextSync
-	case first == "service_accounts", first == "binds", first == "bind_cache_ttl", first == "app_passwords",
-		first == "upstream_ldap", first == "admin", strings.HasPrefix(key, "ldap.bind_limit."),
-		strings.HasPrefix(key, "ldap.tls."), key == "sync.interval", key == "metrics.ready_max_age",
-		key == "sync.incremental", key == "sync.changes_interval":
-		return EffectNow
-	}
-	// domain, store, sync.deleted_retention (a store setting), ldap
-	// listeners and tree, http, oidc, log, audit, metrics.listen
-	return EffectRestart
 }

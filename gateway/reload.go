@@ -214,7 +214,7 @@ func (g *Gateway) apply(_ context.Context, next *Config) ([]Change, error) {
 		return nil, err
 	}
 	var chain *chainSet
-	if authChanged(changes) {
+	if slices.ContainsFunc(changes, func(c Change) bool { return keyInfoOf(c.Key).chain }) {
 		if chain, err = g.buildChain(next); err != nil {
 			return nil, err
 		}
@@ -248,7 +248,7 @@ func (g *Gateway) apply(_ context.Context, next *Config) ([]Change, error) {
 	// The parts that need a restart keep their old values in the config
 	// in effect, so that what runs and what Config says agree.
 	eff := *next
-	keepRestartOnly(&eff, cur)
+	keepRestartOnly(&eff, cur, changes)
 	g.cfgMu.Lock()
 	g.cfg = &eff
 	g.cfgMu.Unlock()
@@ -262,7 +262,7 @@ func (g *Gateway) apply(_ context.Context, next *Config) ([]Change, error) {
 			g.log.Info("config changed; takes effect with the next sync", "key", c.Key, "old", c.Old, "new", c.New)
 		default:
 			g.log.Info("config changed; in effect now", "key", c.Key, "old", c.Old, "new", c.New)
-			if c.Key == "sync.interval" {
+			if keyInfoOf(c.Key).schedule {
 				interval = true
 			}
 		}
@@ -287,30 +287,14 @@ func removedAccounts(cur, next *Config) []string {
 	return out
 }
 
-func authChanged(changes []Change) bool {
-	for _, c := range changes {
-		switch first, _, _ := strings.Cut(c.Key, "."); first {
-		case "binds", "bind_cache_ttl", "app_passwords", "upstream_ldap":
-			return true
+// keepRestartOnly sets in c the settings of cur whose changes need a
+// restart.
+func keepRestartOnly(c, cur *Config, changes []Change) {
+	for _, ch := range changes {
+		if ch.Effect == EffectRestart {
+			field(c, ch.Key).Set(field(cur, ch.Key))
 		}
 	}
-	return false
-}
-
-// keepRestartOnly copies the settings that need a restart from cur to c.
-func keepRestartOnly(c, cur *Config) {
-	c.Domain = cur.Domain
-	c.Store = cur.Store
-	c.Sync.LeaseTTL = cur.Sync.LeaseTTL // the renewal period is set at start
-	// Of ldap, only the bind limits and the certificate files reload.
-	limit, tls := c.LDAP.BindLimit, c.LDAP.TLS
-	c.LDAP = cur.LDAP
-	c.LDAP.BindLimit = limit
-	if (tls.CertFile == "") == (cur.LDAP.TLS.CertFile == "") {
-		c.LDAP.TLS = tls
-	}
-	c.HTTP, c.OIDC, c.Log, c.Audit = cur.HTTP, cur.OIDC, cur.Log, cur.Audit
-	c.Metrics.Listen = cur.Metrics.Listen
 }
 
 // watchConfig reloads the config when its file changes. It watches the
