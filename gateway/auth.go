@@ -20,16 +20,14 @@ import (
 	"github.com/ldapgate/ldapgate/store"
 )
 
-// auth is a running gateway's bind chain and web portal.
+// auth is a running gateway's OIDC provider and web portal (the bind
+// chain is g.users').
 type auth struct {
 	mu       sync.Mutex
 	prov     *oidc.Provider
-	chain    *bindproxy.Chain
-	apm      *bindproxy.AppPasswordMethod
 	http     *http.Server
 	httpAddr net.Addr
 	done     chan struct{}
-	closers  []func() error
 
 	metricsSrv  *http.Server // metrics.listen (metrics.go)
 	metricsAddr net.Addr
@@ -80,15 +78,19 @@ type chainSet struct {
 	chain   *bindproxy.Chain
 	apm     *bindproxy.AppPasswordMethod
 	closers []func() error
+	// closed: a reload and the gateway's stop may both close one set.
+	closed sync.Once
 }
 
 func (cs *chainSet) close() {
-	for _, c := range cs.closers {
-		_ = c()
-	}
-	if cs.apm != nil {
-		cs.apm.Close()
-	}
+	cs.closed.Do(func() {
+		for _, c := range cs.closers {
+			_ = c()
+		}
+		if cs.apm != nil {
+			cs.apm.Close()
+		}
+	})
 }
 
 // buildChain builds the bind chain of cfg without putting it in place.
@@ -162,12 +164,8 @@ func (g *Gateway) buildChain(cfg *Config) (*chainSet, error) {
 // installChain puts cs in place of the current chain, which is reset (its
 // cached binds forgotten) and closed.
 func (g *Gateway) installChain(cs *chainSet) {
-	g.auth.mu.Lock()
-	old := &chainSet{chain: g.auth.chain, apm: g.auth.apm, closers: g.auth.closers}
-	g.auth.chain, g.auth.apm, g.auth.closers = cs.chain, cs.apm, cs.closers
-	g.auth.mu.Unlock()
-	g.users.swap(cs.chain)
-	if old.chain == nil {
+	old := g.users.p.Swap(cs)
+	if old == nil {
 		return
 	}
 	old.chain.Reset()
@@ -175,23 +173,28 @@ func (g *Gateway) installChain(cs *chainSet) {
 	go old.close() // the app password method waits for its pending last-used updates
 }
 
-// userAuth is the LDAP server's UserAuthenticator: it asks the current
-// bind chain, which a config reload swaps without touching connections,
-// and records the outcome for the admin page.
+// userAuth holds the live bind chain, the only place it is kept: a
+// config reload swaps it (installChain) without touching connections,
+// and it is read without locks. It is the LDAP server's
+// UserAuthenticator, and records each outcome for the admin page.
 type userAuth struct {
-	p       atomic.Pointer[bindproxy.Chain]
+	p       atomic.Pointer[chainSet]
 	history func(userID string, rec bindRecord)
 }
 
 var _ ldapserver.UserAuthenticator = (*userAuth)(nil)
 
-func (u *userAuth) swap(c *bindproxy.Chain) { u.p.Store(c) }
-
-func (u *userAuth) chain() *bindproxy.Chain { return u.p.Load() }
+// chain returns the live bind chain, nil before the first.
+func (u *userAuth) chain() *bindproxy.Chain {
+	if cs := u.p.Load(); cs != nil {
+		return cs.chain
+	}
+	return nil
+}
 
 // AuthenticateUser implements ldapserver.UserAuthenticator.
 func (u *userAuth) AuthenticateUser(ctx context.Context, user *store.ViewUser, password string, client net.Addr) error {
-	c := u.p.Load()
+	c := u.chain()
 	var err error
 	if c == nil || !c.HasMethods() {
 		err = ldapserver.Refused("user binds are not enabled (binds is empty)")
@@ -213,7 +216,7 @@ func (u *userAuth) AuthenticateUser(ctx context.Context, user *store.ViewUser, p
 
 // Revoked tells the current chain of a revoked app password.
 func (u *userAuth) Revoked(id int64) {
-	if c := u.p.Load(); c != nil {
+	if c := u.chain(); c != nil {
 		c.Revoked(id)
 	}
 }
@@ -277,19 +280,18 @@ func (g *Gateway) startPortal(ctx context.Context, prov *oidc.Provider) error {
 	return nil
 }
 
-// stopAuth stops the portal and waits for pending app password updates.
+// stopAuth stops the portal, closes the bind chain's connections and
+// waits for pending app password updates. The chain stays in place (its
+// counts stay in the metrics); the LDAP servers have stopped.
 func (g *Gateway) stopAuth() {
 	g.auth.mu.Lock()
-	srv, done, apm, closers := g.auth.http, g.auth.done, g.auth.apm, g.auth.closers
-	g.auth.http, g.auth.apm, g.auth.closers = nil, nil, nil
+	srv, done := g.auth.http, g.auth.done
+	g.auth.http = nil
 	msrv := g.auth.metricsSrv
 	g.auth.metricsSrv = nil
 	g.auth.mu.Unlock()
 	if msrv != nil {
 		_ = msrv.Close()
-	}
-	for _, c := range closers {
-		_ = c()
 	}
 	if srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -299,18 +301,15 @@ func (g *Gateway) stopAuth() {
 		cancel()
 		<-done
 	}
-	if apm != nil {
-		apm.Close()
+	if cs := g.users.p.Load(); cs != nil {
+		cs.close()
 	}
 }
 
 // viewChanged tells the bind chain of a new view: cached binds of users
 // that are gone, suspended or archived are forgotten at once.
 func (g *Gateway) viewChanged(v *store.View) {
-	g.auth.mu.Lock()
-	chain := g.auth.chain
-	g.auth.mu.Unlock()
-	if chain != nil {
+	if chain := g.users.chain(); chain != nil {
 		chain.ViewChanged(v)
 	}
 }

@@ -202,3 +202,15 @@ func suspend(t *testing.T, dirFile, mail string) {
 		t.Fatal(err)
 	}
 }
+
+// TestChainSetClosesOnce: a chain closed by a reload's swap or by
+// stopAuth, which Run and Close both call, closes its connections once.
+func TestChainSetClosesOnce(t *testing.T) {
+	n := 0
+	cs := &chainSet{closers: []func() error{func() error { n++; return nil }}}
+	cs.close()
+	cs.close()
+	if n != 1 {
+		t.Errorf("closer ran %d times, want 1", n)
+	}
+}

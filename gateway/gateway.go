@@ -56,9 +56,9 @@ type Gateway struct {
 	readyOnce sync.Once
 	mu        sync.Mutex
 	servers   []*ldapserver.Server
-	auth      auth // bind chain and web portal (auth.go)
+	auth      auth // OIDC provider and web portal (auth.go)
 
-	users   userAuth     // the current bind chain (auth.go)
+	users   userAuth     // the live bind chain, its only owner (auth.go)
 	certs   certSwitch   // the current LDAP TLS certificate (reload.go)
 	reload  reloadState  // config reloads (reload.go)
 	metrics *metrics     // Prometheus metrics (metrics.go)
