@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ldapgate/ldapgate/connect"
@@ -159,21 +158,19 @@ func (a adminBackend) GuardRefused(run store.SyncRun) bool {
 	return strings.HasPrefix(run.Error, engine.ErrTooManyDeletes.Error())
 }
 
-// adminSyncWait is how long the admin page waits for a sync it started
-// before it answers "still running" (the web server's write timeout is
-// 30s); atomic for tests.
-var adminSyncWait atomic.Int64
-
-func init() { adminSyncWait.Store(int64(20 * time.Second)) }
+// defaultAdminSyncWait is how long the admin page waits for a sync it
+// started before it answers "still running" (the web server's write
+// timeout is 30s).
+const defaultAdminSyncWait = 20 * time.Second
 
 // Sync implements portal.Admin: "Test settings" runs the Google source's
 // connection checks and then a dry run; "Synchronize now" a sync. A sync
-// that takes longer than adminSyncWait goes on after the answer.
+// that takes longer than g.adminSyncWait goes on after the answer.
 func (a adminBackend) Sync(ctx context.Context, req portal.SyncRequest) portal.SyncOutcome {
 	done := make(chan portal.SyncOutcome, 1)
 	ctx = context.WithoutCancel(ctx) // a closed browser tab does not stop it
 	go func() { done <- a.sync(ctx, req) }()
-	t := time.NewTimer(time.Duration(adminSyncWait.Load()))
+	t := time.NewTimer(a.g.adminSyncWait)
 	defer t.Stop()
 	select {
 	case out := <-done:

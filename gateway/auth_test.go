@@ -31,8 +31,9 @@ func startAuthDemo(t *testing.T) (g *Gateway, ldapURL, dirFile string, is *oidct
 	return startAuthDemoWith(t, "")
 }
 
-// startAuthDemoWith is startAuthDemo with extra config text.
-func startAuthDemoWith(t *testing.T, extra string) (g *Gateway, ldapURL, dirFile string, is *oidctest.Issuer) {
+// startAuthDemoWith is startAuthDemo with extra config text; setup runs
+// before Run.
+func startAuthDemoWith(t *testing.T, extra string, setup ...func(*Gateway)) (g *Gateway, ldapURL, dirFile string, is *oidctest.Issuer) {
 	t.Helper()
 	is = oidctest.New(t)
 	t.Setenv("TEST_OIDC_SECRET", is.ClientSecret)
@@ -55,7 +56,7 @@ http:
 	if err != nil {
 		t.Fatal(err)
 	}
-	g = runGateway(t, cfg, testLog())
+	g = runGateway(t, cfg, testLog(), setup...)
 	return g, "ldap://" + g.LDAPAddrs()[0].String(), dirFile, is
 }
 

@@ -51,6 +51,9 @@ type Gateway struct {
 	// every storePoll (watchStore).
 	changes   *store.Changes
 	storePoll time.Duration
+	// adminSyncWait is defaultAdminSyncWait (admin.go); tests set it
+	// before Run, as they do storePoll.
+	adminSyncWait time.Duration
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -111,7 +114,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 		db.Close()
 		return nil, err
 	}
-	g.storePoll = defaultStorePoll
+	g.storePoll, g.adminSyncWait, g.reload.debounce = defaultStorePoll, defaultAdminSyncWait, defaultReloadDebounce
 	g.leases.holder, g.leases.every = newHolder(), cfg.LeaseTTL()/3
 	if err := g.refreshView(ctx); err != nil {
 		g.changes.Close()

@@ -21,12 +21,12 @@ import (
 	"github.com/ldapgate/ldapgate/ldapserver"
 )
 
-// ReloadDebounce is how long the config watcher waits after the last change
-// in the config's folder before it reads the file, and how long the file
-// must then stay the same before it is applied: editors and Kubernetes
-// write a file in several steps, and a file written in place can be valid
-// YAML halfway through.
-var ReloadDebounce = 300 * time.Millisecond
+// defaultReloadDebounce is how long the config watcher waits after the
+// last change in the config's folder before it reads the file, and how
+// long the file must then stay the same before it is applied: editors and
+// Kubernetes write a file in several steps, and a file written in place
+// can be valid YAML halfway through.
+const defaultReloadDebounce = 300 * time.Millisecond
 
 // ReloadStatus is the outcome of the last config reload.
 type ReloadStatus struct {
@@ -49,6 +49,8 @@ type reloadState struct {
 	// settling, if set, is called by the watcher each time it finds the
 	// file changed since its last look (tests write the rest of a file).
 	settling func()
+	// debounce is defaultReloadDebounce; tests set it before Run.
+	debounce time.Duration
 }
 
 // ReloadStatus returns the outcome of the last reload.
@@ -301,7 +303,7 @@ func keepRestartOnly(c, cur *Config, changes []Change) {
 // file's folder, not the file: editors replace the file by renaming a new
 // one over it, and Kubernetes swaps a symlink (..data) to a new folder;
 // both end the watch of the file itself. Events are debounced; then the
-// file must read the same twice, ReloadDebounce apart, before it is
+// file must read the same twice, g.reload.debounce apart, before it is
 // applied (a file still being written, or one that does not parse yet, is
 // looked at again); and a file whose content is the one in effect does
 // nothing.
@@ -341,7 +343,7 @@ func (g *Gateway) watchConfig(ctx context.Context) error {
 		return fmt.Errorf("watch config: cannot watch %s", filepath.Dir(path))
 	}
 	g.log.Info("watching the config file for changes", "file", path)
-	debounce := ReloadDebounce
+	debounce := g.reload.debounce
 	go func() {
 		defer w.Close()
 		var (

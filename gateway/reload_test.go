@@ -41,14 +41,15 @@ func demoConfigText(t testing.TB, dir string) string {
 }
 
 // startFileGateway writes text (the demo config if "") to cfgPath (a
-// file in a new folder if "") and runs a gateway on it.
-func startFileGateway(t *testing.T, cfgPath, text string) *fileGateway {
+// file in a new folder if "") and runs a gateway on it. setup runs
+// before Run.
+func startFileGateway(t *testing.T, cfgPath, text string, setup ...func(*Gateway)) *fileGateway {
 	t.Helper()
-	return startFileGatewayLog(t, cfgPath, text, nil)
+	return startFileGatewayLog(t, cfgPath, text, nil, setup...)
 }
 
 // startFileGatewayLog is startFileGateway with the log in JSON to w.
-func startFileGatewayLog(t *testing.T, cfgPath, text string, w io.Writer) *fileGateway {
+func startFileGatewayLog(t *testing.T, cfgPath, text string, w io.Writer, setup ...func(*Gateway)) *fileGateway {
 	t.Helper()
 	if cfgPath == "" {
 		cfgPath = filepath.Join(t.TempDir(), "ldapgate.yaml")
@@ -65,7 +66,7 @@ func startFileGatewayLog(t *testing.T, cfgPath, text string, w io.Writer) *fileG
 	if w != nil {
 		log = slog.New(slog.NewJSONHandler(w, nil))
 	}
-	g := runGateway(t, cfg, log)
+	g := runGateway(t, cfg, log, setup...)
 	return &fileGateway{g: g, ldapURL: "ldap://" + g.LDAPAddrs()[0].String(), cfgPath: cfgPath, text: text,
 		ops: "http://" + g.MetricsAddr().String()}
 }
@@ -292,10 +293,7 @@ func mustSymlink(t testing.TB, target, link string) {
 // TestReloadSIGHUP reloads on SIGHUP; a restart-only change is reported as
 // such and not applied.
 func TestReloadSIGHUP(t *testing.T) {
-	old := ReloadDebounce
-	ReloadDebounce = time.Hour // only the signal may reload
-	t.Cleanup(func() { ReloadDebounce = old })
-	fg := startFileGateway(t, "", "")
+	fg := startFileGateway(t, "", "", func(g *Gateway) { g.reload.debounce = time.Hour }) // only the signal may reload
 	text := strings.Replace(withArchivePassword(t, fg.text, "hup"), "ldap:\n  listen: 127.0.0.1:0", "ldap:\n  listen: 127.0.0.1:1", 1)
 	writeFile(t, fg.cfgPath, text)
 	before := time.Now()
