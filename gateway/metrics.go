@@ -322,9 +322,11 @@ type health struct {
 	// served, and ready_max_age turns it failing if it lasts.
 	DiskFull string `json:"storeDiskFull,omitempty"`
 	// StoreDown says since when the store (PostgreSQL, say) cannot be
-	// reached. Like DiskFull it does not fail /readyz by itself: searches
-	// are served from the view, and ready_max_age turns it failing if the
-	// syncs it stops go missing too long.
+	// reached. Unlike DiskFull it fails /readyz: the instance still serves
+	// searches and cached binds from its view, but it cannot see an app
+	// password revoked elsewhere, so a load balancer should prefer an
+	// instance that can (README "Run several instances" keeps a fallback
+	// for when none can).
 	StoreDown string    `json:"storeUnreachable,omitempty"`
 	Build     BuildInfo `json:"build"`
 }
@@ -354,6 +356,10 @@ func (g *Gateway) health(ready bool) (health, bool) {
 	ok := true
 	if ready {
 		h.MaxAge = cfg.ReadyMaxAge().String()
+		if h.StoreDown != "" {
+			ok = false
+			h.Reasons = append(h.Reasons, h.StoreDown)
+		}
 		if h.Users == 0 {
 			ok = false
 			h.Reasons = append(h.Reasons, "the store has no users")
