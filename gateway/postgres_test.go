@@ -181,6 +181,36 @@ func TestOneInstanceRunsTheScheduledSyncs(t *testing.T) {
 	})
 }
 
+// An instance that takes the scheduler lease over from one that died in
+// the middle of a sync syncs at once, though the dead one's sync lease
+// (renewed on a ticker of its own) has not lapsed yet.
+func TestTakeOverFromALeaderThatDiedSyncing(t *testing.T) {
+	cfg, _ := postgresConfig(t)
+	cli, err := OpenStore(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	// The dead leader's leases as it left them: the scheduler lease lapses
+	// first.
+	const dead = "dead-host:1:0bad"
+	if _, err := cli.TakeLease(t.Context(), leaseScheduler, dead, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.TakeLease(t.Context(), leaseSync, dead, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := startGateway(t, cfg, testLog(), func(g *Gateway) { g.leases.every, g.storePoll = 10*time.Millisecond, 10*time.Millisecond })
+	if g.IsLeader() {
+		t.Fatal("the instance took a scheduler lease another holds")
+	}
+	waitFor(t, "the instance takes the lapsed scheduler lease", g.IsLeader)
+	waitFor(t, "the new leader's sync", func() bool {
+		runs, err := cli.SyncRuns(t.Context(), 0)
+		return err == nil && len(runs) == 1 && runs[0].Error == ""
+	})
+}
+
 // Three ldapgates on one store: a sync on the leader, and a grant by the
 // CLI, reach the others' views by the store's notices (their polls are
 // an hour apart here); an app password revoked on one stops working on
