@@ -191,18 +191,20 @@ func TestTakeOverFromALeaderThatDiedSyncing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	// The dead leader's leases as it left them: the scheduler lease lapses
-	// first.
+	// The leader, alive while the instance starts, syncing.
 	const dead = "dead-host:1:0bad"
-	if _, err := cli.TakeLease(t.Context(), leaseScheduler, dead, 300*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.TakeLease(t.Context(), leaseSync, dead, time.Hour); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{leaseScheduler, leaseSync} {
+		if _, err := cli.TakeLease(t.Context(), name, dead, time.Hour); err != nil {
+			t.Fatal(err)
+		}
 	}
 	g, _ := startGateway(t, cfg, testLog(), func(g *Gateway) { g.leases.every, g.storePoll = 10*time.Millisecond, 10*time.Millisecond })
 	if g.IsLeader() {
 		t.Fatal("the instance took a scheduler lease another holds")
+	}
+	// It dies: its scheduler lease lapses first, its sync lease later.
+	if _, err := cli.TakeLease(t.Context(), leaseScheduler, dead, time.Millisecond); err != nil {
+		t.Fatal(err)
 	}
 	waitFor(t, "the instance takes the lapsed scheduler lease", g.IsLeader)
 	waitFor(t, "the new leader's sync", func() bool {
