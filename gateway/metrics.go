@@ -350,7 +350,7 @@ func (g *Gateway) health(ready bool) (health, bool) {
 			full.Since.UTC().Format(time.RFC3339))
 	}
 	if down := g.storeDown.Load(); down != nil {
-		h.StoreDown = fmt.Sprintf("since %s the store cannot be reached (%s): searches are served from the last view; syncs and app password binds fail",
+		h.StoreDown = fmt.Sprintf("since %s the store cannot be reached (%s): searches and cached binds are served from the last view; syncs fail, uncached user binds answer unavailable, and changes made through other instances are not seen",
 			down.since.UTC().Format(time.RFC3339), down.err)
 	}
 	ok := true
