@@ -146,7 +146,7 @@ func TestKillLeaderDuringApply(t *testing.T) {
 	if limit := ttl + ttl/3 + time.Second; took > limit {
 		t.Errorf("another instance took the scheduler lease %v after the kill, want within %v (lease_ttl, a renewal period and 1 s)", took, limit)
 	}
-	done := waitLine(t, next.log, 0, 60*time.Second, `msg="sync done"`)
+	done := waitLine(t, next.log, 0, 90*time.Second, `msg="sync done"`)
 	final := counts()
 	if final[0] != users {
 		t.Fatalf("%d users after %s's sync, want %d: %s", final[0], next.name, users, done)
