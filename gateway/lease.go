@@ -36,6 +36,9 @@ type leases struct {
 	// that two renewals may fail before a lease lapses.
 	every  time.Duration
 	leader atomic.Bool // holds leaseScheduler
+	// before is who held leaseScheduler when this instance last found it
+	// taken by another (nil if it never did).
+	before atomic.Pointer[string]
 }
 
 // newHolder names this process in leases: host, pid and a random part
@@ -59,6 +62,10 @@ func (g *Gateway) IsLeader() bool { return g.leases.leader.Load() }
 func (g *Gateway) campaign(ctx context.Context) bool {
 	l, err := g.db.TakeLease(ctx, leaseScheduler, g.leases.holder, g.leaseTTL())
 	lead := err == nil
+	if errors.Is(err, store.ErrLeaseHeld) {
+		holder := l.Holder
+		g.leases.before.Store(&holder)
+	}
 	if err != nil && !errors.Is(err, store.ErrLeaseHeld) {
 		// The lease may lapse meanwhile: stop syncing on the schedule
 		// rather than risk two schedulers (applies stay safe either way).
@@ -89,7 +96,7 @@ func (g *Gateway) keepCampaigning(ctx context.Context) {
 			return
 		case <-t.C:
 			if g.campaign(ctx) {
-				g.takeOverSchedule()
+				g.takeOverSchedule(ctx)
 			}
 		}
 	}
@@ -99,7 +106,21 @@ func (g *Gateway) keepCampaigning(ctx context.Context) {
 // the scheduler lease from: the next sync is due sync.interval after the
 // last successful one in the store (at once if that is past, or if there
 // is none), not sync.interval after this instance's own skipped tick.
-func (g *Gateway) takeOverSchedule() {
+//
+// That instance let its scheduler lease lapse: it died, or lost the
+// database, maybe in the middle of a sync. Its sync lease, renewed on a
+// ticker of its own, can outlast the scheduler lease by up to a renewal
+// period, and would make the sync due now skip, leaving the schedule a
+// whole interval behind. It is given up here: if that instance still runs
+// a sync, its apply takes the write lock and is refused as stale should
+// this one apply first, so the data stay whole.
+func (g *Gateway) takeOverSchedule(ctx context.Context) {
+	if before := g.leases.before.Load(); before != nil {
+		if err := g.db.DropLease(ctx, leaseSync, *before); err != nil {
+			g.log.Warn("cannot give up the sync lease of the instance that ran the scheduled syncs; the next sync waits for it to lapse",
+				"holder", *before, "err", err)
+		}
+	}
 	g.sched.started(g.LastSuccessfulSync())
 	poke(g.sched.changed)
 }

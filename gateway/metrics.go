@@ -322,9 +322,11 @@ type health struct {
 	// served, and ready_max_age turns it failing if it lasts.
 	DiskFull string `json:"storeDiskFull,omitempty"`
 	// StoreDown says since when the store (PostgreSQL, say) cannot be
-	// reached. Like DiskFull it does not fail /readyz by itself: searches
-	// are served from the view, and ready_max_age turns it failing if the
-	// syncs it stops go missing too long.
+	// reached. Unlike DiskFull it fails /readyz: the instance still serves
+	// searches and cached binds from its view, but it cannot see an app
+	// password revoked elsewhere, so a load balancer should prefer an
+	// instance that can (README "Run several instances" keeps a fallback
+	// for when none can).
 	StoreDown string    `json:"storeUnreachable,omitempty"`
 	Build     BuildInfo `json:"build"`
 }
@@ -348,12 +350,16 @@ func (g *Gateway) health(ready bool) (health, bool) {
 			full.Since.UTC().Format(time.RFC3339))
 	}
 	if down := g.storeDown.Load(); down != nil {
-		h.StoreDown = fmt.Sprintf("since %s the store cannot be reached (%s): searches are served from the last view; syncs and app password binds fail",
+		h.StoreDown = fmt.Sprintf("since %s the store cannot be reached (%s): searches and cached binds are served from the last view; syncs fail, uncached user binds answer unavailable, and changes made through other instances are not seen",
 			down.since.UTC().Format(time.RFC3339), down.err)
 	}
 	ok := true
 	if ready {
 		h.MaxAge = cfg.ReadyMaxAge().String()
+		if h.StoreDown != "" {
+			ok = false
+			h.Reasons = append(h.Reasons, h.StoreDown)
+		}
 		if h.Users == 0 {
 			ok = false
 			h.Reasons = append(h.Reasons, "the store has no users")

@@ -1,9 +1,11 @@
 package gateway
 
 import (
-	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +16,6 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/pgtest"
@@ -27,9 +28,15 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // DSN in an environment variable, and the path of its directory file.
 func postgresConfig(t *testing.T) (*Config, string) {
 	t.Helper()
+	return postgresConfigOn(t, pgtest.DSN(t))
+}
+
+// postgresConfigOn is postgresConfig on the database dsn.
+func postgresConfigOn(t *testing.T, dsn string) (*Config, string) {
+	t.Helper()
 	dir := t.TempDir()
 	text, dirFile := demoFiles(t, dir)
-	t.Setenv("TEST_LDAPGATE_DSN", pgtest.DSN(t))
+	t.Setenv("TEST_LDAPGATE_DSN", dsn)
 	text = strings.Replace(text, "  path: "+filepath.Join(dir, "ldapgate.db"), "  driver: postgres\n  dsn_env: TEST_LDAPGATE_DSN", 1)
 	cfg, err := ParseConfig(filepath.Join(dir, "ldapgate.yaml"), []byte(text))
 	if err != nil {
@@ -174,6 +181,38 @@ func TestOneInstanceRunsTheScheduledSyncs(t *testing.T) {
 	})
 }
 
+// An instance that takes the scheduler lease over from one that died in
+// the middle of a sync syncs at once, though the dead one's sync lease
+// (renewed on a ticker of its own) has not lapsed yet.
+func TestTakeOverFromALeaderThatDiedSyncing(t *testing.T) {
+	cfg, _ := postgresConfig(t)
+	cli, err := OpenStore(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	// The leader, alive while the instance starts, syncing.
+	const dead = "dead-host:1:0bad"
+	for _, name := range []string{leaseScheduler, leaseSync} {
+		if _, err := cli.TakeLease(t.Context(), name, dead, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, _ := startGateway(t, cfg, testLog(), func(g *Gateway) { g.leases.every, g.storePoll = 10*time.Millisecond, 10*time.Millisecond })
+	if g.IsLeader() {
+		t.Fatal("the instance took a scheduler lease another holds")
+	}
+	// It dies: its scheduler lease lapses first, its sync lease later.
+	if _, err := cli.TakeLease(t.Context(), leaseScheduler, dead, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the instance takes the lapsed scheduler lease", g.IsLeader)
+	waitFor(t, "the new leader's sync", func() bool {
+		runs, err := cli.SyncRuns(t.Context(), 0)
+		return err == nil && len(runs) == 1 && runs[0].Error == ""
+	})
+}
+
 // Three ldapgates on one store: a sync on the leader, and a grant by the
 // CLI, reach the others' views by the store's notices (their polls are
 // an hour apart here); an app password revoked on one stops working on
@@ -269,39 +308,42 @@ func TestThreeInstancesServeChanges(t *testing.T) {
 	}
 }
 
-// When its PostgreSQL database stops taking connections, an instance keeps
-// serving searches from its view, and /healthz, /readyz and the metrics say
-// the store is unreachable until it answers again.
+// When its PostgreSQL server stops, an instance keeps serving searches from
+// its view, and is not ready (it cannot see revocations made elsewhere):
+// /readyz fails naming the outage and since when, /healthz does not, and
+// ldapgate_store_up is 0, until the server is back.
 func TestStoreUnreachable(t *testing.T) {
-	cfg, _ := postgresConfig(t)
+	pg := pgtest.Own(t)
+	cfg, _ := postgresConfigOn(t, pg.NewDatabase(t))
 	g, _ := startGateway(t, cfg, testLog(), func(g *Gateway) { g.storePoll = 10 * time.Millisecond })
-	dsn := os.Getenv("TEST_LDAPGATE_DSN")
-	_, name, _ := strings.Cut(dsn, "dbname=")
-	name, _, _ = strings.Cut(name, " ")
-	admin, err := pgx.Connect(t.Context(), strings.Replace(dsn, "dbname="+name, "dbname=postgres", 1))
-	if err != nil {
+	ops := g.opsMux(true)
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		ops.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz before the outage: %d %s", code, body)
+	}
+
+	if err := pg.Halt(); err != nil {
 		t.Fatal(err)
 	}
-	defer admin.Close(context.Background())
-	block := func(allow bool) {
-		t.Helper()
-		if _, err := admin.Exec(t.Context(), fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS %v", name, allow)); err != nil {
-			t.Fatal(err)
-		}
-		if !allow {
-			if _, err := admin.Exec(t.Context(), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	block(false)
-	t.Cleanup(func() { admin.Exec(context.Background(), "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true") })
-	waitFor(t, "the health says the store is unreachable", func() bool {
-		h, _ := g.health(true)
-		return strings.Contains(h.StoreDown, "the store cannot be reached")
+	waitFor(t, "/readyz fails", func() bool {
+		code, _ := get("/readyz")
+		return code == http.StatusServiceUnavailable
 	})
-	if h, ok := g.health(true); !ok {
-		t.Errorf("/readyz fails while the view is fresh: %v", h.Reasons)
+	_, body := get("/readyz")
+	var h health
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Reasons) != 1 || !strings.Contains(h.Reasons[0], "the store cannot be reached") ||
+		!strings.HasPrefix(h.Reasons[0], "since "+time.Now().UTC().Format("2006-01-02T")) {
+		t.Errorf("/readyz reasons while the server is down: %q, want one naming the store and since when", h.Reasons)
+	}
+	if code, body := get("/healthz"); code != http.StatusOK || !strings.Contains(body, `"storeUnreachable":"since `) {
+		t.Errorf("/healthz while the server is down: %d %s, want 200 with storeUnreachable", code, body)
 	}
 	conn, err := ldap.DialURL("ldap://" + g.LDAPAddrs()[0].String())
 	if err != nil {
@@ -314,19 +356,24 @@ func TestStoreUnreachable(t *testing.T) {
 	res, err := conn.Search(ldap.NewSearchRequest("dc=example,dc=com", ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		"(mail=alice@example.com)", []string{"uid"}, nil))
 	if err != nil || len(res.Entries) != 1 {
-		t.Fatalf("search while the store is unreachable: %v", err)
+		t.Fatalf("search while the server is down: %v", err)
 	}
 	if v := gathered(t, g, "ldapgate_store_up"); v != 0 {
-		t.Errorf("ldapgate_store_up = %v while unreachable, want 0", v)
+		t.Errorf("ldapgate_store_up = %v while the server is down, want 0", v)
 	}
 
-	block(true)
-	waitFor(t, "the health says the store answers again", func() bool {
-		h, _ := g.health(true)
-		return h.StoreDown == ""
+	if err := pg.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "/readyz passes once the server is back", func() bool {
+		code, _ := get("/readyz")
+		return code == http.StatusOK
 	})
 	if v := gathered(t, g, "ldapgate_store_up"); v != 1 {
-		t.Errorf("ldapgate_store_up = %v once the store answers, want 1", v)
+		t.Errorf("ldapgate_store_up = %v once the server is back, want 1", v)
+	}
+	if _, body := get("/healthz"); strings.Contains(body, "storeUnreachable") {
+		t.Errorf("/healthz once the server is back: %s", body)
 	}
 }
 

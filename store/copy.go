@@ -11,7 +11,10 @@ import (
 // copyTables are the tables CopyTo copies, each before the tables that
 // refer to it, with their columns; bools are the indexes of the flag
 // columns (0/1 integers on SQLite, booleans on PostgreSQL). Leases are not
-// copied: they belong to the running ldapgates of each store.
+// copied: they belong to the running ldapgates of each store. Portal
+// sessions are, so that people signed in stay signed in across a move; the
+// portal's secrets are not: the key that seals a sign-in in progress is
+// made anew, which fails only a sign-in started before the move.
 var copyTables = []struct {
 	name, cols string
 	bools      []int
@@ -26,13 +29,14 @@ var copyTables = []struct {
 	{"deleted_users", "id, uid, primary_email, display_name, created_at, deleted_at, reason", nil},
 	{"deleted_grants", "user_id, privilege, origin, created_at", nil},
 	{"deleted_app_passwords", appPasswordRow, []int{7}},
+	{"portal_sessions", "key, user_id, email, csrf, expires_at", nil},
 }
 
 // ErrNotEmpty means the target of a copy holds data already.
 var ErrNotEmpty = errors.New("the target store is not empty")
 
 // CopyTo copies everything the store holds (directory, grants, app
-// passwords, sync history with its plans, tombstones) into dst, in one
+// passwords, sync history with its plans, tombstones, portal sessions) into dst, in one
 // transaction of dst, from one snapshot of the store, and returns the rows
 // copied per table. Ids, UIDs, creation times (which order the POSIX
 // numbers) stay as they are. The copy is checked: each table of dst must

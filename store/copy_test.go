@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -31,6 +32,12 @@ func TestCopyTo(t *testing.T) {
 				if _, err := src.RecordRun(t.Context(), SyncRun{Source: "file", Error: "boom"}); err != nil {
 					t.Fatal(err)
 				}
+				// A signed-in portal user, who stays signed in on the copy.
+				session := PortalSession{Key: "c2Vzc2lvbg", UserID: alice.ID, Email: alice.PrimaryEmail, CSRF: "csrf",
+					Expires: time.Now().Add(time.Hour).UTC().Truncate(time.Second)}
+				if err := src.PutPortalSession(t.Context(), session); err != nil {
+					t.Fatal(err)
+				}
 				wantState, wantRuns := mustLoad(t, src), mustRuns(t, src)
 				wantDeleted, err := src.DeletedUsers(t.Context())
 				if err != nil {
@@ -46,7 +53,8 @@ func TestCopyTo(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if copied["users"] != 2 || copied["deleted_app_passwords"] != 1 || copied["sync_runs"] != int64(len(wantRuns)) {
+				if copied["users"] != 2 || copied["deleted_app_passwords"] != 1 || copied["sync_runs"] != int64(len(wantRuns)) ||
+					copied["portal_sessions"] != 1 {
 					t.Errorf("copied %v", copied)
 				}
 				got := mustLoad(t, dst)
@@ -73,6 +81,13 @@ func TestCopyTo(t *testing.T) {
 				}
 				if diff := cmp.Diff(gotDeleted, wantDeleted); diff != "" {
 					t.Errorf("copied tombstones (-got +want):\n%s", diff)
+				}
+				gotSession, err := dst.PortalSession(t.Context(), session.Key)
+				if err != nil {
+					t.Fatalf("the portal session in the copy: %v", err)
+				}
+				if diff := cmp.Diff(gotSession, session); diff != "" {
+					t.Errorf("copied portal session (-got +want):\n%s", diff)
 				}
 				// New ids go on after the copied ones, the tombstone's included.
 				next, err := dst.CreateAppPassword(t.Context(), AppPassword{UserID: alice.ID, Name: "phone", Hash: testHash})

@@ -80,7 +80,7 @@ func runStoreCopy(cmd *cobra.Command, s *streams, opts *storeOptions) error {
 	}
 	fmt.Fprintf(s.Out, "Copied %s to %s:\n", cfg.StoreName(), toCfg.StoreName())
 	for _, t := range []string{"users", "groups", "group_user_members", "group_group_members", "grants",
-		"app_passwords", "sync_runs", "deleted_users", "deleted_grants", "deleted_app_passwords"} {
+		"app_passwords", "sync_runs", "deleted_users", "deleted_grants", "deleted_app_passwords", "portal_sessions"} {
 		fmt.Fprintf(s.Out, "  %-22s %d\n", t, copied[t])
 	}
 	return nil

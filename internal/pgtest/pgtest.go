@@ -51,11 +51,14 @@ func Main(m *testing.M) int {
 
 // Server is a running PostgreSQL server.
 type Server struct {
-	dir    string // owns data/ and the socket
-	cmd    *exec.Cmd
-	log    *tailBuffer
-	done   chan error
-	serial atomic.Int64
+	dir     string // owns data/ and the socket
+	bin     string
+	cred    *syscall.Credential // the postgres user's, when run as root
+	cmd     *exec.Cmd
+	running bool
+	log     *tailBuffer
+	done    chan error
+	serial  atomic.Int64
 }
 
 // DSN returns the connection string of a new, empty database that is
@@ -98,39 +101,66 @@ func Start(bin string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, log: &tailBuffer{}, done: make(chan error, 1)}
+	s := &Server{dir: dir, bin: bin, log: &tailBuffer{}}
 	fail := func(err error) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
-		if cred, err = postgresUser(); err != nil {
+		if s.cred, err = postgresUser(); err != nil {
 			return fail(err)
 		}
-		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
 			return fail(err)
 		}
 	}
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", s.dataDir(), "-U", "postgres",
 		"--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fail(fmt.Errorf("initdb: %w\n%s", err, out))
 	}
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", s.dataDir(), "-k", dir,
+	if err := s.run(); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+// Own starts a server for this test alone, stopped when it ends: for a
+// test that halts and resumes the server under running clients, which
+// would disturb the other tests on the shared one.
+func Own(tb testing.TB) *Server {
+	tb.Helper()
+	s, err := Start(binDir(tb))
+	if err != nil {
+		tb.Fatalf("start postgresql: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return s
+}
+
+// run starts the server process on the cluster and returns once it
+// accepts connections.
+func (s *Server) run() error {
+	s.done = make(chan error, 1)
+	s.cmd = exec.Command(filepath.Join(s.bin, "postgres"), "-D", s.dataDir(), "-k", s.dir,
 		"-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "logging_collector=off")
 	// The server dies with the test binary, however that ends.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGKILL}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	if err := s.cmd.Start(); err != nil {
-		return fail(fmt.Errorf("postgres: %w", err))
+		return fmt.Errorf("postgres: %w", err)
 	}
 	ready := make(chan struct{})
+	cmd, done := s.cmd, s.done
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		signalled := false
@@ -142,14 +172,39 @@ func Start(bin string) (*Server, error) {
 			}
 		}
 		io.Copy(io.Discard, stderr)
-		s.done <- s.cmd.Wait()
+		done <- cmd.Wait()
 	}()
 	select {
 	case <-ready:
-		return s, nil
-	case err := <-s.done:
-		return fail(fmt.Errorf("postgres exited: %v\n%s", err, s.log))
+		s.running = true
+		return nil
+	case err := <-done:
+		return fmt.Errorf("postgres exited: %v\n%s", err, s.log)
 	}
+}
+
+// Halt shuts the server down (fast shutdown: clients are disconnected)
+// and keeps its data; Resume starts it again on the same socket.
+func (s *Server) Halt() error {
+	if !s.running {
+		return errors.New("pgtest: the server is not running")
+	}
+	s.running = false
+	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	if err := <-s.done; err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
+// Resume starts a halted server again.
+func (s *Server) Resume() error {
+	if s.running {
+		return errors.New("pgtest: the server is running")
+	}
+	return s.run()
 }
 
 func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
@@ -200,11 +255,9 @@ func (s *Server) admin(ctx context.Context, sql string) error {
 
 // Stop shuts the server down (fast shutdown) and removes its folder.
 func (s *Server) Stop() error {
-	err := s.cmd.Process.Signal(syscall.SIGINT)
-	if err == nil {
-		if werr := <-s.done; werr != nil && !errors.Is(werr, os.ErrProcessDone) {
-			err = fmt.Errorf("postgres: %w", werr)
-		}
+	var err error
+	if s.running {
+		err = s.Halt()
 	}
 	return errors.Join(err, os.RemoveAll(s.dir))
 }
