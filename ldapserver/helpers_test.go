@@ -181,8 +181,8 @@ var serviceID = Identity{Kind: IdentityService, DN: archiveDN, Name: "archive"}
 func searchAll(tb testing.TB, d *Directory, id Identity, req *SearchRequest) ([]*SearchEntry, error) {
 	tb.Helper()
 	var out []*SearchEntry
-	err := d.Search(context.Background(), id, req, func(e *SearchEntry) error {
-		out = append(out, e)
+	_, err := d.Search(context.Background(), id, req, func(e *entry, sel selection) error {
+		out = append(out, sel.project(e))
 		return nil
 	})
 	return out, err

@@ -319,29 +319,85 @@ func (r *request) search() {
 	if tlim > 0 && tlim < math.MaxInt32 {
 		req.TimeLimit = time.Duration(tlim) * time.Second
 	}
-	pc, paged := r.control(oidPagedResults)
-	if sc, ok := r.control(oidSortRequest); ok {
-		var pp *control
-		if paged {
-			pp = &pc
-		}
-		if r.sortedSearch(req, sc, pp) {
-			return
-		}
-	}
-	if paged {
-		r.pagedSearch(req, pc)
+	ctl, ok := r.searchControls(req)
+	if !ok {
 		return
 	}
 	e := encoders.Get().(*encoder)
 	defer encoders.Put(e)
 	n := 0
-	_, err = c.srv.dir.runSearch(r.ctx, r.id, req, cursor{after: -1, direct: func(en *entry, sel selection, typesOnly bool) error {
+	next, err := c.srv.dir.Search(r.ctx, r.id, req, func(en *entry, sel selection) error {
 		n++
-		return r.sendEntry(e, en, &sel, typesOnly)
-	}}, nil)
+		return r.sendEntry(e, en, &sel)
+	})
 	r.logSearch(req, n, err)
-	r.finish(opSearchDone, err, nil, nil)
+	switch {
+	case err == ErrBadCookie:
+		r.badCookie()
+	case req.Sort != nil && err != nil && resultOf(err).Code != ResultSizeLimitExceeded:
+		r.finish(opSearchDone, err, nil, nil)
+	case req.Sort != nil && req.Paging != nil && req.Paging.Size == 0:
+		r.finish(opSearchDone, nil, nil, pagedResponse(""))
+	default:
+		r.finish(opSearchDone, err, nil, ctl.response(c, next))
+	}
+}
+
+// searchCtl says which controls a search's result carries.
+type searchCtl struct{ paged, sorted bool }
+
+// response returns the response controls of a search that returned next.
+func (sc searchCtl) response(c *conn, next *Page) func(*encoder) {
+	var ctl func(*encoder)
+	if sc.paged {
+		ctl = pagedResponse(c.keepPage(next))
+	}
+	if sc.sorted {
+		ctl = joinControls(sortResponse(ResultSuccess, ""), ctl)
+	}
+	return ctl
+}
+
+// searchControls applies the paged results and sort controls to req. It
+// reports false when it answered the request itself (a malformed or
+// unusable control, a stale cookie).
+func (r *request) searchControls(req *SearchRequest) (searchCtl, bool) {
+	pc, paged := r.control(oidPagedResults)
+	sc, sorted := r.control(oidSortRequest)
+	if sorted {
+		keys, code, attr := parseSortControl(sc)
+		switch {
+		case code == ResultProtocolError:
+			r.finish(opSearchDone, &Error{Code: ResultProtocolError, Message: "malformed sort control"}, nil, nil)
+			return searchCtl{}, false
+		case code != ResultSuccess && sc.critical:
+			r.finish(opSearchDone, &Error{Code: ResultUnavailableCritical, Message: "cannot sort by " + attr}, nil, sortResponse(code, attr))
+			return searchCtl{}, false
+		}
+		// Keys the directory cannot sort by, in a control that is not
+		// critical: the search runs unsorted.
+		req.Sort, sorted = keys, code == ResultSuccess
+	}
+	if paged {
+		p, err := r.c.paging(pc)
+		switch {
+		case err == ErrBadCookie:
+			r.badCookie()
+			return searchCtl{}, false
+		case err != nil:
+			r.finish(opSearchDone, err, nil, nil)
+			return searchCtl{}, false
+		}
+		req.Paging = p
+	}
+	return searchCtl{paged: paged, sorted: sorted}, true
+}
+
+// badCookie refuses a paged search whose cookie is stale or another
+// query's.
+func (r *request) badCookie() {
+	r.c.logAttrs(slog.LevelDebug, "ldap paged search: stale or foreign cookie")
+	r.finish(opSearchDone, ErrBadCookie, nil, pagedResponse(""))
 }
 
 func isRootDSE(dn string) bool {
@@ -352,7 +408,7 @@ func isRootDSE(dn string) bool {
 // sendEntry writes one SearchResultEntry with the attributes of en that
 // sel selects, encoded straight from the tree (not flushed: the final
 // response flushes the batch).
-func (r *request) sendEntry(e *encoder, en *entry, sel *selection, typesOnly bool) error {
+func (r *request) sendEntry(e *encoder, en *entry, sel *selection) error {
 	e.reset()
 	msg := e.open(tagSequence)
 	e.int(tagInteger, int64(r.m.id))
@@ -362,7 +418,7 @@ func (r *request) sendEntry(e *encoder, en *entry, sel *selection, typesOnly boo
 	it := en.attrIter()
 	for a, ok := it.next(); ok; a, ok = it.next() {
 		if sel.wants(a.def) {
-			a.encode(e, typesOnly)
+			a.encode(e, sel.typesOnly)
 		}
 	}
 	e.close(as)

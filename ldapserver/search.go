@@ -46,6 +46,10 @@ type SearchRequest struct {
 	// Config.SizeLimit caps SizeLimit.
 	SizeLimit int
 	TimeLimit time.Duration
+	// Sort, when set, sorts the result set (RFC 2891); see ResolveSort.
+	Sort []SortKey
+	// Paging, when set, asks for one page of a paged search (RFC 2696).
+	Paging *Paging
 }
 
 // SearchEntry is one result entry. Its value slices are shared with the
@@ -66,17 +70,29 @@ type Attribute struct {
 // its context.
 const ctxCheckEvery = 256
 
-// Search runs req as id and calls emit for each result entry, in a stable
-// order (preorder of the tree: people by uid, groups by cn, privileges,
-// service accounts). It returns nil on success, or an *Error: noSuchObject
-// (with MatchedDN) for a base that does not exist, insufficientAccessRights
-// for anonymous reads beyond the RootDSE, sizeLimitExceeded after the
-// limit's worth of entries, timeLimitExceeded, unavailable when ctx is
-// cancelled, and others; errors from emit are returned as they are and end
-// the search.
-func (d *Directory) Search(ctx context.Context, id Identity, req *SearchRequest, emit func(*SearchEntry) error) error {
+// Search runs req as id and calls emit for each result entry with the
+// attributes the request selects of it (the connection layer encodes them
+// straight from the tree; Selection.Project makes a SearchEntry). Entries
+// come in a stable order (preorder of the tree: people by uid, groups by
+// cn, privileges, service accounts), or sorted by req.Sort. With
+// req.Paging it returns one page and, if more may follow, the Page to
+// resume from (nil otherwise).
+//
+// It returns nil on success, or an *Error: noSuchObject (with MatchedDN)
+// for a base that does not exist, insufficientAccessRights for anonymous
+// reads beyond the RootDSE, sizeLimitExceeded after the limit's worth of
+// entries, timeLimitExceeded, unavailable when ctx is cancelled,
+// ErrBadCookie for a Page of another query, and others; errors from emit
+// are returned as they are and end the search.
+func (d *Directory) Search(ctx context.Context, id Identity, req *SearchRequest, emit func(e *entry, sel selection) error) (*Page, error) {
+	switch {
+	case req.Sort != nil:
+		return d.sortedSearch(ctx, id, req, emit)
+	case req.Paging != nil:
+		return d.pagedSearch(ctx, id, req, emit)
+	}
 	_, err := d.runSearch(ctx, id, req, cursor{after: -1}, emit)
-	return err
+	return nil, err
 }
 
 // cursor resumes a search (paged results): it runs on tree (nil: the
@@ -84,13 +100,10 @@ func (d *Directory) Search(ctx context.Context, id Identity, req *SearchRequest,
 type cursor struct {
 	tree  *tree
 	after int32
-	// clientLimitOnly ignores Config.SizeLimit (paged searches apply it to
-	// the page size instead).
-	clientLimitOnly bool
-	// direct, when set, gets the matching entries instead of emit, with the
-	// selection to apply: the connection layer encodes them straight from
-	// the tree, without building a SearchEntry.
-	direct func(e *entry, sel selection, typesOnly bool) error
+	// pageSize, when positive, ends the search with errPageFull before
+	// the entry that would exceed it; the page size then replaces
+	// Config.SizeLimit, which caps it.
+	pageSize int
 }
 
 // searched is where a search ended: the tree it ran on (nil for the
@@ -104,17 +117,16 @@ type searched struct {
 
 // runSearch is Search from a cursor. It returns where the search ended.
 // Its state stays on the stack: a search costs no allocation of its own.
-func (d *Directory) runSearch(ctx context.Context, id Identity, req *SearchRequest, cur cursor, emit func(*SearchEntry) error) (searched, error) {
+func (d *Directory) runSearch(ctx context.Context, id Identity, req *SearchRequest, cur cursor, emit func(*entry, selection) error) (searched, error) {
 	s := search{
 		id:     id,
 		filter: req.Filter,
-		sel:    newSelection(req.Attributes),
-		types:  req.TypesOnly,
+		sel:    newSelection(req.Attributes, req.TypesOnly),
 		limit:  sizeLimit(req.SizeLimit, d.cfg.SizeLimit),
+		page:   cur.pageSize,
 		emit:   emit,
 		after:  cur.after,
 		last:   cur.after,
-		direct: cur.direct,
 	}
 	err := d.find(ctx, &s, req, cur)
 	return searched{tree: s.tree, last: s.last, entries: s.entries}, err
@@ -126,7 +138,7 @@ func (d *Directory) find(ctx context.Context, s *search, req *SearchRequest, cur
 	if d.searchHook != nil {
 		d.searchHook(*req)
 	}
-	if cur.clientLimitOnly {
+	if cur.pageSize > 0 {
 		s.limit = max(req.SizeLimit, 0)
 	}
 	if req.Scope < ScopeBase || req.Scope > ScopeSub {
@@ -281,15 +293,14 @@ type search struct {
 	id       Identity
 	filter   Filter
 	sel      selection
-	types    bool
 	limit    int
-	emit     func(*SearchEntry) error
+	page     int // the page size; 0: not paged
+	emit     func(*entry, selection) error
 	seen     int
 	entries  int
 	tree     *tree // nil for the RootDSE and cn=Subschema
 	after    int32 // entries at positions up to after are skipped
 	last     int32 // position of the last entry emitted
-	direct   func(e *entry, sel selection, typesOnly bool) error
 }
 
 // visit evaluates e and emits it if it matches and id may read it.
@@ -311,13 +322,10 @@ func (s *search) visit(ctx context.Context, e *entry) error {
 	if s.limit > 0 && s.entries >= s.limit {
 		return &Error{Code: ResultSizeLimitExceeded, Message: "size limit exceeded"}
 	}
-	var err error
-	if s.direct != nil {
-		err = s.direct(e, s.sel, s.types)
-	} else {
-		err = s.emit(s.sel.project(e, s.types))
+	if s.page > 0 && s.entries >= s.page {
+		return errPageFull
 	}
-	if err != nil {
+	if err := s.emit(e, s.sel); err != nil {
 		return err
 	}
 	s.entries++
@@ -412,11 +420,12 @@ func union(lists [][]int32) []int32 {
 // selection is the resolved attribute list of a search.
 type selection struct {
 	allUser, allOper bool
+	typesOnly        bool // names without values
 	named            []*attrDef
 }
 
-func newSelection(attrs []string) selection {
-	var s selection
+func newSelection(attrs []string, typesOnly bool) selection {
+	s := selection{typesOnly: typesOnly}
 	if len(attrs) == 0 {
 		s.allUser = true
 		return s
@@ -451,7 +460,7 @@ func (s *selection) wants(d *attrDef) bool {
 }
 
 // project returns the entry with the selected attributes.
-func (s *selection) project(e *entry, typesOnly bool) *SearchEntry {
+func (s *selection) project(e *entry) *SearchEntry {
 	out := &SearchEntry{DN: e.dn}
 	it := e.attrIter()
 	for a, ok := it.next(); ok; a, ok = it.next() {
@@ -459,7 +468,7 @@ func (s *selection) project(e *entry, typesOnly bool) *SearchEntry {
 			continue
 		}
 		var vals []string
-		if !typesOnly {
+		if !s.typesOnly {
 			vals = a.strings()
 		}
 		out.Attributes = append(out.Attributes, Attribute{Name: a.def.name, Values: vals})

@@ -471,7 +471,7 @@ func TestSearchStopsOnCancel(t *testing.T) {
 	d, _ := newTestDirectory(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub}, func(*SearchEntry) error {
+	_, err := d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub}, func(*entry, selection) error {
 		t.Error("entry emitted after cancel")
 		return nil
 	})
@@ -489,7 +489,7 @@ func TestSearchStopsOnCancel(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	n := 0
-	err = d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub}, func(*SearchEntry) error {
+	_, err = d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub}, func(*entry, selection) error {
 		if n++; n == 10 {
 			cancel()
 		}
@@ -501,22 +501,22 @@ func TestSearchStopsOnCancel(t *testing.T) {
 
 	// A time limit that does not pass: every entry comes back.
 	n = 0
-	err = d.Search(context.Background(), serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, TimeLimit: time.Hour},
-		func(*SearchEntry) error { n++; return nil })
+	_, err = d.Search(context.Background(), serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, TimeLimit: time.Hour},
+		func(*entry, selection) error { n++; return nil })
 	if err != nil || n < 5000 {
 		t.Errorf("time limit of an hour: %d entries, %v", n, err)
 	}
 
 	// A time limit that has passed.
-	err = d.Search(context.Background(), serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, TimeLimit: time.Nanosecond},
-		func(*SearchEntry) error { time.Sleep(time.Microsecond); return nil })
+	_, err = d.Search(context.Background(), serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, TimeLimit: time.Nanosecond},
+		func(*entry, selection) error { time.Sleep(time.Microsecond); return nil })
 	if resultCode(err) != ResultTimeLimitExceeded {
 		t.Errorf("time limit: %v, want timeLimitExceeded", err)
 	}
 
 	// An emit error ends the search and comes back.
 	boom := errors.New("boom")
-	err = d.Search(context.Background(), serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub}, func(*SearchEntry) error { return boom })
+	_, err = d.Search(context.Background(), serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub}, func(*entry, selection) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Errorf("emit error: %v", err)
 	}

@@ -1,0 +1,200 @@
+package ldapserver
+
+import (
+	"crypto/rand"
+	"math"
+)
+
+// The search controls: paged results (RFC 2696) and server-side sorting
+// (RFC 2891). Their values are decoded and encoded here; the result sets
+// they ask for are the directory's (Directory.Search, paging.go, sort.go).
+// A paged search's cookie names a Page kept on the connection that got it.
+
+const (
+	oidSortRequest  = "1.2.840.113556.1.4.473"
+	oidSortResponse = "1.2.840.113556.1.4.474"
+	// maxSortKeys bounds the keys of one sort control.
+	maxSortKeys = 8
+	// maxPagedSearches bounds the paged searches one connection keeps
+	// open; the oldest is forgotten beyond it.
+	maxPagedSearches = 8
+)
+
+// pages are a connection's open paged searches, by cookie, oldest first.
+type pages struct {
+	order []string
+	state map[string]*Page
+}
+
+func (p *pages) take(cookie string) *Page {
+	st := p.state[cookie]
+	if st != nil {
+		delete(p.state, cookie)
+		for i, c := range p.order {
+			if c == cookie {
+				p.order = append(p.order[:i], p.order[i+1:]...)
+				break
+			}
+		}
+	}
+	return st
+}
+
+func (p *pages) put(cookie string, st *Page) {
+	if p.state == nil {
+		p.state = make(map[string]*Page)
+	}
+	if len(p.order) >= maxPagedSearches {
+		delete(p.state, p.order[0])
+		p.order = p.order[1:]
+	}
+	p.state[cookie] = st
+	p.order = append(p.order, cookie)
+}
+
+// paging decodes the paged results control pc into a Paging, with the
+// Page its cookie names on the connection taken out of the connection's
+// pages.
+func (c *conn) paging(pc control) (*Paging, error) {
+	size, cookie, err := parsePagingControl(pc)
+	if err != nil {
+		return nil, err
+	}
+	p := &Paging{Size: int(min(size, math.MaxInt32))}
+	if cookie != "" {
+		c.mu.Lock()
+		p.Resume = c.pages.take(cookie)
+		c.mu.Unlock()
+		if p.Resume == nil {
+			return nil, ErrBadCookie
+		}
+	}
+	return p, nil
+}
+
+// keepPage keeps next, if any, on the connection and returns its cookie
+// ("" for none).
+func (c *conn) keepPage(next *Page) string {
+	if next == nil {
+		return ""
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	cookie := string(b[:])
+	c.mu.Lock()
+	c.pages.put(cookie, next)
+	c.mu.Unlock()
+	return cookie
+}
+
+func parsePagingControl(c control) (int64, string, error) {
+	bad := &Error{Code: ResultProtocolError, Message: "malformed paged results control"}
+	if !c.hasValue {
+		return 0, "", bad
+	}
+	seq, rest, err := next(c.value)
+	if err != nil || len(rest) != 0 || seq.id != tagSequence {
+		return 0, "", bad
+	}
+	it := seq.children()
+	sizeT := it.expect(tagInteger, "size")
+	cookie := it.expect(tagOctetString, "cookie")
+	if it.err != nil || it.more() {
+		return 0, "", bad
+	}
+	size, err := parseInt(sizeT.content)
+	if err != nil || size < 0 {
+		return 0, "", bad
+	}
+	return size, cookie.str(), nil
+}
+
+// pagedResponse encodes the paged results response control.
+func pagedResponse(cookie string) func(*encoder) {
+	return func(e *encoder) {
+		ctl := e.open(tagSequence)
+		e.str(tagOctetString, oidPagedResults)
+		var v encoder
+		seq := v.open(tagSequence)
+		v.int(tagInteger, 0) // size estimate: unknown
+		v.str(tagOctetString, cookie)
+		v.close(seq)
+		e.bytes(tagOctetString, v.b)
+		e.close(ctl)
+	}
+}
+
+// parseSortControl decodes a SortKeyList and resolves its keys (see
+// ResolveSort). It returns the keys, or the sortResult code that refuses
+// them (protocolError for a malformed value, or ResolveSort's) and the
+// offending type.
+func parseSortControl(c control) ([]SortKey, ResultCode, string) {
+	if !c.hasValue {
+		return nil, ResultProtocolError, ""
+	}
+	seq, rest, err := next(c.value)
+	if err != nil || len(rest) != 0 || seq.id != tagSequence {
+		return nil, ResultProtocolError, ""
+	}
+	var keys []SortKey
+	it := seq.children()
+	for it.more() {
+		kt := it.expect(tagSequence, "sortKey")
+		if it.err != nil || len(keys) == maxSortKeys {
+			return nil, ResultProtocolError, ""
+		}
+		ki := kt.children()
+		k := SortKey{Attr: ki.expect(tagOctetString, "attributeType").str()}
+		for ki.more() {
+			e := ki.next()
+			switch e.id {
+			case classContext | 0: // orderingRule: the type's own is used
+			case classContext | 1:
+				if len(e.content) != 1 {
+					return nil, ResultProtocolError, ""
+				}
+				k.Reverse = e.content[0] != 0
+			default:
+				return nil, ResultProtocolError, ""
+			}
+		}
+		if ki.err != nil {
+			return nil, ResultProtocolError, ""
+		}
+		keys = append(keys, k)
+	}
+	if it.err != nil || len(keys) == 0 {
+		return nil, ResultProtocolError, ""
+	}
+	if code, attr := ResolveSort(keys); code != ResultSuccess {
+		return nil, code, attr
+	}
+	return keys, ResultSuccess, ""
+}
+
+// sortResponse encodes the sort response control.
+func sortResponse(code ResultCode, attr string) func(*encoder) {
+	return func(e *encoder) {
+		ctl := e.open(tagSequence)
+		e.str(tagOctetString, oidSortResponse)
+		var v encoder
+		seq := v.open(tagSequence)
+		v.int(tagEnumerated, int64(code))
+		if attr != "" {
+			v.str(classContext|0, attr)
+		}
+		v.close(seq)
+		e.bytes(tagOctetString, v.b)
+		e.close(ctl)
+	}
+}
+
+func joinControls(fs ...func(*encoder)) func(*encoder) {
+	return func(e *encoder) {
+		for _, f := range fs {
+			if f != nil {
+				f(e)
+			}
+		}
+	}
+}
