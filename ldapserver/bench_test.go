@@ -11,9 +11,10 @@ import (
 	"sync"
 	"testing"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
+	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/ldapgate/ldapgate/internal/ber"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -190,23 +191,23 @@ func (rc *rawClient) search(b *testing.B, req []byte) (int, *message) {
 	}
 }
 
-func eqFilter(attr, value string) *ber.Packet {
-	p := ber.Encode(ber.ClassContext, ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
-	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, attr, "attr"))
-	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, value, "value"))
+func eqFilter(attr, value string) *asn1ber.Packet {
+	p := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
+	p.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, attr, "attr"))
+	p.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, value, "value"))
 	return p
 }
 
-func rawSearchAll(id int64, base string, filter *ber.Packet, controls ...*ber.Packet) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opSearchRequest, nil, "search")
-	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, base, "base"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 2, "scope"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 0, "deref"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, "size"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, "time"))
-	op.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, false, "types"))
+func rawSearchAll(id int64, base string, filter *asn1ber.Packet, controls ...*asn1ber.Packet) []byte {
+	op := asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opSearchRequest, nil, "search")
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, base, "base"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagEnumerated, 2, "scope"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagEnumerated, 0, "deref"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, 0, "size"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, 0, "time"))
+	op.AppendChild(asn1ber.NewBoolean(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagBoolean, false, "types"))
 	op.AppendChild(filter)
-	op.AppendChild(ber.NewSequence("attrs")) // all user attributes
+	op.AppendChild(asn1ber.NewSequence("attrs")) // all user attributes
 	return envelope(id, op, controls...)
 }
 
@@ -229,8 +230,8 @@ func BenchmarkRawSearchByUID(b *testing.B) {
 }
 
 func resultOfDone(m *message) ResultCode {
-	it := m.body.children()
-	v, err := parseInt(it.next().content)
+	it := m.body.Children()
+	v, err := ber.ParseInt(it.Next().Content)
 	if err != nil {
 		return 9999
 	}
@@ -243,9 +244,9 @@ func BenchmarkRawPagedRead(b *testing.B) {
 	s := newBenchServer(b)
 	s.dir.Warm()
 	rc := newRawClient(b, serve(b, s))
-	filter := ber.Encode(ber.ClassContext, ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
-	filter.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "objectClass", "attr"))
-	filter.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "inetOrgPerson", "value"))
+	filter := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
+	filter.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "objectClass", "attr"))
+	filter.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "inetOrgPerson", "value"))
 	b.ReportAllocs()
 	b.ResetTimer()
 	id := int64(1)

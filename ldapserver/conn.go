@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ldapgate/ldapgate/internal/ber"
 )
 
 var errTooManyFiles = syscall.EMFILE
@@ -587,10 +589,10 @@ func (c *conn) inlineRequest(m *message) *request {
 // abandon cancels the request the Abandon names; it gets no response
 // (RFC 4511 §4.11).
 func (c *conn) abandon(m *message) {
-	if m.body.constructed() {
+	if m.body.Constructed() {
 		return
 	}
-	id, err := parseInt(m.body.content)
+	id, err := ber.ParseInt(m.body.Content)
 	if err != nil {
 		return
 	}
@@ -651,21 +653,21 @@ func (c *conn) notice(code ResultCode, msg string) {
 	if c.srv.cfg.LDAPS && !c.isTLS() {
 		return // no TLS session to speak in
 	}
-	var e encoder
+	var e ber.Encoder
 	encodeNotice(&e, code, msg)
-	_ = c.write(e.b, true)
+	_ = c.write(e.B, true)
 }
 
-func encodeNotice(e *encoder, code ResultCode, msg string) {
-	m := e.open(tagSequence)
-	e.int(tagInteger, 0)
-	op := e.open(classApplication | constructedBit | opExtendedResponse)
-	e.int(tagEnumerated, int64(code))
-	e.str(tagOctetString, "")
-	e.str(tagOctetString, msg)
-	e.str(classContext|10, oidNoticeOfDisconnection)
-	e.close(op)
-	e.close(m)
+func encodeNotice(e *ber.Encoder, code ResultCode, msg string) {
+	m := e.Open(ber.TagSequence)
+	e.Int(ber.TagInteger, 0)
+	op := e.Open(ber.ClassApplication | ber.Constructed | opExtendedResponse)
+	e.Int(ber.TagEnumerated, int64(code))
+	e.Str(ber.TagOctetString, "")
+	e.Str(ber.TagOctetString, msg)
+	e.Str(ber.ClassContext|10, oidNoticeOfDisconnection)
+	e.Close(op)
+	e.Close(m)
 }
 
 // evict closes a connection that has not bound, to make room for a new

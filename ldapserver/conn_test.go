@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
+	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ldapgate/ldapgate/internal/ber"
 )
 
 // Raw-BER helpers: tests that need exact control over the bytes on the wire
@@ -35,12 +37,12 @@ func rawConn(tb testing.TB, addr string) net.Conn {
 }
 
 // readPacket reads one BER packet, failing the test after 10s.
-func readPacket(tb testing.TB, c net.Conn) *ber.Packet {
+func readPacket(tb testing.TB, c net.Conn) *asn1ber.Packet {
 	tb.Helper()
 	if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		tb.Fatal(err)
 	}
-	p, err := ber.ReadPacket(c)
+	p, err := asn1ber.ReadPacket(c)
 	if err != nil {
 		tb.Fatalf("read: %v", err)
 	}
@@ -49,14 +51,14 @@ func readPacket(tb testing.TB, c net.Conn) *ber.Packet {
 
 // expectClosed checks that the server closes c (after any packets, which
 // are returned).
-func expectClosed(tb testing.TB, c net.Conn) []*ber.Packet {
+func expectClosed(tb testing.TB, c net.Conn) []*asn1ber.Packet {
 	tb.Helper()
 	if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		tb.Fatal(err)
 	}
-	var out []*ber.Packet
+	var out []*asn1ber.Packet
 	for {
-		p, err := ber.ReadPacket(c)
+		p, err := asn1ber.ReadPacket(c)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !isConnReset(err) {
 				tb.Fatalf("want the connection closed, got %v", err)
@@ -68,7 +70,7 @@ func expectClosed(tb testing.TB, c net.Conn) []*ber.Packet {
 }
 
 // packetOp returns the message ID and the protocolOp tag of an LDAPMessage.
-func packetOp(p *ber.Packet) (int64, byte) {
+func packetOp(p *asn1ber.Packet) (int64, byte) {
 	if len(p.Children) < 2 {
 		return -1, 0xff
 	}
@@ -76,23 +78,23 @@ func packetOp(p *ber.Packet) (int64, byte) {
 	return id, byte(p.Children[1].Tag)
 }
 
-func resultOfPacket(p *ber.Packet) ResultCode {
+func resultOfPacket(p *asn1ber.Packet) ResultCode {
 	if len(p.Children) < 2 || len(p.Children[1].Children) < 1 {
 		return 9999
 	}
-	v, err := ber.ParseInt64(p.Children[1].Children[0].Data.Bytes())
+	v, err := asn1ber.ParseInt64(p.Children[1].Children[0].Data.Bytes())
 	if err != nil {
 		return 9999
 	}
 	return ResultCode(v)
 }
 
-func envelope(id int64, op *ber.Packet, controls ...*ber.Packet) []byte {
-	m := ber.NewSequence("LDAPMessage")
-	m.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, "id"))
+func envelope(id int64, op *asn1ber.Packet, controls ...*asn1ber.Packet) []byte {
+	m := asn1ber.NewSequence("LDAPMessage")
+	m.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, id, "id"))
 	m.AppendChild(op)
 	if len(controls) > 0 {
-		cs := ber.Encode(ber.ClassContext, ber.TypeConstructed, 0, nil, "controls")
+		cs := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, 0, nil, "controls")
 		for _, c := range controls {
 			cs.AppendChild(c)
 		}
@@ -102,40 +104,40 @@ func envelope(id int64, op *ber.Packet, controls ...*ber.Packet) []byte {
 }
 
 func rawBind(id int64, dn, pw string) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opBindRequest, nil, "bind")
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 3, "version"))
-	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, dn, "dn"))
-	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, pw, "pw"))
+	op := asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opBindRequest, nil, "bind")
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, 3, "version"))
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, dn, "dn"))
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassContext, asn1ber.TypePrimitive, 0, pw, "pw"))
 	return envelope(id, op)
 }
 
 // rawSearch encodes a search with filter given as BER.
-func rawSearch(id int64, base string, filter *ber.Packet, controls ...*ber.Packet) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opSearchRequest, nil, "search")
-	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, base, "base"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 2, "scope"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 0, "deref"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, "size"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, "time"))
-	op.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, false, "types"))
+func rawSearch(id int64, base string, filter *asn1ber.Packet, controls ...*asn1ber.Packet) []byte {
+	op := asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opSearchRequest, nil, "search")
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, base, "base"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagEnumerated, 2, "scope"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagEnumerated, 0, "deref"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, 0, "size"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, 0, "time"))
+	op.AppendChild(asn1ber.NewBoolean(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagBoolean, false, "types"))
 	op.AppendChild(filter)
-	attrs := ber.NewSequence("attrs")
-	attrs.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "1.1", "attr"))
+	attrs := asn1ber.NewSequence("attrs")
+	attrs.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "1.1", "attr"))
 	op.AppendChild(attrs)
 	return envelope(id, op, controls...)
 }
 
-func rawPresent(attr string) *ber.Packet {
-	return ber.NewString(ber.ClassContext, ber.TypePrimitive, ldap.FilterPresent, attr, "present")
+func rawPresent(attr string) *asn1ber.Packet {
+	return asn1ber.NewString(asn1ber.ClassContext, asn1ber.TypePrimitive, ldap.FilterPresent, attr, "present")
 }
 
 func rawAbandon(id, target int64) []byte {
-	return envelope(id, ber.NewInteger(ber.ClassApplication, ber.TypePrimitive, opAbandonRequest, target, "abandon"))
+	return envelope(id, asn1ber.NewInteger(asn1ber.ClassApplication, asn1ber.TypePrimitive, opAbandonRequest, target, "abandon"))
 }
 
 func rawExtended(id int64, oid string) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opExtendedRequest, nil, "extended")
-	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, oid, "name"))
+	op := asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opExtendedRequest, nil, "extended")
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassContext, asn1ber.TypePrimitive, 0, oid, "name"))
 	return envelope(id, op)
 }
 
@@ -152,11 +154,11 @@ func mustWrite(tb testing.TB, c net.Conn, bs ...[]byte) {
 func nested(n int) []byte {
 	inner := []byte{0x02, 0x01, 0x00}
 	for range n {
-		var e encoder
-		m := e.open(tagSequence)
-		e.b = append(e.b, inner...)
-		e.close(m)
-		inner = e.b
+		var e ber.Encoder
+		m := e.Open(ber.TagSequence)
+		e.B = append(e.B, inner...)
+		e.Close(m)
+		inner = e.B
 	}
 	return inner
 }
@@ -166,9 +168,9 @@ func TestConnMalformedInput(t *testing.T) {
 	other := dialBound(t, addr)
 
 	// asn1-ber encodes a child when it is appended: build from the inside.
-	deepFilter := ber.Encode(ber.ClassContext, ber.TypeConstructed, ldap.FilterAnd, nil, "and")
+	deepFilter := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, ldap.FilterAnd, nil, "and")
 	for range 5000 {
-		outer := ber.Encode(ber.ClassContext, ber.TypeConstructed, ldap.FilterAnd, nil, "and")
+		outer := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, ldap.FilterAnd, nil, "and")
 		outer.AppendChild(deepFilter)
 		deepFilter = outer
 	}
@@ -193,11 +195,11 @@ func TestConnMalformedInput(t *testing.T) {
 		{name: "response as request", in: []byte{0x30, 0x05, 0x02, 0x01, 0x01, 0x61, 0x00}, code: ResultProtocolError},
 		{name: "high tag number", in: []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x7f, 0x81, 0x00}, code: ResultProtocolError},
 		{name: "deeply nested envelope", in: append([]byte{0x30, 0x83, 0, 0, 0}, nested(20000)...), code: ResultProtocolError},
-		{name: "bad controls", in: envelope(1, ber.Encode(ber.ClassApplication, ber.TypePrimitive, opDelRequest, "x", "del"), ber.DecodePacket(nested(50))), code: ResultProtocolError},
-		{name: "bind without fields", in: envelope(1, ber.Encode(ber.ClassApplication, ber.TypeConstructed, opBindRequest, nil, "bind")), code: ResultProtocolError, keep: true},
-		{name: "search without fields", in: envelope(1, ber.Encode(ber.ClassApplication, ber.TypeConstructed, opSearchRequest, nil, "search")), code: ResultProtocolError, keep: true},
+		{name: "bad controls", in: envelope(1, asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypePrimitive, opDelRequest, "x", "del"), asn1ber.DecodePacket(nested(50))), code: ResultProtocolError},
+		{name: "bind without fields", in: envelope(1, asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opBindRequest, nil, "bind")), code: ResultProtocolError, keep: true},
+		{name: "search without fields", in: envelope(1, asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opSearchRequest, nil, "search")), code: ResultProtocolError, keep: true},
 		{name: "deeply nested filter", in: rawSearch(1, "", deepFilter), code: ResultAdminLimitExceeded, keep: true},
-		{name: "bad filter choice", in: rawSearch(1, "", ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "x", "f")), code: ResultProtocolError, keep: true},
+		{name: "bad filter choice", in: rawSearch(1, "", asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "x", "f")), code: ResultProtocolError, keep: true},
 		{name: "unknown extended", in: rawExtended(1, "1.2.3.4.5"), code: ResultProtocolError, keep: true},
 	}
 	for _, tt := range tests {
@@ -260,7 +262,7 @@ func blockingServer(t *testing.T, cfg Config) (s *Server, addr string, started <
 	cs := make(chan error, 16)
 	rel := make(chan struct{})
 	s.requestHook = func(ctx context.Context, op byte, m *message) {
-		if op != opSearchRequest || !bytes.Contains(m.body.content, []byte("cn=slow")) {
+		if op != opSearchRequest || !bytes.Contains(m.body.Content, []byte("cn=slow")) {
 			return
 		}
 		st <- struct{}{}
@@ -763,11 +765,11 @@ func FuzzDecodeMessage(f *testing.F) {
 			_, _, _ = parsePagingControl(c)
 		}
 		_, _ = extendedName(m)
-		if m.op == opSearchRequest && m.body.constructed() {
-			it := m.body.children()
-			for it.more() {
-				el := it.next()
-				if el.class() == classContext {
+		if m.op == opSearchRequest && m.body.Constructed() {
+			it := m.body.Children()
+			for it.More() {
+				el := it.Next()
+				if el.Class() == ber.ClassContext {
 					_, _ = parseFilterBER(el)
 				}
 			}
@@ -775,7 +777,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	})
 }
 
-func mustFilterPacket(tb testing.TB, s string) *ber.Packet {
+func mustFilterPacket(tb testing.TB, s string) *asn1ber.Packet {
 	tb.Helper()
 	p, err := ldap.CompileFilter(s)
 	if err != nil {

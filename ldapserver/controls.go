@@ -3,6 +3,8 @@ package ldapserver
 import (
 	"crypto/rand"
 	"math"
+
+	"github.com/ldapgate/ldapgate/internal/ber"
 )
 
 // The search controls: paged results (RFC 2696) and server-side sorting
@@ -92,35 +94,35 @@ func parsePagingControl(c control) (int64, string, error) {
 	if !c.hasValue {
 		return 0, "", bad
 	}
-	seq, rest, err := next(c.value)
-	if err != nil || len(rest) != 0 || seq.id != tagSequence {
+	seq, rest, err := ber.Next(c.value)
+	if err != nil || len(rest) != 0 || seq.ID != ber.TagSequence {
 		return 0, "", bad
 	}
-	it := seq.children()
-	sizeT := it.expect(tagInteger, "size")
-	cookie := it.expect(tagOctetString, "cookie")
-	if it.err != nil || it.more() {
+	it := seq.Children()
+	sizeT := it.Expect(ber.TagInteger, "size")
+	cookie := it.Expect(ber.TagOctetString, "cookie")
+	if it.Err != nil || it.More() {
 		return 0, "", bad
 	}
-	size, err := parseInt(sizeT.content)
+	size, err := ber.ParseInt(sizeT.Content)
 	if err != nil || size < 0 {
 		return 0, "", bad
 	}
-	return size, cookie.str(), nil
+	return size, cookie.Str(), nil
 }
 
 // pagedResponse encodes the paged results response control.
-func pagedResponse(cookie string) func(*encoder) {
-	return func(e *encoder) {
-		ctl := e.open(tagSequence)
-		e.str(tagOctetString, oidPagedResults)
-		var v encoder
-		seq := v.open(tagSequence)
-		v.int(tagInteger, 0) // size estimate: unknown
-		v.str(tagOctetString, cookie)
-		v.close(seq)
-		e.bytes(tagOctetString, v.b)
-		e.close(ctl)
+func pagedResponse(cookie string) func(*ber.Encoder) {
+	return func(e *ber.Encoder) {
+		ctl := e.Open(ber.TagSequence)
+		e.Str(ber.TagOctetString, oidPagedResults)
+		var v ber.Encoder
+		seq := v.Open(ber.TagSequence)
+		v.Int(ber.TagInteger, 0) // size estimate: unknown
+		v.Str(ber.TagOctetString, cookie)
+		v.Close(seq)
+		e.Bytes(ber.TagOctetString, v.B)
+		e.Close(ctl)
 	}
 }
 
@@ -132,38 +134,38 @@ func parseSortControl(c control) ([]SortKey, ResultCode, string) {
 	if !c.hasValue {
 		return nil, ResultProtocolError, ""
 	}
-	seq, rest, err := next(c.value)
-	if err != nil || len(rest) != 0 || seq.id != tagSequence {
+	seq, rest, err := ber.Next(c.value)
+	if err != nil || len(rest) != 0 || seq.ID != ber.TagSequence {
 		return nil, ResultProtocolError, ""
 	}
 	var keys []SortKey
-	it := seq.children()
-	for it.more() {
-		kt := it.expect(tagSequence, "sortKey")
-		if it.err != nil || len(keys) == maxSortKeys {
+	it := seq.Children()
+	for it.More() {
+		kt := it.Expect(ber.TagSequence, "sortKey")
+		if it.Err != nil || len(keys) == maxSortKeys {
 			return nil, ResultProtocolError, ""
 		}
-		ki := kt.children()
-		k := SortKey{Attr: ki.expect(tagOctetString, "attributeType").str()}
-		for ki.more() {
-			e := ki.next()
-			switch e.id {
-			case classContext | 0: // orderingRule: the type's own is used
-			case classContext | 1:
-				if len(e.content) != 1 {
+		ki := kt.Children()
+		k := SortKey{Attr: ki.Expect(ber.TagOctetString, "attributeType").Str()}
+		for ki.More() {
+			e := ki.Next()
+			switch e.ID {
+			case ber.ClassContext | 0: // orderingRule: the type's own is used
+			case ber.ClassContext | 1:
+				if len(e.Content) != 1 {
 					return nil, ResultProtocolError, ""
 				}
-				k.Reverse = e.content[0] != 0
+				k.Reverse = e.Content[0] != 0
 			default:
 				return nil, ResultProtocolError, ""
 			}
 		}
-		if ki.err != nil {
+		if ki.Err != nil {
 			return nil, ResultProtocolError, ""
 		}
 		keys = append(keys, k)
 	}
-	if it.err != nil || len(keys) == 0 {
+	if it.Err != nil || len(keys) == 0 {
 		return nil, ResultProtocolError, ""
 	}
 	if code, attr := ResolveSort(keys); code != ResultSuccess {
@@ -173,24 +175,24 @@ func parseSortControl(c control) ([]SortKey, ResultCode, string) {
 }
 
 // sortResponse encodes the sort response control.
-func sortResponse(code ResultCode, attr string) func(*encoder) {
-	return func(e *encoder) {
-		ctl := e.open(tagSequence)
-		e.str(tagOctetString, oidSortResponse)
-		var v encoder
-		seq := v.open(tagSequence)
-		v.int(tagEnumerated, int64(code))
+func sortResponse(code ResultCode, attr string) func(*ber.Encoder) {
+	return func(e *ber.Encoder) {
+		ctl := e.Open(ber.TagSequence)
+		e.Str(ber.TagOctetString, oidSortResponse)
+		var v ber.Encoder
+		seq := v.Open(ber.TagSequence)
+		v.Int(ber.TagEnumerated, int64(code))
 		if attr != "" {
-			v.str(classContext|0, attr)
+			v.Str(ber.ClassContext|0, attr)
 		}
-		v.close(seq)
-		e.bytes(tagOctetString, v.b)
-		e.close(ctl)
+		v.Close(seq)
+		e.Bytes(ber.TagOctetString, v.B)
+		e.Close(ctl)
 	}
 }
 
-func joinControls(fs ...func(*encoder)) func(*encoder) {
-	return func(e *encoder) {
+func joinControls(fs ...func(*ber.Encoder)) func(*ber.Encoder) {
+	return func(e *ber.Encoder) {
 		for _, f := range fs {
 			if f != nil {
 				f(e)

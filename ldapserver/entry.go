@@ -5,6 +5,8 @@ import (
 	"hash/maphash"
 	"slices"
 	"unsafe"
+
+	"github.com/ldapgate/ldapgate/internal/ber"
 )
 
 // Entries keep their attributes packed in one byte slice each, so that
@@ -99,23 +101,23 @@ func (a attrRef) strings() []string {
 
 // encode appends the attribute as a PartialAttribute; without values for
 // a types-only search.
-func (a attrRef) encode(e *encoder, typesOnly bool) {
-	pa := e.open(tagSequence)
-	e.str(tagOctetString, a.def.name)
+func (a attrRef) encode(e *ber.Encoder, typesOnly bool) {
+	pa := e.Open(ber.TagSequence)
+	e.Str(ber.TagOctetString, a.def.name)
 	switch {
 	case typesOnly:
-		e.b = append(e.b, tagSet, 0)
+		e.B = append(e.B, ber.TagSet, 0)
 	case a.refs != nil:
-		set := e.open(tagSet)
+		set := e.Open(ber.TagSet)
 		it := a.vals()
 		for v, ok := it.next(); ok; v, ok = it.next() {
-			e.str(tagOctetString, v)
+			e.Str(ber.TagOctetString, v)
 		}
-		e.close(set)
+		e.Close(set)
 	default:
-		e.b = append(e.b, a.set...)
+		e.B = append(e.B, a.set...)
 	}
-	e.close(pa)
+	e.Close(pa)
 }
 
 // values walks an attribute's values:
@@ -134,7 +136,7 @@ type values struct {
 }
 
 func valuesOf(set []byte) values {
-	h, _ := tlvSpan(set)
+	h, _ := ber.Span(set)
 	return values{rest: set[h:]}
 }
 
@@ -154,7 +156,7 @@ func (it *values) next() (string, bool) {
 	if len(c) == 0 {
 		return "", false
 	}
-	vh, vn := tlvSpan(c)
+	vh, vn := ber.Span(c)
 	it.rest = c[vn:]
 	v := ""
 	if vn > vh {
@@ -170,21 +172,6 @@ func (it *values) next() (string, bool) {
 	return v, true
 }
 
-// tlvSpan returns the header length and the whole length of the BER
-// element at the start of b (encoded here, so well formed).
-func tlvSpan(b []byte) (hdr, total int) {
-	l := int(b[1])
-	if l < 0x80 {
-		return 2, 2 + l
-	}
-	k := l & 0x7f
-	n := 0
-	for _, c := range b[2 : 2+k] {
-		n = n<<8 | int(c)
-	}
-	return 2 + k, 2 + k + n
-}
-
 func nextRecord(b []byte, defs *defTable) (attrRef, []byte) {
 	id := uint16(b[0])<<8 | uint16(b[1])
 	b = b[2:]
@@ -195,11 +182,11 @@ func nextRecord(b []byte, defs *defTable) (attrRef, []byte) {
 		a.refs, a.entries = b[k:end:end], defs.entries
 		return a, b[end:]
 	}
-	_, n := tlvSpan(b)
+	_, n := ber.Span(b)
 	a.set = b[:n:n]
 	b = b[n:]
 	if id&normFlag != 0 {
-		_, m := tlvSpan(b)
+		_, m := ber.Span(b)
 		a.norm = b[:m:m]
 		b = b[m:]
 	}
@@ -249,7 +236,7 @@ func (it *attrIter) next() (attrRef, bool) {
 // the allocator a small object per entry.
 type packer struct {
 	defs  *defTable
-	enc   encoder
+	enc   ber.Encoder
 	norms []string
 	chunk []byte
 	// scratch for refsOf and entryBuilder.addDNs
@@ -298,10 +285,10 @@ func (p *packer) addRefs(d *attrDef, positions []int32) {
 	}
 	id := p.defs.id(d) | refFlag
 	e := &p.enc
-	e.b = append(e.b, byte(id>>8), byte(id))
-	e.b = binary.AppendUvarint(e.b, uint64(len(positions)))
+	e.B = append(e.B, byte(id>>8), byte(id))
+	e.B = binary.AppendUvarint(e.B, uint64(len(positions)))
 	for _, pos := range positions {
-		e.b = binary.LittleEndian.AppendUint32(e.b, uint32(pos))
+		e.B = binary.LittleEndian.AppendUint32(e.B, uint32(pos))
 	}
 }
 
@@ -309,50 +296,50 @@ func (p *packer) addRefs(d *attrDef, positions []int32) {
 // values.
 func (p *packer) record(d *attrDef, vals, norms []string) {
 	e := &p.enc
-	idAt := len(e.b)
+	idAt := len(e.B)
 	id := p.defs.id(d)
-	e.b = append(e.b, 0, 0)
-	set := e.open(tagSet)
+	e.B = append(e.B, 0, 0)
+	set := e.Open(ber.TagSet)
 	differ := false
 	i := 0
 	for _, v := range vals {
 		if v == "" {
 			continue
 		}
-		e.str(tagOctetString, v)
+		e.Str(ber.TagOctetString, v)
 		differ = differ || norms[i] != v && d.syntax != syntaxTime
 		i++
 	}
-	e.close(set)
+	e.Close(set)
 	if differ {
 		id |= normFlag
-		ns := e.open(tagSet)
+		ns := e.Open(ber.TagSet)
 		for _, n := range norms {
-			e.str(tagOctetString, n)
+			e.Str(ber.TagOctetString, n)
 		}
-		e.close(ns)
+		e.Close(ns)
 	}
-	e.b[idAt], e.b[idAt+1] = byte(id>>8), byte(id)
+	e.B[idAt], e.B[idAt+1] = byte(id>>8), byte(id)
 }
 
 // take returns the records added since the last take, in memory of their
 // own, and starts anew.
 func (p *packer) take() []byte {
-	n := len(p.enc.b)
+	n := len(p.enc.B)
 	if n == 0 {
 		return nil
 	}
 	if n > packChunk/8 {
-		b := slices.Clone(p.enc.b)
-		p.enc.reset()
+		b := slices.Clone(p.enc.B)
+		p.enc.Reset()
 		return b
 	}
 	if cap(p.chunk)-len(p.chunk) < n {
 		p.chunk = make([]byte, 0, packChunk)
 	}
 	start := len(p.chunk)
-	p.chunk = append(p.chunk, p.enc.b...)
-	p.enc.reset()
+	p.chunk = append(p.chunk, p.enc.B...)
+	p.enc.Reset()
 	return p.chunk[start : start+n : start+n]
 }
 

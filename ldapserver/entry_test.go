@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
+	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ldapgate/ldapgate/internal/ber"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -67,9 +68,9 @@ func TestPackedRecords(t *testing.T) {
 		if diff := cmp.Diff(c.norms, norms); diff != "" {
 			t.Errorf("%s normal forms (-want +got):\n%s", c.def.name, diff)
 		}
-		var enc encoder
+		var enc ber.Encoder
 		a.encode(&enc, false)
-		pkt, err := ber.DecodePacketErr(enc.b)
+		pkt, err := asn1ber.DecodePacketErr(enc.B)
 		if err != nil {
 			t.Fatalf("%s: BER: %v", c.def.name, err)
 		}
@@ -81,9 +82,9 @@ func TestPackedRecords(t *testing.T) {
 				t.Errorf("%s value %d decoded as %.20q", c.def.name, j, v.Data.String())
 			}
 		}
-		enc.reset()
+		enc.Reset()
 		a.encode(&enc, true)
-		if pkt, err := ber.DecodePacketErr(enc.b); err != nil || pkt.Children[0].Value != c.def.name || len(pkt.Children[1].Children) != 0 {
+		if pkt, err := asn1ber.DecodePacketErr(enc.B); err != nil || pkt.Children[0].Value != c.def.name || len(pkt.Children[1].Children) != 0 {
 			t.Errorf("%s types only: %v %v", c.def.name, pkt, err)
 		}
 		i++

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
+	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/ldapgate/ldapgate/internal/testtool"
@@ -109,13 +109,13 @@ func TestExternalBind(t *testing.T) {
 // rawSASLBind encodes a SASL bind with mechanism mech and, unless
 // omitted, credentials creds.
 func rawSASLBind(id int64, mech, creds string, omitCreds bool) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opBindRequest, nil, "bind")
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 3, "version"))
-	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", "dn"))
-	sasl := ber.Encode(ber.ClassContext, ber.TypeConstructed, 3, nil, "sasl")
-	sasl.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, mech, "mechanism"))
+	op := asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opBindRequest, nil, "bind")
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, 3, "version"))
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "", "dn"))
+	sasl := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, 3, nil, "sasl")
+	sasl.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, mech, "mechanism"))
 	if !omitCreds {
-		sasl.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, creds, "credentials"))
+		sasl.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, creds, "credentials"))
 	}
 	op.AppendChild(sasl)
 	return envelope(id, op)

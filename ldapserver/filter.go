@@ -5,8 +5,10 @@ import (
 	"strconv"
 	"strings"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
+	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/ldapgate/ldapgate/internal/ber"
 )
 
 // Filter is a parsed search filter (RFC 4511 §4.5.1.7) with its attribute
@@ -78,11 +80,11 @@ func ParseFilter(s string) (Filter, error) {
 
 // FilterFromPacket converts the BER encoding of a Filter (RFC 4511 §4.5.1)
 // as go-asn1-ber decodes it from a SearchRequest. Errors as ParseFilter.
-func FilterFromPacket(p *ber.Packet) (Filter, error) {
+func FilterFromPacket(p *asn1ber.Packet) (Filter, error) {
 	if p == nil {
 		return nil, badFilter("missing filter")
 	}
-	t, rest, err := next(p.Bytes())
+	t, rest, err := ber.Next(p.Bytes())
 	if err != nil || len(rest) != 0 {
 		return nil, badFilter("%v", err)
 	}
@@ -91,7 +93,7 @@ func FilterFromPacket(p *ber.Packet) (Filter, error) {
 
 // parseFilterBER converts a Filter straight from the request's BER, as the
 // connection layer decodes it.
-func parseFilterBER(t tlv) (Filter, error) {
+func parseFilterBER(t ber.TLV) (Filter, error) {
 	var fp filterParser
 	return fp.parse(t, 1)
 }
@@ -115,26 +117,26 @@ func (fp *filterParser) count() error {
 	return nil
 }
 
-func (fp *filterParser) parse(t tlv, depth int) (Filter, error) {
+func (fp *filterParser) parse(t ber.TLV, depth int) (Filter, error) {
 	if depth > maxFilterDepth {
 		return nil, tooComplex("nested deeper than %d", maxFilterDepth)
 	}
 	if err := fp.count(); err != nil {
 		return nil, err
 	}
-	if t.class() != classContext {
-		return nil, badFilter("not a filter choice (class %d)", t.class()>>6)
+	if t.Class() != ber.ClassContext {
+		return nil, badFilter("not a filter choice (class %d)", t.Class()>>6)
 	}
-	switch tag := ber.Tag(t.tag()); tag {
+	switch tag := asn1ber.Tag(t.Tag()); tag {
 	case ldap.FilterAnd, ldap.FilterOr:
-		if !t.constructed() {
+		if !t.Constructed() {
 			return nil, badFilter("primitive and/or")
 		}
 		var fs []Filter
-		it := t.children()
-		for it.more() {
-			c := it.next()
-			if it.err != nil {
+		it := t.Children()
+		for it.More() {
+			c := it.Next()
+			if it.Err != nil {
 				break
 			}
 			f, err := fp.parse(c, depth+1)
@@ -143,8 +145,8 @@ func (fp *filterParser) parse(t tlv, depth int) (Filter, error) {
 			}
 			fs = append(fs, f)
 		}
-		if it.err != nil {
-			return nil, badFilter("%v", it.err)
+		if it.Err != nil {
+			return nil, badFilter("%v", it.Err)
 		}
 		if fs == nil {
 			fs = []Filter{}
@@ -189,10 +191,10 @@ func (fp *filterParser) parse(t tlv, depth int) (Filter, error) {
 	case ldap.FilterSubstrings:
 		return fp.parseSubstrings(t)
 	case ldap.FilterPresent:
-		if t.constructed() {
+		if t.Constructed() {
 			return nil, badFilter("constructed present filter")
 		}
-		attr := t.str()
+		attr := t.Str()
 		return &presentFilter{attr: attr, def: lookupAttr(attr)}, nil
 	case ldap.FilterExtensibleMatch:
 		return parseExtensible(t)
@@ -203,24 +205,24 @@ func (fp *filterParser) parse(t tlv, depth int) (Filter, error) {
 
 // children2 returns the first two children of t and how many it has
 // (counting stops at 3).
-func children2(t tlv) ([2]tlv, int, error) {
-	var kids [2]tlv
-	if !t.constructed() {
+func children2(t ber.TLV) ([2]ber.TLV, int, error) {
+	var kids [2]ber.TLV
+	if !t.Constructed() {
 		return kids, 0, nil
 	}
 	n := 0
-	it := t.children()
-	for it.more() && n < 3 {
-		c := it.next()
+	it := t.Children()
+	for it.More() && n < 3 {
+		c := it.Next()
 		if n < 2 {
 			kids[n] = c
 		}
 		n++
 	}
-	return kids, n, it.err
+	return kids, n, it.Err
 }
 
-func (fp *filterParser) parseSubstrings(t tlv) (Filter, error) {
+func (fp *filterParser) parseSubstrings(t ber.TLV) (Filter, error) {
 	kids, n, err := children2(t)
 	if err != nil || n != 2 {
 		return nil, badFilter("substrings must hold a type and a sequence")
@@ -230,24 +232,24 @@ func (fp *filterParser) parseSubstrings(t tlv) (Filter, error) {
 		return nil, err
 	}
 	seq := kids[1]
-	if !seq.constructed() || len(seq.content) == 0 {
+	if !seq.Constructed() || len(seq.Content) == 0 {
 		return nil, badFilter("substrings without parts")
 	}
 	f := &substrFilter{attr: attr, def: lookupAttr(attr)}
-	it := seq.children()
-	for i := 0; it.more(); i++ {
-		c := it.next()
-		if it.err != nil {
+	it := seq.Children()
+	for i := 0; it.More(); i++ {
+		c := it.Next()
+		if it.Err != nil {
 			break
 		}
 		if err := fp.count(); err != nil {
 			return nil, err
 		}
-		if c.class() != classContext || c.constructed() {
+		if c.Class() != ber.ClassContext || c.Constructed() {
 			return nil, badFilter("substrings part is not a context-specific string")
 		}
-		v := c.str()
-		switch ber.Tag(c.tag()) {
+		v := c.Str()
+		switch asn1ber.Tag(c.Tag()) {
 		case ldap.FilterSubstringsInitial:
 			if i != 0 {
 				return nil, badFilter("substrings initial not first")
@@ -264,11 +266,11 @@ func (fp *filterParser) parseSubstrings(t tlv) (Filter, error) {
 			}
 			f.final, f.hasFinal = v, true
 		default:
-			return nil, badFilter("unknown substrings part %d", c.tag())
+			return nil, badFilter("unknown substrings part %d", c.Tag())
 		}
 	}
-	if it.err != nil {
-		return nil, badFilter("%v", it.err)
+	if it.Err != nil {
+		return nil, badFilter("%v", it.Err)
 	}
 	f.nInitial = normSubstring(f.initial)
 	f.nFinal = normSubstring(f.final)
@@ -278,36 +280,36 @@ func (fp *filterParser) parseSubstrings(t tlv) (Filter, error) {
 	return f, nil
 }
 
-func parseExtensible(t tlv) (Filter, error) {
-	if !t.constructed() {
+func parseExtensible(t ber.TLV) (Filter, error) {
+	if !t.Constructed() {
 		return nil, badFilter("primitive extensible match")
 	}
 	f := &extFilter{}
 	hasValue := false
-	it := t.children()
-	for it.more() {
-		c := it.next()
-		if it.err != nil {
+	it := t.Children()
+	for it.More() {
+		c := it.Next()
+		if it.Err != nil {
 			break
 		}
-		if c.class() != classContext {
+		if c.Class() != ber.ClassContext {
 			return nil, badFilter("extensible match part is not context-specific")
 		}
-		switch ber.Tag(c.tag()) {
+		switch asn1ber.Tag(c.Tag()) {
 		case ldap.MatchingRuleAssertionMatchingRule:
-			f.rule = c.str()
+			f.rule = c.Str()
 		case ldap.MatchingRuleAssertionType:
-			f.attr = c.str()
+			f.attr = c.Str()
 		case ldap.MatchingRuleAssertionMatchValue:
-			f.value, hasValue = c.str(), true
+			f.value, hasValue = c.Str(), true
 		case ldap.MatchingRuleAssertionDNAttributes:
-			f.dnAttrs = len(c.content) == 1 && c.content[0] != 0
+			f.dnAttrs = len(c.Content) == 1 && c.Content[0] != 0
 		default:
-			return nil, badFilter("unknown extensible match part %d", c.tag())
+			return nil, badFilter("unknown extensible match part %d", c.Tag())
 		}
 	}
-	if it.err != nil {
-		return nil, badFilter("%v", it.err)
+	if it.Err != nil {
+		return nil, badFilter("%v", it.Err)
 	}
 	if !hasValue {
 		return nil, badFilter("extensible match without a value")
@@ -471,11 +473,11 @@ func bindAll(fs []Filter, t *tree) ([]Filter, bool) {
 	return out, out != nil
 }
 
-func octets(t tlv) (string, error) {
-	if t.constructed() {
+func octets(t ber.TLV) (string, error) {
+	if t.Constructed() {
 		return "", badFilter("expected an octet string")
 	}
-	return t.str(), nil
+	return t.Str(), nil
 }
 
 // andFilter is TRUE if every part is TRUE, FALSE if any is FALSE, and

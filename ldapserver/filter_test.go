@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
+	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 	"github.com/google/uuid"
 )
@@ -150,7 +150,7 @@ func TestFilterEval(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wire, err := ber.DecodePacketErr(p.Bytes())
+			wire, err := asn1ber.DecodePacketErr(p.Bytes())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -227,35 +227,35 @@ func TestFilterErrors(t *testing.T) {
 }
 
 func TestFilterFromPacketErrors(t *testing.T) {
-	str := func(tag ber.Tag, s string) *ber.Packet {
-		return ber.NewString(ber.ClassUniversal, ber.TypePrimitive, tag, s, "")
+	str := func(tag asn1ber.Tag, s string) *asn1ber.Packet {
+		return asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, tag, s, "")
 	}
-	ctxStr := func(tag ber.Tag, s string) *ber.Packet {
-		return ber.NewString(ber.ClassContext, ber.TypePrimitive, tag, s, "")
+	ctxStr := func(tag asn1ber.Tag, s string) *asn1ber.Packet {
+		return asn1ber.NewString(asn1ber.ClassContext, asn1ber.TypePrimitive, tag, s, "")
 	}
-	cons := func(class ber.Class, tag ber.Tag, children ...*ber.Packet) *ber.Packet {
-		p := ber.Encode(class, ber.TypeConstructed, tag, nil, "")
+	cons := func(class asn1ber.Class, tag asn1ber.Tag, children ...*asn1ber.Packet) *asn1ber.Packet {
+		p := asn1ber.Encode(class, asn1ber.TypeConstructed, tag, nil, "")
 		for _, c := range children {
 			p.AppendChild(c)
 		}
 		return p
 	}
-	tests := map[string]*ber.Packet{
+	tests := map[string]*asn1ber.Packet{
 		"nil":                     nil,
-		"universal class":         cons(ber.ClassUniversal, ber.TagSequence),
-		"unknown choice":          cons(ber.ClassContext, 12),
+		"universal class":         cons(asn1ber.ClassUniversal, asn1ber.TagSequence),
+		"unknown choice":          cons(asn1ber.ClassContext, 12),
 		"primitive and":           ctxStr(ldap.FilterAnd, ""),
-		"empty not":               cons(ber.ClassContext, ldap.FilterNot),
-		"not with two":            cons(ber.ClassContext, ldap.FilterNot, ctxStr(ldap.FilterPresent, "cn"), ctxStr(ldap.FilterPresent, "cn")),
-		"equality one child":      cons(ber.ClassContext, ldap.FilterEqualityMatch, str(ber.TagOctetString, "cn")),
-		"equality constructed":    cons(ber.ClassContext, ldap.FilterEqualityMatch, cons(ber.ClassUniversal, ber.TagSequence), str(ber.TagOctetString, "x")),
-		"present constructed":     cons(ber.ClassContext, ldap.FilterPresent),
-		"substrings no parts":     cons(ber.ClassContext, ldap.FilterSubstrings, str(ber.TagOctetString, "cn"), cons(ber.ClassUniversal, ber.TagSequence)),
-		"substrings initial late": cons(ber.ClassContext, ldap.FilterSubstrings, str(ber.TagOctetString, "cn"), cons(ber.ClassUniversal, ber.TagSequence, ctxStr(1, "a"), ctxStr(0, "b"))),
-		"substrings final early":  cons(ber.ClassContext, ldap.FilterSubstrings, str(ber.TagOctetString, "cn"), cons(ber.ClassUniversal, ber.TagSequence, ctxStr(2, "a"), ctxStr(1, "b"))),
-		"substrings bad part":     cons(ber.ClassContext, ldap.FilterSubstrings, str(ber.TagOctetString, "cn"), cons(ber.ClassUniversal, ber.TagSequence, ctxStr(7, "a"))),
-		"extensible no value":     cons(ber.ClassContext, ldap.FilterExtensibleMatch, ctxStr(2, "cn")),
-		"and with bad child":      cons(ber.ClassContext, ldap.FilterAnd, ctxStr(ldap.FilterPresent, "cn"), cons(ber.ClassContext, 15)),
+		"empty not":               cons(asn1ber.ClassContext, ldap.FilterNot),
+		"not with two":            cons(asn1ber.ClassContext, ldap.FilterNot, ctxStr(ldap.FilterPresent, "cn"), ctxStr(ldap.FilterPresent, "cn")),
+		"equality one child":      cons(asn1ber.ClassContext, ldap.FilterEqualityMatch, str(asn1ber.TagOctetString, "cn")),
+		"equality constructed":    cons(asn1ber.ClassContext, ldap.FilterEqualityMatch, cons(asn1ber.ClassUniversal, asn1ber.TagSequence), str(asn1ber.TagOctetString, "x")),
+		"present constructed":     cons(asn1ber.ClassContext, ldap.FilterPresent),
+		"substrings no parts":     cons(asn1ber.ClassContext, ldap.FilterSubstrings, str(asn1ber.TagOctetString, "cn"), cons(asn1ber.ClassUniversal, asn1ber.TagSequence)),
+		"substrings initial late": cons(asn1ber.ClassContext, ldap.FilterSubstrings, str(asn1ber.TagOctetString, "cn"), cons(asn1ber.ClassUniversal, asn1ber.TagSequence, ctxStr(1, "a"), ctxStr(0, "b"))),
+		"substrings final early":  cons(asn1ber.ClassContext, ldap.FilterSubstrings, str(asn1ber.TagOctetString, "cn"), cons(asn1ber.ClassUniversal, asn1ber.TagSequence, ctxStr(2, "a"), ctxStr(1, "b"))),
+		"substrings bad part":     cons(asn1ber.ClassContext, ldap.FilterSubstrings, str(asn1ber.TagOctetString, "cn"), cons(asn1ber.ClassUniversal, asn1ber.TagSequence, ctxStr(7, "a"))),
+		"extensible no value":     cons(asn1ber.ClassContext, ldap.FilterExtensibleMatch, ctxStr(2, "cn")),
+		"and with bad child":      cons(asn1ber.ClassContext, ldap.FilterAnd, ctxStr(ldap.FilterPresent, "cn"), cons(asn1ber.ClassContext, 15)),
 	}
 	for name, p := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -300,7 +300,7 @@ func FuzzFilter(f *testing.F) {
 		} else if resultCode(err) != ResultProtocolError && resultCode(err) != ResultAdminLimitExceeded {
 			t.Fatalf("ParseFilter(%q): unexpected error %v", s, err)
 		}
-		if p, err := ber.DecodePacketErr([]byte(s)); err == nil {
+		if p, err := asn1ber.DecodePacketErr([]byte(s)); err == nil {
 			if flt, err := FilterFromPacket(p); err == nil {
 				for _, e := range entries {
 					flt.eval(e)

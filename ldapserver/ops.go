@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/ldapgate/ldapgate/internal/ber"
 )
 
 // OIDs of the extended operations and controls the server implements or
@@ -42,7 +44,7 @@ var opNames = map[byte]string{
 	opExtendedRequest: "extended",
 }
 
-var encoders = sync.Pool{New: func() any { return &encoder{b: make([]byte, 0, 1024)} }}
+var encoders = sync.Pool{New: func() any { return &ber.Encoder{B: make([]byte, 0, 1024)} }}
 
 // request is one request being handled.
 type request struct {
@@ -145,7 +147,7 @@ func (r *request) abandoned() bool {
 // finish writes the final response of type op for err (nil: success),
 // with extra fields after the LDAPResult and response controls, and
 // flushes.
-func (r *request) finish(op byte, err error, extra func(*encoder), controls func(*encoder)) {
+func (r *request) finish(op byte, err error, extra func(*ber.Encoder), controls func(*ber.Encoder)) {
 	if r.done || r.abandoned() {
 		r.done = true
 		return
@@ -161,31 +163,31 @@ func (r *request) finish(op byte, err error, extra func(*encoder), controls func
 			r.c.logAttrs(slog.LevelError, "ldap operation failed", slog.String("op", opNames[r.m.op]), slog.String("err", clientText(res.Err.Error())))
 		}
 	}
-	e := encoders.Get().(*encoder)
+	e := encoders.Get().(*ber.Encoder)
 	defer encoders.Put(e)
-	e.reset()
-	msg := e.open(tagSequence)
-	e.int(tagInteger, int64(r.m.id))
-	o := e.open(classApplication | constructedBit | op)
-	e.int(tagEnumerated, int64(res.Code))
-	e.str(tagOctetString, res.MatchedDN)
-	e.str(tagOctetString, res.Message)
+	e.Reset()
+	msg := e.Open(ber.TagSequence)
+	e.Int(ber.TagInteger, int64(r.m.id))
+	o := e.Open(ber.ClassApplication | ber.Constructed | op)
+	e.Int(ber.TagEnumerated, int64(res.Code))
+	e.Str(ber.TagOctetString, res.MatchedDN)
+	e.Str(ber.TagOctetString, res.Message)
 	if extra != nil {
 		extra(e)
 	}
-	e.close(o)
+	e.Close(o)
 	if controls != nil {
-		ctl := e.open(classContext | constructedBit | 0)
+		ctl := e.Open(ber.ClassContext | ber.Constructed | 0)
 		controls(e)
-		e.close(ctl)
+		e.Close(ctl)
 	}
-	e.close(msg)
+	e.Close(msg)
 	r.release()
-	_ = r.c.write(e.b, true)
+	_ = r.c.write(e.B, true)
 }
 
-func responseName(oid string) func(*encoder) {
-	return func(e *encoder) { e.str(classContext|10, oid) }
+func responseName(oid string) func(*ber.Encoder) {
+	return func(e *ber.Encoder) { e.Str(ber.ClassContext|10, oid) }
 }
 
 func (r *request) protocolError(what string, err error) {
@@ -197,33 +199,33 @@ func (r *request) protocolError(what string, err error) {
 func (r *request) bind() {
 	c := r.c
 	c.setIdentity(Identity{}) // a bind starts anonymous, and a failed one stays so
-	if !r.m.body.constructed() {
+	if !r.m.body.Constructed() {
 		r.protocolError("bind request", nil)
 		return
 	}
-	it := r.m.body.children()
-	vt := it.expect(tagInteger, "version")
-	name := it.expect(tagOctetString, "name").str()
-	auth := it.next()
-	if it.err != nil {
-		r.protocolError("bind request", it.err)
+	it := r.m.body.Children()
+	vt := it.Expect(ber.TagInteger, "version")
+	name := it.Expect(ber.TagOctetString, "name").Str()
+	auth := it.Next()
+	if it.Err != nil {
+		r.protocolError("bind request", it.Err)
 		return
 	}
-	if v, err := parseInt(vt.content); err != nil || v != 3 {
+	if v, err := ber.ParseInt(vt.Content); err != nil || v != 3 {
 		r.finish(opBindResponse, &Error{Code: ResultProtocolError, Message: "only LDAPv3 is supported"}, nil, nil)
 		return
 	}
 	ctx := r.ctx
-	switch auth.id {
-	case classContext | 0: // simple
-	case classContext | constructedBit | 3: // sasl
+	switch auth.ID {
+	case ber.ClassContext | 0: // simple
+	case ber.ClassContext | ber.Constructed | 3: // sasl
 		r.saslBind(name, auth)
 		return
 	default:
 		r.finish(opBindResponse, &Error{Code: ResultAuthMethodNotSupported, Message: "unknown authentication method"}, nil, nil)
 		return
 	}
-	id, err := c.srv.dir.Bind(ctx, name, auth.str(), c.remote)
+	id, err := c.srv.dir.Bind(ctx, name, auth.Str(), c.remote)
 	if err == nil {
 		c.setIdentity(id)
 	}
@@ -233,16 +235,16 @@ func (r *request) bind() {
 // saslBind decides a SASL bind (RFC 4513 §5.2): EXTERNAL with the TLS
 // client certificate (Directory.BindExternal); other mechanisms are not
 // supported.
-func (r *request) saslBind(name string, auth tlv) {
+func (r *request) saslBind(name string, auth ber.TLV) {
 	c := r.c
-	it := auth.children()
-	mech := it.expect(tagOctetString, "mechanism").str()
+	it := auth.Children()
+	mech := it.Expect(ber.TagOctetString, "mechanism").Str()
 	var creds string
-	if it.more() {
-		creds = it.expect(tagOctetString, "credentials").str()
+	if it.More() {
+		creds = it.Expect(ber.TagOctetString, "credentials").Str()
 	}
-	if it.err != nil || it.more() {
-		r.protocolError("SASL credentials", it.err)
+	if it.Err != nil || it.More() {
+		r.protocolError("SASL credentials", it.Err)
 		return
 	}
 	if mech != saslExternal || c.srv.tlsConfig() == nil {
@@ -264,42 +266,42 @@ func (r *request) saslBind(name string, auth tlv) {
 // search runs a search request, with paged results when asked.
 func (r *request) search() {
 	c := r.c
-	if !r.m.body.constructed() {
+	if !r.m.body.Constructed() {
 		r.protocolError("search request", nil)
 		return
 	}
-	it := r.m.body.children()
-	base := it.expect(tagOctetString, "baseObject").str()
-	scopeT := it.expect(tagEnumerated, "scope")
-	_ = it.expect(tagEnumerated, "derefAliases") // no aliases: ignored
-	sizeT := it.expect(tagInteger, "sizeLimit")
-	timeT := it.expect(tagInteger, "timeLimit")
-	typesT := it.next()
-	filterT := it.next()
-	attrsT := it.expect(tagSequence, "attributes")
-	if it.err != nil {
-		r.protocolError("search request", it.err)
+	it := r.m.body.Children()
+	base := it.Expect(ber.TagOctetString, "baseObject").Str()
+	scopeT := it.Expect(ber.TagEnumerated, "scope")
+	_ = it.Expect(ber.TagEnumerated, "derefAliases") // no aliases: ignored
+	sizeT := it.Expect(ber.TagInteger, "sizeLimit")
+	timeT := it.Expect(ber.TagInteger, "timeLimit")
+	typesT := it.Next()
+	filterT := it.Next()
+	attrsT := it.Expect(ber.TagSequence, "attributes")
+	if it.Err != nil {
+		r.protocolError("search request", it.Err)
 		return
 	}
-	scope, err1 := parseInt(scopeT.content)
+	scope, err1 := ber.ParseInt(scopeT.Content)
 	if r.needTLS() && (scope != int64(ScopeBase) || !isRootDSE(base)) {
 		r.finish(opSearchDone, errConfidentiality(), nil, nil)
 		return
 	}
-	size, err2 := parseInt(sizeT.content)
-	tlim, err3 := parseInt(timeT.content)
-	types, err4 := parseBool(typesT)
+	size, err2 := ber.ParseInt(sizeT.Content)
+	tlim, err3 := ber.ParseInt(timeT.Content)
+	types, err4 := ber.ParseBool(typesT)
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		r.protocolError("search request", err)
 		return
 	}
 	var attrs []string
-	ai := attrsT.children()
-	for ai.more() {
-		attrs = append(attrs, ai.expect(tagOctetString, "attribute").str())
+	ai := attrsT.Children()
+	for ai.More() {
+		attrs = append(attrs, ai.Expect(ber.TagOctetString, "attribute").Str())
 	}
-	if ai.err != nil {
-		r.protocolError("search request", ai.err)
+	if ai.Err != nil {
+		r.protocolError("search request", ai.Err)
 		return
 	}
 	f, err := parseFilterBER(filterT)
@@ -323,7 +325,7 @@ func (r *request) search() {
 	if !ok {
 		return
 	}
-	e := encoders.Get().(*encoder)
+	e := encoders.Get().(*ber.Encoder)
 	defer encoders.Put(e)
 	n := 0
 	next, err := c.srv.dir.Search(r.ctx, r.id, req, func(en *entry, sel selection) error {
@@ -347,8 +349,8 @@ func (r *request) search() {
 type searchCtl struct{ paged, sorted bool }
 
 // response returns the response controls of a search that returned next.
-func (sc searchCtl) response(c *conn, next *Page) func(*encoder) {
-	var ctl func(*encoder)
+func (sc searchCtl) response(c *conn, next *Page) func(*ber.Encoder) {
+	var ctl func(*ber.Encoder)
 	if sc.paged {
 		ctl = pagedResponse(c.keepPage(next))
 	}
@@ -408,23 +410,23 @@ func isRootDSE(dn string) bool {
 // sendEntry writes one SearchResultEntry with the attributes of en that
 // sel selects, encoded straight from the tree (not flushed: the final
 // response flushes the batch).
-func (r *request) sendEntry(e *encoder, en *entry, sel *selection) error {
-	e.reset()
-	msg := e.open(tagSequence)
-	e.int(tagInteger, int64(r.m.id))
-	o := e.open(classApplication | constructedBit | opSearchEntry)
-	e.str(tagOctetString, en.dn)
-	as := e.open(tagSequence)
+func (r *request) sendEntry(e *ber.Encoder, en *entry, sel *selection) error {
+	e.Reset()
+	msg := e.Open(ber.TagSequence)
+	e.Int(ber.TagInteger, int64(r.m.id))
+	o := e.Open(ber.ClassApplication | ber.Constructed | opSearchEntry)
+	e.Str(ber.TagOctetString, en.dn)
+	as := e.Open(ber.TagSequence)
 	it := en.attrIter()
 	for a, ok := it.next(); ok; a, ok = it.next() {
 		if sel.wants(a.def) {
 			a.encode(e, sel.typesOnly)
 		}
 	}
-	e.close(as)
-	e.close(o)
-	e.close(msg)
-	if err := r.c.write(e.b, false); err != nil {
+	e.Close(as)
+	e.Close(o)
+	e.Close(msg)
+	if err := r.c.write(e.B, false); err != nil {
 		return fmt.Errorf("ldap write: %w", err)
 	}
 	return nil
@@ -441,17 +443,17 @@ func (r *request) logSearch(req *SearchRequest, n int, err error) {
 
 // compare answers a compare request (RFC 4511 §4.10).
 func (r *request) compare() {
-	if !r.m.body.constructed() {
+	if !r.m.body.Constructed() {
 		r.protocolError("compare request", nil)
 		return
 	}
-	it := r.m.body.children()
-	dn := it.expect(tagOctetString, "entry").str()
-	ava := it.expect(tagSequence, "ava")
-	ai := ava.children()
-	attr := ai.expect(tagOctetString, "attributeDesc").str()
-	value := ai.expect(tagOctetString, "assertionValue").str()
-	if err := errors.Join(it.err, ai.err); err != nil {
+	it := r.m.body.Children()
+	dn := it.Expect(ber.TagOctetString, "entry").Str()
+	ava := it.Expect(ber.TagSequence, "ava")
+	ai := ava.Children()
+	attr := ai.Expect(ber.TagOctetString, "attributeDesc").Str()
+	value := ai.Expect(ber.TagOctetString, "assertionValue").Str()
+	if err := errors.Join(it.Err, ai.Err); err != nil {
 		r.protocolError("compare request", err)
 		return
 	}
@@ -466,25 +468,25 @@ func (r *request) compare() {
 func (r *request) write() {
 	op := opNames[r.m.op]
 	var dn string
-	if r.m.body.constructed() {
-		it := r.m.body.children()
-		if t := it.next(); it.err == nil && t.id == tagOctetString {
-			dn = t.str()
+	if r.m.body.Constructed() {
+		it := r.m.body.Children()
+		if t := it.Next(); it.Err == nil && t.ID == ber.TagOctetString {
+			dn = t.Str()
 		}
 	} else {
-		dn = r.m.body.str()
+		dn = r.m.body.Str()
 	}
 	r.finish(responseOp[r.m.op], r.c.srv.dir.Write(r.ctx, r.id, op, dn), nil, nil)
 }
 
 // extendedName returns the requestName of an extended request.
 func extendedName(m *message) (string, error) {
-	if !m.body.constructed() {
-		return "", fmt.Errorf("%w: primitive extended request", errBadMessage)
+	if !m.body.Constructed() {
+		return "", fmt.Errorf("%w: primitive extended request", ber.ErrMalformed)
 	}
-	it := m.body.children()
-	t := it.expect(classContext|0, "requestName")
-	return t.str(), it.err
+	it := m.body.Children()
+	t := it.Expect(ber.ClassContext|0, "requestName")
+	return t.Str(), it.Err
 }
 
 // extended answers extended operations other than StartTLS (which the
@@ -502,7 +504,7 @@ func (r *request) extended() {
 		if r.id.Kind != IdentityAnonymous {
 			authz = "dn:" + r.id.DN
 		}
-		r.finish(opExtendedResponse, nil, func(e *encoder) { e.str(classContext|11, authz) }, nil)
+		r.finish(opExtendedResponse, nil, func(e *ber.Encoder) { e.Str(ber.ClassContext|11, authz) }, nil)
 	case oidPasswordModify:
 		r.c.logAttrs(slog.LevelInfo, "ldap password modify refused", slog.String("bound", r.id.DN))
 		r.finish(opExtendedResponse, &Error{Code: ResultUnwillingToPerform,

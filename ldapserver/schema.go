@@ -7,7 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
+	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/google/uuid"
 )
 
@@ -163,7 +163,7 @@ func (d *attrDef) normalize(value string) (string, bool) {
 		n, err := normDN(value)
 		return n, err == nil
 	case syntaxTime:
-		t, err := ber.ParseGeneralizedTime([]byte(value))
+		t, err := asn1ber.ParseGeneralizedTime([]byte(value))
 		if err != nil || t.Year() < 0 || t.Year() > 9999 {
 			return "", false
 		}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ldapgate/ldapgate/internal/ber"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -256,9 +257,9 @@ func (s *Server) turnAway(nc net.Conn, why string) {
 		return
 	}
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-	var e encoder
+	var e ber.Encoder
 	encodeNotice(&e, ResultBusy, why)
-	_, _ = nc.Write(e.b)
+	_, _ = nc.Write(e.B)
 }
 
 func (s *Server) connClosed(c *conn) {
