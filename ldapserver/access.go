@@ -14,14 +14,14 @@ import "strings"
 //     entries they may not read are left out of results.
 
 // publicEntry reports whether e is readable by everyone.
-func publicEntry(e *entry) bool { return e.kind == kindRootDSE || e.kind == kindSubschema }
+func publicEntry(e *Entry) bool { return e.kind == kindRootDSE || e.kind == kindSubschema }
 
 // mayReadTree reports whether id may search the tree at all (beyond the
 // RootDSE and cn=Subschema).
 func mayReadTree(id Identity) bool { return id.Kind != IdentityAnonymous }
 
 // canRead reports whether id may see e in a result.
-func canRead(id Identity, e *entry) bool {
+func canRead(id Identity, e *Entry) bool {
 	if publicEntry(e) {
 		return true
 	}
@@ -36,7 +36,7 @@ func canRead(id Identity, e *entry) bool {
 
 // canSearchFrom reports whether id may use e as a search base, and see that
 // it exists.
-func canSearchFrom(id Identity, e *entry, selfNDN string) bool {
+func canSearchFrom(id Identity, e *Entry, selfNDN string) bool {
 	switch id.Kind {
 	case IdentityService:
 		return true

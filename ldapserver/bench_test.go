@@ -89,7 +89,7 @@ func BenchmarkCoreSearchByUID(b *testing.B) {
 			b.Fatal(err)
 		}
 		n := 0
-		_, err = d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, Filter: f}, func(*entry, selection) error { n++; return nil })
+		_, err = d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, Filter: f}, func(*Entry, Selection) error { n++; return nil })
 		if err != nil || n != 1 {
 			b.Fatalf("%d entries, %v", n, err)
 		}
@@ -106,7 +106,7 @@ func BenchmarkCoreSearchScan(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		n := 0
-		_, err := d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, Filter: f}, func(*entry, selection) error { n++; return nil })
+		_, err := d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, Filter: f}, func(*Entry, Selection) error { n++; return nil })
 		if err != nil || n != 1 {
 			b.Fatalf("%d entries, %v", n, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ldapgate/ldapgate/internal/clientlog"
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -110,8 +111,8 @@ func (d *Directory) Bind(ctx context.Context, name, password string, client net.
 // observer. Refusals of a blocked client are logged once a minute per
 // address, with the number held back.
 func (d *Directory) logBind(ctx context.Context, method, name string, client net.Addr, err error) {
-	r := resultOf(err)
-	name = clientText(name)
+	r := ResultOf(err)
+	name = clientlog.Text(name)
 	// A success is logged at debug: the observer's record (the gateway's
 	// audit log) has it at info.
 	level := slog.LevelDebug
@@ -125,7 +126,7 @@ func (d *Directory) logBind(ctx context.Context, method, name string, client net
 			if ip, ok := ClientIP(client); ok {
 				key = ip.String()
 			}
-			log, held = d.quiet.admit(key)
+			log, held = d.quiet.Admit(key)
 		}
 		if log {
 			attrs := make([]slog.Attr, 0, 7)
@@ -133,7 +134,7 @@ func (d *Directory) logBind(ctx context.Context, method, name string, client net
 			if client != nil {
 				attrs = append(attrs, slog.String("client", client.String()))
 			}
-			attrs = append(attrs, connAttr(ctx))
+			attrs = append(attrs, clientlog.ConnAttr(ctx))
 			if r.Err != nil {
 				attrs = append(attrs, slog.String("reason", r.Err.Error()))
 			}
@@ -202,9 +203,9 @@ func (d *Directory) bind(ctx context.Context, name, password string, client net.
 		// Refusing would count users' right passwords as failures.
 		return Identity{}, tg.method, errNoData()
 	}
-	lim := d.bindLimit()
+	lim := d.BindLimit()
 	ip, _ := ClientIP(client)
-	trusted := ip.IsValid() && lim.trusted(ip)
+	trusted := ip.IsValid() && lim.Trusted(ip)
 	// The limiter's keys cost allocations; while it tracks no failures
 	// (nearly always) nothing is blocked and nothing is to forget.
 	var keys limitKeys
@@ -330,7 +331,7 @@ func (d *Directory) resolve(t *tree, name string) bindTarget {
 	return bindTarget{method: "unknown", keyKind: "name:", keyName: normString(name)}
 }
 
-func userTarget(u *store.ViewUser, e *entry) bindTarget {
+func userTarget(u *store.ViewUser, e *Entry) bindTarget {
 	return bindTarget{method: "user", keyKind: "user:", keyName: u.ID, user: u,
 		id: Identity{Kind: IdentityUser, DN: e.dn, Name: u.UID, UserID: u.ID}}
 }

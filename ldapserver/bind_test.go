@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ldapgate/ldapgate/internal/clientlog"
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -123,7 +124,7 @@ func TestBindLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := withConn(context.Background(), 42)
+	ctx := clientlog.WithConn(context.Background(), 42)
 	client := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 4242}
 	_, _ = d.Bind(ctx, archiveDN, "canary-wrong-password", client)
 	_, _ = d.Bind(ctx, archiveDN, archivePW, client)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+
+	"github.com/ldapgate/ldapgate/internal/clientlog"
 )
 
 // Compare decides whether the entry dn holds attr with a value equal to
@@ -16,8 +18,8 @@ import (
 // outside the RootDSE and cn=Subschema; invalidDNSyntax.
 func (d *Directory) Compare(ctx context.Context, id Identity, dn, attr, value string) error {
 	err := d.compare(id, dn, attr, value)
-	d.log.LogAttrs(ctx, slog.LevelDebug, "ldap compare", slog.String("dn", clientText(dn)), slog.String("attr", clientText(attr)),
-		slog.String("result", resultOf(err).Code.String()), slog.String("bound", id.DN), connAttr(ctx))
+	d.log.LogAttrs(ctx, slog.LevelDebug, "ldap compare", slog.String("dn", clientlog.Text(dn)), slog.String("attr", clientlog.Text(attr)),
+		slog.String("result", ResultOf(err).Code.String()), slog.String("bound", id.DN), clientlog.ConnAttr(ctx))
 	return err
 }
 
@@ -29,7 +31,7 @@ func (d *Directory) compare(id Identity, dn, attr, value string) error {
 		}
 		return &Error{Code: ResultInvalidDNSyntax, Message: "invalid DN syntax", Err: err}
 	}
-	var e *entry
+	var e *Entry
 	switch ndn := joinRDNs(rdns); {
 	case ndn == "":
 		e = d.rootDSE

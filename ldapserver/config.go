@@ -137,8 +137,8 @@ type BindLimit struct {
 	FailureDelay    time.Duration
 }
 
-// trusted reports whether ip is in b.TrustedNetworks.
-func (b *BindLimit) trusted(ip netip.Addr) bool {
+// Trusted reports whether ip is in b.TrustedNetworks.
+func (b *BindLimit) Trusted(ip netip.Addr) bool {
 	for _, p := range b.TrustedNetworks {
 		if p.Contains(ip) {
 			return true

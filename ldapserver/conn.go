@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ldapgate/ldapgate/internal/ber"
+	"github.com/ldapgate/ldapgate/internal/clientlog"
 )
 
 var errTooManyFiles = syscall.EMFILE
@@ -109,7 +110,7 @@ func newConn(s *Server, id uint64, nc net.Conn) *conn {
 	// The requests' contexts are not children of the connection's: a child
 	// costs its parent a map and a channel, and locks on every request.
 	// stop cancels them all.
-	c.base = withConn(context.Background(), int(id))
+	c.base = clientlog.WithConn(context.Background(), int(id))
 	c.ctx, c.cancel = context.WithCancelCause(c.base)
 	c.br = getReader(nc)
 	if s.cfg.FirstBindTimeout > 0 {
@@ -417,7 +418,7 @@ func (c *conn) serve() {
 		m := &c.msg
 		if err := decodeMessageInto(m, buf); err != nil {
 			c.srv.logQuietly(slog.LevelWarn, "ldap message malformed; closing the connection",
-				slog.String("client", c.remote.String()), slog.String("err", clientText(err.Error())))
+				slog.String("client", c.remote.String()), slog.String("err", clientlog.Text(err.Error())))
 			c.notice(ResultProtocolError, "malformed message")
 			return
 		}

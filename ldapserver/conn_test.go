@@ -770,7 +770,7 @@ func FuzzDecodeMessage(f *testing.F) {
 			for it.More() {
 				el := it.Next()
 				if el.Class() == ber.ClassContext {
-					_, _ = parseFilterBER(el)
+					_, _ = ParseFilterBER(el)
 				}
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ldapgate/ldapgate/internal/clientlog"
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -101,11 +102,11 @@ type Directory struct {
 	unfinished *byteBudget
 
 	// quiet holds back repeated log records of blocked binds.
-	quiet *quietLog
+	quiet *clientlog.Quiet
 	// accounts maps a service account entry's normalised DN to its account.
 	accounts map[string]ServiceAccount
 
-	rootDSE, subschema *entry
+	rootDSE, subschema *Entry
 	ext                extension // reload.go
 
 	// verify is passhash.Verify; tests count comparisons.
@@ -141,7 +142,7 @@ func NewDirectory(cfg Config, live *store.Live, log *slog.Logger, opts ...Option
 		limiter:  newBindLimiter(o.now, cfg.BindLimit.Window, cfg.BindLimit.Backoff),
 		now:      o.now,
 		verified: newVerifiedCache(o.now),
-		quiet:    newQuietLog(o.now, time.Minute),
+		quiet:    clientlog.NewQuiet(o.now, time.Minute),
 		accounts: make(map[string]ServiceAccount, len(cfg.ServiceAccounts)),
 		verify:   passhash.Verify,
 	}
@@ -188,21 +189,7 @@ func (d *Directory) Warm() { d.trees.get(d.live) }
 // Write refuses add, modify, delete and modrdn (op names which): ldapgate
 // is read-only. The error is *Error with unwillingToPerform.
 func (d *Directory) Write(ctx context.Context, id Identity, op, dn string) error {
-	d.log.LogAttrs(ctx, slog.LevelInfo, "ldap write refused", slog.String("op", op), slog.String("dn", clientText(dn)),
-		slog.String("bound", id.DN), connAttr(ctx))
+	d.log.LogAttrs(ctx, slog.LevelInfo, "ldap write refused", slog.String("op", op), slog.String("dn", clientlog.Text(dn)),
+		slog.String("bound", id.DN), clientlog.ConnAttr(ctx))
 	return errReadOnly(op)
-}
-
-type connKey struct{}
-
-// withConn tags ctx with a connection id for the log.
-func withConn(ctx context.Context, id int) context.Context {
-	return context.WithValue(ctx, connKey{}, id)
-}
-
-func connAttr(ctx context.Context) slog.Attr {
-	if id, ok := ctx.Value(connKey{}).(int); ok {
-		return slog.Int("conn", id)
-	}
-	return slog.Attr{}
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/ldapgate/ldapgate/internal/clientlog"
 )
 
 // DNs are compared in a normalised form: every attribute type lowercased
@@ -167,17 +169,17 @@ func equalLowerASCII(s, lower string) bool {
 func parseNormRDNs(s string) ([]string, error) {
 	d, err := ldap.ParseDN(s)
 	if err != nil {
-		return nil, fmt.Errorf("invalid DN %q: %w", clientText(s), err)
+		return nil, fmt.Errorf("invalid DN %q: %w", clientlog.Text(s), err)
 	}
 	out := make([]string, len(d.RDNs))
 	for i, rdn := range d.RDNs {
 		if len(rdn.Attributes) == 0 {
-			return nil, fmt.Errorf("invalid DN %q: empty RDN", clientText(s))
+			return nil, fmt.Errorf("invalid DN %q: empty RDN", clientlog.Text(s))
 		}
 		parts := make([]string, len(rdn.Attributes))
 		for j, ava := range rdn.Attributes {
 			if ava.Type == "" {
-				return nil, fmt.Errorf("invalid DN %q: empty attribute type", clientText(s))
+				return nil, fmt.Errorf("invalid DN %q: empty attribute type", clientlog.Text(s))
 			}
 			parts[j] = normAVA(ava.Type, ava.Value)
 		}
@@ -291,4 +293,10 @@ func (c *dnCache) add(s string, rdns []string, ndn string) {
 		m.n.Add(1)
 		m.bytes.Add(int64(len(s) + 2*len(ndn)))
 	}
+}
+
+// IsRootDSE reports whether dn names the RootDSE (the empty DN).
+func IsRootDSE(dn string) bool {
+	rdns, err := normRDNs(dn)
+	return err == nil && len(rdns) == 0
 }

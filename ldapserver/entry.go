@@ -33,7 +33,7 @@ import (
 type defTable struct {
 	defs    []*attrDef
 	ids     map[*attrDef]uint16
-	entries []entry
+	entries []Entry
 }
 
 const (
@@ -63,7 +63,7 @@ type attrRef struct {
 	set     []byte  // the SET OF value; nil for references
 	norm    []byte  // the SET of normal forms; nil when they equal the values
 	refs    []byte  // 4-byte positions in entries
-	entries []entry // of the tree, for refs
+	entries []Entry // of the tree, for refs
 }
 
 // vals returns the values as shown.
@@ -131,7 +131,7 @@ type values struct {
 	rest      []byte   // the SET's content
 	normalize *attrDef // set: yield the values' normal forms
 	refs      []byte   // or positions in entries: yield their DNs
-	entries   []entry
+	entries   []Entry
 	ndn       bool // normalised DNs
 }
 
@@ -194,7 +194,7 @@ func nextRecord(b []byte, defs *defTable) (attrRef, []byte) {
 }
 
 // attr returns the entry's attribute of type d.
-func (e *entry) attr(d *attrDef) (attrRef, bool) {
+func (e *Entry) attr(d *attrDef) (attrRef, bool) {
 	for _, part := range e.parts() {
 		for b := part; len(b) > 0; {
 			var a attrRef
@@ -212,12 +212,12 @@ func (e *entry) attr(d *attrDef) (attrRef, bool) {
 //	it := e.attrIter()
 //	for a, ok := it.next(); ok; a, ok = it.next() { ... }
 type attrIter struct {
-	e    *entry
+	e    *Entry
 	part int
 	rest []byte
 }
 
-func (e *entry) attrIter() attrIter { return attrIter{e: e, part: -1} }
+func (e *Entry) attrIter() attrIter { return attrIter{e: e, part: -1} }
 
 func (it *attrIter) next() (attrRef, bool) {
 	for len(it.rest) == 0 {

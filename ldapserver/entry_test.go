@@ -46,7 +46,7 @@ func TestPackedRecords(t *testing.T) {
 		p.add(c.def, append([]string{""}, c.vals...)...) // empty values are left out
 	}
 	p.add(atSN) // no values: no record
-	e := &entry{defs: p.defs, own: p.take()}
+	e := &Entry{defs: p.defs, own: p.take()}
 	it := e.attrIter()
 	i := 0
 	for a, ok := it.next(); ok; a, ok = it.next() {

@@ -92,10 +92,10 @@ func (e *Error) Unwrap() error { return e.Err }
 
 var resultSuccess = &Error{Code: ResultSuccess}
 
-// resultOf maps err to what a client sees. Errors that are not *Error are
+// ResultOf maps err to what a client sees. Errors that are not *Error are
 // internal failures: the client sees "other" and nothing of the cause.
 // The result may be shared: callers must not modify it.
-func resultOf(err error) *Error {
+func ResultOf(err error) *Error {
 	if err == nil {
 		return resultSuccess
 	}

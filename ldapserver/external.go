@@ -56,8 +56,8 @@ func (d *Directory) bindExternal(cert *x509.Certificate, authzID string, client 
 	// from the address, as a service account's password does.
 	id, err := d.certIdentity(cert, authzID)
 	if err != nil {
-		lim := d.bindLimit()
-		if ip, ok := ClientIP(client); ok && !lim.trusted(ip) {
+		lim := d.BindLimit()
+		if ip, ok := ClientIP(client); ok && !lim.Trusted(ip) {
 			d.limiter.fail("addr:"+ip.String(), lim.PerAddress)
 		}
 		return Identity{}, invalidCredentials(err)

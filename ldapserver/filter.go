@@ -19,7 +19,7 @@ type Filter interface {
 	// String returns the filter in RFC 4515 form (attribute descriptions
 	// as given, assertion values escaped).
 	String() string
-	eval(e *entry) tri
+	eval(e *Entry) tri
 }
 
 // tri is a filter result under RFC 4511's three-valued logic.
@@ -88,12 +88,12 @@ func FilterFromPacket(p *asn1ber.Packet) (Filter, error) {
 	if err != nil || len(rest) != 0 {
 		return nil, badFilter("%v", err)
 	}
-	return parseFilterBER(t)
+	return ParseFilterBER(t)
 }
 
-// parseFilterBER converts a Filter straight from the request's BER, as the
+// ParseFilterBER converts a Filter straight from the request's BER, as the
 // connection layer decodes it.
-func parseFilterBER(t ber.TLV) (Filter, error) {
+func ParseFilterBER(t ber.TLV) (Filter, error) {
 	var fp filterParser
 	return fp.parse(t, 1)
 }
@@ -375,7 +375,7 @@ type bitFilter struct {
 
 func (f *bitFilter) String() string { return f.ext.String() }
 
-func (f *bitFilter) eval(e *entry) tri {
+func (f *bitFilter) eval(e *Entry) tri {
 	if !f.valid {
 		return triUndefined
 	}
@@ -417,7 +417,7 @@ type chainFilter struct {
 
 func (f *chainFilter) String() string { return f.ext.String() }
 
-func (f *chainFilter) eval(e *entry) tri {
+func (f *chainFilter) eval(e *Entry) tri {
 	if !f.valid || f.groups == nil {
 		return triUndefined
 	}
@@ -484,7 +484,7 @@ func octets(t ber.TLV) (string, error) {
 // Undefined otherwise; "(&)" is TRUE (RFC 4526).
 type andFilter struct{ fs []Filter }
 
-func (f *andFilter) eval(e *entry) tri {
+func (f *andFilter) eval(e *Entry) tri {
 	r := triTrue
 	for _, c := range f.fs {
 		switch c.eval(e) {
@@ -503,7 +503,7 @@ func (f *andFilter) String() string { return "(&" + joinFilters(f.fs) + ")" }
 // Undefined otherwise; "(|)" is FALSE.
 type orFilter struct{ fs []Filter }
 
-func (f *orFilter) eval(e *entry) tri {
+func (f *orFilter) eval(e *Entry) tri {
 	r := triFalse
 	for _, c := range f.fs {
 		switch c.eval(e) {
@@ -529,7 +529,7 @@ func joinFilters(fs []Filter) string {
 // notFilter swaps TRUE and FALSE; Undefined stays Undefined.
 type notFilter struct{ f Filter }
 
-func (f *notFilter) eval(e *entry) tri {
+func (f *notFilter) eval(e *Entry) tri {
 	switch f.f.eval(e) {
 	case triTrue:
 		return triFalse
@@ -576,7 +576,7 @@ func newCmpFilter(kind cmpKind, attr, value string) *cmpFilter {
 	return f
 }
 
-func (f *cmpFilter) eval(e *entry) tri {
+func (f *cmpFilter) eval(e *Entry) tri {
 	if f.def == nil || !f.valid {
 		return triUndefined
 	}
@@ -629,7 +629,7 @@ type substrFilter struct {
 	nAny                 []string
 }
 
-func (f *substrFilter) eval(e *entry) tri {
+func (f *substrFilter) eval(e *Entry) tri {
 	if f.def == nil || !f.def.hasSubstrings() {
 		return triUndefined
 	}
@@ -685,7 +685,7 @@ type presentFilter struct {
 	def  *attrDef
 }
 
-func (f *presentFilter) eval(e *entry) tri {
+func (f *presentFilter) eval(e *Entry) tri {
 	if f.def == nil {
 		return triUndefined
 	}
@@ -704,7 +704,7 @@ type extFilter struct {
 	dnAttrs           bool
 }
 
-func (f *extFilter) eval(*entry) tri { return triUndefined }
+func (f *extFilter) eval(*Entry) tri { return triUndefined }
 
 func (f *extFilter) String() string {
 	var b strings.Builder

@@ -17,7 +17,7 @@ func testTree(tb testing.TB) (*tree, *Directory) {
 	return d.trees.get(live), d
 }
 
-func entryByDN(tb testing.TB, t *tree, dn string) *entry {
+func entryByDN(tb testing.TB, t *tree, dn string) *Entry {
 	tb.Helper()
 	n, err := normDN(dn)
 	if err != nil {
@@ -39,7 +39,7 @@ func TestFilterEval(t *testing.T) {
 
 	tests := []struct {
 		filter string
-		e      *entry
+		e      *Entry
 		want   tri
 	}{
 		// Equality, case-insensitive names and values.

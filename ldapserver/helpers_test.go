@@ -181,7 +181,7 @@ var serviceID = Identity{Kind: IdentityService, DN: archiveDN, Name: "archive"}
 func searchAll(tb testing.TB, d *Directory, id Identity, req *SearchRequest) ([]*SearchEntry, error) {
 	tb.Helper()
 	var out []*SearchEntry
-	_, err := d.Search(context.Background(), id, req, func(e *entry, sel selection) error {
+	_, err := d.Search(context.Background(), id, req, func(e *Entry, sel Selection) error {
 		out = append(out, sel.project(e))
 		return nil
 	})
@@ -226,8 +226,8 @@ func resultCode(err error) ResultCode {
 }
 
 // allEntries returns the RootDSE, cn=Subschema and the entries of tr.
-func allEntries(d *Directory, tr *tree) []*entry {
-	es := []*entry{d.rootDSE, d.subschema}
+func allEntries(d *Directory, tr *tree) []*Entry {
+	es := []*Entry{d.rootDSE, d.subschema}
 	for i := range tr.entries {
 		es = append(es, &tr.entries[i])
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ldapgate/ldapgate/internal/ber"
+	"github.com/ldapgate/ldapgate/internal/clientlog"
 )
 
 // OIDs of the extended operations and controls the server implements or
@@ -153,14 +154,14 @@ func (r *request) finish(op byte, err error, extra func(*ber.Encoder), controls 
 		return
 	}
 	r.done = true
-	res := resultOf(err)
+	res := ResultOf(err)
 	if res.Code == ResultOther && res.Err != nil {
 		if r.c.writeFailed() {
 			// The client left (or stopped reading): no server fault, and
 			// one line per connection is enough (see serve).
 			r.c.lost.Add(1)
 		} else {
-			r.c.logAttrs(slog.LevelError, "ldap operation failed", slog.String("op", opNames[r.m.op]), slog.String("err", clientText(res.Err.Error())))
+			r.c.logAttrs(slog.LevelError, "ldap operation failed", slog.String("op", opNames[r.m.op]), slog.String("err", clientlog.Text(res.Err.Error())))
 		}
 	}
 	e := encoders.Get().(*ber.Encoder)
@@ -248,7 +249,7 @@ func (r *request) saslBind(name string, auth ber.TLV) {
 		return
 	}
 	if mech != saslExternal || c.srv.tlsConfig() == nil {
-		c.logAttrs(slog.LevelInfo, "ldap sasl bind refused", slog.String("dn", clientText(name)), slog.String("mechanism", clientText(mech)))
+		c.logAttrs(slog.LevelInfo, "ldap sasl bind refused", slog.String("dn", clientlog.Text(name)), slog.String("mechanism", clientlog.Text(mech)))
 		msg := "SASL mechanism not supported; use a simple bind"
 		if c.srv.tlsConfig() != nil {
 			msg = "SASL mechanism not supported; use EXTERNAL with a TLS client certificate, or a simple bind"
@@ -284,7 +285,7 @@ func (r *request) search() {
 		return
 	}
 	scope, err1 := ber.ParseInt(scopeT.Content)
-	if r.needTLS() && (scope != int64(ScopeBase) || !isRootDSE(base)) {
+	if r.needTLS() && (scope != int64(ScopeBase) || !IsRootDSE(base)) {
 		r.finish(opSearchDone, errConfidentiality(), nil, nil)
 		return
 	}
@@ -304,9 +305,9 @@ func (r *request) search() {
 		r.protocolError("search request", ai.Err)
 		return
 	}
-	f, err := parseFilterBER(filterT)
+	f, err := ParseFilterBER(filterT)
 	if err != nil {
-		c.logAttrs(slog.LevelDebug, "ldap search filter refused", slog.String("err", clientText(err.Error())))
+		c.logAttrs(slog.LevelDebug, "ldap search filter refused", slog.String("err", clientlog.Text(err.Error())))
 		r.finish(opSearchDone, err, nil, nil)
 		return
 	}
@@ -328,7 +329,7 @@ func (r *request) search() {
 	e := encoders.Get().(*ber.Encoder)
 	defer encoders.Put(e)
 	n := 0
-	next, err := c.srv.dir.Search(r.ctx, r.id, req, func(en *entry, sel selection) error {
+	next, err := c.srv.dir.Search(r.ctx, r.id, req, func(en *Entry, sel Selection) error {
 		n++
 		return r.sendEntry(e, en, &sel)
 	})
@@ -336,7 +337,7 @@ func (r *request) search() {
 	switch {
 	case err == ErrBadCookie:
 		r.badCookie()
-	case req.Sort != nil && err != nil && resultOf(err).Code != ResultSizeLimitExceeded:
+	case req.Sort != nil && err != nil && ResultOf(err).Code != ResultSizeLimitExceeded:
 		r.finish(opSearchDone, err, nil, nil)
 	case req.Sort != nil && req.Paging != nil && req.Paging.Size == 0:
 		r.finish(opSearchDone, nil, nil, pagedResponse(""))
@@ -402,28 +403,15 @@ func (r *request) badCookie() {
 	r.finish(opSearchDone, ErrBadCookie, nil, pagedResponse(""))
 }
 
-func isRootDSE(dn string) bool {
-	rdns, err := normRDNs(dn)
-	return err == nil && len(rdns) == 0
-}
-
 // sendEntry writes one SearchResultEntry with the attributes of en that
 // sel selects, encoded straight from the tree (not flushed: the final
 // response flushes the batch).
-func (r *request) sendEntry(e *ber.Encoder, en *entry, sel *selection) error {
+func (r *request) sendEntry(e *ber.Encoder, en *Entry, sel *Selection) error {
 	e.Reset()
 	msg := e.Open(ber.TagSequence)
 	e.Int(ber.TagInteger, int64(r.m.id))
 	o := e.Open(ber.ClassApplication | ber.Constructed | opSearchEntry)
-	e.Str(ber.TagOctetString, en.dn)
-	as := e.Open(ber.TagSequence)
-	it := en.attrIter()
-	for a, ok := it.next(); ok; a, ok = it.next() {
-		if sel.wants(a.def) {
-			a.encode(e, sel.typesOnly)
-		}
-	}
-	e.Close(as)
+	sel.AppendEntry(e, en)
 	e.Close(o)
 	e.Close(msg)
 	if err := r.c.write(e.B, false); err != nil {
@@ -436,8 +424,8 @@ func (r *request) logSearch(req *SearchRequest, n int, err error) {
 	if !r.c.srv.log.Enabled(r.ctx, slog.LevelDebug) {
 		return
 	}
-	r.c.logAttrs(slog.LevelDebug, "ldap search", slog.String("base", clientText(req.BaseDN)), slog.String("scope", req.Scope.String()),
-		slog.String("filter", clientText(req.Filter.String())), slog.Int("entries", n), slog.String("result", resultOf(err).Code.String()),
+	r.c.logAttrs(slog.LevelDebug, "ldap search", slog.String("base", clientlog.Text(req.BaseDN)), slog.String("scope", req.Scope.String()),
+		slog.String("filter", clientlog.Text(req.Filter.String())), slog.Int("entries", n), slog.String("result", ResultOf(err).Code.String()),
 		slog.String("bound", r.id.DN))
 }
 

@@ -38,8 +38,8 @@ type Page struct {
 	returned int
 	// A sorted paged search keeps the rest of its sorted result instead,
 	// and the result of the search that collected it.
-	sorted []*entry
-	sel    selection
+	sorted []*Entry
+	sel    Selection
 	err    error
 }
 
@@ -71,7 +71,7 @@ func pagingKey(id Identity, req *SearchRequest) string {
 }
 
 // pagedSearch runs one page of an unsorted paged search.
-func (d *Directory) pagedSearch(ctx context.Context, id Identity, req *SearchRequest, emit func(*entry, selection) error) (*Page, error) {
+func (d *Directory) pagedSearch(ctx context.Context, id Identity, req *SearchRequest, emit func(*Entry, Selection) error) (*Page, error) {
 	p := req.Paging
 	key := pagingKey(id, req)
 	cur := cursor{after: -1}

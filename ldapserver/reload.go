@@ -117,6 +117,6 @@ func (d *Directory) serviceAccount(ndn string) (ServiceAccount, bool) {
 	return sa, ok
 }
 
-func (d *Directory) bindLimit() BindLimit { return d.ext.dyn.Load().limit }
+func (d *Directory) BindLimit() BindLimit { return d.ext.dyn.Load().limit }
 
 func (d *Directory) treeLayout() *layout { return d.ext.dyn.Load().layout }

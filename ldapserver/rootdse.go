@@ -15,7 +15,7 @@ const (
 // sort controls, Who Am I?
 // and StartTLS (only when it is offered), and the SASL mechanism EXTERNAL
 // with TLS (see Directory.BindExternal).
-func newRootDSE(c *Config, l *layout) *entry {
+func newRootDSE(c *Config, l *layout) *Entry {
 	e := newSpecialEntry("", "", kindRootDSE)
 	e.add(atObjectClass, "top")
 	e.addShared(atNamingContexts, []string{l.baseDN}, []string{l.baseNDN})
@@ -39,7 +39,7 @@ func newRootDSE(c *Config, l *layout) *entry {
 // newSubschema builds cn=Subschema, the subschema subentry every entry
 // points at, with the attribute types and object classes served (see
 // schemadefs.go).
-func newSubschema() *entry {
+func newSubschema() *Entry {
 	e := newSpecialEntry(subschemaDN, subschemaNormalised, kindSubschema)
 	e.add(atObjectClass, "top", "subentry", "subschema", "extensibleObject")
 	e.add(atCN, "Subschema")

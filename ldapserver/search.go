@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ldapgate/ldapgate/internal/ber"
 )
 
 // Scope is a search scope (RFC 4511 §4.5.1.2).
@@ -84,7 +86,7 @@ const ctxCheckEvery = 256
 // entries, timeLimitExceeded, unavailable when ctx is cancelled,
 // ErrBadCookie for a Page of another query, and others; errors from emit
 // are returned as they are and end the search.
-func (d *Directory) Search(ctx context.Context, id Identity, req *SearchRequest, emit func(e *entry, sel selection) error) (*Page, error) {
+func (d *Directory) Search(ctx context.Context, id Identity, req *SearchRequest, emit func(e *Entry, sel Selection) error) (*Page, error) {
 	switch {
 	case req.Sort != nil:
 		return d.sortedSearch(ctx, id, req, emit)
@@ -117,7 +119,7 @@ type searched struct {
 
 // runSearch is Search from a cursor. It returns where the search ended.
 // Its state stays on the stack: a search costs no allocation of its own.
-func (d *Directory) runSearch(ctx context.Context, id Identity, req *SearchRequest, cur cursor, emit func(*entry, selection) error) (searched, error) {
+func (d *Directory) runSearch(ctx context.Context, id Identity, req *SearchRequest, cur cursor, emit func(*Entry, Selection) error) (searched, error) {
 	s := search{
 		id:     id,
 		filter: req.Filter,
@@ -277,7 +279,7 @@ func errTimeLimit(err error) *Error {
 	return &Error{Code: ResultTimeLimitExceeded, Message: "time limit exceeded", Err: err}
 }
 
-func inScope(base, e *entry, scope Scope) bool {
+func inScope(base, e *Entry, scope Scope) bool {
 	switch scope {
 	case ScopeBase:
 		return e == base
@@ -292,10 +294,10 @@ type search struct {
 	deadline time.Time // the request's time limit; zero: none
 	id       Identity
 	filter   Filter
-	sel      selection
+	sel      Selection
 	limit    int
 	page     int // the page size; 0: not paged
-	emit     func(*entry, selection) error
+	emit     func(*Entry, Selection) error
 	seen     int
 	entries  int
 	tree     *tree // nil for the RootDSE and cn=Subschema
@@ -304,7 +306,7 @@ type search struct {
 }
 
 // visit evaluates e and emits it if it matches and id may read it.
-func (s *search) visit(ctx context.Context, e *entry) error {
+func (s *search) visit(ctx context.Context, e *Entry) error {
 	if s.seen++; s.seen%ctxCheckEvery == 0 {
 		if err := ctx.Err(); err != nil {
 			return ctxError(err)
@@ -417,15 +419,15 @@ func union(lists [][]int32) []int32 {
 	return append(out, b[j:]...)
 }
 
-// selection is the resolved attribute list of a search.
-type selection struct {
+// Selection is the resolved attribute list of a search.
+type Selection struct {
 	allUser, allOper bool
 	typesOnly        bool // names without values
 	named            []*attrDef
 }
 
-func newSelection(attrs []string, typesOnly bool) selection {
-	s := selection{typesOnly: typesOnly}
+func newSelection(attrs []string, typesOnly bool) Selection {
+	s := Selection{typesOnly: typesOnly}
 	if len(attrs) == 0 {
 		s.allUser = true
 		return s
@@ -447,7 +449,7 @@ func newSelection(attrs []string, typesOnly bool) selection {
 	return s
 }
 
-func (s *selection) wants(d *attrDef) bool {
+func (s *Selection) wants(d *attrDef) bool {
 	if d.operational && s.allOper || !d.operational && s.allUser {
 		return true
 	}
@@ -459,8 +461,23 @@ func (s *selection) wants(d *attrDef) bool {
 	return false
 }
 
+// AppendEntry appends the objectName and attributes of a SearchResultEntry
+// (RFC 4511 §4.5.2) for e with the attributes s selects, copied from the
+// tree's packed values.
+func (s *Selection) AppendEntry(enc *ber.Encoder, e *Entry) {
+	enc.Str(ber.TagOctetString, e.dn)
+	as := enc.Open(ber.TagSequence)
+	it := e.attrIter()
+	for a, ok := it.next(); ok; a, ok = it.next() {
+		if s.wants(a.def) {
+			a.encode(enc, s.typesOnly)
+		}
+	}
+	enc.Close(as)
+}
+
 // project returns the entry with the selected attributes.
-func (s *selection) project(e *entry) *SearchEntry {
+func (s *Selection) project(e *Entry) *SearchEntry {
 	out := &SearchEntry{DN: e.dn}
 	it := e.attrIter()
 	for a, ok := it.next(); ok; a, ok = it.next() {

@@ -471,7 +471,7 @@ func TestSearchStopsOnCancel(t *testing.T) {
 	d, _ := newTestDirectory(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub}, func(*entry, selection) error {
+	_, err := d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub}, func(*Entry, Selection) error {
 		t.Error("entry emitted after cancel")
 		return nil
 	})
@@ -489,7 +489,7 @@ func TestSearchStopsOnCancel(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	n := 0
-	_, err = d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub}, func(*entry, selection) error {
+	_, err = d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub}, func(*Entry, Selection) error {
 		if n++; n == 10 {
 			cancel()
 		}
@@ -502,21 +502,21 @@ func TestSearchStopsOnCancel(t *testing.T) {
 	// A time limit that does not pass: every entry comes back.
 	n = 0
 	_, err = d.Search(context.Background(), serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, TimeLimit: time.Hour},
-		func(*entry, selection) error { n++; return nil })
+		func(*Entry, Selection) error { n++; return nil })
 	if err != nil || n < 5000 {
 		t.Errorf("time limit of an hour: %d entries, %v", n, err)
 	}
 
 	// A time limit that has passed.
 	_, err = d.Search(context.Background(), serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, TimeLimit: time.Nanosecond},
-		func(*entry, selection) error { time.Sleep(time.Microsecond); return nil })
+		func(*Entry, Selection) error { time.Sleep(time.Microsecond); return nil })
 	if resultCode(err) != ResultTimeLimitExceeded {
 		t.Errorf("time limit: %v, want timeLimitExceeded", err)
 	}
 
 	// An emit error ends the search and comes back.
 	boom := errors.New("boom")
-	_, err = d.Search(context.Background(), serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub}, func(*entry, selection) error { return boom })
+	_, err = d.Search(context.Background(), serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub}, func(*Entry, Selection) error { return boom })
 	if !errors.Is(err, boom) {
 		t.Errorf("emit error: %v", err)
 	}

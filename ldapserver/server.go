@@ -153,8 +153,8 @@ func (s *Server) isClosed() bool {
 // is closing.
 func (s *Server) startConn(nc net.Conn) {
 	addr := addrOf(nc.RemoteAddr())
-	limit := s.dir.bindLimit()
-	trusted := addr.IsValid() && limit.trusted(addr)
+	limit := s.dir.BindLimit()
+	trusted := addr.IsValid() && limit.Trusted(addr)
 	perAddr := s.cfg.MaxConnectionsPerAddress > 0 && addr.IsValid() && !trusted
 	s.mu.Lock()
 	if s.closed {
@@ -286,7 +286,7 @@ func (s *Server) logQuietly(level slog.Level, msg string, attrs ...slog.Attr) {
 	if !s.log.Enabled(context.Background(), level) {
 		return
 	}
-	log, held := s.dir.quiet.admit(msg)
+	log, held := s.dir.quiet.Admit(msg)
 	if !log {
 		return
 	}

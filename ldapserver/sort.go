@@ -42,7 +42,7 @@ func ResolveSort(keys []SortKey) (ResultCode, string) {
 }
 
 // sortValue returns the value of e that k sorts it by.
-func sortValue(e *entry, k *SortKey) (string, bool) {
+func sortValue(e *Entry, k *SortKey) (string, bool) {
 	a, ok := e.attr(k.def)
 	if !ok {
 		return "", false
@@ -59,9 +59,9 @@ func sortValue(e *entry, k *SortKey) (string, bool) {
 	return best, has
 }
 
-func sortEntries(es []*entry, keys []SortKey) {
+func sortEntries(es []*Entry, keys []SortKey) {
 	type item struct {
-		e    *entry
+		e    *Entry
 		vals []string
 		has  []bool
 	}
@@ -101,12 +101,12 @@ func sortEntries(es []*entry, keys []SortKey) {
 // sortedSearch runs a search of req, whose Sort is resolved: the whole
 // result set is collected and sorted, then sent, a page at a time with
 // req.Paging.
-func (d *Directory) sortedSearch(ctx context.Context, id Identity, req *SearchRequest, emit func(*entry, selection) error) (*Page, error) {
+func (d *Directory) sortedSearch(ctx context.Context, id Identity, req *SearchRequest, emit func(*Entry, Selection) error) (*Page, error) {
 	size := math.MaxInt32
 	key := pagingKey(id, req)
 	var (
-		rest    []*entry
-		sel     selection
+		rest    []*Entry
+		sel     Selection
 		runErr  error
 		fromOld bool
 	)
@@ -126,12 +126,12 @@ func (d *Directory) sortedSearch(ctx context.Context, id Identity, req *SearchRe
 		}
 	}
 	if !fromOld {
-		_, runErr = d.runSearch(ctx, id, req, cursor{after: -1}, func(e *entry, s selection) error {
+		_, runErr = d.runSearch(ctx, id, req, cursor{after: -1}, func(e *Entry, s Selection) error {
 			rest = append(rest, e)
 			sel = s
 			return nil
 		})
-		if runErr != nil && resultOf(runErr).Code != ResultSizeLimitExceeded {
+		if runErr != nil && ResultOf(runErr).Code != ResultSizeLimitExceeded {
 			return nil, runErr
 		}
 		sortEntries(rest, req.Sort)

@@ -43,11 +43,11 @@ const (
 	kindService
 )
 
-// entry is an immutable directory entry. Its attributes are packed (see
-// entry.go), in the order they are shown: the shared head (objectClass),
-// the entry's own, and the shared tail (structuralObjectClass,
+// Entry is an immutable directory Entry. Its attributes are packed (see
+// Entry.go), in the order they are shown: the shared head (objectClass),
+// the Entry's own, and the shared tail (structuralObjectClass,
 // hasSubordinates, subschemaSubentry).
-type entry struct {
+type Entry struct {
 	dn     string // as shown to clients
 	ndn    string // normalised (see normDN)
 	kind   entryKind
@@ -63,7 +63,7 @@ type entry struct {
 // sharedAttrs are the packed head and tail of the entries of one kind.
 type sharedAttrs struct{ head, tail []byte }
 
-func (e *entry) parts() [3][]byte {
+func (e *Entry) parts() [3][]byte {
 	if e.shared == nil {
 		return [3][]byte{nil, e.own, nil}
 	}
@@ -73,7 +73,7 @@ func (e *entry) parts() [3][]byte {
 // tree is the directory built from one view.
 type tree struct {
 	view    *store.View
-	entries []entry
+	entries []Entry
 	byDN    *hashIndex // normalised DNs
 	// index maps an indexed attribute to the positions of the entries
 	// holding a normalised value, ascending and without repeats.
@@ -209,7 +209,7 @@ type treeBuilder struct {
 	statics map[staticKey]*sharedAttrs
 	// cur is the entry being built; its records get memory of their own
 	// when the next entry opens (finish).
-	cur *entry
+	cur *Entry
 }
 
 type staticKey struct {
@@ -219,7 +219,7 @@ type staticKey struct {
 
 // entryBuilder adds attributes to the entry being built.
 type entryBuilder struct {
-	*entry
+	*Entry
 	p *packer
 }
 
@@ -242,13 +242,13 @@ func (e entryBuilder) addDNs(d *attrDef, refs []int32) {
 // newSpecialEntry starts an entry outside the tree (the RootDSE,
 // cn=Subschema); done packs it.
 func newSpecialEntry(dn, ndn string, kind entryKind) entryBuilder {
-	e := &entry{dn: dn, ndn: ndn, kind: kind, pos: -1, end: -1, parent: -1, defs: newDefTable()}
+	e := &Entry{dn: dn, ndn: ndn, kind: kind, pos: -1, end: -1, parent: -1, defs: newDefTable()}
 	return entryBuilder{e, &packer{defs: e.defs}}
 }
 
-func (e entryBuilder) done() *entry {
+func (e entryBuilder) done() *Entry {
 	e.own = e.p.take()
-	return e.entry
+	return e.Entry
 }
 
 // open appends an entry of the given object classes (the structural one
@@ -262,7 +262,7 @@ func (b *treeBuilder) open(dn, ndn string, kind entryKind, parent int32, classes
 	if len(b.t.entries) == cap(b.t.entries) {
 		panic("ldapserver: tree entries miscounted") // entries must not move: builders point into them
 	}
-	b.t.entries = append(b.t.entries, entry{dn: dn, ndn: ndn, kind: kind, pos: int32(len(b.t.entries)), parent: parent,
+	b.t.entries = append(b.t.entries, Entry{dn: dn, ndn: ndn, kind: kind, pos: int32(len(b.t.entries)), parent: parent,
 		defs: b.p.defs, shared: shared})
 	b.cur = &b.t.entries[len(b.t.entries)-1]
 	return entryBuilder{b.cur, &b.p}
@@ -422,7 +422,7 @@ func buildTree(v *store.View, l *layout) *tree {
 	}
 
 	// The base, four OUs and what they hold.
-	t.entries = make([]entry, 0, 5+len(userDN)+len(groupDN)+len(privDN)+len(l.services))
+	t.entries = make([]Entry, 0, 5+len(userDN)+len(groupDN)+len(privDN)+len(l.services))
 	base := b.open(l.baseDN, l.baseNDN, kindBase, -1, classesBase[l.baseClass], true)
 	base.add(l.baseAttr, l.baseValue)
 	b.addOperational(base, entryUUID("entry", l.baseNDN), time.Time{}, time.Time{})
@@ -604,7 +604,7 @@ func (t *tree) buildIndex() {
 }
 
 // lookup returns the entry with normalised DN ndn.
-func (t *tree) lookup(ndn string) (*entry, bool) {
+func (t *tree) lookup(ndn string) (*Entry, bool) {
 	for _, i := range t.byDN.get(ndn) {
 		if e := &t.entries[i]; e.ndn == ndn {
 			return e, true
