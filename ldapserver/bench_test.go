@@ -2,18 +2,17 @@ package ldapserver
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 
 	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/ber"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -64,77 +63,6 @@ func BenchmarkSearchByUID(b *testing.B) {
 			b.Fatalf("%v %v", r, err)
 		}
 	}
-}
-
-func benchDirectory(b *testing.B) *Directory {
-	b.Helper()
-	d, err := NewDirectory(testConfig(b), benchLive(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	d.trees.get(d.live)
-	return d
-}
-
-// BenchmarkCoreSearchByUID: the same search in process, without network
-// and BER (filter parsing included).
-func BenchmarkCoreSearchByUID(b *testing.B) {
-	d := benchDirectory(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		f, err := ParseFilter(fmt.Sprintf("(uid=user%07d)", (i*7919)%benchUsers))
-		if err != nil {
-			b.Fatal(err)
-		}
-		n := 0
-		_, err = d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, Filter: f}, func(*Entry, Selection) error { n++; return nil })
-		if err != nil || n != 1 {
-			b.Fatalf("%d entries, %v", n, err)
-		}
-	}
-}
-
-// BenchmarkCoreSearchScan: a filter no index answers (substrings on sn),
-// which evaluates every entry of the 100k.
-func BenchmarkCoreSearchScan(b *testing.B) {
-	d := benchDirectory(b)
-	f := mustFilter(b, "(&(objectClass=person)(sn=*ily99999))")
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		n := 0
-		_, err := d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, Filter: f}, func(*Entry, Selection) error { n++; return nil })
-		if err != nil || n != 1 {
-			b.Fatalf("%d entries, %v", n, err)
-		}
-	}
-}
-
-// BenchmarkTreeBuild: building the tree of a 100k-user view (once per
-// sync); reports the heap the tree keeps.
-func BenchmarkTreeBuild(b *testing.B) {
-	v := benchView()
-	c := testConfig(b).withDefaults()
-	l, err := newLayout(&c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for b.Loop() {
-		_ = buildTree(v, l)
-	}
-	b.StopTimer()
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	t := buildTree(v, l)
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-heap")
-	runtime.KeepAlive(t)
 }
 
 // rawClient sends pre-encoded requests and reads responses with the
@@ -223,19 +151,19 @@ func BenchmarkRawSearchByUID(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if n, done := rc.search(b, reqs[i%len(reqs)]); n != 1 || resultOfDone(done) != ResultSuccess {
+		if n, done := rc.search(b, reqs[i%len(reqs)]); n != 1 || resultOfDone(done) != directory.ResultSuccess {
 			b.Fatalf("%d entries", n)
 		}
 	}
 }
 
-func resultOfDone(m *message) ResultCode {
+func resultOfDone(m *message) directory.ResultCode {
 	it := m.body.Children()
 	v, err := ber.ParseInt(it.Next().Content)
 	if err != nil {
 		return 9999
 	}
-	return ResultCode(v)
+	return directory.ResultCode(v)
 }
 
 // BenchmarkRawPagedRead: a full paged read of the 100k users (all user
@@ -259,7 +187,7 @@ func BenchmarkRawPagedRead(b *testing.B) {
 			pc.SetCookie([]byte(cookie))
 			n, done := rc.search(b, rawSearchAll(id, "ou=people,"+testBase, filter, pc.Encode()))
 			total += n
-			if resultOfDone(done) != ResultSuccess || len(done.controls) != 1 {
+			if resultOfDone(done) != directory.ResultSuccess || len(done.controls) != 1 {
 				b.Fatalf("page: %v", resultOfDone(done))
 			}
 			_, cookie, _ = parsePagingControl(done.controls[0])
@@ -286,7 +214,7 @@ func BenchmarkBind(b *testing.B) {
 		if _, err := rc.c.Write(req); err != nil {
 			b.Fatal(err)
 		}
-		if m := rc.read(b); m.op != opBindResponse || resultOfDone(m) != ResultSuccess {
+		if m := rc.read(b); m.op != opBindResponse || resultOfDone(m) != directory.ResultSuccess {
 			b.Fatal("bind failed")
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/ber"
 )
 
@@ -78,7 +79,7 @@ func packetOp(p *asn1ber.Packet) (int64, byte) {
 	return id, byte(p.Children[1].Tag)
 }
 
-func resultOfPacket(p *asn1ber.Packet) ResultCode {
+func resultOfPacket(p *asn1ber.Packet) directory.ResultCode {
 	if len(p.Children) < 2 || len(p.Children[1].Children) < 1 {
 		return 9999
 	}
@@ -86,7 +87,7 @@ func resultOfPacket(p *asn1ber.Packet) ResultCode {
 	if err != nil {
 		return 9999
 	}
-	return ResultCode(v)
+	return directory.ResultCode(v)
 }
 
 func envelope(id int64, op *asn1ber.Packet, controls ...*asn1ber.Packet) []byte {
@@ -181,26 +182,26 @@ func TestConnMalformedInput(t *testing.T) {
 		// code is the result the server answers with before it closes
 		// the connection (a notice), or, with keep, the result of the
 		// request on a connection that stays open.
-		code ResultCode
+		code directory.ResultCode
 		keep bool
 	}{
-		{name: "not a sequence", in: []byte{0x04, 0x03, 'a', 'b', 'c'}, code: ResultProtocolError},
-		{name: "indefinite length", in: []byte{0x30, 0x80, 0x02, 0x01, 0x01, 0x00, 0x00}, code: ResultProtocolError},
-		{name: "five length octets", in: []byte{0x30, 0x85, 0, 0, 0, 0, 1, 0}, code: ResultProtocolError},
-		{name: "empty sequence", in: []byte{0x30, 0x00}, code: ResultProtocolError},
-		{name: "no protocolOp", in: []byte{0x30, 0x03, 0x02, 0x01, 0x01}, code: ResultProtocolError},
-		{name: "negative message id", in: []byte{0x30, 0x05, 0x02, 0x01, 0xff, 0x42, 0x00}, code: ResultProtocolError},
-		{name: "child longer than parent", in: []byte{0x30, 0x05, 0x02, 0x09, 0x01, 0x42, 0x00}, code: ResultProtocolError},
-		{name: "unknown op", in: []byte{0x30, 0x05, 0x02, 0x01, 0x01, 0x7e, 0x00}, code: ResultProtocolError},
-		{name: "response as request", in: []byte{0x30, 0x05, 0x02, 0x01, 0x01, 0x61, 0x00}, code: ResultProtocolError},
-		{name: "high tag number", in: []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x7f, 0x81, 0x00}, code: ResultProtocolError},
-		{name: "deeply nested envelope", in: append([]byte{0x30, 0x83, 0, 0, 0}, nested(20000)...), code: ResultProtocolError},
-		{name: "bad controls", in: envelope(1, asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypePrimitive, opDelRequest, "x", "del"), asn1ber.DecodePacket(nested(50))), code: ResultProtocolError},
-		{name: "bind without fields", in: envelope(1, asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opBindRequest, nil, "bind")), code: ResultProtocolError, keep: true},
-		{name: "search without fields", in: envelope(1, asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opSearchRequest, nil, "search")), code: ResultProtocolError, keep: true},
-		{name: "deeply nested filter", in: rawSearch(1, "", deepFilter), code: ResultAdminLimitExceeded, keep: true},
-		{name: "bad filter choice", in: rawSearch(1, "", asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "x", "f")), code: ResultProtocolError, keep: true},
-		{name: "unknown extended", in: rawExtended(1, "1.2.3.4.5"), code: ResultProtocolError, keep: true},
+		{name: "not a sequence", in: []byte{0x04, 0x03, 'a', 'b', 'c'}, code: directory.ResultProtocolError},
+		{name: "indefinite length", in: []byte{0x30, 0x80, 0x02, 0x01, 0x01, 0x00, 0x00}, code: directory.ResultProtocolError},
+		{name: "five length octets", in: []byte{0x30, 0x85, 0, 0, 0, 0, 1, 0}, code: directory.ResultProtocolError},
+		{name: "empty sequence", in: []byte{0x30, 0x00}, code: directory.ResultProtocolError},
+		{name: "no protocolOp", in: []byte{0x30, 0x03, 0x02, 0x01, 0x01}, code: directory.ResultProtocolError},
+		{name: "negative message id", in: []byte{0x30, 0x05, 0x02, 0x01, 0xff, 0x42, 0x00}, code: directory.ResultProtocolError},
+		{name: "child longer than parent", in: []byte{0x30, 0x05, 0x02, 0x09, 0x01, 0x42, 0x00}, code: directory.ResultProtocolError},
+		{name: "unknown op", in: []byte{0x30, 0x05, 0x02, 0x01, 0x01, 0x7e, 0x00}, code: directory.ResultProtocolError},
+		{name: "response as request", in: []byte{0x30, 0x05, 0x02, 0x01, 0x01, 0x61, 0x00}, code: directory.ResultProtocolError},
+		{name: "high tag number", in: []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x7f, 0x81, 0x00}, code: directory.ResultProtocolError},
+		{name: "deeply nested envelope", in: append([]byte{0x30, 0x83, 0, 0, 0}, nested(20000)...), code: directory.ResultProtocolError},
+		{name: "bad controls", in: envelope(1, asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypePrimitive, opDelRequest, "x", "del"), asn1ber.DecodePacket(nested(50))), code: directory.ResultProtocolError},
+		{name: "bind without fields", in: envelope(1, asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opBindRequest, nil, "bind")), code: directory.ResultProtocolError, keep: true},
+		{name: "search without fields", in: envelope(1, asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opSearchRequest, nil, "search")), code: directory.ResultProtocolError, keep: true},
+		{name: "deeply nested filter", in: rawSearch(1, "", deepFilter), code: directory.ResultAdminLimitExceeded, keep: true},
+		{name: "bad filter choice", in: rawSearch(1, "", asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "x", "f")), code: directory.ResultProtocolError, keep: true},
+		{name: "unknown extended", in: rawExtended(1, "1.2.3.4.5"), code: directory.ResultProtocolError, keep: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,7 +219,7 @@ func TestConnMalformedInput(t *testing.T) {
 				}
 				// The connection still works.
 				mustWrite(t, c, rawExtended(2, oidWhoAmI))
-				if p := readPacket(t, c); resultOfPacket(p) != ResultSuccess {
+				if p := readPacket(t, c); resultOfPacket(p) != directory.ResultSuccess {
 					t.Errorf("after: %v", resultOfPacket(p))
 				}
 				return
@@ -279,7 +280,7 @@ func TestConnAbandon(t *testing.T) {
 	_, addr, started, causes, _ := blockingServer(t, testConfig(t))
 	c := rawConn(t, addr)
 	mustWrite(t, c, rawBind(1, archiveDN, archivePW))
-	if p := readPacket(t, c); resultOfPacket(p) != ResultSuccess {
+	if p := readPacket(t, c); resultOfPacket(p) != directory.ResultSuccess {
 		t.Fatalf("bind: %v", resultOfPacket(p))
 	}
 	mustWrite(t, c, rawSearch(2, "cn=slow", rawPresent("objectClass")))
@@ -346,7 +347,7 @@ func TestConnIdleTimeoutAfterLastMessage(t *testing.T) {
 	var last time.Time
 	for i := int64(1); time.Since(start) < 2*cfg.IdleTimeout; i++ {
 		mustWrite(t, c, rawExtended(i, oidWhoAmI))
-		if p := readPacket(t, c); resultOfPacket(p) != ResultSuccess {
+		if p := readPacket(t, c); resultOfPacket(p) != directory.ResultSuccess {
 			t.Fatalf("who am i: %v", resultOfPacket(p))
 		}
 		last = time.Now()
@@ -356,7 +357,7 @@ func TestConnIdleTimeoutAfterLastMessage(t *testing.T) {
 	if d := time.Since(last); d < cfg.IdleTimeout {
 		t.Errorf("closed %v after the last message, want at least %v", d, cfg.IdleTimeout)
 	}
-	if len(ps) != 1 || resultOfPacket(ps[0]) != ResultUnavailable {
+	if len(ps) != 1 || resultOfPacket(ps[0]) != directory.ResultUnavailable {
 		t.Errorf("want one notice, got %d packets", len(ps))
 	}
 }
@@ -383,10 +384,10 @@ func TestConnCloseAnswersRequestsInProgress(t *testing.T) {
 	if len(ps) != 2 {
 		t.Fatalf("packets %v", got)
 	}
-	if id, op := packetOp(ps[0]); id != 2 || op != opSearchDone || resultOfPacket(ps[0]) != ResultUnavailable {
+	if id, op := packetOp(ps[0]); id != 2 || op != opSearchDone || resultOfPacket(ps[0]) != directory.ResultUnavailable {
 		t.Errorf("search result: %v", got)
 	}
-	if id, op := packetOp(ps[1]); id != 0 || op != opExtendedResponse || resultOfPacket(ps[1]) != ResultUnavailable {
+	if id, op := packetOp(ps[1]); id != 0 || op != opExtendedResponse || resultOfPacket(ps[1]) != directory.ResultUnavailable {
 		t.Errorf("notice: %v", got)
 	}
 }
@@ -402,7 +403,7 @@ func TestConnIdleTimeout(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("idle connection closed after %v", d)
 	}
-	if len(ps) != 1 || resultOfPacket(ps[0]) != ResultUnavailable {
+	if len(ps) != 1 || resultOfPacket(ps[0]) != directory.ResultUnavailable {
 		t.Errorf("want one notice, got %d packets", len(ps))
 	}
 
@@ -416,7 +417,7 @@ func TestConnIdleTimeout(t *testing.T) {
 	mustWrite(t, busy, rawAbandon(3, 2))
 	<-causes
 	mustWrite(t, busy, rawExtended(4, oidWhoAmI))
-	if p := readPacket(t, busy); resultOfPacket(p) != ResultSuccess {
+	if p := readPacket(t, busy); resultOfPacket(p) != directory.ResultSuccess {
 		t.Errorf("who am i after a long request: %v", resultOfPacket(p))
 	}
 }
@@ -433,7 +434,7 @@ func TestConnLimit(t *testing.T) {
 	a, b := dialBound(t, addr), dialBound(t, addr)
 	third := rawConn(t, addr)
 	ps := expectClosed(t, third)
-	if len(ps) != 1 || resultOfPacket(ps[0]) != ResultBusy {
+	if len(ps) != 1 || resultOfPacket(ps[0]) != directory.ResultBusy {
 		t.Errorf("third connection: %d packets", len(ps))
 	}
 	if _, err := ldapSearch(b, testBase, ldap.ScopeBaseObject, "(objectClass=*)"); err != nil {
@@ -468,13 +469,13 @@ func TestConnRequestsInFlightBound(t *testing.T) {
 	<-started // the third one now runs
 	release <- struct{}{}
 	release <- struct{}{}
-	got := map[int64]ResultCode{}
+	got := map[int64]directory.ResultCode{}
 	for len(got) < 3 {
 		p := readPacket(t, c)
 		id, _ := packetOp(p)
 		got[id] = resultOfPacket(p)
 	}
-	want := map[int64]ResultCode{2: ResultNoSuchObject, 3: ResultNoSuchObject, 4: ResultNoSuchObject}
+	want := map[int64]directory.ResultCode{2: directory.ResultNoSuchObject, 3: directory.ResultNoSuchObject, 4: directory.ResultNoSuchObject}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("results (-got +want):\n%s", diff)
 	}
@@ -597,7 +598,7 @@ func TestServerRelayNotLockedOut(t *testing.T) {
 			if trusted {
 				cfg.BindLimit.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 			}
-			s, _ := newTestServer(t, cfg, testLive(), WithUserAuthenticator(&fakeUsers{password: "user-app-pw"}))
+			s, _ := newTestServer(t, cfg, testLive(), WithUserAuthenticator(appPassword("user-app-pw")))
 			addr := serve(t, s)
 			c := dial(t, addr)
 			for i := range 55 {
@@ -770,7 +771,7 @@ func FuzzDecodeMessage(f *testing.F) {
 			for it.More() {
 				el := it.Next()
 				if el.Class() == ber.ClassContext {
-					_, _ = ParseFilterBER(el)
+					_, _ = directory.ParseFilterBER(el)
 				}
 			}
 		}
@@ -812,7 +813,7 @@ func TestConnStartTLSTwice(t *testing.T) {
 	c := rawConn(t, addr)
 	mustWrite(t, c, rawExtended(1, oidStartTLS))
 	p := readPacket(t, c)
-	if resultOfPacket(p) != ResultSuccess || len(p.Children[1].Children) < 4 || p.Children[1].Children[3].Data.String() != oidStartTLS {
+	if resultOfPacket(p) != directory.ResultSuccess || len(p.Children[1].Children) < 4 || p.Children[1].Children[3].Data.String() != oidStartTLS {
 		t.Fatalf("StartTLS: %v", resultOfPacket(p))
 	}
 	tc := tls.Client(c, certs.client)
@@ -820,11 +821,11 @@ func TestConnStartTLSTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustWrite(t, tc, rawExtended(2, oidStartTLS))
-	if p := readPacket(t, tc); resultOfPacket(p) != ResultOperationsError {
+	if p := readPacket(t, tc); resultOfPacket(p) != directory.ResultOperationsError {
 		t.Errorf("second StartTLS: %v, want operationsError", resultOfPacket(p))
 	}
 	mustWrite(t, tc, rawBind(3, archiveDN, archivePW))
-	if p := readPacket(t, tc); resultOfPacket(p) != ResultSuccess {
+	if p := readPacket(t, tc); resultOfPacket(p) != directory.ResultSuccess {
 		t.Errorf("bind over TLS: %v", resultOfPacket(p))
 	}
 }

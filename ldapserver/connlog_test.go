@@ -9,6 +9,7 @@ import (
 	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -23,7 +24,7 @@ func TestLogClipsClientData(t *testing.T) {
 	filter.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "cn", "attr"))
 	filter.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, strings.Repeat("f", 100<<10), "value"))
 	mustWrite(t, c, rawSearch(2, base, filter))
-	if p := readPacket(t, c); resultOfPacket(p) != ResultNoSuchObject {
+	if p := readPacket(t, c); resultOfPacket(p) != directory.ResultNoSuchObject {
 		t.Fatalf("search of a missing base: %v", resultOfPacket(p))
 	}
 	mustWrite(t, c, rawCompare(3, base, "cn", strings.Repeat("v", 10<<10)))

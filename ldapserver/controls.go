@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"math"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/ber"
 )
 
@@ -25,10 +26,10 @@ const (
 // pages are a connection's open paged searches, by cookie, oldest first.
 type pages struct {
 	order []string
-	state map[string]*Page
+	state map[string]*directory.Page
 }
 
-func (p *pages) take(cookie string) *Page {
+func (p *pages) take(cookie string) *directory.Page {
 	st := p.state[cookie]
 	if st != nil {
 		delete(p.state, cookie)
@@ -42,9 +43,9 @@ func (p *pages) take(cookie string) *Page {
 	return st
 }
 
-func (p *pages) put(cookie string, st *Page) {
+func (p *pages) put(cookie string, st *directory.Page) {
 	if p.state == nil {
-		p.state = make(map[string]*Page)
+		p.state = make(map[string]*directory.Page)
 	}
 	if len(p.order) >= maxPagedSearches {
 		delete(p.state, p.order[0])
@@ -57,18 +58,18 @@ func (p *pages) put(cookie string, st *Page) {
 // paging decodes the paged results control pc into a Paging, with the
 // Page its cookie names on the connection taken out of the connection's
 // pages.
-func (c *conn) paging(pc control) (*Paging, error) {
+func (c *conn) paging(pc control) (*directory.Paging, error) {
 	size, cookie, err := parsePagingControl(pc)
 	if err != nil {
 		return nil, err
 	}
-	p := &Paging{Size: int(min(size, math.MaxInt32))}
+	p := &directory.Paging{Size: int(min(size, math.MaxInt32))}
 	if cookie != "" {
 		c.mu.Lock()
 		p.Resume = c.pages.take(cookie)
 		c.mu.Unlock()
 		if p.Resume == nil {
-			return nil, ErrBadCookie
+			return nil, directory.ErrBadCookie
 		}
 	}
 	return p, nil
@@ -76,7 +77,7 @@ func (c *conn) paging(pc control) (*Paging, error) {
 
 // keepPage keeps next, if any, on the connection and returns its cookie
 // ("" for none).
-func (c *conn) keepPage(next *Page) string {
+func (c *conn) keepPage(next *directory.Page) string {
 	if next == nil {
 		return ""
 	}
@@ -90,7 +91,7 @@ func (c *conn) keepPage(next *Page) string {
 }
 
 func parsePagingControl(c control) (int64, string, error) {
-	bad := &Error{Code: ResultProtocolError, Message: "malformed paged results control"}
+	bad := &directory.Error{Code: directory.ResultProtocolError, Message: "malformed paged results control"}
 	if !c.hasValue {
 		return 0, "", bad
 	}
@@ -130,52 +131,52 @@ func pagedResponse(cookie string) func(*ber.Encoder) {
 // ResolveSort). It returns the keys, or the sortResult code that refuses
 // them (protocolError for a malformed value, or ResolveSort's) and the
 // offending type.
-func parseSortControl(c control) ([]SortKey, ResultCode, string) {
+func parseSortControl(c control) ([]directory.SortKey, directory.ResultCode, string) {
 	if !c.hasValue {
-		return nil, ResultProtocolError, ""
+		return nil, directory.ResultProtocolError, ""
 	}
 	seq, rest, err := ber.Next(c.value)
 	if err != nil || len(rest) != 0 || seq.ID != ber.TagSequence {
-		return nil, ResultProtocolError, ""
+		return nil, directory.ResultProtocolError, ""
 	}
-	var keys []SortKey
+	var keys []directory.SortKey
 	it := seq.Children()
 	for it.More() {
 		kt := it.Expect(ber.TagSequence, "sortKey")
 		if it.Err != nil || len(keys) == maxSortKeys {
-			return nil, ResultProtocolError, ""
+			return nil, directory.ResultProtocolError, ""
 		}
 		ki := kt.Children()
-		k := SortKey{Attr: ki.Expect(ber.TagOctetString, "attributeType").Str()}
+		k := directory.SortKey{Attr: ki.Expect(ber.TagOctetString, "attributeType").Str()}
 		for ki.More() {
 			e := ki.Next()
 			switch e.ID {
 			case ber.ClassContext | 0: // orderingRule: the type's own is used
 			case ber.ClassContext | 1:
 				if len(e.Content) != 1 {
-					return nil, ResultProtocolError, ""
+					return nil, directory.ResultProtocolError, ""
 				}
 				k.Reverse = e.Content[0] != 0
 			default:
-				return nil, ResultProtocolError, ""
+				return nil, directory.ResultProtocolError, ""
 			}
 		}
 		if ki.Err != nil {
-			return nil, ResultProtocolError, ""
+			return nil, directory.ResultProtocolError, ""
 		}
 		keys = append(keys, k)
 	}
 	if it.Err != nil || len(keys) == 0 {
-		return nil, ResultProtocolError, ""
+		return nil, directory.ResultProtocolError, ""
 	}
-	if code, attr := ResolveSort(keys); code != ResultSuccess {
+	if code, attr := directory.ResolveSort(keys); code != directory.ResultSuccess {
 		return nil, code, attr
 	}
-	return keys, ResultSuccess, ""
+	return keys, directory.ResultSuccess, ""
 }
 
 // sortResponse encodes the sort response control.
-func sortResponse(code ResultCode, attr string) func(*ber.Encoder) {
+func sortResponse(code directory.ResultCode, attr string) func(*ber.Encoder) {
 	return func(e *ber.Encoder) {
 		ctl := e.Open(ber.TagSequence)
 		e.Str(ber.TagOctetString, oidSortResponse)

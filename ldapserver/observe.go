@@ -1,29 +1,49 @@
 package ldapserver
 
 import (
-	"net"
 	"time"
+
+	"github.com/ldapgate/ldapgate/directory"
 )
 
-// Observer is told about operations and binds, for metrics. Its methods
-// are called concurrently and must be fast.
-type Observer interface {
-	// Operation reports a finished request: op is "bind", "search",
-	// "compare", "extended", "modify", ...; took is the time from reading
-	// the request to its last response.
-	Operation(op string, took time.Duration)
-	// Bind reports a bind's outcome: method is "anonymous",
-	// "service_account", "user", "unknown", ...; result is the LDAP result
-	// code's name ("success", "invalidCredentials", ...); name is the bind
-	// name and client the client's address (nil if unknown).
-	Bind(method, result, name string, client net.Addr)
+// Option configures a Server.
+type Option func(*options)
+
+type options struct {
+	dir      []directory.Option
+	observer directory.Observer
+	beside   *Server
+}
+
+// Beside makes the server a second listener beside s (LDAPS beside LDAP),
+// whose Config it must share apart from LDAPS and TLS: its directory is
+// s's view (see directory.Beside: the same trees, bind cache and failed-
+// bind limiter), and both count against one budget of bytes in unfinished
+// messages (Config.MaxUnfinishedBytes). Reload both alike.
+func Beside(s *Server) Option { return func(o *options) { o.beside = s } }
+
+// WithClock sets the clock of the failed-bind limiter and of certificate
+// validity (tests).
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.dir = append(o.dir, directory.WithClock(now)) }
+}
+
+// WithUserAuthenticator lets users bind (see directory.UserAuthenticator).
+// Without it every user bind fails with invalidCredentials.
+func WithUserAuthenticator(a directory.UserAuthenticator) Option {
+	return func(o *options) { o.dir = append(o.dir, directory.WithUserAuthenticator(a)) }
 }
 
 // WithObserver reports operations and binds to o.
-func WithObserver(o Observer) Option { return func(opts *options) { opts.observer = o } }
+func WithObserver(o directory.Observer) Option {
+	return func(opts *options) {
+		opts.observer = o
+		opts.dir = append(opts.dir, directory.WithObserver(o))
+	}
+}
 
-func (d *Directory) observeOp(op byte, start time.Time) {
-	if o := d.ext.obs; o != nil {
+func (s *Server) observeOp(op byte, start time.Time) {
+	if o := s.observer; o != nil {
 		o.Operation(opNames[op], time.Since(start))
 	}
 }

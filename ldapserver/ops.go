@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/ber"
 	"github.com/ldapgate/ldapgate/internal/clientlog"
 )
@@ -20,6 +21,7 @@ const (
 	oidWhoAmI         = "1.3.6.1.4.1.4203.1.11.3" // RFC 4532
 	oidPasswordModify = "1.3.6.1.4.1.4203.1.11.1" // RFC 3062; answered unwillingToPerform
 	oidPagedResults   = "1.2.840.113556.1.4.319"  // RFC 2696
+	oidStartTLS       = "1.3.6.1.4.1.1466.20037"  // RFC 4511 §4.14
 )
 
 // responseOp maps a request to the response that answers it.
@@ -52,8 +54,8 @@ type request struct {
 	c    *conn
 	m    *message
 	ctx  context.Context
-	id   Identity // the connection's identity when the request came
-	done bool     // the final response is written
+	id   directory.Identity // the connection's identity when the request came
+	done bool               // the final response is written
 	// counted: the request is in conn.active until release.
 	counted bool
 }
@@ -70,13 +72,13 @@ func (r *request) release() {
 // run handles the request: a panic is logged and answered "other".
 func (r *request) run() {
 	op := r.m.op
-	defer r.c.srv.dir.observeOp(op, time.Now())
+	defer r.c.srv.observeOp(op, time.Now())
 	defer func() {
 		if p := recover(); p != nil {
 			r.c.logAttrs(slog.LevelError, "ldap handler panic", slog.String("op", opNames[op]), slog.String("panic", fmt.Sprint(p)),
 				slog.String("stack", string(debug.Stack())))
 			if resp, ok := responseOp[op]; ok && !r.done {
-				r.finish(resp, &Error{Code: ResultOther, Message: "internal error"}, nil, nil)
+				r.finish(resp, &directory.Error{Code: directory.ResultOther, Message: "internal error"}, nil, nil)
 			}
 		}
 	}()
@@ -111,8 +113,8 @@ func (r *request) needTLS() bool {
 	return r.c.srv.cfg.RequireTLS && !r.c.isTLS()
 }
 
-func errConfidentiality() *Error {
-	return &Error{Code: ResultConfidentialityRequired, Message: "TLS required: use StartTLS first"}
+func errConfidentiality() *directory.Error {
+	return &directory.Error{Code: directory.ResultConfidentialityRequired, Message: "TLS required: use StartTLS first"}
 }
 
 // checkControls refuses critical controls the operation does not
@@ -125,7 +127,7 @@ func (r *request) checkControls() error {
 		if (c.oid == oidPagedResults || c.oid == oidSortRequest) && r.m.op == opSearchRequest {
 			continue
 		}
-		return &Error{Code: ResultUnavailableCritical, Message: "unsupported critical control " + c.oid}
+		return &directory.Error{Code: directory.ResultUnavailableCritical, Message: "unsupported critical control " + c.oid}
 	}
 	return nil
 }
@@ -154,8 +156,8 @@ func (r *request) finish(op byte, err error, extra func(*ber.Encoder), controls 
 		return
 	}
 	r.done = true
-	res := ResultOf(err)
-	if res.Code == ResultOther && res.Err != nil {
+	res := directory.ResultOf(err)
+	if res.Code == directory.ResultOther && res.Err != nil {
 		if r.c.writeFailed() {
 			// The client left (or stopped reading): no server fault, and
 			// one line per connection is enough (see serve).
@@ -192,14 +194,14 @@ func responseName(oid string) func(*ber.Encoder) {
 }
 
 func (r *request) protocolError(what string, err error) {
-	r.finish(responseOp[r.m.op], &Error{Code: ResultProtocolError, Message: "malformed " + what, Err: err}, nil, nil)
+	r.finish(responseOp[r.m.op], &directory.Error{Code: directory.ResultProtocolError, Message: "malformed " + what, Err: err}, nil, nil)
 }
 
 // bind decides a bind request (RFC 4511 §4.2): simple binds go to
 // Directory.Bind with the client's address; SASL is not supported.
 func (r *request) bind() {
 	c := r.c
-	c.setIdentity(Identity{}) // a bind starts anonymous, and a failed one stays so
+	c.setIdentity(directory.Identity{}) // a bind starts anonymous, and a failed one stays so
 	if !r.m.body.Constructed() {
 		r.protocolError("bind request", nil)
 		return
@@ -213,7 +215,7 @@ func (r *request) bind() {
 		return
 	}
 	if v, err := ber.ParseInt(vt.Content); err != nil || v != 3 {
-		r.finish(opBindResponse, &Error{Code: ResultProtocolError, Message: "only LDAPv3 is supported"}, nil, nil)
+		r.finish(opBindResponse, &directory.Error{Code: directory.ResultProtocolError, Message: "only LDAPv3 is supported"}, nil, nil)
 		return
 	}
 	ctx := r.ctx
@@ -223,7 +225,7 @@ func (r *request) bind() {
 		r.saslBind(name, auth)
 		return
 	default:
-		r.finish(opBindResponse, &Error{Code: ResultAuthMethodNotSupported, Message: "unknown authentication method"}, nil, nil)
+		r.finish(opBindResponse, &directory.Error{Code: directory.ResultAuthMethodNotSupported, Message: "unknown authentication method"}, nil, nil)
 		return
 	}
 	id, err := c.srv.dir.Bind(ctx, name, auth.Str(), c.remote)
@@ -254,7 +256,7 @@ func (r *request) saslBind(name string, auth ber.TLV) {
 		if c.srv.tlsConfig() != nil {
 			msg = "SASL mechanism not supported; use EXTERNAL with a TLS client certificate, or a simple bind"
 		}
-		r.finish(opBindResponse, &Error{Code: ResultAuthMethodNotSupported, Message: msg}, nil, nil)
+		r.finish(opBindResponse, &directory.Error{Code: directory.ResultAuthMethodNotSupported, Message: msg}, nil, nil)
 		return
 	}
 	id, err := c.srv.dir.BindExternal(r.ctx, c.peerCertificate(), creds, c.remote)
@@ -285,7 +287,7 @@ func (r *request) search() {
 		return
 	}
 	scope, err1 := ber.ParseInt(scopeT.Content)
-	if r.needTLS() && (scope != int64(ScopeBase) || !IsRootDSE(base)) {
+	if r.needTLS() && (scope != int64(directory.ScopeBase) || !directory.IsRootDSE(base)) {
 		r.finish(opSearchDone, errConfidentiality(), nil, nil)
 		return
 	}
@@ -305,15 +307,15 @@ func (r *request) search() {
 		r.protocolError("search request", ai.Err)
 		return
 	}
-	f, err := ParseFilterBER(filterT)
+	f, err := directory.ParseFilterBER(filterT)
 	if err != nil {
 		c.logAttrs(slog.LevelDebug, "ldap search filter refused", slog.String("err", clientlog.Text(err.Error())))
 		r.finish(opSearchDone, err, nil, nil)
 		return
 	}
-	req := &SearchRequest{
+	req := &directory.SearchRequest{
 		BaseDN:     base,
-		Scope:      Scope(scope),
+		Scope:      directory.Scope(scope),
 		Filter:     f,
 		Attributes: attrs,
 		TypesOnly:  types,
@@ -329,15 +331,15 @@ func (r *request) search() {
 	e := encoders.Get().(*ber.Encoder)
 	defer encoders.Put(e)
 	n := 0
-	next, err := c.srv.dir.Search(r.ctx, r.id, req, func(en *Entry, sel Selection) error {
+	next, err := c.srv.dir.Search(r.ctx, r.id, req, func(en *directory.Entry, sel directory.Selection) error {
 		n++
 		return r.sendEntry(e, en, &sel)
 	})
 	r.logSearch(req, n, err)
 	switch {
-	case err == ErrBadCookie:
+	case err == directory.ErrBadCookie:
 		r.badCookie()
-	case req.Sort != nil && err != nil && ResultOf(err).Code != ResultSizeLimitExceeded:
+	case req.Sort != nil && err != nil && directory.ResultOf(err).Code != directory.ResultSizeLimitExceeded:
 		r.finish(opSearchDone, err, nil, nil)
 	case req.Sort != nil && req.Paging != nil && req.Paging.Size == 0:
 		r.finish(opSearchDone, nil, nil, pagedResponse(""))
@@ -350,13 +352,13 @@ func (r *request) search() {
 type searchCtl struct{ paged, sorted bool }
 
 // response returns the response controls of a search that returned next.
-func (sc searchCtl) response(c *conn, next *Page) func(*ber.Encoder) {
+func (sc searchCtl) response(c *conn, next *directory.Page) func(*ber.Encoder) {
 	var ctl func(*ber.Encoder)
 	if sc.paged {
 		ctl = pagedResponse(c.keepPage(next))
 	}
 	if sc.sorted {
-		ctl = joinControls(sortResponse(ResultSuccess, ""), ctl)
+		ctl = joinControls(sortResponse(directory.ResultSuccess, ""), ctl)
 	}
 	return ctl
 }
@@ -364,27 +366,27 @@ func (sc searchCtl) response(c *conn, next *Page) func(*ber.Encoder) {
 // searchControls applies the paged results and sort controls to req. It
 // reports false when it answered the request itself (a malformed or
 // unusable control, a stale cookie).
-func (r *request) searchControls(req *SearchRequest) (searchCtl, bool) {
+func (r *request) searchControls(req *directory.SearchRequest) (searchCtl, bool) {
 	pc, paged := r.control(oidPagedResults)
 	sc, sorted := r.control(oidSortRequest)
 	if sorted {
 		keys, code, attr := parseSortControl(sc)
 		switch {
-		case code == ResultProtocolError:
-			r.finish(opSearchDone, &Error{Code: ResultProtocolError, Message: "malformed sort control"}, nil, nil)
+		case code == directory.ResultProtocolError:
+			r.finish(opSearchDone, &directory.Error{Code: directory.ResultProtocolError, Message: "malformed sort control"}, nil, nil)
 			return searchCtl{}, false
-		case code != ResultSuccess && sc.critical:
-			r.finish(opSearchDone, &Error{Code: ResultUnavailableCritical, Message: "cannot sort by " + attr}, nil, sortResponse(code, attr))
+		case code != directory.ResultSuccess && sc.critical:
+			r.finish(opSearchDone, &directory.Error{Code: directory.ResultUnavailableCritical, Message: "cannot sort by " + attr}, nil, sortResponse(code, attr))
 			return searchCtl{}, false
 		}
 		// Keys the directory cannot sort by, in a control that is not
 		// critical: the search runs unsorted.
-		req.Sort, sorted = keys, code == ResultSuccess
+		req.Sort, sorted = keys, code == directory.ResultSuccess
 	}
 	if paged {
 		p, err := r.c.paging(pc)
 		switch {
-		case err == ErrBadCookie:
+		case err == directory.ErrBadCookie:
 			r.badCookie()
 			return searchCtl{}, false
 		case err != nil:
@@ -400,13 +402,13 @@ func (r *request) searchControls(req *SearchRequest) (searchCtl, bool) {
 // query's.
 func (r *request) badCookie() {
 	r.c.logAttrs(slog.LevelDebug, "ldap paged search: stale or foreign cookie")
-	r.finish(opSearchDone, ErrBadCookie, nil, pagedResponse(""))
+	r.finish(opSearchDone, directory.ErrBadCookie, nil, pagedResponse(""))
 }
 
 // sendEntry writes one SearchResultEntry with the attributes of en that
 // sel selects, encoded straight from the tree (not flushed: the final
 // response flushes the batch).
-func (r *request) sendEntry(e *ber.Encoder, en *Entry, sel *Selection) error {
+func (r *request) sendEntry(e *ber.Encoder, en *directory.Entry, sel *directory.Selection) error {
 	e.Reset()
 	msg := e.Open(ber.TagSequence)
 	e.Int(ber.TagInteger, int64(r.m.id))
@@ -420,12 +422,12 @@ func (r *request) sendEntry(e *ber.Encoder, en *Entry, sel *Selection) error {
 	return nil
 }
 
-func (r *request) logSearch(req *SearchRequest, n int, err error) {
+func (r *request) logSearch(req *directory.SearchRequest, n int, err error) {
 	if !r.c.srv.log.Enabled(r.ctx, slog.LevelDebug) {
 		return
 	}
 	r.c.logAttrs(slog.LevelDebug, "ldap search", slog.String("base", clientlog.Text(req.BaseDN)), slog.String("scope", req.Scope.String()),
-		slog.String("filter", clientlog.Text(req.Filter.String())), slog.Int("entries", n), slog.String("result", ResultOf(err).Code.String()),
+		slog.String("filter", clientlog.Text(req.Filter.String())), slog.Int("entries", n), slog.String("result", directory.ResultOf(err).Code.String()),
 		slog.String("bound", r.id.DN))
 }
 
@@ -447,7 +449,7 @@ func (r *request) compare() {
 	}
 	err := r.c.srv.dir.Compare(r.ctx, r.id, dn, attr, value)
 	if err == nil {
-		err = &Error{Code: ResultCompareTrue}
+		err = &directory.Error{Code: directory.ResultCompareTrue}
 	}
 	r.finish(opCompareResponse, err, nil, nil)
 }
@@ -489,15 +491,15 @@ func (r *request) extended() {
 	switch name {
 	case oidWhoAmI:
 		authz := ""
-		if r.id.Kind != IdentityAnonymous {
+		if r.id.Kind != directory.IdentityAnonymous {
 			authz = "dn:" + r.id.DN
 		}
 		r.finish(opExtendedResponse, nil, func(e *ber.Encoder) { e.Str(ber.ClassContext|11, authz) }, nil)
 	case oidPasswordModify:
 		r.c.logAttrs(slog.LevelInfo, "ldap password modify refused", slog.String("bound", r.id.DN))
-		r.finish(opExtendedResponse, &Error{Code: ResultUnwillingToPerform,
+		r.finish(opExtendedResponse, &directory.Error{Code: directory.ResultUnwillingToPerform,
 			Message: "ldapgate cannot change passwords; use the web portal or your identity provider"}, nil, nil)
 	default:
-		r.finish(opExtendedResponse, &Error{Code: ResultProtocolError, Message: "unsupported extended operation " + name}, nil, nil)
+		r.finish(opExtendedResponse, &directory.Error{Code: directory.ResultProtocolError, Message: "unsupported extended operation " + name}, nil, nil)
 	}
 }
