@@ -42,7 +42,6 @@ const (
 
 var (
 	t0, t1        = dirtest.T0, dirtest.T1
-	cheapArgon2   = dirtest.CheapArgon2
 	testHashes    = dirtest.Hashes
 	testState     = dirtest.State
 	testView      = dirtest.View
@@ -52,10 +51,7 @@ var (
 	bigView       = dirtest.BigView
 )
 
-type (
-	fakeClock = dirtest.Clock
-	logBuffer = dirtest.LogBuffer
-)
+type fakeClock = dirtest.Clock
 
 func testConfig(tb testing.TB) Config {
 	tb.Helper()

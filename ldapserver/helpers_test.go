@@ -35,10 +35,8 @@ const (
 
 var (
 	t0, t1        = dirtest.T0, dirtest.T1
-	cheapArgon2   = dirtest.CheapArgon2
 	testHashes    = dirtest.Hashes
 	testState     = dirtest.State
-	testView      = dirtest.View
 	testLive      = dirtest.Live
 	newFakeClock  = dirtest.NewClock
 	newTestLogger = dirtest.NewLogger
