@@ -89,16 +89,6 @@ func (a attrRef) norms() values {
 	return a.vals()
 }
 
-// strings returns the values as a new slice.
-func (a attrRef) strings() []string {
-	var out []string
-	it := a.vals()
-	for v, ok := it.next(); ok; v, ok = it.next() {
-		out = append(out, v)
-	}
-	return out
-}
-
 // encode appends the attribute as a PartialAttribute; without values for
 // a types-only search.
 func (a attrRef) encode(e *ber.Encoder, typesOnly bool) {

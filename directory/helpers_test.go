@@ -82,9 +82,9 @@ func newTestDirectory(tb testing.TB, opts ...Option) (*Directory, *store.Live) {
 var serviceID = Identity{Kind: IdentityService, DN: archiveDN, Name: "archive"}
 
 // searchAll runs a search and collects the entries.
-func searchAll(tb testing.TB, d *Directory, id Identity, req *SearchRequest) ([]*SearchEntry, error) {
+func searchAll(tb testing.TB, d *Directory, id Identity, req *SearchRequest) ([]*searchEntry, error) {
 	tb.Helper()
-	var out []*SearchEntry
+	var out []*searchEntry
 	_, err := d.Search(context.Background(), id, req, func(e *Entry, sel Selection) error {
 		out = append(out, sel.project(e))
 		return nil
@@ -101,7 +101,7 @@ func mustFilter(tb testing.TB, s string) Filter {
 	return f
 }
 
-func dns(es []*SearchEntry) []string {
+func dns(es []*searchEntry) []string {
 	out := make([]string, 0, len(es))
 	for _, e := range es {
 		out = append(out, e.DN)
@@ -110,7 +110,7 @@ func dns(es []*SearchEntry) []string {
 }
 
 // attrMap flattens an entry's attributes for comparisons.
-func attrMap(e *SearchEntry) map[string][]string {
+func attrMap(e *searchEntry) map[string][]string {
 	m := make(map[string][]string, len(e.Attributes))
 	for _, a := range e.Attributes {
 		m[a.Name] = a.Values
@@ -144,4 +144,46 @@ func (c *dnCache) size() (n int, bytes int64) {
 		return int(m.n.Load()), m.bytes.Load()
 	}
 	return 0, 0
+}
+
+// searchEntry is one result entry, as searchAll collects it. Its value
+// slices are shared with the directory and must not be modified.
+type searchEntry struct {
+	DN         string
+	Attributes []attribute
+}
+
+// attribute is an attribute of a searchEntry. Values is nil for a
+// types-only search.
+type attribute struct {
+	Name   string
+	Values []string
+}
+
+// project returns the entry with the selected attributes (what the
+// connection layer encodes).
+func (s *Selection) project(e *Entry) *searchEntry {
+	out := &searchEntry{DN: e.dn}
+	it := e.attrIter()
+	for a, ok := it.next(); ok; a, ok = it.next() {
+		if !s.wants(a.def) {
+			continue
+		}
+		var vals []string
+		if !s.typesOnly {
+			vals = a.strings()
+		}
+		out.Attributes = append(out.Attributes, attribute{Name: a.def.name, Values: vals})
+	}
+	return out
+}
+
+// strings returns the values as a new slice.
+func (a attrRef) strings() []string {
+	var out []string
+	it := a.vals()
+	for v, ok := it.next(); ok; v, ok = it.next() {
+		out = append(out, v)
+	}
+	return out
 }

@@ -54,27 +54,13 @@ type SearchRequest struct {
 	Paging *Paging
 }
 
-// SearchEntry is one result entry. Its value slices are shared with the
-// directory and must not be modified.
-type SearchEntry struct {
-	DN         string
-	Attributes []Attribute
-}
-
-// Attribute is an attribute of a SearchEntry. Values is nil for a
-// types-only search.
-type Attribute struct {
-	Name   string
-	Values []string
-}
-
 // ctxCheckEvery is how many entries a search looks at between checks of
 // its context.
 const ctxCheckEvery = 256
 
 // Search runs req as id and calls emit for each result entry with the
 // attributes the request selects of it (the connection layer encodes them
-// straight from the tree; Selection.Project makes a SearchEntry). Entries
+// straight from the tree with Selection.AppendEntry). Entries
 // come in a stable order (preorder of the tree: people by uid, groups by
 // cn, privileges, service accounts), or sorted by req.Sort. With
 // req.Paging it returns one page and, if more may follow, the Page to
@@ -471,21 +457,4 @@ func (s *Selection) AppendEntry(enc *ber.Encoder, e *Entry) {
 		}
 	}
 	enc.Close(as)
-}
-
-// project returns the entry with the selected attributes.
-func (s *Selection) project(e *Entry) *SearchEntry {
-	out := &SearchEntry{DN: e.dn}
-	it := e.attrIter()
-	for a, ok := it.next(); ok; a, ok = it.next() {
-		if !s.wants(a.def) {
-			continue
-		}
-		var vals []string
-		if !s.typesOnly {
-			vals = a.strings()
-		}
-		out.Attributes = append(out.Attributes, Attribute{Name: a.def.name, Values: vals})
-	}
-	return out
 }
