@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/passhash"
-	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -135,7 +135,7 @@ func (m *AppPasswordMethod) Authenticate(ctx context.Context, u *store.ViewUser,
 
 // fromService reports whether client is in the networks of service.
 func (m *AppPasswordMethod) fromService(service string, client net.Addr) bool {
-	ip, ok := ldapserver.ClientIP(client)
+	ip, ok := directory.ClientIP(client)
 	if !ok {
 		return false
 	}

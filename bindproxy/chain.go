@@ -4,7 +4,7 @@
 // caches verified binds for a short time as keyed hashes so the archive
 // server's repeated binds cost microseconds.
 //
-// A Chain is an ldapserver.UserAuthenticator: the directory resolves the
+// A Chain is an directory.UserAuthenticator: the directory resolves the
 // bind name to a user and checks that the user is enabled before asking it.
 package bindproxy
 
@@ -17,9 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/keyedhash"
 	"github.com/ldapgate/ldapgate/internal/passhash"
-	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -38,9 +38,9 @@ type Method interface {
 	// Authenticate returns the credential that proves the caller is u, or
 	// an error: ErrNotApplicable if password cannot be meant for this
 	// method (the chain goes on quietly); one wrapping
-	// ldapserver.ErrRefused if the password was checked and is wrong; any
+	// directory.ErrRefused if the password was checked and is wrong; any
 	// other if it could not be checked (a dependency failed; wrapping
-	// ldapserver.ErrBusy or passhash.ErrBusy for lack of capacity).
+	// directory.ErrBusy or passhash.ErrBusy for lack of capacity).
 	Authenticate(ctx context.Context, u *store.ViewUser, password string, client net.Addr) (Credential, error)
 }
 
@@ -66,13 +66,13 @@ var (
 	// ErrNotApplicable means a method does not handle this kind of password.
 	ErrNotApplicable = errors.New("not applicable")
 	// ErrNoMethod means no method accepted the password, and each that
-	// applied refused it (it wraps ldapserver.ErrRefused).
-	ErrNoMethod = ldapserver.Refused("no bind method accepted the password")
+	// applied refused it (it wraps directory.ErrRefused).
+	ErrNoMethod = directory.Refused("no bind method accepted the password")
 
-	errNoAppPasswords   = ldapserver.Refused("user has no active app password")
-	errWrongAppPassword = ldapserver.Refused("no active app password matches")
-	errWrongService     = ldapserver.Refused("app password is bound to a service not allowed from this client")
-	errWrongUser        = ldapserver.Refused("token is for another user")
+	errNoAppPasswords   = directory.Refused("user has no active app password")
+	errWrongAppPassword = directory.Refused("no active app password matches")
+	errWrongService     = directory.Refused("app password is bound to a service not allowed from this client")
+	errWrongUser        = directory.Refused("token is for another user")
 )
 
 // Options configure a Chain.
@@ -117,7 +117,7 @@ type cacheEntry struct {
 	expires time.Time
 }
 
-var _ ldapserver.UserAuthenticator = (*Chain)(nil)
+var _ directory.UserAuthenticator = (*Chain)(nil)
 
 // NewChain returns the chain of methods, tried in order.
 func NewChain(methods []Method, opts Options) *Chain {
@@ -147,7 +147,7 @@ func (c *Chain) Methods() []string {
 // HasMethods reports whether the chain has any method.
 func (c *Chain) HasMethods() bool { return len(c.methods) > 0 }
 
-// AuthenticateUser implements ldapserver.UserAuthenticator: a cached
+// AuthenticateUser implements directory.UserAuthenticator: a cached
 // verified bind, else the first method that accepts. The password is never
 // logged or stored; the cache holds HMAC(key, user id, password).
 //
@@ -158,7 +158,7 @@ func (c *Chain) HasMethods() bool { return len(c.methods) > 0 }
 // refusal costs what a method's does.
 func (c *Chain) AuthenticateUser(ctx context.Context, u *store.ViewUser, password string, client net.Addr) error {
 	if password == "" {
-		return ldapserver.Refused("empty password")
+		return directory.Refused("empty password")
 	}
 	k := c.cacheKey(u.ID, password)
 	if e, ok := c.lookup(k, u.ID); ok {
@@ -185,7 +185,7 @@ func (c *Chain) AuthenticateUser(ctx context.Context, u *store.ViewUser, passwor
 			c.store(k, u.ID, m, cred)
 			return nil
 		case errors.Is(err, ErrNotApplicable):
-		case errors.Is(err, ldapserver.ErrRefused):
+		case errors.Is(err, directory.ErrRefused):
 			refusals = append(refusals, fmt.Errorf("%s: %w", m.Name(), err))
 		default:
 			unchecked = append(unchecked, fmt.Errorf("%s: %w", m.Name(), err))
@@ -219,9 +219,9 @@ func result(err error) string {
 		return resultAccepted
 	case errors.Is(err, ErrNotApplicable):
 		return resultNotApplicable
-	case errors.Is(err, ldapserver.ErrRefused):
+	case errors.Is(err, directory.ErrRefused):
 		return resultRefused
-	case errors.Is(err, ldapserver.ErrBusy), errors.Is(err, passhash.ErrBusy):
+	case errors.Is(err, directory.ErrBusy), errors.Is(err, passhash.ErrBusy):
 		return resultBusy
 	}
 	return resultUnavailable

@@ -14,8 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/passhash"
-	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -46,7 +46,7 @@ func (m *fakeMethod) Authenticate(_ context.Context, _ *store.ViewUser, pw strin
 		return Credential{}, ErrNotApplicable
 	}
 	if pw != m.accept {
-		return Credential{}, ldapserver.Refused("wrong")
+		return Credential{}, directory.Refused("wrong")
 	}
 	return m.cred, nil
 }
@@ -250,15 +250,15 @@ func TestChainThreeOutcomes(t *testing.T) {
 		{"one refuses", []Method{refuser}, true, false},
 		{"one refuses, one is down", []Method{refuser, failingMethod{outage}}, false, false},
 		{"one is down, one refuses", []Method{failingMethod{outage}, refuser}, false, false},
-		{"one refuses, one is busy", []Method{refuser, failingMethod{fmt.Errorf("rate: %w", ldapserver.ErrBusy)}}, false, true},
+		{"one refuses, one is busy", []Method{refuser, failingMethod{fmt.Errorf("rate: %w", directory.ErrBusy)}}, false, true},
 		{"hash gate full", []Method{failingMethod{passhash.ErrBusy}}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := NewChain(tc.methods, Options{}).AuthenticateUser(ctx, alice, "wrong", client)
-			if got := errors.Is(err, ldapserver.ErrRefused); got != tc.refused {
+			if got := errors.Is(err, directory.ErrRefused); got != tc.refused {
 				t.Errorf("%v: refused %v, want %v", err, got, tc.refused)
 			}
-			if got := errors.Is(err, ldapserver.ErrBusy) || errors.Is(err, passhash.ErrBusy); got != tc.busy {
+			if got := errors.Is(err, directory.ErrBusy) || errors.Is(err, passhash.ErrBusy); got != tc.busy {
 				t.Errorf("%v: busy %v, want %v", err, got, tc.busy)
 			}
 		})
@@ -269,7 +269,7 @@ func TestChainThreeOutcomes(t *testing.T) {
 	if err := c.AuthenticateUser(ctx, alice, "pw", client); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.AuthenticateUser(ctx, alice, "pw", client); err == nil || errors.Is(err, ldapserver.ErrRefused) {
+	if err := c.AuthenticateUser(ctx, alice, "pw", client); err == nil || errors.Is(err, directory.ErrRefused) {
 		t.Errorf("recheck failed: %v, want could not check", err)
 	}
 	if c.CacheLen() != 1 {

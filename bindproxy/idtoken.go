@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/oidc"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -40,7 +40,7 @@ func (m *IDTokenMethod) Authenticate(ctx context.Context, u *store.ViewUser, pas
 	case errors.Is(err, oidc.ErrUnreachable):
 		return Credential{}, err
 	case err != nil:
-		return Credential{}, ldapserver.Refusal(err)
+		return Credential{}, directory.Refusal(err)
 	}
 	if !u.HasAddress(c.Email) {
 		return Credential{}, fmt.Errorf("%w: token is for %s", errWrongUser, c.Email)

@@ -14,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
@@ -48,18 +49,18 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnvLimit(t, ldapserver.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1})
+	return newEnvLimit(t, directory.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1})
 }
 
 // newEnvLimit is newEnv with the LDAP server's failed-bind limiter set.
-func newEnvLimit(t *testing.T, limit ldapserver.BindLimit) *env {
+func newEnvLimit(t *testing.T, limit directory.BindLimit) *env {
 	t.Helper()
 	return newEnvMethods(t, limit, nil)
 }
 
 // newEnvMethods is newEnvLimit with the chain's methods made by methods
 // (nil: app passwords, then ID tokens).
-func newEnvMethods(t *testing.T, limit ldapserver.BindLimit, methods func(e *env) []bindproxy.Method) *env {
+func newEnvMethods(t *testing.T, limit directory.BindLimit, methods func(e *env) []bindproxy.Method) *env {
 	t.Helper()
 	ctx := context.Background()
 	tmp := t.TempDir()
@@ -357,7 +358,7 @@ func TestNoPasswordNoBind(t *testing.T) {
 // TestRateLimited: after repeated failures even the right app password is
 // refused for a while, with the same answer.
 func TestRateLimited(t *testing.T) {
-	e := newEnvLimit(t, ldapserver.BindLimit{PerName: 3, PerAddress: -1, Window: time.Hour, Backoff: time.Hour, FailureDelay: -1})
+	e := newEnvLimit(t, directory.BindLimit{PerName: 3, PerAddress: -1, Window: time.Hour, Backoff: time.Hour, FailureDelay: -1})
 	pw, _ := e.createAppPassword(t, danielMail, "archive", "")
 	for range 3 {
 		wantBind(t, e.bind(t, danielDN, "aaaa-bbbb-cccc-dddd"), false, "wrong app password")
@@ -367,7 +368,7 @@ func TestRateLimited(t *testing.T) {
 }
 
 func TestPasswordGrantBinds(t *testing.T) {
-	noLimit := ldapserver.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1}
+	noLimit := directory.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1}
 	e := newEnvMethods(t, noLimit, func(e *env) []bindproxy.Method {
 		// A Keycloak-like provider: no hd claim, so no allowed domains.
 		prov := oidc.New(oidc.Config{Issuer: e.issuer.URL, ClientID: e.issuer.ClientID})
@@ -487,7 +488,7 @@ func (f *flakyStore) ActiveAppPasswords(ctx context.Context, userID string) ([]s
 // not count as failures: when it comes back, nobody is locked out.
 func TestDependencyDownIsNotARefusal(t *testing.T) {
 	var flaky *flakyStore
-	e := newEnvMethods(t, ldapserver.BindLimit{PerName: 2, PerNameTotal: 2, PerAddress: 2, Window: time.Hour,
+	e := newEnvMethods(t, directory.BindLimit{PerName: 2, PerNameTotal: 2, PerAddress: 2, Window: time.Hour,
 		Backoff: time.Hour, FailureDelay: -1}, func(e *env) []bindproxy.Method {
 		flaky = &flakyStore{DB: e.db}
 		ap, err := bindproxy.NewAppPasswordMethod(flaky, nil, nil)

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/oidc"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -62,7 +62,7 @@ func (m *PasswordGrantMethod) Authenticate(ctx context.Context, u *store.ViewUse
 			case "unsupported_grant_type", "unauthorized_client":
 				return Credential{}, fmt.Errorf("%w (%s)", ErrGrantUnsupported, re.ErrorCode)
 			case "invalid_grant":
-				return Credential{}, ldapserver.Refused("the identity provider refused the password")
+				return Credential{}, directory.Refused("the identity provider refused the password")
 			}
 			return Credential{}, fmt.Errorf("token endpoint: %s", re.ErrorCode)
 		}

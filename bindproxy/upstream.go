@@ -12,7 +12,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -43,8 +43,8 @@ type UpstreamConfig struct {
 
 // ErrBusy means the upstream rate limit is reached: the bind was refused
 // without asking the upstream directory.
-// It wraps ldapserver.ErrBusy, so the client gets busy (51).
-var ErrBusy = fmt.Errorf("upstream directory bind rate limit reached: %w", ldapserver.ErrBusy)
+// It wraps directory.ErrBusy, so the client gets busy (51).
+var ErrBusy = fmt.Errorf("upstream directory bind rate limit reached: %w", directory.ErrBusy)
 
 // UpstreamMethod passes binds through to an upstream directory. Successful
 // results are cached by the chain, so the upstream quota is spent only on
@@ -123,7 +123,7 @@ func (m *UpstreamMethod) Authenticate(ctx context.Context, u *store.ViewUser, pa
 		return Credential{Label: dn}, nil
 	case ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials):
 		m.put(conn) // still usable, now anonymous
-		return Credential{}, ldapserver.Refused("upstream refused the password for " + dn)
+		return Credential{}, directory.Refused("upstream refused the password for " + dn)
 	}
 	conn.Close()
 	return Credential{}, fmt.Errorf("upstream bind: %w", err)

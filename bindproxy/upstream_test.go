@@ -19,6 +19,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/store"
@@ -67,7 +68,7 @@ type upstreamUsers struct{ binds atomic.Int64 }
 func (a *upstreamUsers) AuthenticateUser(_ context.Context, u *store.ViewUser, pw string, _ net.Addr) error {
 	a.binds.Add(1)
 	if pw != "google-"+u.UID {
-		return ldapserver.Refused("wrong password")
+		return directory.Refused("wrong password")
 	}
 	return nil
 }
@@ -78,7 +79,7 @@ func startUpstream(t *testing.T, e *env, pki *testPKI) (string, *upstreamUsers) 
 	t.Helper()
 	users := new(upstreamUsers)
 	cfg := ldapserver.Config{BaseDN: "dc=example,dc=com", LDAPS: true,
-		BindLimit: ldapserver.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1},
+		BindLimit: directory.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1},
 		TLS: &tls.Config{Certificates: []tls.Certificate{pki.server}, ClientCAs: pki.roots,
 			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}}
 	srv, err := ldapserver.New(cfg, e.live, nil, ldapserver.WithUserAuthenticator(users))
@@ -90,7 +91,7 @@ func startUpstream(t *testing.T, e *env, pki *testPKI) (string, *upstreamUsers) 
 
 func TestUpstreamBinds(t *testing.T) {
 	pki := newPKI(t)
-	noLimit := ldapserver.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1}
+	noLimit := directory.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1}
 	var upstream *bindproxy.UpstreamMethod
 	var users *upstreamUsers
 	e := newEnvMethods(t, noLimit, func(e *env) []bindproxy.Method {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/oidc"
 	"github.com/ldapgate/ldapgate/portal"
@@ -182,7 +183,7 @@ type userAuth struct {
 	history func(userID string, rec bindRecord)
 }
 
-var _ ldapserver.UserAuthenticator = (*userAuth)(nil)
+var _ directory.UserAuthenticator = (*userAuth)(nil)
 
 // chain returns the live bind chain, nil before the first.
 func (u *userAuth) chain() *bindproxy.Chain {
@@ -192,12 +193,12 @@ func (u *userAuth) chain() *bindproxy.Chain {
 	return nil
 }
 
-// AuthenticateUser implements ldapserver.UserAuthenticator.
+// AuthenticateUser implements directory.UserAuthenticator.
 func (u *userAuth) AuthenticateUser(ctx context.Context, user *store.ViewUser, password string, client net.Addr) error {
 	c := u.chain()
 	var err error
 	if c == nil || !c.HasMethods() {
-		err = ldapserver.Refused("user binds are not enabled (binds is empty)")
+		err = directory.Refused("user binds are not enabled (binds is empty)")
 	} else {
 		err = c.AuthenticateUser(ctx, user, password, client)
 	}
@@ -236,7 +237,7 @@ func (g *Gateway) startPortal(ctx context.Context, prov *oidc.Provider) error {
 	p, err := portal.New(portal.Config{
 		PublicURL: cfg.HTTP.PublicURL, ClientID: cfg.OIDC.ClientID, ClientSecret: secret, Provider: prov,
 		HTTPClient: &http.Client{Timeout: 15 * time.Second},
-		Store:      g.db, Live: g.live, UserDN: func(uid string) string { return ldapserver.UserDN(cfg.LDAP.BaseDN, uid) },
+		Store:      g.db, Live: g.live, UserDN: func(uid string) string { return directory.UserDN(cfg.LDAP.BaseDN, uid) },
 		Services:   slices.Sorted(maps.Keys(cfg.AppPasswords.Services)),
 		SessionTTL: cfg.HTTP.SessionTTL.D(), Revoked: g.users.Revoked, Log: g.log.With("component", "portal"),
 		Admin:         g.adminBackend(),

@@ -18,6 +18,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
@@ -745,7 +746,7 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 			bad(key, "%v", err)
 		}
 		if sa.ClientCertSHA256 != "" {
-			if _, err := ldapserver.ParseCertFingerprint(sa.ClientCertSHA256); err != nil {
+			if _, err := directory.ParseCertFingerprint(sa.ClientCertSHA256); err != nil {
 				bad(key+".client_cert_sha256", "%v (openssl x509 -noout -fingerprint -sha256 -in client.pem prints it)", err)
 			} else if c.LDAP.TLS.CertFile == "" {
 				bad(key+".client_cert_sha256", "needs ldap.tls.cert_file and key_file: SASL EXTERNAL binds over TLS")

@@ -10,7 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/sync/dirapi"
 	"github.com/ldapgate/ldapgate/sync/google"
 )
@@ -60,7 +60,7 @@ type GoogleConfig struct {
 type CustomAttributeConfig struct {
 	Schema    string `yaml:"schema"`    // custom schema name, e.g. Employment
 	Field     string `yaml:"field"`     // field of the schema, e.g. EmployeeID
-	Attribute string `yaml:"attribute"` // e.g. employeeNumber (ldapserver.UserAttributes)
+	Attribute string `yaml:"attribute"` // e.g. employeeNumber (directory.UserAttributes)
 }
 
 // CustomAttributes returns source.google.custom_attributes for the
@@ -68,7 +68,7 @@ type CustomAttributeConfig struct {
 func (c *Config) CustomAttributes() []dirapi.CustomAttribute {
 	var out []dirapi.CustomAttribute
 	for _, a := range c.Source.Google.CustomAttributes {
-		name, ok := ldapserver.UserAttribute(a.Attribute)
+		name, ok := directory.UserAttribute(a.Attribute)
 		if !ok {
 			continue // refused by validateCustomAttributes
 		}
@@ -92,8 +92,8 @@ func (c *Config) validateCustomAttributes(root *yaml.Node) ConfigErrors {
 		if strings.TrimSpace(a.Field) == "" {
 			bad("field", "required: the field's name in the schema")
 		}
-		if _, ok := ldapserver.UserAttribute(a.Attribute); !ok {
-			bad("attribute", "expected one of %s, got %q", strings.Join(ldapserver.UserAttributes(), ", "), a.Attribute)
+		if _, ok := directory.UserAttribute(a.Attribute); !ok {
+			bad("attribute", "expected one of %s, got %q", strings.Join(directory.UserAttributes(), ", "), a.Attribute)
 		}
 	}
 	return errs

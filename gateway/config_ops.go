@@ -9,7 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/directory"
 )
 
 // MetricsConfig configures /metrics, /healthz and /readyz. They are served
@@ -34,7 +34,7 @@ type AdminConfig struct {
 }
 
 // BindLimitConfig throttles failed LDAP binds (ldap.bind_limit; see
-// ldapserver.BindLimit): within window, per_name failures for one name
+// directory.BindLimit): within window, per_name failures for one name
 // from one address, per_name_total for one name from anywhere, or
 // per_address distinct names failing from one address (not in
 // trusted_networks) block further binds for backoff.
@@ -50,7 +50,7 @@ type BindLimitConfig struct {
 
 // LDAPBindLimit is ldap.bind_limit for the LDAP server. Its networks were
 // checked by validation; one that does not parse is left out.
-func (c *Config) LDAPBindLimit() ldapserver.BindLimit {
+func (c *Config) LDAPBindLimit() directory.BindLimit {
 	b := c.LDAP.BindLimit
 	nets := make([]netip.Prefix, 0, len(b.TrustedNetworks))
 	for _, n := range b.TrustedNetworks {
@@ -58,7 +58,7 @@ func (c *Config) LDAPBindLimit() ldapserver.BindLimit {
 			nets = append(nets, p)
 		}
 	}
-	return ldapserver.BindLimit{PerName: b.PerName, PerNameTotal: b.PerNameTotal, PerAddress: b.PerAddress,
+	return directory.BindLimit{PerName: b.PerName, PerNameTotal: b.PerNameTotal, PerAddress: b.PerAddress,
 		Window: b.Window.D(), Backoff: b.Backoff.D(), TrustedNetworks: nets, FailureDelay: b.FailureDelay.D()}
 }
 

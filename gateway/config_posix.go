@@ -5,11 +5,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/directory"
 )
 
 // POSIXConfig is ldap.posix: RFC 2307bis attributes for NSS/PAM clients
-// (see ldapserver.POSIX for the number rule). ldap.active_directory, a
+// (see directory.POSIX for the number rule). ldap.active_directory, a
 // bool beside it, adds the Active Directory view (ldapserver.Config).
 type POSIXConfig struct {
 	Enabled       bool   `yaml:"enabled"`
@@ -23,9 +23,9 @@ type POSIXConfig struct {
 }
 
 // ldapPOSIX is ldap.posix for the directory.
-func (c *Config) ldapPOSIX() ldapserver.POSIX {
+func (c *Config) ldapPOSIX() directory.POSIX {
 	p := c.LDAP.POSIX
-	return ldapserver.POSIX{
+	return directory.POSIX{
 		Enabled: p.Enabled,
 		UIDMin:  p.UIDMin, UIDMax: p.UIDMax, GIDMin: p.GIDMin, GIDMax: p.GIDMax,
 		PrimaryGID:    p.PrimaryGID,

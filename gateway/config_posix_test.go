@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ldapgate/ldapgate/ldapserver"
+	"github.com/ldapgate/ldapgate/directory"
 )
 
 func TestParseConfigPOSIX(t *testing.T) {
@@ -25,7 +25,7 @@ func TestParseConfigPOSIX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ldapserver.POSIX{Enabled: true, UIDMin: 100000, UIDMax: 199999, HomeDirectory: "/home/{domain}/{local}", LoginShell: "/bin/zsh"}
+	want := directory.POSIX{Enabled: true, UIDMin: 100000, UIDMax: 199999, HomeDirectory: "/home/{domain}/{local}", LoginShell: "/bin/zsh"}
 	if diff := cmp.Diff(cfg.ldapPOSIX(), want); diff != "" {
 		t.Errorf("posix (-got +want):\n%s", diff)
 	}

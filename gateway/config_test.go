@@ -11,8 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/passhash"
-	"github.com/ldapgate/ldapgate/ldapserver"
 )
 
 // minimal is a valid config the error cases below break one line at a time.
@@ -97,7 +97,7 @@ func TestBindLimitConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := cfg.LDAPBindLimit()
-	want := ldapserver.BindLimit{PerNameTotal: 30, FailureDelay: -time.Second, TrustedNetworks: []netip.Prefix{
+	want := directory.BindLimit{PerNameTotal: 30, FailureDelay: -time.Second, TrustedNetworks: []netip.Prefix{
 		netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::7/128"), netip.MustParsePrefix("10.0.0.0/8")}}
 	if diff := cmp.Diff(got, want, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("bind limit (-got +want):\n%s", diff)

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/dirfile"
@@ -367,7 +368,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		c.LDAPS = ldaps
 		opts := authOpts
 		if first != nil { // one tree, bind cache and limiter for both listeners
-			opts = append(slices.Clip(opts), ldapserver.Beside(first.Directory()))
+			opts = append(slices.Clip(opts), ldapserver.Beside(first))
 		}
 		srv, err := ldapserver.New(c, g.live, g.log.With("component", "ldap"), opts...)
 		if err != nil {
@@ -463,14 +464,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 // serviceAccounts reads the service accounts' password hashes and takes
 // their client certificates.
-func serviceAccounts(cfg *Config) ([]ldapserver.ServiceAccount, error) {
-	hashes := make([]ldapserver.ServiceAccount, 0, len(cfg.ServiceAccounts))
+func serviceAccounts(cfg *Config) ([]directory.ServiceAccount, error) {
+	hashes := make([]directory.ServiceAccount, 0, len(cfg.ServiceAccounts))
 	for _, sa := range cfg.ServiceAccounts {
 		h, err := cfg.ServiceAccountHash(sa)
 		if err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
-		hashes = append(hashes, ldapserver.ServiceAccount{Name: sa.Name, PasswordHash: h, ClientCertSHA256: sa.ClientCertSHA256})
+		hashes = append(hashes, directory.ServiceAccount{Name: sa.Name, PasswordHash: h, ClientCertSHA256: sa.ClientCertSHA256})
 	}
 	return hashes, nil
 }

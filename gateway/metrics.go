@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/passhash"
-	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
 	"github.com/ldapgate/ldapgate/sync/google"
@@ -61,7 +61,7 @@ func (c *googleCalls) add(d googleCalls) {
 	c.rateLimited += d.rateLimited
 }
 
-var _ ldapserver.Observer = (*metrics)(nil)
+var _ directory.Observer = (*metrics)(nil)
 
 func newMetrics(g *Gateway) *metrics {
 	m := &metrics{g: g, reg: prometheus.NewRegistry(), retired: map[string]uint64{}}
@@ -139,7 +139,7 @@ func viewLen(v *store.View, users bool) int {
 	return len(v.Groups)
 }
 
-// Operation implements ldapserver.Observer.
+// Operation implements directory.Observer.
 func (m *metrics) Operation(op string, took time.Duration) {
 	m.ops.WithLabelValues(op).Observe(took.Seconds())
 	if op == "search" {
@@ -147,7 +147,7 @@ func (m *metrics) Operation(op string, took time.Duration) {
 	}
 }
 
-// Bind implements ldapserver.Observer; it also writes the audit record.
+// Bind implements directory.Observer; it also writes the audit record.
 func (m *metrics) Bind(method, result, name string, client net.Addr) {
 	m.binds.WithLabelValues(method, result).Inc()
 	if method == "anonymous" || !m.g.audit.Enabled(context.Background(), slog.LevelInfo) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/ldapserver"
 )
 
@@ -224,7 +225,7 @@ func (g *Gateway) apply(_ context.Context, next *Config) ([]Change, error) {
 	g.mu.Lock()
 	servers := append([]*ldapserver.Server(nil), g.servers...)
 	g.mu.Unlock()
-	settings := ldapserver.Settings{ServiceAccounts: accounts, BindLimit: next.LDAPBindLimit()}
+	settings := directory.Settings{ServiceAccounts: accounts, BindLimit: next.LDAPBindLimit()}
 	// Checked against the servers as they run (their TLS, which only a
 	// restart turns on or off), not against a config rebuilt here.
 	for _, s := range servers {

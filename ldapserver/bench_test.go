@@ -2,18 +2,18 @@ package ldapserver
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
+	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/ldapgate/ldapgate/directory"
+	"github.com/ldapgate/ldapgate/internal/ber"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -63,77 +63,6 @@ func BenchmarkSearchByUID(b *testing.B) {
 			b.Fatalf("%v %v", r, err)
 		}
 	}
-}
-
-func benchDirectory(b *testing.B) *Directory {
-	b.Helper()
-	d, err := NewDirectory(testConfig(b), benchLive(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	d.trees.get(d.live)
-	return d
-}
-
-// BenchmarkCoreSearchByUID: the same search in process, without network
-// and BER (filter parsing included).
-func BenchmarkCoreSearchByUID(b *testing.B) {
-	d := benchDirectory(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		f, err := ParseFilter(fmt.Sprintf("(uid=user%07d)", (i*7919)%benchUsers))
-		if err != nil {
-			b.Fatal(err)
-		}
-		n := 0
-		err = d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, Filter: f}, func(*SearchEntry) error { n++; return nil })
-		if err != nil || n != 1 {
-			b.Fatalf("%d entries, %v", n, err)
-		}
-	}
-}
-
-// BenchmarkCoreSearchScan: a filter no index answers (substrings on sn),
-// which evaluates every entry of the 100k.
-func BenchmarkCoreSearchScan(b *testing.B) {
-	d := benchDirectory(b)
-	f := mustFilter(b, "(&(objectClass=person)(sn=*ily99999))")
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		n := 0
-		err := d.Search(ctx, serviceID, &SearchRequest{BaseDN: testBase, Scope: ScopeSub, Filter: f}, func(*SearchEntry) error { n++; return nil })
-		if err != nil || n != 1 {
-			b.Fatalf("%d entries, %v", n, err)
-		}
-	}
-}
-
-// BenchmarkTreeBuild: building the tree of a 100k-user view (once per
-// sync); reports the heap the tree keeps.
-func BenchmarkTreeBuild(b *testing.B) {
-	v := benchView()
-	c := testConfig(b).withDefaults()
-	l, err := newLayout(&c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for b.Loop() {
-		_ = buildTree(v, l)
-	}
-	b.StopTimer()
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	t := buildTree(v, l)
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-heap")
-	runtime.KeepAlive(t)
 }
 
 // rawClient sends pre-encoded requests and reads responses with the
@@ -190,23 +119,23 @@ func (rc *rawClient) search(b *testing.B, req []byte) (int, *message) {
 	}
 }
 
-func eqFilter(attr, value string) *ber.Packet {
-	p := ber.Encode(ber.ClassContext, ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
-	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, attr, "attr"))
-	p.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, value, "value"))
+func eqFilter(attr, value string) *asn1ber.Packet {
+	p := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
+	p.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, attr, "attr"))
+	p.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, value, "value"))
 	return p
 }
 
-func rawSearchAll(id int64, base string, filter *ber.Packet, controls ...*ber.Packet) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opSearchRequest, nil, "search")
-	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, base, "base"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 2, "scope"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 0, "deref"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, "size"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, "time"))
-	op.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, false, "types"))
+func rawSearchAll(id int64, base string, filter *asn1ber.Packet, controls ...*asn1ber.Packet) []byte {
+	op := asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opSearchRequest, nil, "search")
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, base, "base"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagEnumerated, 2, "scope"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagEnumerated, 0, "deref"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, 0, "size"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, 0, "time"))
+	op.AppendChild(asn1ber.NewBoolean(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagBoolean, false, "types"))
 	op.AppendChild(filter)
-	op.AppendChild(ber.NewSequence("attrs")) // all user attributes
+	op.AppendChild(asn1ber.NewSequence("attrs")) // all user attributes
 	return envelope(id, op, controls...)
 }
 
@@ -222,19 +151,19 @@ func BenchmarkRawSearchByUID(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if n, done := rc.search(b, reqs[i%len(reqs)]); n != 1 || resultOfDone(done) != ResultSuccess {
+		if n, done := rc.search(b, reqs[i%len(reqs)]); n != 1 || resultOfDone(done) != directory.ResultSuccess {
 			b.Fatalf("%d entries", n)
 		}
 	}
 }
 
-func resultOfDone(m *message) ResultCode {
-	it := m.body.children()
-	v, err := parseInt(it.next().content)
+func resultOfDone(m *message) directory.ResultCode {
+	it := m.body.Children()
+	v, err := ber.ParseInt(it.Next().Content)
 	if err != nil {
 		return 9999
 	}
-	return ResultCode(v)
+	return directory.ResultCode(v)
 }
 
 // BenchmarkRawPagedRead: a full paged read of the 100k users (all user
@@ -243,9 +172,9 @@ func BenchmarkRawPagedRead(b *testing.B) {
 	s := newBenchServer(b)
 	s.dir.Warm()
 	rc := newRawClient(b, serve(b, s))
-	filter := ber.Encode(ber.ClassContext, ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
-	filter.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "objectClass", "attr"))
-	filter.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "inetOrgPerson", "value"))
+	filter := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
+	filter.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "objectClass", "attr"))
+	filter.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "inetOrgPerson", "value"))
 	b.ReportAllocs()
 	b.ResetTimer()
 	id := int64(1)
@@ -258,7 +187,7 @@ func BenchmarkRawPagedRead(b *testing.B) {
 			pc.SetCookie([]byte(cookie))
 			n, done := rc.search(b, rawSearchAll(id, "ou=people,"+testBase, filter, pc.Encode()))
 			total += n
-			if resultOfDone(done) != ResultSuccess || len(done.controls) != 1 {
+			if resultOfDone(done) != directory.ResultSuccess || len(done.controls) != 1 {
 				b.Fatalf("page: %v", resultOfDone(done))
 			}
 			_, cookie, _ = parsePagingControl(done.controls[0])
@@ -285,7 +214,7 @@ func BenchmarkBind(b *testing.B) {
 		if _, err := rc.c.Write(req); err != nil {
 			b.Fatal(err)
 		}
-		if m := rc.read(b); m.op != opBindResponse || resultOfDone(m) != ResultSuccess {
+		if m := rc.read(b); m.op != opBindResponse || resultOfDone(m) != directory.ResultSuccess {
 			b.Fatal("bind failed")
 		}
 	}

@@ -6,29 +6,17 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+
+	"github.com/ldapgate/ldapgate/internal/ber"
 )
 
 // The wire format (RFC 4511 §5.1): every LDAPMessage is one BER SEQUENCE
 // with definite lengths. The connection layer reads the outer header itself
 // (so the size bound is the server's, not asn1-ber's process-wide
-// MaxPacketLengthBytes), then decodes the message with the small zero-copy
-// TLV reader below (search filters too: see parseFilterBER). Responses are
-// encoded once, straight into a byte slice, by encoder.
-
-// BER identifier octets used by LDAP.
-const (
-	tagBoolean     = 0x01
-	tagInteger     = 0x02
-	tagOctetString = 0x04
-	tagEnumerated  = 0x0a
-	tagSequence    = 0x30
-	tagSet         = 0x31
-
-	classUniversal   = 0x00
-	classApplication = 0x40
-	classContext     = 0x80
-	constructedBit   = 0x20
-)
+// MaxPacketLengthBytes), then decodes the message with the project's own
+// zero-copy TLV reader (internal/ber; search filters too: see
+// parseFilterBER). Responses are encoded once, straight into a byte slice,
+// by ber.Encoder.
 
 // Protocol operations (application tag numbers, RFC 4511 §4).
 const (
@@ -57,7 +45,6 @@ const (
 var (
 	errMessageTooLarge = errors.New("ldap message larger than the limit")
 	errBadFraming      = errors.New("malformed ldap message framing")
-	errBadMessage      = errors.New("malformed ldap message")
 	// errMidFrame wraps a read error after the first octet of a message:
 	// the stream cannot be resumed.
 	errMidFrame = errors.New("connection failed inside a message")
@@ -76,7 +63,7 @@ func readFrame(r *bufio.Reader, buf []byte, limit int64, budget *byteBudget) ([]
 	if err != nil {
 		return nil, err
 	}
-	if tag != tagSequence {
+	if tag != ber.TagSequence {
 		return nil, fmt.Errorf("%w: first octet 0x%02x, want a SEQUENCE", errBadFraming, tag)
 	}
 	l0, err := r.ReadByte()
@@ -197,112 +184,11 @@ func unexpected(err error) error {
 	return fmt.Errorf("%w: %w", errMidFrame, err)
 }
 
-// tlv is one decoded BER element; content points into the message buffer.
-type tlv struct {
-	id      byte // identifier octet: class | constructed | tag
-	content []byte
-}
-
-func (t tlv) class() byte       { return t.id & 0xc0 }
-func (t tlv) constructed() bool { return t.id&constructedBit != 0 }
-func (t tlv) tag() byte         { return t.id & 0x1f }
-func (t tlv) str() string       { return string(t.content) }
-func (t tlv) children() tlvIter { return tlvIter{rest: t.content} }
-
-// next reads one element from b and returns it and the rest of b. Only
-// low tag numbers (< 31) and definite lengths are accepted, as LDAP uses.
-func next(b []byte) (tlv, []byte, error) {
-	if len(b) < 2 {
-		return tlv{}, nil, fmt.Errorf("%w: truncated element", errBadMessage)
-	}
-	id := b[0]
-	if id&0x1f == 0x1f {
-		return tlv{}, nil, fmt.Errorf("%w: high tag number", errBadMessage)
-	}
-	l0 := b[1]
-	b = b[2:]
-	var length int
-	switch {
-	case l0 < 0x80:
-		length = int(l0)
-	case l0 == 0x80:
-		return tlv{}, nil, fmt.Errorf("%w: indefinite length", errBadMessage)
-	default:
-		k := int(l0 & 0x7f)
-		if k > 4 || len(b) < k {
-			return tlv{}, nil, fmt.Errorf("%w: bad length", errBadMessage)
-		}
-		for i := range k {
-			length = length<<8 | int(b[i])
-		}
-		b = b[k:]
-	}
-	if length < 0 || length > len(b) {
-		return tlv{}, nil, fmt.Errorf("%w: element longer than its container", errBadMessage)
-	}
-	return tlv{id: id, content: b[:length:length]}, b[length:], nil
-}
-
-// tlvIter walks the children of a constructed element.
-type tlvIter struct {
-	rest []byte
-	err  error
-}
-
-func (it *tlvIter) more() bool { return len(it.rest) > 0 && it.err == nil }
-
-// next returns the next child; after an error it returns the zero tlv and
-// the error sticks.
-func (it *tlvIter) next() tlv {
-	if it.err != nil {
-		return tlv{}
-	}
-	if len(it.rest) == 0 {
-		it.err = fmt.Errorf("%w: missing element", errBadMessage)
-		return tlv{}
-	}
-	t, rest, err := next(it.rest)
-	if err != nil {
-		it.err = err
-		return tlv{}
-	}
-	it.rest = rest
-	return t
-}
-
-// expect returns the next child, which must have identifier id.
-func (it *tlvIter) expect(id byte, what string) tlv {
-	t := it.next()
-	if it.err == nil && t.id != id {
-		it.err = fmt.Errorf("%w: %s: identifier 0x%02x, want 0x%02x", errBadMessage, what, t.id, id)
-	}
-	return t
-}
-
-// parseInt decodes a BER INTEGER or ENUMERATED content of at most 8 octets.
-func parseInt(b []byte) (int64, error) {
-	if len(b) == 0 || len(b) > 8 {
-		return 0, fmt.Errorf("%w: integer of %d octets", errBadMessage, len(b))
-	}
-	v := int64(int8(b[0]))
-	for _, c := range b[1:] {
-		v = v<<8 | int64(c)
-	}
-	return v, nil
-}
-
-func parseBool(t tlv) (bool, error) {
-	if t.id != tagBoolean || len(t.content) != 1 {
-		return false, fmt.Errorf("%w: bad BOOLEAN", errBadMessage)
-	}
-	return t.content[0] != 0, nil
-}
-
 // message is a decoded LDAPMessage.
 type message struct {
 	id       int32
-	op       byte // application tag number of protocolOp
-	body     tlv  // protocolOp
+	op       byte    // application tag number of protocolOp
+	body     ber.TLV // protocolOp
 	controls []control
 }
 
@@ -320,158 +206,85 @@ type control struct {
 // cannot be answered.
 func decodeMessageInto(m *message, b []byte) error {
 	*m = message{}
-	top, rest, err := next(b)
+	top, rest, err := ber.Next(b)
 	if err != nil {
 		return err
 	}
-	if top.id != tagSequence || len(rest) != 0 {
-		return fmt.Errorf("%w: not one SEQUENCE", errBadMessage)
+	if top.ID != ber.TagSequence || len(rest) != 0 {
+		return fmt.Errorf("%w: not one SEQUENCE", ber.ErrMalformed)
 	}
-	it := top.children()
-	idt := it.expect(tagInteger, "messageID")
-	if it.err != nil {
-		return it.err
+	it := top.Children()
+	idt := it.Expect(ber.TagInteger, "messageID")
+	if it.Err != nil {
+		return it.Err
 	}
-	id, err := parseInt(idt.content)
+	id, err := ber.ParseInt(idt.Content)
 	if err != nil || id < 0 || id > 1<<31-1 {
-		return fmt.Errorf("%w: bad messageID", errBadMessage)
+		return fmt.Errorf("%w: bad messageID", ber.ErrMalformed)
 	}
 	m.id = int32(id)
-	m.body = it.next()
-	if it.err != nil {
-		return it.err
+	m.body = it.Next()
+	if it.Err != nil {
+		return it.Err
 	}
-	if m.body.class() != classApplication {
-		return fmt.Errorf("%w: protocolOp is not an application tag", errBadMessage)
+	if m.body.Class() != ber.ClassApplication {
+		return fmt.Errorf("%w: protocolOp is not an application tag", ber.ErrMalformed)
 	}
-	m.op = m.body.tag()
-	if it.more() {
-		ct := it.next()
-		if it.err != nil {
-			return it.err
+	m.op = m.body.Tag()
+	if it.More() {
+		ct := it.Next()
+		if it.Err != nil {
+			return it.Err
 		}
-		if ct.id != classContext|constructedBit|0 {
-			return fmt.Errorf("%w: unexpected element after protocolOp", errBadMessage)
+		if ct.ID != ber.ClassContext|ber.Constructed|0 {
+			return fmt.Errorf("%w: unexpected element after protocolOp", ber.ErrMalformed)
 		}
 		m.controls, err = decodeControls(ct)
 		if err != nil {
 			return err
 		}
 	}
-	if it.more() {
-		return fmt.Errorf("%w: trailing elements", errBadMessage)
+	if it.More() {
+		return fmt.Errorf("%w: trailing elements", ber.ErrMalformed)
 	}
-	return it.err
+	return it.Err
 }
 
 const maxControls = 32
 
-func decodeControls(t tlv) ([]control, error) {
+func decodeControls(t ber.TLV) ([]control, error) {
 	var out []control
-	it := t.children()
-	for it.more() {
-		c := it.expect(tagSequence, "control")
-		if it.err != nil {
-			return nil, it.err
+	it := t.Children()
+	for it.More() {
+		c := it.Expect(ber.TagSequence, "control")
+		if it.Err != nil {
+			return nil, it.Err
 		}
 		if len(out) == maxControls {
-			return nil, fmt.Errorf("%w: more than %d controls", errBadMessage, maxControls)
+			return nil, fmt.Errorf("%w: more than %d controls", ber.ErrMalformed, maxControls)
 		}
-		ci := c.children()
+		ci := c.Children()
 		var ctl control
-		ctl.oid = ci.expect(tagOctetString, "controlType").str()
-		for ci.more() {
-			e := ci.next()
+		ctl.oid = ci.Expect(ber.TagOctetString, "controlType").Str()
+		for ci.More() {
+			e := ci.Next()
 			switch {
-			case e.id == tagBoolean && !ctl.hasValue:
-				b, err := parseBool(e)
+			case e.ID == ber.TagBoolean && !ctl.hasValue:
+				b, err := ber.ParseBool(e)
 				if err != nil {
 					return nil, err
 				}
 				ctl.critical = b
-			case e.id == tagOctetString && !ctl.hasValue:
-				ctl.value, ctl.hasValue = e.content, true
+			case e.ID == ber.TagOctetString && !ctl.hasValue:
+				ctl.value, ctl.hasValue = e.Content, true
 			default:
-				return nil, fmt.Errorf("%w: bad control", errBadMessage)
+				return nil, fmt.Errorf("%w: bad control", ber.ErrMalformed)
 			}
 		}
-		if ci.err != nil {
-			return nil, ci.err
+		if ci.Err != nil {
+			return nil, ci.Err
 		}
 		out = append(out, ctl)
 	}
-	return out, it.err
-}
-
-// encoder builds BER into a byte slice. open appends an identifier and a
-// one-octet length placeholder; close fixes the length, moving the content
-// when it needs the long form.
-type encoder struct {
-	b []byte
-}
-
-func (e *encoder) reset() { e.b = e.b[:0] }
-
-// open starts a constructed element and returns its mark for close.
-func (e *encoder) open(id byte) int {
-	e.b = append(e.b, id, 0)
-	return len(e.b)
-}
-
-func (e *encoder) close(mark int) {
-	n := len(e.b) - mark
-	if n < 0x80 {
-		e.b[mark-1] = byte(n)
-		return
-	}
-	k := 1
-	for v := n >> 8; v > 0; v >>= 8 {
-		k++
-	}
-	e.b = append(e.b, make([]byte, k)...)
-	copy(e.b[mark+k:], e.b[mark:mark+n])
-	e.b[mark-1] = 0x80 | byte(k)
-	for i := range k {
-		e.b[mark+i] = byte(n >> (8 * (k - 1 - i)))
-	}
-}
-
-func (e *encoder) appendLength(n int) {
-	switch {
-	case n < 0x80:
-		e.b = append(e.b, byte(n))
-	case n < 1<<8:
-		e.b = append(e.b, 0x81, byte(n))
-	case n < 1<<16:
-		e.b = append(e.b, 0x82, byte(n>>8), byte(n))
-	case n < 1<<24:
-		e.b = append(e.b, 0x83, byte(n>>16), byte(n>>8), byte(n))
-	default:
-		e.b = append(e.b, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-}
-
-func (e *encoder) str(id byte, s string) {
-	e.b = append(e.b, id)
-	e.appendLength(len(s))
-	e.b = append(e.b, s...)
-}
-
-func (e *encoder) bytes(id byte, s []byte) {
-	e.b = append(e.b, id)
-	e.appendLength(len(s))
-	e.b = append(e.b, s...)
-}
-
-func (e *encoder) int(id byte, v int64) {
-	var tmp [8]byte
-	n := 1
-	for n < 8 && (v >= 0 && v >= 1<<(8*n-1) || v < 0 && v < -(1<<(8*n-1))) {
-		n++
-	}
-	for i := range n {
-		tmp[i] = byte(v >> (8 * (n - 1 - i)))
-	}
-	e.b = append(e.b, id, byte(n))
-	e.b = append(e.b, tmp[:n]...)
+	return out, it.Err
 }

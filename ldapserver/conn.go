@@ -17,6 +17,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/ldapgate/ldapgate/directory"
+	"github.com/ldapgate/ldapgate/internal/ber"
+	"github.com/ldapgate/ldapgate/internal/clientlog"
 )
 
 var errTooManyFiles = syscall.EMFILE
@@ -84,7 +88,7 @@ type conn struct {
 	writeDeadline time.Time
 
 	mu     sync.Mutex
-	ident  Identity
+	ident  directory.Identity
 	tls    bool
 	ops    []*asyncRequest  // in flight, for Abandon and stop; at most MaxRequestsPerConn
 	opsBuf [4]*asyncRequest // ops' first array
@@ -107,7 +111,7 @@ func newConn(s *Server, id uint64, nc net.Conn) *conn {
 	// The requests' contexts are not children of the connection's: a child
 	// costs its parent a map and a channel, and locks on every request.
 	// stop cancels them all.
-	c.base = withConn(context.Background(), int(id))
+	c.base = clientlog.WithConn(context.Background(), int(id))
 	c.ctx, c.cancel = context.WithCancelCause(c.base)
 	c.br = getReader(nc)
 	if s.cfg.FirstBindTimeout > 0 {
@@ -148,17 +152,17 @@ const deadlineSlack = time.Second
 // also affects a TLS layer on top.
 func (c *conn) nc() net.Conn { return c.raw }
 
-func (c *conn) identity() Identity {
+func (c *conn) identity() directory.Identity {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.ident
 }
 
-func (c *conn) setIdentity(id Identity) {
+func (c *conn) setIdentity(id directory.Identity) {
 	c.mu.Lock()
 	c.ident = id
 	c.mu.Unlock()
-	if id.Kind != IdentityAnonymous && !c.everBound.Swap(true) {
+	if id.Kind != directory.IdentityAnonymous && !c.everBound.Swap(true) {
 		// Before the response: a client that has its answer may count
 		// on the connection staying.
 		c.srv.connBound(c)
@@ -337,7 +341,7 @@ func (c *conn) serve() {
 			case <-done:
 			case <-time.After(shutdownGrace):
 			}
-			c.notice(ResultUnavailable, "server shutting down")
+			c.notice(directory.ResultUnavailable, "server shutting down")
 		}
 		c.nc().Close()
 		c.wg.Wait()
@@ -374,7 +378,7 @@ func (c *conn) serve() {
 				c.readDeadline = time.Now().Add(cfg.MessageTimeout)
 				_ = c.nc().SetReadDeadline(c.readDeadline)
 			}
-			buf, err = readFrame(c.br, c.rbuf, limit, c.srv.dir.unfinished)
+			buf, err = readFrame(c.br, c.rbuf, limit, c.srv.unfinished)
 		}
 		c.rbuf = nil
 		if err != nil {
@@ -384,10 +388,10 @@ func (c *conn) serve() {
 			case c.ctx.Err() != nil:
 			case timeout && errors.Is(err, errMidFrame):
 				c.logAttrs(slog.LevelDebug, "ldap message not received in time; closing", slog.Duration("message_timeout", cfg.MessageTimeout))
-				c.notice(ResultUnavailable, "message timeout")
+				c.notice(directory.ResultUnavailable, "message timeout")
 			case timeout && !c.everBound.Load() && !c.bindBy.IsZero() && !time.Now().Before(c.bindBy):
 				c.logAttrs(slog.LevelDebug, "ldap connection did not bind in time; closing", slog.Duration("first_bind_timeout", cfg.FirstBindTimeout))
-				c.notice(ResultUnavailable, "bind timeout")
+				c.notice(directory.ResultUnavailable, "bind timeout")
 			case timeout:
 				if c.active.Load() > 0 {
 					continue // a long request; the client waits for it
@@ -397,16 +401,16 @@ func (c *conn) serve() {
 					continue // an early deadline (deadlineClose)
 				}
 				c.logAttrs(slog.LevelDebug, "ldap connection idle; closing", slog.Duration("idle_timeout", cfg.IdleTimeout))
-				c.notice(ResultUnavailable, "idle timeout")
+				c.notice(directory.ResultUnavailable, "idle timeout")
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 			case errors.Is(err, errBusy):
 				c.srv.logQuietly(slog.LevelWarn, "ldap message refused: too many bytes of unfinished messages; closing the connection",
 					slog.String("client", c.remote.String()), slog.Int64("limit", cfg.MaxUnfinishedBytes))
-				c.notice(ResultBusy, "server busy")
+				c.notice(directory.ResultBusy, "server busy")
 			case errors.Is(err, errMessageTooLarge), errors.Is(err, errBadFraming):
 				c.srv.logQuietly(slog.LevelWarn, "ldap message refused; closing the connection",
 					slog.String("client", c.remote.String()), slog.Any("err", err), slog.Bool("bound", c.everBound.Load()))
-				c.notice(ResultProtocolError, "malformed or oversized message")
+				c.notice(directory.ResultProtocolError, "malformed or oversized message")
 			default:
 				c.logAttrs(slog.LevelDebug, "ldap connection read failed", slog.Any("err", err))
 			}
@@ -415,8 +419,8 @@ func (c *conn) serve() {
 		m := &c.msg
 		if err := decodeMessageInto(m, buf); err != nil {
 			c.srv.logQuietly(slog.LevelWarn, "ldap message malformed; closing the connection",
-				slog.String("client", c.remote.String()), slog.String("err", clientText(err.Error())))
-			c.notice(ResultProtocolError, "malformed message")
+				slog.String("client", c.remote.String()), slog.String("err", clientlog.Text(err.Error())))
+			c.notice(directory.ResultProtocolError, "malformed message")
 			return
 		}
 		ok, free := c.dispatch(m, buf)
@@ -512,7 +516,7 @@ func (c *conn) dispatch(m *message, buf []byte) (ok bool, free []byte) {
 	case opSearchRequest, opCompareRequest, opModifyRequest, opAddRequest, opDelRequest, opModDNRequest:
 	default:
 		c.logAttrs(slog.LevelWarn, "ldap request of unknown type; closing the connection", slog.Int("op", int(m.op)))
-		c.notice(ResultProtocolError, "unknown request type")
+		c.notice(directory.ResultProtocolError, "unknown request type")
 		return false, nil
 	}
 	select {
@@ -587,10 +591,10 @@ func (c *conn) inlineRequest(m *message) *request {
 // abandon cancels the request the Abandon names; it gets no response
 // (RFC 4511 §4.11).
 func (c *conn) abandon(m *message) {
-	if m.body.constructed() {
+	if m.body.Constructed() {
 		return
 	}
-	id, err := parseInt(m.body.content)
+	id, err := ber.ParseInt(m.body.Content)
 	if err != nil {
 		return
 	}
@@ -616,16 +620,16 @@ func (c *conn) abandon(m *message) {
 func (c *conn) startTLS(m *message) bool {
 	r := c.inlineRequest(m)
 	cfg := c.srv.tlsConfig()
-	var res *Error
+	var res *directory.Error
 	switch {
 	case cfg == nil:
-		res = &Error{Code: ResultProtocolError, Message: "unsupported extended operation"}
+		res = &directory.Error{Code: directory.ResultProtocolError, Message: "unsupported extended operation"}
 	case c.isTLS():
-		res = &Error{Code: ResultOperationsError, Message: "TLS already established"}
+		res = &directory.Error{Code: directory.ResultOperationsError, Message: "TLS already established"}
 	case c.active.Load() > 0:
-		res = &Error{Code: ResultOperationsError, Message: "requests in progress"}
+		res = &directory.Error{Code: directory.ResultOperationsError, Message: "requests in progress"}
 	case c.br.Buffered() > 0:
-		res = &Error{Code: ResultOperationsError, Message: "data sent after the StartTLS request"}
+		res = &directory.Error{Code: directory.ResultOperationsError, Message: "data sent after the StartTLS request"}
 	}
 	if res != nil {
 		r.finish(opExtendedResponse, res, responseName(oidStartTLS), nil)
@@ -647,25 +651,25 @@ func (c *conn) startTLS(m *message) bool {
 }
 
 // notice sends a Notice of Disconnection (RFC 4511 §4.4.1).
-func (c *conn) notice(code ResultCode, msg string) {
+func (c *conn) notice(code directory.ResultCode, msg string) {
 	if c.srv.cfg.LDAPS && !c.isTLS() {
 		return // no TLS session to speak in
 	}
-	var e encoder
+	var e ber.Encoder
 	encodeNotice(&e, code, msg)
-	_ = c.write(e.b, true)
+	_ = c.write(e.B, true)
 }
 
-func encodeNotice(e *encoder, code ResultCode, msg string) {
-	m := e.open(tagSequence)
-	e.int(tagInteger, 0)
-	op := e.open(classApplication | constructedBit | opExtendedResponse)
-	e.int(tagEnumerated, int64(code))
-	e.str(tagOctetString, "")
-	e.str(tagOctetString, msg)
-	e.str(classContext|10, oidNoticeOfDisconnection)
-	e.close(op)
-	e.close(m)
+func encodeNotice(e *ber.Encoder, code directory.ResultCode, msg string) {
+	m := e.Open(ber.TagSequence)
+	e.Int(ber.TagInteger, 0)
+	op := e.Open(ber.ClassApplication | ber.Constructed | opExtendedResponse)
+	e.Int(ber.TagEnumerated, int64(code))
+	e.Str(ber.TagOctetString, "")
+	e.Str(ber.TagOctetString, msg)
+	e.Str(ber.ClassContext|10, oidNoticeOfDisconnection)
+	e.Close(op)
+	e.Close(m)
 }
 
 // evict closes a connection that has not bound, to make room for a new
@@ -673,7 +677,7 @@ func encodeNotice(e *encoder, code ResultCode, msg string) {
 func (c *conn) evict() {
 	c.logAttrs(slog.LevelDebug, "ldap connection closed to make room")
 	c.stop(errEvicted)
-	c.notice(ResultBusy, "too many connections; bind sooner after connecting")
+	c.notice(directory.ResultBusy, "too many connections; bind sooner after connecting")
 	c.nc().Close()
 }
 

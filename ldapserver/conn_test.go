@@ -16,9 +16,12 @@ import (
 	"testing"
 	"time"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
+	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ldapgate/ldapgate/directory"
+	"github.com/ldapgate/ldapgate/internal/ber"
 )
 
 // Raw-BER helpers: tests that need exact control over the bytes on the wire
@@ -35,12 +38,12 @@ func rawConn(tb testing.TB, addr string) net.Conn {
 }
 
 // readPacket reads one BER packet, failing the test after 10s.
-func readPacket(tb testing.TB, c net.Conn) *ber.Packet {
+func readPacket(tb testing.TB, c net.Conn) *asn1ber.Packet {
 	tb.Helper()
 	if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		tb.Fatal(err)
 	}
-	p, err := ber.ReadPacket(c)
+	p, err := asn1ber.ReadPacket(c)
 	if err != nil {
 		tb.Fatalf("read: %v", err)
 	}
@@ -49,14 +52,14 @@ func readPacket(tb testing.TB, c net.Conn) *ber.Packet {
 
 // expectClosed checks that the server closes c (after any packets, which
 // are returned).
-func expectClosed(tb testing.TB, c net.Conn) []*ber.Packet {
+func expectClosed(tb testing.TB, c net.Conn) []*asn1ber.Packet {
 	tb.Helper()
 	if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		tb.Fatal(err)
 	}
-	var out []*ber.Packet
+	var out []*asn1ber.Packet
 	for {
-		p, err := ber.ReadPacket(c)
+		p, err := asn1ber.ReadPacket(c)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !isConnReset(err) {
 				tb.Fatalf("want the connection closed, got %v", err)
@@ -68,7 +71,7 @@ func expectClosed(tb testing.TB, c net.Conn) []*ber.Packet {
 }
 
 // packetOp returns the message ID and the protocolOp tag of an LDAPMessage.
-func packetOp(p *ber.Packet) (int64, byte) {
+func packetOp(p *asn1ber.Packet) (int64, byte) {
 	if len(p.Children) < 2 {
 		return -1, 0xff
 	}
@@ -76,23 +79,23 @@ func packetOp(p *ber.Packet) (int64, byte) {
 	return id, byte(p.Children[1].Tag)
 }
 
-func resultOfPacket(p *ber.Packet) ResultCode {
+func resultOfPacket(p *asn1ber.Packet) directory.ResultCode {
 	if len(p.Children) < 2 || len(p.Children[1].Children) < 1 {
 		return 9999
 	}
-	v, err := ber.ParseInt64(p.Children[1].Children[0].Data.Bytes())
+	v, err := asn1ber.ParseInt64(p.Children[1].Children[0].Data.Bytes())
 	if err != nil {
 		return 9999
 	}
-	return ResultCode(v)
+	return directory.ResultCode(v)
 }
 
-func envelope(id int64, op *ber.Packet, controls ...*ber.Packet) []byte {
-	m := ber.NewSequence("LDAPMessage")
-	m.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, "id"))
+func envelope(id int64, op *asn1ber.Packet, controls ...*asn1ber.Packet) []byte {
+	m := asn1ber.NewSequence("LDAPMessage")
+	m.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, id, "id"))
 	m.AppendChild(op)
 	if len(controls) > 0 {
-		cs := ber.Encode(ber.ClassContext, ber.TypeConstructed, 0, nil, "controls")
+		cs := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, 0, nil, "controls")
 		for _, c := range controls {
 			cs.AppendChild(c)
 		}
@@ -102,40 +105,40 @@ func envelope(id int64, op *ber.Packet, controls ...*ber.Packet) []byte {
 }
 
 func rawBind(id int64, dn, pw string) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opBindRequest, nil, "bind")
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 3, "version"))
-	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, dn, "dn"))
-	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, pw, "pw"))
+	op := asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opBindRequest, nil, "bind")
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, 3, "version"))
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, dn, "dn"))
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassContext, asn1ber.TypePrimitive, 0, pw, "pw"))
 	return envelope(id, op)
 }
 
 // rawSearch encodes a search with filter given as BER.
-func rawSearch(id int64, base string, filter *ber.Packet, controls ...*ber.Packet) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opSearchRequest, nil, "search")
-	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, base, "base"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 2, "scope"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 0, "deref"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, "size"))
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, "time"))
-	op.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, false, "types"))
+func rawSearch(id int64, base string, filter *asn1ber.Packet, controls ...*asn1ber.Packet) []byte {
+	op := asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opSearchRequest, nil, "search")
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, base, "base"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagEnumerated, 2, "scope"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagEnumerated, 0, "deref"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, 0, "size"))
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, 0, "time"))
+	op.AppendChild(asn1ber.NewBoolean(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagBoolean, false, "types"))
 	op.AppendChild(filter)
-	attrs := ber.NewSequence("attrs")
-	attrs.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "1.1", "attr"))
+	attrs := asn1ber.NewSequence("attrs")
+	attrs.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "1.1", "attr"))
 	op.AppendChild(attrs)
 	return envelope(id, op, controls...)
 }
 
-func rawPresent(attr string) *ber.Packet {
-	return ber.NewString(ber.ClassContext, ber.TypePrimitive, ldap.FilterPresent, attr, "present")
+func rawPresent(attr string) *asn1ber.Packet {
+	return asn1ber.NewString(asn1ber.ClassContext, asn1ber.TypePrimitive, ldap.FilterPresent, attr, "present")
 }
 
 func rawAbandon(id, target int64) []byte {
-	return envelope(id, ber.NewInteger(ber.ClassApplication, ber.TypePrimitive, opAbandonRequest, target, "abandon"))
+	return envelope(id, asn1ber.NewInteger(asn1ber.ClassApplication, asn1ber.TypePrimitive, opAbandonRequest, target, "abandon"))
 }
 
 func rawExtended(id int64, oid string) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opExtendedRequest, nil, "extended")
-	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, oid, "name"))
+	op := asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opExtendedRequest, nil, "extended")
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassContext, asn1ber.TypePrimitive, 0, oid, "name"))
 	return envelope(id, op)
 }
 
@@ -152,11 +155,11 @@ func mustWrite(tb testing.TB, c net.Conn, bs ...[]byte) {
 func nested(n int) []byte {
 	inner := []byte{0x02, 0x01, 0x00}
 	for range n {
-		var e encoder
-		m := e.open(tagSequence)
-		e.b = append(e.b, inner...)
-		e.close(m)
-		inner = e.b
+		var e ber.Encoder
+		m := e.Open(ber.TagSequence)
+		e.B = append(e.B, inner...)
+		e.Close(m)
+		inner = e.B
 	}
 	return inner
 }
@@ -166,9 +169,9 @@ func TestConnMalformedInput(t *testing.T) {
 	other := dialBound(t, addr)
 
 	// asn1-ber encodes a child when it is appended: build from the inside.
-	deepFilter := ber.Encode(ber.ClassContext, ber.TypeConstructed, ldap.FilterAnd, nil, "and")
+	deepFilter := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, ldap.FilterAnd, nil, "and")
 	for range 5000 {
-		outer := ber.Encode(ber.ClassContext, ber.TypeConstructed, ldap.FilterAnd, nil, "and")
+		outer := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, ldap.FilterAnd, nil, "and")
 		outer.AppendChild(deepFilter)
 		deepFilter = outer
 	}
@@ -179,26 +182,26 @@ func TestConnMalformedInput(t *testing.T) {
 		// code is the result the server answers with before it closes
 		// the connection (a notice), or, with keep, the result of the
 		// request on a connection that stays open.
-		code ResultCode
+		code directory.ResultCode
 		keep bool
 	}{
-		{name: "not a sequence", in: []byte{0x04, 0x03, 'a', 'b', 'c'}, code: ResultProtocolError},
-		{name: "indefinite length", in: []byte{0x30, 0x80, 0x02, 0x01, 0x01, 0x00, 0x00}, code: ResultProtocolError},
-		{name: "five length octets", in: []byte{0x30, 0x85, 0, 0, 0, 0, 1, 0}, code: ResultProtocolError},
-		{name: "empty sequence", in: []byte{0x30, 0x00}, code: ResultProtocolError},
-		{name: "no protocolOp", in: []byte{0x30, 0x03, 0x02, 0x01, 0x01}, code: ResultProtocolError},
-		{name: "negative message id", in: []byte{0x30, 0x05, 0x02, 0x01, 0xff, 0x42, 0x00}, code: ResultProtocolError},
-		{name: "child longer than parent", in: []byte{0x30, 0x05, 0x02, 0x09, 0x01, 0x42, 0x00}, code: ResultProtocolError},
-		{name: "unknown op", in: []byte{0x30, 0x05, 0x02, 0x01, 0x01, 0x7e, 0x00}, code: ResultProtocolError},
-		{name: "response as request", in: []byte{0x30, 0x05, 0x02, 0x01, 0x01, 0x61, 0x00}, code: ResultProtocolError},
-		{name: "high tag number", in: []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x7f, 0x81, 0x00}, code: ResultProtocolError},
-		{name: "deeply nested envelope", in: append([]byte{0x30, 0x83, 0, 0, 0}, nested(20000)...), code: ResultProtocolError},
-		{name: "bad controls", in: envelope(1, ber.Encode(ber.ClassApplication, ber.TypePrimitive, opDelRequest, "x", "del"), ber.DecodePacket(nested(50))), code: ResultProtocolError},
-		{name: "bind without fields", in: envelope(1, ber.Encode(ber.ClassApplication, ber.TypeConstructed, opBindRequest, nil, "bind")), code: ResultProtocolError, keep: true},
-		{name: "search without fields", in: envelope(1, ber.Encode(ber.ClassApplication, ber.TypeConstructed, opSearchRequest, nil, "search")), code: ResultProtocolError, keep: true},
-		{name: "deeply nested filter", in: rawSearch(1, "", deepFilter), code: ResultAdminLimitExceeded, keep: true},
-		{name: "bad filter choice", in: rawSearch(1, "", ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "x", "f")), code: ResultProtocolError, keep: true},
-		{name: "unknown extended", in: rawExtended(1, "1.2.3.4.5"), code: ResultProtocolError, keep: true},
+		{name: "not a sequence", in: []byte{0x04, 0x03, 'a', 'b', 'c'}, code: directory.ResultProtocolError},
+		{name: "indefinite length", in: []byte{0x30, 0x80, 0x02, 0x01, 0x01, 0x00, 0x00}, code: directory.ResultProtocolError},
+		{name: "five length octets", in: []byte{0x30, 0x85, 0, 0, 0, 0, 1, 0}, code: directory.ResultProtocolError},
+		{name: "empty sequence", in: []byte{0x30, 0x00}, code: directory.ResultProtocolError},
+		{name: "no protocolOp", in: []byte{0x30, 0x03, 0x02, 0x01, 0x01}, code: directory.ResultProtocolError},
+		{name: "negative message id", in: []byte{0x30, 0x05, 0x02, 0x01, 0xff, 0x42, 0x00}, code: directory.ResultProtocolError},
+		{name: "child longer than parent", in: []byte{0x30, 0x05, 0x02, 0x09, 0x01, 0x42, 0x00}, code: directory.ResultProtocolError},
+		{name: "unknown op", in: []byte{0x30, 0x05, 0x02, 0x01, 0x01, 0x7e, 0x00}, code: directory.ResultProtocolError},
+		{name: "response as request", in: []byte{0x30, 0x05, 0x02, 0x01, 0x01, 0x61, 0x00}, code: directory.ResultProtocolError},
+		{name: "high tag number", in: []byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x7f, 0x81, 0x00}, code: directory.ResultProtocolError},
+		{name: "deeply nested envelope", in: append([]byte{0x30, 0x83, 0, 0, 0}, nested(20000)...), code: directory.ResultProtocolError},
+		{name: "bad controls", in: envelope(1, asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypePrimitive, opDelRequest, "x", "del"), asn1ber.DecodePacket(nested(50))), code: directory.ResultProtocolError},
+		{name: "bind without fields", in: envelope(1, asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opBindRequest, nil, "bind")), code: directory.ResultProtocolError, keep: true},
+		{name: "search without fields", in: envelope(1, asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opSearchRequest, nil, "search")), code: directory.ResultProtocolError, keep: true},
+		{name: "deeply nested filter", in: rawSearch(1, "", deepFilter), code: directory.ResultAdminLimitExceeded, keep: true},
+		{name: "bad filter choice", in: rawSearch(1, "", asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "x", "f")), code: directory.ResultProtocolError, keep: true},
+		{name: "unknown extended", in: rawExtended(1, "1.2.3.4.5"), code: directory.ResultProtocolError, keep: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,7 +219,7 @@ func TestConnMalformedInput(t *testing.T) {
 				}
 				// The connection still works.
 				mustWrite(t, c, rawExtended(2, oidWhoAmI))
-				if p := readPacket(t, c); resultOfPacket(p) != ResultSuccess {
+				if p := readPacket(t, c); resultOfPacket(p) != directory.ResultSuccess {
 					t.Errorf("after: %v", resultOfPacket(p))
 				}
 				return
@@ -260,7 +263,7 @@ func blockingServer(t *testing.T, cfg Config) (s *Server, addr string, started <
 	cs := make(chan error, 16)
 	rel := make(chan struct{})
 	s.requestHook = func(ctx context.Context, op byte, m *message) {
-		if op != opSearchRequest || !bytes.Contains(m.body.content, []byte("cn=slow")) {
+		if op != opSearchRequest || !bytes.Contains(m.body.Content, []byte("cn=slow")) {
 			return
 		}
 		st <- struct{}{}
@@ -277,7 +280,7 @@ func TestConnAbandon(t *testing.T) {
 	_, addr, started, causes, _ := blockingServer(t, testConfig(t))
 	c := rawConn(t, addr)
 	mustWrite(t, c, rawBind(1, archiveDN, archivePW))
-	if p := readPacket(t, c); resultOfPacket(p) != ResultSuccess {
+	if p := readPacket(t, c); resultOfPacket(p) != directory.ResultSuccess {
 		t.Fatalf("bind: %v", resultOfPacket(p))
 	}
 	mustWrite(t, c, rawSearch(2, "cn=slow", rawPresent("objectClass")))
@@ -344,7 +347,7 @@ func TestConnIdleTimeoutAfterLastMessage(t *testing.T) {
 	var last time.Time
 	for i := int64(1); time.Since(start) < 2*cfg.IdleTimeout; i++ {
 		mustWrite(t, c, rawExtended(i, oidWhoAmI))
-		if p := readPacket(t, c); resultOfPacket(p) != ResultSuccess {
+		if p := readPacket(t, c); resultOfPacket(p) != directory.ResultSuccess {
 			t.Fatalf("who am i: %v", resultOfPacket(p))
 		}
 		last = time.Now()
@@ -354,7 +357,7 @@ func TestConnIdleTimeoutAfterLastMessage(t *testing.T) {
 	if d := time.Since(last); d < cfg.IdleTimeout {
 		t.Errorf("closed %v after the last message, want at least %v", d, cfg.IdleTimeout)
 	}
-	if len(ps) != 1 || resultOfPacket(ps[0]) != ResultUnavailable {
+	if len(ps) != 1 || resultOfPacket(ps[0]) != directory.ResultUnavailable {
 		t.Errorf("want one notice, got %d packets", len(ps))
 	}
 }
@@ -381,10 +384,10 @@ func TestConnCloseAnswersRequestsInProgress(t *testing.T) {
 	if len(ps) != 2 {
 		t.Fatalf("packets %v", got)
 	}
-	if id, op := packetOp(ps[0]); id != 2 || op != opSearchDone || resultOfPacket(ps[0]) != ResultUnavailable {
+	if id, op := packetOp(ps[0]); id != 2 || op != opSearchDone || resultOfPacket(ps[0]) != directory.ResultUnavailable {
 		t.Errorf("search result: %v", got)
 	}
-	if id, op := packetOp(ps[1]); id != 0 || op != opExtendedResponse || resultOfPacket(ps[1]) != ResultUnavailable {
+	if id, op := packetOp(ps[1]); id != 0 || op != opExtendedResponse || resultOfPacket(ps[1]) != directory.ResultUnavailable {
 		t.Errorf("notice: %v", got)
 	}
 }
@@ -400,7 +403,7 @@ func TestConnIdleTimeout(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("idle connection closed after %v", d)
 	}
-	if len(ps) != 1 || resultOfPacket(ps[0]) != ResultUnavailable {
+	if len(ps) != 1 || resultOfPacket(ps[0]) != directory.ResultUnavailable {
 		t.Errorf("want one notice, got %d packets", len(ps))
 	}
 
@@ -414,7 +417,7 @@ func TestConnIdleTimeout(t *testing.T) {
 	mustWrite(t, busy, rawAbandon(3, 2))
 	<-causes
 	mustWrite(t, busy, rawExtended(4, oidWhoAmI))
-	if p := readPacket(t, busy); resultOfPacket(p) != ResultSuccess {
+	if p := readPacket(t, busy); resultOfPacket(p) != directory.ResultSuccess {
 		t.Errorf("who am i after a long request: %v", resultOfPacket(p))
 	}
 }
@@ -431,7 +434,7 @@ func TestConnLimit(t *testing.T) {
 	a, b := dialBound(t, addr), dialBound(t, addr)
 	third := rawConn(t, addr)
 	ps := expectClosed(t, third)
-	if len(ps) != 1 || resultOfPacket(ps[0]) != ResultBusy {
+	if len(ps) != 1 || resultOfPacket(ps[0]) != directory.ResultBusy {
 		t.Errorf("third connection: %d packets", len(ps))
 	}
 	if _, err := ldapSearch(b, testBase, ldap.ScopeBaseObject, "(objectClass=*)"); err != nil {
@@ -466,13 +469,13 @@ func TestConnRequestsInFlightBound(t *testing.T) {
 	<-started // the third one now runs
 	release <- struct{}{}
 	release <- struct{}{}
-	got := map[int64]ResultCode{}
+	got := map[int64]directory.ResultCode{}
 	for len(got) < 3 {
 		p := readPacket(t, c)
 		id, _ := packetOp(p)
 		got[id] = resultOfPacket(p)
 	}
-	want := map[int64]ResultCode{2: ResultNoSuchObject, 3: ResultNoSuchObject, 4: ResultNoSuchObject}
+	want := map[int64]directory.ResultCode{2: directory.ResultNoSuchObject, 3: directory.ResultNoSuchObject, 4: directory.ResultNoSuchObject}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("results (-got +want):\n%s", diff)
 	}
@@ -595,7 +598,7 @@ func TestServerRelayNotLockedOut(t *testing.T) {
 			if trusted {
 				cfg.BindLimit.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 			}
-			s, _ := newTestServer(t, cfg, testLive(), WithUserAuthenticator(&fakeUsers{password: "user-app-pw"}))
+			s, _ := newTestServer(t, cfg, testLive(), WithUserAuthenticator(appPassword("user-app-pw")))
 			addr := serve(t, s)
 			c := dial(t, addr)
 			for i := range 55 {
@@ -763,19 +766,19 @@ func FuzzDecodeMessage(f *testing.F) {
 			_, _, _ = parsePagingControl(c)
 		}
 		_, _ = extendedName(m)
-		if m.op == opSearchRequest && m.body.constructed() {
-			it := m.body.children()
-			for it.more() {
-				el := it.next()
-				if el.class() == classContext {
-					_, _ = parseFilterBER(el)
+		if m.op == opSearchRequest && m.body.Constructed() {
+			it := m.body.Children()
+			for it.More() {
+				el := it.Next()
+				if el.Class() == ber.ClassContext {
+					_, _ = directory.ParseFilterBER(el)
 				}
 			}
 		}
 	})
 }
 
-func mustFilterPacket(tb testing.TB, s string) *ber.Packet {
+func mustFilterPacket(tb testing.TB, s string) *asn1ber.Packet {
 	tb.Helper()
 	p, err := ldap.CompileFilter(s)
 	if err != nil {
@@ -810,7 +813,7 @@ func TestConnStartTLSTwice(t *testing.T) {
 	c := rawConn(t, addr)
 	mustWrite(t, c, rawExtended(1, oidStartTLS))
 	p := readPacket(t, c)
-	if resultOfPacket(p) != ResultSuccess || len(p.Children[1].Children) < 4 || p.Children[1].Children[3].Data.String() != oidStartTLS {
+	if resultOfPacket(p) != directory.ResultSuccess || len(p.Children[1].Children) < 4 || p.Children[1].Children[3].Data.String() != oidStartTLS {
 		t.Fatalf("StartTLS: %v", resultOfPacket(p))
 	}
 	tc := tls.Client(c, certs.client)
@@ -818,11 +821,11 @@ func TestConnStartTLSTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustWrite(t, tc, rawExtended(2, oidStartTLS))
-	if p := readPacket(t, tc); resultOfPacket(p) != ResultOperationsError {
+	if p := readPacket(t, tc); resultOfPacket(p) != directory.ResultOperationsError {
 		t.Errorf("second StartTLS: %v, want operationsError", resultOfPacket(p))
 	}
 	mustWrite(t, tc, rawBind(3, archiveDN, archivePW))
-	if p := readPacket(t, tc); resultOfPacket(p) != ResultSuccess {
+	if p := readPacket(t, tc); resultOfPacket(p) != directory.ResultSuccess {
 		t.Errorf("bind over TLS: %v", resultOfPacket(p))
 	}
 }

@@ -6,9 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
+	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -19,11 +20,11 @@ func TestLogClipsClientData(t *testing.T) {
 	addr := serve(t, s)
 	c := rawBound(t, addr)
 	base := "cn=" + strings.Repeat("b", 3000) + "," + testBase
-	filter := ber.Encode(ber.ClassContext, ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
-	filter.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "cn", "attr"))
-	filter.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, strings.Repeat("f", 100<<10), "value"))
+	filter := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, ldap.FilterEqualityMatch, nil, "eq")
+	filter.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "cn", "attr"))
+	filter.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, strings.Repeat("f", 100<<10), "value"))
 	mustWrite(t, c, rawSearch(2, base, filter))
-	if p := readPacket(t, c); resultOfPacket(p) != ResultNoSuchObject {
+	if p := readPacket(t, c); resultOfPacket(p) != directory.ResultNoSuchObject {
 		t.Fatalf("search of a missing base: %v", resultOfPacket(p))
 	}
 	mustWrite(t, c, rawCompare(3, base, "cn", strings.Repeat("v", 10<<10)))
@@ -90,11 +91,11 @@ func TestConnDisconnectLogsOnce(t *testing.T) {
 }
 
 func rawCompare(id int64, dn, attr, value string) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opCompareRequest, nil, "compare")
-	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, dn, "entry"))
-	ava := ber.NewSequence("ava")
-	ava.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, attr, "attr"))
-	ava.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, value, "value"))
+	op := asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opCompareRequest, nil, "compare")
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, dn, "entry"))
+	ava := asn1ber.NewSequence("ava")
+	ava.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, attr, "attr"))
+	ava.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, value, "value"))
 	op.AppendChild(ava)
 	return envelope(id, op)
 }

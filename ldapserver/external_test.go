@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
-	ber "github.com/go-asn1-ber/asn1-ber"
+	asn1ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/ldapgate/ldapgate/directory"
+	"github.com/ldapgate/ldapgate/internal/dirtest"
 	"github.com/ldapgate/ldapgate/internal/testtool"
 )
 
@@ -60,7 +62,7 @@ func dialStartTLS(t *testing.T, addr string, client *tls.Config, cert *tls.Certi
 }
 
 func TestExternalBind(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clock := dirtest.NewClockAt(time.Now())
 	cert, fp := clientCert(t, clock.Now())
 	other, _ := clientCert(t, clock.Now())
 	addr, certs, _ := externalServer(t, fp, false, clock)
@@ -109,13 +111,13 @@ func TestExternalBind(t *testing.T) {
 // rawSASLBind encodes a SASL bind with mechanism mech and, unless
 // omitted, credentials creds.
 func rawSASLBind(id int64, mech, creds string, omitCreds bool) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, opBindRequest, nil, "bind")
-	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 3, "version"))
-	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", "dn"))
-	sasl := ber.Encode(ber.ClassContext, ber.TypeConstructed, 3, nil, "sasl")
-	sasl.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, mech, "mechanism"))
+	op := asn1ber.Encode(asn1ber.ClassApplication, asn1ber.TypeConstructed, opBindRequest, nil, "bind")
+	op.AppendChild(asn1ber.NewInteger(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagInteger, 3, "version"))
+	op.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, "", "dn"))
+	sasl := asn1ber.Encode(asn1ber.ClassContext, asn1ber.TypeConstructed, 3, nil, "sasl")
+	sasl.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, mech, "mechanism"))
 	if !omitCreds {
-		sasl.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, creds, "credentials"))
+		sasl.AppendChild(asn1ber.NewString(asn1ber.ClassUniversal, asn1ber.TypePrimitive, asn1ber.TagOctetString, creds, "credentials"))
 	}
 	op.AppendChild(sasl)
 	return envelope(id, op)
@@ -125,7 +127,7 @@ func rawSASLBind(id int64, mech, creds string, omitCreds bool) []byte {
 // name the certificate's account, nothing else; other mechanisms are not
 // supported.
 func TestExternalBindAuthzID(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clock := dirtest.NewClockAt(time.Now())
 	cert, fp := clientCert(t, clock.Now())
 	addr, certs, _ := externalServer(t, fp, true, clock)
 	cfg := certs.client.Clone()
@@ -134,15 +136,15 @@ func TestExternalBindAuthzID(t *testing.T) {
 	for i, tc := range []struct {
 		mech, creds string
 		omit        bool
-		want        ResultCode
+		want        directory.ResultCode
 	}{
-		{"EXTERNAL", "", true, ResultSuccess},
-		{"EXTERNAL", "", false, ResultSuccess},
-		{"EXTERNAL", "dn:" + strings.ToUpper(archiveDN), false, ResultSuccess},
-		{"EXTERNAL", "dn:cn=other,ou=services,dc=example,dc=com", false, ResultInvalidCredentials},
-		{"EXTERNAL", "u:archive", false, ResultInvalidCredentials},
-		{"PLAIN", "\x00archive\x00secret", false, ResultAuthMethodNotSupported},
-		{"external", "", true, ResultAuthMethodNotSupported}, // mechanism names are case-sensitive
+		{"EXTERNAL", "", true, directory.ResultSuccess},
+		{"EXTERNAL", "", false, directory.ResultSuccess},
+		{"EXTERNAL", "dn:" + strings.ToUpper(archiveDN), false, directory.ResultSuccess},
+		{"EXTERNAL", "dn:cn=other,ou=services,dc=example,dc=com", false, directory.ResultInvalidCredentials},
+		{"EXTERNAL", "u:archive", false, directory.ResultInvalidCredentials},
+		{"PLAIN", "\x00archive\x00secret", false, directory.ResultAuthMethodNotSupported},
+		{"external", "", true, directory.ResultAuthMethodNotSupported}, // mechanism names are case-sensitive
 	} {
 		mustWrite(t, c, rawSASLBind(int64(i+1), tc.mech, tc.creds, tc.omit))
 		if got := resultOfPacket(readPacket(t, c)); got != tc.want {
@@ -154,7 +156,7 @@ func TestExternalBindAuthzID(t *testing.T) {
 // TestExternalAnnouncedAndReloaded: the RootDSE names EXTERNAL when TLS is
 // on, and a certificate added by Reload binds at once.
 func TestExternalAnnouncedAndReloaded(t *testing.T) {
-	clock := &fakeClock{now: time.Now()}
+	clock := dirtest.NewClockAt(time.Now())
 	cert, fp := clientCert(t, clock.Now())
 	addr, certs, s := externalServer(t, "", false, clock)
 	c := dialStartTLS(t, addr, certs.client, &cert.TLS)
@@ -191,7 +193,7 @@ func TestExternalConfig(t *testing.T) {
 		{"not hex", func(c *Config) { c.ServiceAccounts[0].ClientCertSHA256 = strings.Repeat("zz", 32) }, "expected hex digits"},
 		{"no TLS", func(c *Config) { c.TLS = nil; c.ServiceAccounts[0].ClientCertSHA256 = fp }, "needs a TLS configuration"},
 		{"same certificate twice", func(c *Config) {
-			c.ServiceAccounts = append(c.ServiceAccounts, ServiceAccount{Name: "backup", PasswordHash: c.ServiceAccounts[0].PasswordHash})
+			c.ServiceAccounts = append(c.ServiceAccounts, directory.ServiceAccount{Name: "backup", PasswordHash: c.ServiceAccounts[0].PasswordHash})
 			c.ServiceAccounts[0].ClientCertSHA256, c.ServiceAccounts[1].ClientCertSHA256 = fp, strings.ToLower(fp)
 		}, "same client certificate"},
 	} {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ldapgate/ldapgate/directory"
 )
 
 // Tests of the limits that keep one client from starving the others
@@ -33,7 +35,7 @@ func rawBound(tb testing.TB, addr string) net.Conn {
 	tb.Helper()
 	c := rawConn(tb, addr)
 	mustWrite(tb, c, rawBind(1, archiveDN, archivePW))
-	if p := readPacket(tb, c); resultOfPacket(p) != ResultSuccess {
+	if p := readPacket(tb, c); resultOfPacket(p) != directory.ResultSuccess {
 		tb.Fatalf("bind: %v", resultOfPacket(p))
 	}
 	return c
@@ -47,7 +49,7 @@ func bigSearch(id int64, base string, n int) []byte {
 
 // expectNotice checks that the server sends a Notice of Disconnection with
 // code and closes c.
-func expectNotice(tb testing.TB, c net.Conn, code ResultCode) {
+func expectNotice(tb testing.TB, c net.Conn, code directory.ResultCode) {
 	tb.Helper()
 	ps := expectClosed(tb, c)
 	if len(ps) != 1 {
@@ -72,16 +74,16 @@ func TestConnUnboundMessageLimit(t *testing.T) {
 
 	big := rawConn(t, addr)
 	mustWrite(t, big, bigSearch(1, "", 20<<10)[:100]) // the header is enough
-	expectNotice(t, big, ResultProtocolError)
+	expectNotice(t, big, directory.ResultProtocolError)
 
 	// A failed bind does not lift the limit.
 	failed := rawConn(t, addr)
 	mustWrite(t, failed, rawBind(1, archiveDN, "wrong"))
-	if p := readPacket(t, failed); resultOfPacket(p) != ResultInvalidCredentials {
+	if p := readPacket(t, failed); resultOfPacket(p) != directory.ResultInvalidCredentials {
 		t.Fatalf("bind with a wrong password: %v", resultOfPacket(p))
 	}
 	mustWrite(t, failed, bigSearch(2, testBase, 20<<10)[:100])
-	expectNotice(t, failed, ResultProtocolError)
+	expectNotice(t, failed, directory.ResultProtocolError)
 
 	bound := rawBound(t, addr)
 	mustWrite(t, bound, bigSearch(2, testBase, 200<<10))
@@ -108,10 +110,10 @@ func TestConnMessageTimeout(t *testing.T) {
 	}{{"anonymous", rawConn(t, addr)}, {"bound", rawBound(t, addr)}} {
 		msg := rawSearch(5, testBase, rawPresent("objectClass"))
 		mustWrite(t, tc.conn, msg[:len(msg)-1])
-		expectNotice(t, tc.conn, ResultUnavailable)
+		expectNotice(t, tc.conn, directory.ResultUnavailable)
 	}
 	mustWrite(t, idle, rawExtended(2, oidWhoAmI))
-	if p := readPacket(t, idle); resultOfPacket(p) != ResultSuccess {
+	if p := readPacket(t, idle); resultOfPacket(p) != directory.ResultSuccess {
 		t.Fatalf("idle connection after the message timeout: %v", resultOfPacket(p))
 	}
 }
@@ -124,12 +126,12 @@ func TestConnUnfinishedBudget(t *testing.T) {
 	cfg.MaxUnfinishedBytes = 256 << 10
 	s, _ := newTestServer(t, cfg, testLive())
 	addr := serve(t, s)
-	budget := s.dir.unfinished
+	budget := s.unfinished
 
 	hog := rawBound(t, addr)
 	msg := bigSearch(2, testBase, 512<<10)
 	mustWrite(t, hog, msg[:300<<10])
-	expectNotice(t, hog, ResultBusy)
+	expectNotice(t, hog, directory.ResultBusy)
 	if n := budget.used.Load(); n != 0 {
 		t.Fatalf("%d bytes held after the refused message", n)
 	}
@@ -159,10 +161,10 @@ func TestConnFirstBindTimeout(t *testing.T) {
 	mustWrite(t, failed, rawBind(1, archiveDN, "wrong"))
 	readPacket(t, failed)
 
-	expectNotice(t, anonymous, ResultUnavailable)
-	expectNotice(t, failed, ResultUnavailable)
+	expectNotice(t, anonymous, directory.ResultUnavailable)
+	expectNotice(t, failed, directory.ResultUnavailable)
 	mustWrite(t, bound, rawExtended(2, oidWhoAmI))
-	if p := readPacket(t, bound); resultOfPacket(p) != ResultSuccess {
+	if p := readPacket(t, bound); resultOfPacket(p) != directory.ResultSuccess {
 		t.Fatalf("bound connection after the first-bind timeout: %v", resultOfPacket(p))
 	}
 }
@@ -181,7 +183,7 @@ func TestConnPerAddressLimit(t *testing.T) {
 	bind := func(c net.Conn) {
 		t.Helper()
 		mustWrite(t, c, rawBind(1, archiveDN, archivePW))
-		if p := readPacket(t, c); resultOfPacket(p) != ResultSuccess {
+		if p := readPacket(t, c); resultOfPacket(p) != directory.ResultSuccess {
 			t.Fatalf("bind from %v: %v", c.LocalAddr(), resultOfPacket(p))
 		}
 	}
@@ -189,7 +191,7 @@ func TestConnPerAddressLimit(t *testing.T) {
 	bind(first)
 	bind(dialFrom(t, addr, "127.0.0.1"))
 	for range 3 {
-		expectNotice(t, dialFrom(t, addr, "127.0.0.1"), ResultBusy)
+		expectNotice(t, dialFrom(t, addr, "127.0.0.1"), directory.ResultBusy)
 	}
 	if n := strings.Count(logs.String(), "too many connections from one address"); n != 1 {
 		t.Errorf("3 refusals logged %d times, want once (a client can cause them at will)", n)
@@ -263,15 +265,15 @@ func TestConnFullEvictsUnbound(t *testing.T) {
 	rootDSE(idle2) // the server is full: 2 unbound, 1 trusted
 
 	good := rawBound(t, addr) // idle1, the oldest unbound, made room
-	expectNotice(t, idle1, ResultBusy)
+	expectNotice(t, idle1, directory.ResultBusy)
 	good2 := rawBound(t, addr) // then idle2
-	expectNotice(t, idle2, ResultBusy)
+	expectNotice(t, idle2, directory.ResultBusy)
 
 	// Only bound and trusted connections are left: a new one is refused.
-	expectNotice(t, dialFrom(t, addr, "127.0.0.4"), ResultBusy)
+	expectNotice(t, dialFrom(t, addr, "127.0.0.4"), directory.ResultBusy)
 	for _, c := range []net.Conn{good, good2} {
 		mustWrite(t, c, rawExtended(2, oidWhoAmI))
-		if p := readPacket(t, c); resultOfPacket(p) != ResultSuccess {
+		if p := readPacket(t, c); resultOfPacket(p) != directory.ResultSuccess {
 			t.Fatalf("bound connection after the evictions: %v", resultOfPacket(p))
 		}
 	}

@@ -11,8 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ldapgate/ldapgate/directory"
+	"github.com/ldapgate/ldapgate/internal/ber"
+	"github.com/ldapgate/ldapgate/internal/clientlog"
 	"github.com/ldapgate/ldapgate/store"
 )
+
+// ErrServerClosed is returned by Serve after Close.
+var ErrServerClosed = errors.New("ldapserver: server closed")
 
 // Server serves a Directory over LDAPv3 on its own connection layer (see
 // conn.go): simple binds, search with paged results, compare, abandon,
@@ -25,9 +31,15 @@ import (
 // A panicking request is answered "other"; the connection and the process
 // carry on.
 type Server struct {
-	dir *Directory
-	log *slog.Logger
-	cfg Config // with defaults
+	dir      *directory.Directory
+	log      *slog.Logger
+	cfg      Config // with defaults
+	observer directory.Observer
+	// unfinished bounds the bytes of messages still arriving on the
+	// connections (see byteBudget); shared with Beside.
+	unfinished *byteBudget
+	// quiet holds back repeated log records of turned-away connections.
+	quiet *clientlog.Quiet
 
 	mu       sync.Mutex
 	started  bool
@@ -57,24 +69,41 @@ func New(cfg Config, live *store.Live, log *slog.Logger, opts ...Option) (*Serve
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dir, err := NewDirectory(cfg, live, log, opts...)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ldapserver: %w", err)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.beside != nil {
+		o.dir = append(o.dir, directory.Beside(o.beside.dir))
+	}
+	dir, err := directory.NewDirectory(cfg.directory(), live, log, o.dir...)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		dir:     dir,
-		log:     log,
-		cfg:     dir.cfg,
-		conns:   make(map[uint64]*conn),
-		perAddr: make(map[netip.Addr]int),
-		ready:   make(chan struct{}),
+		dir:      dir,
+		log:      log,
+		cfg:      cfg.withDefaults(),
+		observer: o.observer,
+		conns:    make(map[uint64]*conn),
+		perAddr:  make(map[netip.Addr]int),
+		ready:    make(chan struct{}),
+	}
+	if b := o.beside; b != nil {
+		s.unfinished, s.quiet = b.unfinished, b.quiet
+	} else {
+		s.unfinished = newByteBudget(s.cfg.MaxUnfinishedBytes)
+		s.quiet = clientlog.NewQuiet(time.Now, time.Minute)
 	}
 	s.cfg.TLS = requestClientCerts(s.cfg.TLS)
 	return s, nil
 }
 
 // Directory returns the directory the server serves.
-func (s *Server) Directory() *Directory { return s.dir }
+func (s *Server) Directory() *directory.Directory { return s.dir }
 
 // ListenAndServe listens on addr ("host:port"; port 0 picks a free port,
 // see Addr) and serves until Close, then returns ErrServerClosed. Its
@@ -152,8 +181,8 @@ func (s *Server) isClosed() bool {
 // is closing.
 func (s *Server) startConn(nc net.Conn) {
 	addr := addrOf(nc.RemoteAddr())
-	limit := s.dir.bindLimit()
-	trusted := addr.IsValid() && limit.trusted(addr)
+	limit := s.dir.BindLimit()
+	trusted := addr.IsValid() && limit.Trusted(addr)
 	perAddr := s.cfg.MaxConnectionsPerAddress > 0 && addr.IsValid() && !trusted
 	s.mu.Lock()
 	if s.closed {
@@ -256,9 +285,9 @@ func (s *Server) turnAway(nc net.Conn, why string) {
 		return
 	}
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-	var e encoder
-	encodeNotice(&e, ResultBusy, why)
-	_, _ = nc.Write(e.b)
+	var e ber.Encoder
+	encodeNotice(&e, directory.ResultBusy, why)
+	_, _ = nc.Write(e.B)
 }
 
 func (s *Server) connClosed(c *conn) {
@@ -285,7 +314,7 @@ func (s *Server) logQuietly(level slog.Level, msg string, attrs ...slog.Attr) {
 	if !s.log.Enabled(context.Background(), level) {
 		return
 	}
-	log, held := s.dir.quiet.admit(msg)
+	log, held := s.quiet.Admit(msg)
 	if !log {
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/testtool"
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -424,7 +425,7 @@ func TestServerViewSwap(t *testing.T) {
 func TestServerBindLimiter(t *testing.T) {
 	clock := newFakeClock()
 	cfg := testConfig(t)
-	cfg.BindLimit = BindLimit{PerName: 3, Window: time.Minute, Backoff: time.Hour, FailureDelay: -1}
+	cfg.BindLimit = directory.BindLimit{PerName: 3, Window: time.Minute, Backoff: time.Hour, FailureDelay: -1}
 	s, _ := newTestServer(t, cfg, testLive(), WithClock(clock.Now))
 	addr := serve(t, s)
 	c := dial(t, addr)
@@ -444,8 +445,8 @@ func TestServerBindLimiter(t *testing.T) {
 
 func TestServerRecoversFromPanic(t *testing.T) {
 	s, buf := newTestServer(t, testConfig(t), testLive())
-	s.dir.searchHook = func(req SearchRequest) {
-		if req.BaseDN == "cn=panic" {
+	s.requestHook = func(_ context.Context, op byte, m *message) {
+		if op == opSearchRequest && strings.Contains(string(m.body.Content), "cn=panic") {
 			panic("test panic")
 		}
 	}
@@ -481,7 +482,7 @@ func TestServerOversizedMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps := expectClosed(t, raw) // a notice, then the end
-	if len(ps) != 1 || resultOfPacket(ps[0]) != ResultProtocolError {
+	if len(ps) != 1 || resultOfPacket(ps[0]) != directory.ResultProtocolError {
 		t.Errorf("oversized message: %d packets before close, want a notice", len(ps))
 	}
 
@@ -610,7 +611,7 @@ func TestServerCloseWithIdleClient(t *testing.T) {
 	}
 	// The raw client got a Notice of Disconnection, then EOF.
 	p := readPacket(t, raw)
-	if id, op := packetOp(p); id != 0 || op != opExtendedResponse || resultOfPacket(p) != ResultUnavailable {
+	if id, op := packetOp(p); id != 0 || op != opExtendedResponse || resultOfPacket(p) != directory.ResultUnavailable {
 		t.Errorf("notice: id %d op %d code %v", id, op, resultOfPacket(p))
 	}
 	if err := <-errc; !errors.Is(err, ErrServerClosed) {

@@ -18,6 +18,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/ldapgate/ldapgate/bindproxy"
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/oidc"
@@ -71,7 +72,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { apm.Close() })
 	e.chain = bindproxy.NewChain([]bindproxy.Method{apm}, bindproxy.Options{CacheTTL: time.Minute})
-	lcfg := ldapserver.Config{BaseDN: "dc=example,dc=com", BindLimit: ldapserver.BindLimit{PerName: -1, PerAddress: -1}}
+	lcfg := ldapserver.Config{BaseDN: "dc=example,dc=com", BindLimit: directory.BindLimit{PerName: -1, PerAddress: -1}}
 	srv, err := ldapserver.New(lcfg, e.live, nil, ldapserver.WithUserAuthenticator(e.chain))
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +85,7 @@ func newEnv(t *testing.T) *env {
 		public := "http://" + srv.Listener.Addr().String()
 		p, err := portal.New(portal.Config{
 			PublicURL: public, ClientID: e.issuer.ClientID, ClientSecret: e.issuer.ClientSecret, Provider: prov,
-			Store: e.db, Live: e.live, UserDN: func(uid string) string { return ldapserver.UserDN(lcfg.BaseDN, uid) }, Services: []string{"archive"},
+			Store: e.db, Live: e.live, UserDN: func(uid string) string { return directory.UserDN(lcfg.BaseDN, uid) }, Services: []string{"archive"},
 			Revoked: e.chain.Revoked, Sessions: sessions,
 		})
 		if err != nil {

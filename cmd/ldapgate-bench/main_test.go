@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
@@ -26,8 +27,8 @@ func startServer(t *testing.T) string {
 	live := &store.Live{}
 	live.Store(store.NewView(st, nil, time.Now()))
 	s, err := ldapserver.New(ldapserver.Config{BaseDN: "dc=example,dc=com",
-		ServiceAccounts: []ldapserver.ServiceAccount{{Name: "bench", PasswordHash: hash}},
-		BindLimit:       ldapserver.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1}}, live, nil)
+		ServiceAccounts: []directory.ServiceAccount{{Name: "bench", PasswordHash: hash}},
+		BindLimit:       directory.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1}}, live, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/gateway"
-	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -117,7 +117,7 @@ func openUser(cmd *cobra.Command, configPath, who string) (*gateway.Config, *sto
 
 func report(cfg *gateway.Config, v *store.View, u *store.ViewUser) userReport {
 	r := userReport{
-		DN: ldapserver.UserDN(cfg.LDAP.BaseDN, u.UID), UID: u.UID, ID: u.ID, Mail: u.PrimaryEmail, Aliases: u.Aliases,
+		DN: directory.UserDN(cfg.LDAP.BaseDN, u.UID), UID: u.UID, ID: u.ID, Mail: u.PrimaryEmail, Aliases: u.Aliases,
 		Name: u.DisplayName, OrgUnit: u.OrgUnitPath, Status: "active", Origin: string(u.Origin),
 		Privileges: u.Privileges,
 		Created:    u.CreatedAt.Format(time.RFC3339), Updated: u.UpdatedAt.Format(time.RFC3339),

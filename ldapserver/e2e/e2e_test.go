@@ -33,6 +33,7 @@ import (
 
 	"github.com/ldapgate/ldapgate/bindproxy"
 	"github.com/ldapgate/ldapgate/connect"
+	ldapdir "github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/apppassword"
 	"github.com/ldapgate/ldapgate/internal/passhash"
 	"github.com/ldapgate/ldapgate/internal/pgtest"
@@ -150,9 +151,9 @@ func startDirectoryTLS(t *testing.T, mode int) *directory {
 	}
 	cfg := ldapserver.Config{
 		BaseDN:          baseDN,
-		ServiceAccounts: []ldapserver.ServiceAccount{{Name: "archive", PasswordHash: svcHash}},
-		POSIX:           ldapserver.POSIX{Enabled: true},
-		BindLimit:       ldapserver.BindLimit{PerName: -1, PerAddress: -1},
+		ServiceAccounts: []ldapdir.ServiceAccount{{Name: "archive", PasswordHash: svcHash}},
+		POSIX:           ldapdir.POSIX{Enabled: true},
+		BindLimit:       ldapdir.BindLimit{PerName: -1, PerAddress: -1},
 	}
 	if mode != plainLDAP {
 		c := testtool.SelfSigned(t, time.Now(), x509.ExtKeyUsageServerAuth)

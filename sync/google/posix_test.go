@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	admin "google.golang.org/api/admin/directory/v1"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/ldapserver/ldaptest"
 	"github.com/ldapgate/ldapgate/store"
@@ -151,8 +152,8 @@ func serveLDAP(t *testing.T, st *store.State) *ldap.Conn {
 	live.Store(store.NewView(st, []string{"login", "admin"}, time.Now()))
 	srv, err := ldapserver.New(ldapserver.Config{
 		BaseDN:          "dc=example,dc=com",
-		ServiceAccounts: []ldapserver.ServiceAccount{{Name: "archive", PasswordHash: string(hash)}},
-		POSIX:           ldapserver.POSIX{Enabled: true},
+		ServiceAccounts: []directory.ServiceAccount{{Name: "archive", PasswordHash: string(hash)}},
+		POSIX:           directory.POSIX{Enabled: true},
 	}, live, nil)
 	if err != nil {
 		t.Fatal(err)
