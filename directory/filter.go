@@ -13,7 +13,7 @@ import (
 
 // Filter is a parsed search filter (RFC 4511 §4.5.1.7) with its attribute
 // types resolved and assertion values normalised, ready to evaluate against
-// entries. Get one from ParseFilter (RFC 4515 string) or FilterFromPacket
+// entries. Get one from ParseFilter (RFC 4515 string) or ParseFilterBER
 // (the BER Filter of a SearchRequest).
 type Filter interface {
 	// String returns the filter in RFC 4515 form (attribute descriptions
@@ -75,12 +75,12 @@ func ParseFilter(s string) (Filter, error) {
 	if err != nil {
 		return nil, &Error{Code: ResultProtocolError, Message: "bad search filter", Err: fmt.Errorf("%w: %w", ErrBadFilter, err)}
 	}
-	return FilterFromPacket(p)
+	return filterFromPacket(p)
 }
 
-// FilterFromPacket converts the BER encoding of a Filter (RFC 4511 §4.5.1)
-// as go-asn1-ber decodes it from a SearchRequest. Errors as ParseFilter.
-func FilterFromPacket(p *asn1ber.Packet) (Filter, error) {
+// filterFromPacket converts a Filter as go-asn1-ber holds it: what
+// ldap.CompileFilter makes of a string. Errors as ParseFilter.
+func filterFromPacket(p *asn1ber.Packet) (Filter, error) {
 	if p == nil {
 		return nil, badFilter("missing filter")
 	}

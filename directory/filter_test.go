@@ -154,9 +154,9 @@ func TestFilterEval(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g, err := FilterFromPacket(wire)
+			g, err := filterFromPacket(wire)
 			if err != nil {
-				t.Fatalf("FilterFromPacket: %v", err)
+				t.Fatalf("filterFromPacket: %v", err)
 			}
 			if got := g.eval(tt.e); got != tt.want {
 				t.Errorf("from BER: %s = %v, want %v", tt.filter, got, tt.want)
@@ -259,9 +259,9 @@ func TestFilterFromPacketErrors(t *testing.T) {
 	}
 	for name, p := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, err := FilterFromPacket(p)
+			_, err := filterFromPacket(p)
 			if resultCode(err) != ResultProtocolError || !errors.Is(err, ErrBadFilter) {
-				t.Errorf("FilterFromPacket: %v, want protocolError wrapping ErrBadFilter", err)
+				t.Errorf("filterFromPacket: %v, want protocolError wrapping ErrBadFilter", err)
 			}
 		})
 	}
@@ -301,7 +301,7 @@ func FuzzFilter(f *testing.F) {
 			t.Fatalf("ParseFilter(%q): unexpected error %v", s, err)
 		}
 		if p, err := asn1ber.DecodePacketErr([]byte(s)); err == nil {
-			if flt, err := FilterFromPacket(p); err == nil {
+			if flt, err := filterFromPacket(p); err == nil {
 				for _, e := range entries {
 					flt.eval(e)
 				}
