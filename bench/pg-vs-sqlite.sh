@@ -2,8 +2,8 @@
 # pg-vs-sqlite.sh: ldapgate on PostgreSQL and on SQLite side by side, in
 # one run on the same data (issue 14's figures).
 #
-#   bench/pg-vs-sqlite.sh              # 100,000 users, 10 s per measurement
-#   N=10000 DUR=5s bench/pg-vs-sqlite.sh
+#   bench/pg-vs-sqlite.sh              # 100,000 users, 3 rounds of 5 s per measurement
+#   N=10000 DUR=2s ROUNDS=2 bench/pg-vs-sqlite.sh
 #
 # It builds ldapgate and ldapgate-bench, starts its own PostgreSQL (initdb in
 # a temporary folder, listening only on a Unix socket there, durable
@@ -13,12 +13,13 @@
 #     empty PostgreSQL database, under /usr/bin/time -v (wall time, the
 #     process's CPU and peak resident set), with the PostgreSQL server's CPU
 #     time (postmaster, its children and reaped children, from /proc);
-#   serve: `ldapgate serve` on each store in turn, pinned to CPU 0 (the load
-#     generator on CPU 1), idle first; then searches by uid and binds with an
-#     app password (cmd/ldapgate-bench, as bench/compare-slapd.sh drives it),
-#     reporting the server's CPU per operation (utime+stime from
-#     /proc/PID/stat before and after, divided by the operations), and the
-#     PostgreSQL server's during the same load.
+#   serve: `ldapgate serve` on each store, both at once pinned to CPU 0 (the
+#     load generator on CPU 1), idle first; then, in ROUNDS rounds taking
+#     the stores in turn, searches by uid and binds with an app password
+#     (cmd/ldapgate-bench, as bench/compare-slapd.sh drives it), reporting
+#     the server's CPU per operation (utime+stime from /proc/PID/stat before
+#     and after, divided by the operations), and the PostgreSQL server's
+#     during the same load.
 # It prints both side by side with the ratio PostgreSQL/SQLite. Goals: sync
 # time <= 1.5x and peak memory no higher; CPU per search and per bind within
 # 5 %. Loopback only; every wait is bounded. Needs PostgreSQL's server
@@ -28,7 +29,8 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 
 N=${N:-100000}
-DUR=${DUR:-10s}
+DUR=${DUR:-5s}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-4}
 PORT=${PORT:-13491}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -119,8 +121,11 @@ declare -A res
 # First syncs, one after the other.
 for store in sqlite postgres; do
 	echo "syncing $N users into $store" >&2
+	n0=$(pgrep -c -P "$pg_pid")
 	p0=$(pg_ticks)
 	/usr/bin/time -v -o "$work/$store.time" "$work/ldapgate" sync -c "$work/$store.yaml" >/dev/null
+	# The sync's backends end after it does; their time counts once reaped.
+	for _ in $(seq 1 100); do (($(pgrep -c -P "$pg_pid") <= n0)) && break; sleep 0.1; done
 	p1=$(pg_ticks)
 	res[$store,wall]=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$work/$store.time")
 	res[$store,cpu]=$(awk -F': ' '/User time/ { u = $2 } /System time/ { s = $2 } END { printf "%.2f", u + s }' "$work/$store.time")
@@ -137,53 +142,68 @@ wait_ldap() { # url
 	return 1
 }
 
-# measure STORE PID MODE [ldapgate-bench flags...]
+# measure STORE MODE [ldapgate-bench flags...]: adds to the store's totals.
 measure() {
-	local store=$1 pid=$2 mode=$3
-	shift 3
-	local c0 c1 p0 p1 out ops
+	local store=$1 mode=$2
+	shift 2
+	local pid=${res[$store,pid]} c0 c1 p0 p1 out
 	c0=$(cpu_ticks "$pid")
 	p0=$(pg_ticks)
-	out=$(taskset -c "$CLIENT_CPU" "$work/ldapgate-bench" -url "ldap://127.0.0.1:$PORT" -mode "$mode" "$@")
+	out=$(taskset -c "$CLIENT_CPU" "$work/ldapgate-bench" -url "ldap://127.0.0.1:${res[$store,port]}" -mode "$mode" "$@")
 	c1=$(cpu_ticks "$pid")
 	p1=$(pg_ticks)
-	ops=$(sed -n 's/.* ops=\([0-9]*\) .*/\1/p' <<<"$out")
-	per_op() { awk -v d="$1" -v t="$tck" -v n="$ops" 'BEGIN { printf "%.1f", (n > 0) ? d / t / n * 1e6 : 0 }'; }
-	res[$store,$mode,cpu]=$(per_op $((c1 - c0)))
-	res[$store,$mode,pgcpu]=$(per_op $((p1 - p0)))
-	res[$store,$mode,tput]=$(sed -n 's/.*throughput=\([0-9]*\)\/s.*/\1/p' <<<"$out")
-	printf '%-9s %-7s %s server_cpu_per_op=%sus\n' "$store" "$mode" "$out" "${res[$store,$mode,cpu]}" >&2
+	printf '%-9s %-7s %s\n' "$store" "$mode" "$out" >&2
+	res[$store,$mode,ops]=$((${res[$store,$mode,ops]:-0} + $(sed -n 's/.* ops=\([0-9]*\) .*/\1/p' <<<"$out")))
+	res[$store,$mode,ticks]=$((${res[$store,$mode,ticks]:-0} + c1 - c0))
+	res[$store,$mode,pgticks]=$((${res[$store,$mode,pgticks]:-0} + p1 - p0))
 }
+per_op() { awk -v d="$1" -v t="$tck" -v n="$2" 'BEGIN { printf "%.1f", (n > 0) ? d / t / n * 1e6 : 0 }'; }
 
+# Both serve at once, on the same CPU, loaded in turn: ROUNDS rounds of
+# each workload on each, so that a drift in the machine's other load
+# touches both alike.
+port=$PORT
 for store in sqlite postgres; do
-	pw=$("$work/ldapgate" app-password create "$BIND_USER@example.com" --name bench -c "$work/$store.yaml" 2>/dev/null)
+	sed -i "s/^ldap: .*/ldap: {listen: 127.0.0.1:$port}/" "$work/$store.yaml"
+	res[$store,port]=$port
+	port=$((port + 1))
+	res[$store,pw]=$("$work/ldapgate" app-password create "$BIND_USER@example.com" --name bench -c "$work/$store.yaml" 2>/dev/null)
 	taskset -c "$SERVER_CPU" "$work/ldapgate" serve -c "$work/$store.yaml" 2>"$work/$store.log" &
-	gpid=$!
-	pids+=("$gpid")
-	wait_ldap "ldap://127.0.0.1:$PORT" || { cat "$work/$store.log" >&2; exit 1; }
-	# serve syncs at start (nothing changes); measuring starts once it is
-	# idle (under 5% of a CPU for two seconds running).
-	idle=0
-	for _ in $(seq 1 300); do
-		t0=$(cpu_ticks "$gpid")
-		sleep 1
-		t1=$(cpu_ticks "$gpid")
-		if (((t1 - t0) * 20 < tck)); then idle=$((idle + 1)); else idle=0; fi
-		((idle >= 2)) && break
+	res[$store,pid]=$!
+	pids+=("$!")
+	wait_ldap "ldap://127.0.0.1:${res[$store,port]}" || { cat "$work/$store.log" >&2; exit 1; }
+done
+# serve syncs at start (nothing changes); measuring starts once both are
+# idle (under 5% of a CPU for two seconds running).
+idle=0
+for _ in $(seq 1 300); do
+	t0=$(($(cpu_ticks "${res[sqlite,pid]}") + $(cpu_ticks "${res[postgres,pid]}")))
+	sleep 1
+	t1=$(($(cpu_ticks "${res[sqlite,pid]}") + $(cpu_ticks "${res[postgres,pid]}")))
+	if (((t1 - t0) * 20 < tck)); then idle=$((idle + 1)); else idle=0; fi
+	((idle >= 2)) && break
+done
+for store in sqlite postgres; do # warm up: the first search builds the tree
+	"$work/ldapgate-bench" -url "ldap://127.0.0.1:${res[$store,port]}" -D "$SVC_DN" -w "$SVC_PW" -base "$BASE" \
+		-mode search -n "$N" -c 1 -d 2s >/dev/null
+done
+for round in $(seq 1 "$ROUNDS"); do
+	echo "round $round of $ROUNDS" >&2
+	for store in sqlite postgres; do
+		measure "$store" search -D "$SVC_DN" -w "$SVC_PW" -base "$BASE" -n "$N" -c "$CONNS" -d "$DUR"
+		measure "$store" bind -D "$BIND_DN" -w "${res[$store,pw]}" -c "$CONNS" -d "$DUR"
 	done
-	echo "measuring ldapgate on $store (pid $gpid, CPU $SERVER_CPU)" >&2
-	# Warm up: the first search builds the tree.
-	"$work/ldapgate-bench" -url "ldap://127.0.0.1:$PORT" -D "$SVC_DN" -w "$SVC_PW" -base "$BASE" -mode search -n "$N" -c 1 -d 2s >/dev/null
-	measure "$store" "$gpid" search -D "$SVC_DN" -w "$SVC_PW" -base "$BASE" -n "$N" -c "$CONNS" -d "$DUR"
-	measure "$store" "$gpid" bind -D "$BIND_DN" -w "$pw" -c "$CONNS" -d "$DUR"
-	kill "$gpid"
-	for _ in $(seq 1 100); do kill -0 "$gpid" 2>/dev/null || break; sleep 0.1; done
-	wait "$gpid" 2>/dev/null || true
+done
+for store in sqlite postgres; do
+	for mode in search bind; do
+		res[$store,$mode,cpu]=$(per_op "${res[$store,$mode,ticks]}" "${res[$store,$mode,ops]}")
+		res[$store,$mode,pgcpu]=$(per_op "${res[$store,$mode,pgticks]}" "${res[$store,$mode,ops]}")
+	done
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf (b > 0) ? "%.2f" : "n/a", a / b }'; }
 echo
-echo "$N users; serve on CPU $SERVER_CPU, generator on CPU $CLIENT_CPU, $CONNS connections, $DUR each"
+echo "$N users; serve on CPU $SERVER_CPU, generator on CPU $CLIENT_CPU, $CONNS connections, $ROUNDS rounds of $DUR per workload and store"
 printf '%-34s | %10s | %10s | %s\n' "" sqlite postgres "postgres/sqlite"
 row() { # label key
 	printf '%-34s | %10s | %10s | %s\n' "$1" "${res[sqlite,$2]}" "${res[postgres,$2]}" "$(ratio "${res[postgres,$2]}" "${res[sqlite,$2]}")"
@@ -194,7 +214,7 @@ row "first sync, ldapgate peak RSS (MB)" rss
 printf '%-34s | %10s | %10s |\n' "first sync, PostgreSQL CPU (s)" - "${res[postgres,pgcpu]}"
 row "search: ldapgate CPU/op (us)" search,cpu
 row "bind: ldapgate CPU/op (us)" bind,cpu
-row "search: throughput (/s)" search,tput
-row "bind: throughput (/s)" bind,tput
+row "search: operations" search,ops
+row "bind: operations" bind,ops
 printf '%-34s | %10s | %10s |\n' "search: PostgreSQL CPU/op (us)" - "${res[postgres,search,pgcpu]}"
 printf '%-34s | %10s | %10s |\n' "bind: PostgreSQL CPU/op (us)" - "${res[postgres,bind,pgcpu]}"
