@@ -23,7 +23,8 @@
 # It prints both side by side with the ratio PostgreSQL/SQLite. Goals: sync
 # time <= 1.5x and peak memory no higher; CPU per search and per bind within
 # 5 %. Loopback only; every wait is bounded. Needs PostgreSQL's server
-# binaries (apt-get install postgresql), ldapsearch (ldap-utils), taskset.
+# binaries (apt-get install postgresql), ldapsearch (ldap-utils), GNU time
+# (/usr/bin/time), taskset, setpriv and pgrep.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -44,6 +45,7 @@ BIND_DN=uid=$BIND_USER,ou=people,$BASE
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n | tail -1)
 [[ -x $pgbin/postgres ]] || { echo "PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 1; }
 command -v ldapsearch >/dev/null || { echo "ldapsearch is missing (apt-get install ldap-utils)" >&2; exit 1; }
+[[ -x /usr/bin/time ]] || { echo "/usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
 
 work=$(mktemp -d)
 pgdir=$(mktemp -d) # the postgres user's, when root: not inside $work (mode 700)
