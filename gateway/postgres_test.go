@@ -26,13 +26,13 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // postgresConfig is the demo config on a fresh PostgreSQL database, its
 // DSN in an environment variable, and the path of its directory file.
-func postgresConfig(t *testing.T) (*Config, string) {
+func postgresConfig(t testing.TB) (*Config, string) {
 	t.Helper()
 	return postgresConfigOn(t, pgtest.DSN(t))
 }
 
 // postgresConfigOn is postgresConfig on the database dsn.
-func postgresConfigOn(t *testing.T, dsn string) (*Config, string) {
+func postgresConfigOn(t testing.TB, dsn string) (*Config, string) {
 	t.Helper()
 	dir := t.TempDir()
 	text, dirFile := demoFiles(t, dir)
