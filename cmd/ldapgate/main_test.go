@@ -347,8 +347,12 @@ func TestSyncHistoryAndShow(t *testing.T) {
 		t.Errorf("oldest run: %q", lines[2])
 	}
 
+	if !strings.Contains(lines[0], "FETCH+PLAN+APPLY+FINISH") || !strings.Contains(lines[2], "s+") {
+		t.Errorf("history shows no phases:\n%s", out)
+	}
+
 	code, out, _ = cli(t, "", "sync", "show", "1", "-c", cfgPath)
-	if code != exitOK || !strings.Contains(out, "+ user alice@example.com (uid=alice)") {
+	if code != exitOK || !strings.Contains(out, "+ user alice@example.com (uid=alice)") || !strings.Contains(out, "phases: fetch ") {
 		t.Errorf("show 1: exit %d\n%s", code, out)
 	}
 	if code, _, errOut := cli(t, "", "sync", "show", "99", "-c", cfgPath); code != exitError || !strings.Contains(errOut, "not found") {
