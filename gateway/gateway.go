@@ -86,9 +86,9 @@ type Option func(*Gateway)
 
 // WithoutView opens a gateway for syncs alone (ldapgate sync): it builds no
 // directory view, neither at start nor after a sync (View stays empty),
-// and leaves the collector as Go sets it, as its tuning (memory.go) is for
-// a served directory. A view of 100k users costs seconds of CPU and more
-// memory than the sync itself.
+// and leaves the collector at its sync setting, as the tuning that follows
+// a sync (memory.go) is for a served directory. A view of 100k users costs
+// seconds of CPU and more memory than the sync itself.
 func WithoutView() Option { return func(g *Gateway) { g.noView = true } }
 
 // storeOutage is since when, and why, the store cannot be reached.
@@ -267,6 +267,7 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 		}
 		defer release()
 	}
+	tuneForSync() // memory.go; releaseMemory tunes for the directory again
 	start := time.Now()
 	res, err := eng.Run(ctx, opts)
 	g.metrics.syncDone(opts, time.Since(start), err)
