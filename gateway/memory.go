@@ -19,18 +19,20 @@ import (
 // that works alongside this tuning, not instead of it.
 //
 // A sync's working set is another matter: the fetch, the store's state and
-// the plan grow from nothing to ~180 MB of live heap (100k users) within
+// the plan grow from nothing to ~200 MB of live heap (100k users) within
 // seconds and are garbage at its end, so no setting derived from the live
-// heap before it fits. It runs at gcSyncPercent: measured with
-// bench/sync-memory.sh at 100k users, GOGC=100 peaked at 421 MB resident
-// (ldapgate sync's first sync), 50 at 371 MB, 25 at 338 MB, for no slower a
-// sync (the fetch mostly waits on the network, and the collector runs
-// beside it on the other core).
+// heap before it fits. It runs at gcSyncPercent. Measured with
+// bench/sync-memory.sh at 100k users (peak resident set of ldapgate sync,
+// first sync / no-change sync): GOGC=100 421/394 MB, 50 371/363 MB, 25
+// 325-338/309-321 MB, 20 -/295-297 MB, 15 321/285-291 MB. The no-change
+// sync's CPU time grows from ~8 s at 25 to ~9 s at 20 and ~11 s at 15;
+// its wall time does not (the fetch waits on the network, the collector
+// runs beside it).
 const (
 	gcHeadroom    = 40 << 20
 	gcMinPercent  = 25
 	gcDefaultPerc = 100
-	gcSyncPercent = 25
+	gcSyncPercent = 20
 )
 
 // tuneForSync sets the collector for a sync's working set, until the
