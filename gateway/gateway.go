@@ -277,7 +277,6 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 		}
 		return res, err
 	}
-	finish := time.Now()
 	opts.Progress.SetPhase(progress.PhaseFinish, engine.Changes(res.Plan))
 	if !opts.DeferDeletes {
 		g.fullScope = scopeOf(cfg)
@@ -287,13 +286,20 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 			src.SyncApplied()
 		}
 	}
-	err = g.applied(ctx, res, cfg)
-	res.Phases.FinishMS = time.Since(finish).Milliseconds()
+	return res, g.finish(ctx, res, cfg)
+}
+
+// finish serves an applied plan (applied) and completes its run record
+// with the apply's and its own time. g.syncMu is held.
+func (g *Gateway) finish(ctx context.Context, res *engine.Result, cfg *Config) error {
+	start := time.Now()
+	err := g.applied(ctx, res, cfg)
+	res.Phases.FinishMS = time.Since(start).Milliseconds()
 	// The record has the fetch and the plan; the apply ended after it.
 	if perr := g.db.SetRunPhases(ctx, res.RunID, res.Phases); perr != nil {
 		g.log.Warn("the phases of the sync run are not recorded", "run", res.RunID, "err", perr)
 	}
-	return res, err
+	return err
 }
 
 // applied audits an applied plan and serves what it wrote. g.syncMu is
