@@ -351,7 +351,10 @@ func (e *Engine) planAndApply(ctx context.Context, state *store.State, filtered 
 	run.Counts = res.Counts
 	run.Plan = plan
 	checked := *plan // shares the changes; the result's plan stays as planned
-	checked.Generation = &state.Generation
+	// A copy of the generation: a pointer into the state would keep all of
+	// it (100k users) alive through the apply.
+	gen := state.Generation
+	checked.Generation = &gen
 	opts.Progress.SetPhase(progress.PhaseApply, Changes(plan))
 	applyStart := time.Now()
 	id, err := e.st.Apply(ctx, &checked, *run)
