@@ -103,7 +103,7 @@ func (g *Gateway) syncChanges(ctx context.Context) {
 			"groups_added", c.GroupsAdded, "groups_updated", c.GroupsUpdated, "groups_deleted", c.GroupsDeleted,
 			"members_added", c.MembersAdded, "members_deleted", c.MembersDeleted,
 			"grants_added", c.GrantsAdded, "grants_deleted", c.GrantsDeleted, "run", res.RunID)
-		if err := g.applied(ctx, res, cfg); err != nil {
+		if err := g.finish(ctx, res, cfg); err != nil {
 			g.metrics.changesPolled("failure")
 			g.log.Error("serving the incremental sync's changes failed", "err", err)
 			return

@@ -77,7 +77,19 @@ type Gateway struct {
 	leases    leases       // which instance on one store syncs (lease.go)
 	// storeDown is set while the store does not answer watchStore.
 	storeDown atomic.Pointer[storeOutage]
+	// noView is WithoutView's: no view is built, nor the collector tuned.
+	noView bool
 }
+
+// Option changes how New opens a gateway.
+type Option func(*Gateway)
+
+// WithoutView opens a gateway for syncs alone (ldapgate sync): it builds no
+// directory view, neither at start nor after a sync (View stays empty),
+// and leaves the collector at its sync setting, as the tuning that follows
+// a sync (memory.go) is for a served directory. A view of 100k users costs
+// seconds of CPU and more memory than the sync itself.
+func WithoutView() Option { return func(g *Gateway) { g.noView = true } }
 
 // storeOutage is since when, and why, the store cannot be reached.
 type storeOutage struct {
@@ -87,7 +99,7 @@ type storeOutage struct {
 
 // New opens the store named by cfg and builds the current view from it, so
 // the LDAP side can serve the last good data before the first sync.
-func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
+func New(ctx context.Context, cfg *Config, log *slog.Logger, opts ...Option) (*Gateway, error) {
 	db, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -100,6 +112,9 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 		ready: make(chan struct{}),
 		binds: newBindHistory(),
 		web:   defaultHTTPTimeouts,
+	}
+	for _, o := range opts {
+		o(g)
 	}
 	if g.auditSink, g.audit, g.auditFile, err = openAudit(cfg, log); err != nil {
 		db.Close()
@@ -117,7 +132,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
 	}
 	g.storePoll, g.adminSyncWait, g.reload.debounce = defaultStorePoll, defaultAdminSyncWait, defaultReloadDebounce
 	g.leases.holder, g.leases.every = newHolder(), cfg.LeaseTTL()/3
-	if err := g.refreshView(ctx); err != nil {
+	if err := g.startView(ctx); err != nil {
 		g.changes.Close()
 		g.auditSink.Close()
 		db.Close()
@@ -252,11 +267,14 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 		}
 		defer release()
 	}
+	tuneForSync() // memory.go; releaseMemory tunes for the directory again
 	start := time.Now()
 	res, err := eng.Run(ctx, opts)
 	g.metrics.syncDone(opts, time.Since(start), err)
 	if err != nil || !res.Applied {
-		releaseMemory(g.log) // the fetch and the plan (hundreds of MB for 100k users)
+		if !g.noView {
+			releaseMemory(g.log) // the fetch and the plan (hundreds of MB for 100k users)
+		}
 		return res, err
 	}
 	opts.Progress.SetPhase(progress.PhaseFinish, engine.Changes(res.Plan))
@@ -268,13 +286,29 @@ func (g *Gateway) Sync(ctx context.Context, opts engine.RunOptions) (*engine.Res
 			src.SyncApplied()
 		}
 	}
-	return res, g.applied(ctx, res, cfg)
+	return res, g.finish(ctx, res, cfg)
+}
+
+// finish serves an applied plan (applied) and completes its run record
+// with the apply's and its own time. g.syncMu is held.
+func (g *Gateway) finish(ctx context.Context, res *engine.Result, cfg *Config) error {
+	start := time.Now()
+	err := g.applied(ctx, res, cfg)
+	res.Phases.FinishMS = time.Since(start).Milliseconds()
+	// The record has the fetch and the plan; the apply ended after it.
+	if perr := g.db.SetRunPhases(ctx, res.RunID, res.Phases); perr != nil {
+		g.log.Warn("the phases of the sync run are not recorded", "run", res.RunID, "err", perr)
+	}
+	return err
 }
 
 // applied audits an applied plan and serves what it wrote. g.syncMu is
 // held.
 func (g *Gateway) applied(ctx context.Context, res *engine.Result, cfg *Config) error {
 	g.auditPlan(ctx, res)
+	if g.noView {
+		return nil
+	}
 	changed, err := g.changes.Changed(ctx)
 	if err != nil {
 		return err
@@ -298,6 +332,15 @@ func (g *Gateway) warmTrees() {
 	for _, s := range servers {
 		s.Directory().Warm() // shared trees are built once
 	}
+}
+
+// startView builds the view of what the store holds at start, unless
+// WithoutView.
+func (g *Gateway) startView(ctx context.Context) error {
+	if g.noView {
+		return nil
+	}
+	return g.refreshView(ctx)
 }
 
 func (g *Gateway) refreshView(ctx context.Context) error {
@@ -497,7 +540,8 @@ func (g *Gateway) scheduledSync(ctx context.Context) {
 			"users_added", c.UsersAdded, "users_updated", c.UsersUpdated, "users_deleted", c.UsersDeleted,
 			"groups_added", c.GroupsAdded, "groups_updated", c.GroupsUpdated, "groups_deleted", c.GroupsDeleted,
 			"members_added", c.MembersAdded, "members_deleted", c.MembersDeleted,
-			"grants_added", c.GrantsAdded, "grants_deleted", c.GrantsDeleted, "run", res.RunID)
+			"grants_added", c.GrantsAdded, "grants_deleted", c.GrantsDeleted, "run", res.RunID,
+			"fetch_ms", res.Phases.FetchMS, "plan_ms", res.Phases.PlanMS, "apply_ms", res.Phases.ApplyMS, "finish_ms", res.Phases.FinishMS)
 	}
 }
 

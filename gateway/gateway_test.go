@@ -292,6 +292,55 @@ func TestSyncWithoutChangesKeepsTheView(t *testing.T) {
 	}
 }
 
+// TestSyncWithoutView: a gateway for syncs alone (ldapgate sync) builds no
+// view, at start or after a sync that wrote; its runs record every phase
+// but the finish's view; a sync again applies nothing.
+func TestSyncWithoutView(t *testing.T) {
+	dir := t.TempDir()
+	text, _ := demoFiles(t, dir)
+	cfg, err := ParseConfig(filepath.Join(dir, "ldapgate.yaml"), []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(t.Context(), cfg, testLog(), WithoutView())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	first, err := g.Sync(t.Context(), engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(g.View().Users); n != 0 {
+		t.Errorf("a gateway without view built one of %d users", n)
+	}
+	if first.Counts.UsersAdded == 0 {
+		t.Errorf("first sync added no users: %+v", first.Counts)
+	}
+	run, err := g.DB().SyncRun(t.Context(), first.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Phases != first.Phases {
+		t.Errorf("recorded phases %+v, the result's %+v", run.Phases, first.Phases)
+	}
+	before, err := g.DB().LoadState(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := g.Sync(t.Context(), engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := g.DB().LoadState(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Plan.Empty() || after.Generation != before.Generation {
+		t.Errorf("a sync without changes: counts %+v, generation %d then %d", again.Counts, before.Generation, after.Generation)
+	}
+}
+
 // Until a first sync succeeds the directory is unknown, not empty: LDAP
 // reads below the base answer unavailable (as /readyz fails), the RootDSE
 // and the service account work; the first good sync serves the directory.

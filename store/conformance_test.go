@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ldapgate/ldapgate/internal/pgtest"
 )
@@ -81,6 +84,7 @@ var conformance = []struct {
 	{"OpenTwice", testOpenTwice},
 	{"NewerSchemaRefused", testNewerSchemaRefused},
 	{"SyncRuns", testSyncRuns},
+	{"SyncRunPhases", testSyncRunPhases},
 	{"PutLocalUser", testPutLocalUser},
 	{"AdminGrants", testAdminGrants},
 	{"Stats", testStats},
@@ -100,5 +104,50 @@ func TestConformance(t *testing.T) {
 				t.Run(c.name, func(t *testing.T) { c.test(t, b) })
 			}
 		})
+	}
+}
+
+// The phases of a run read back as recorded, from Apply and RecordRun,
+// and as SetRunPhases completes them; a run without them reads as zeros.
+func testSyncRunPhases(t *testing.T, be backend) {
+	db, _ := be.openTest(t)
+	ctx := t.Context()
+	failed, err := db.RecordRun(ctx, SyncRun{Source: "google", Phases: Phases{FetchMS: 61_000}, Error: "fetch: boom"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, err := db.RecordRun(ctx, SyncRun{Source: "google", Error: "no phases"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, err := db.Apply(ctx, seedPlan(), SyncRun{Source: "google", Phases: Phases{FetchMS: 60_500, PlanMS: 1_200}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := Phases{FetchMS: 60_500, PlanMS: 1_200, ApplyMS: 9_800, FinishMS: 3}
+	if err := db.SetRunPhases(ctx, applied, done); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetRunPhases(ctx, applied+100, done); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SetRunPhases of no run: %v, want ErrNotFound", err)
+	}
+	want := map[int64]Phases{failed: {FetchMS: 61_000}, none: {}, applied: done}
+	runs, err := db.SyncRuns(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[int64]Phases)
+	for _, r := range runs {
+		got[r.ID] = r.Phases
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("phases by run (-got +want):\n%s", diff)
+	}
+	r, err := db.SyncRun(ctx, applied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Phases != done {
+		t.Errorf("SyncRun(%d).Phases = %+v, want %+v", applied, r.Phases, done)
 	}
 }

@@ -25,7 +25,7 @@ var copyTables = []struct {
 	{"group_group_members", "group_id, member_group_id", nil},
 	{"grants", "user_id, privilege, origin, rule, created_at", nil},
 	{"app_passwords", appPasswordRow, []int{7}},
-	{"sync_runs", "id, started_at, finished_at, source, forced, counts, plan, error", []int{4}},
+	{"sync_runs", "id, started_at, finished_at, source, kind, forced, counts, phases, plan, error", []int{5}},
 	{"deleted_users", "id, uid, primary_email, display_name, created_at, deleted_at, reason", nil},
 	{"deleted_grants", "user_id, privilege, origin, created_at", nil},
 	{"deleted_app_passwords", appPasswordRow, []int{7}},

@@ -32,6 +32,11 @@ func TestCopyTo(t *testing.T) {
 				if _, err := src.RecordRun(t.Context(), SyncRun{Source: "file", Error: "boom"}); err != nil {
 					t.Fatal(err)
 				}
+				// Every column of a run is copied: its kind and phases too.
+				if _, err := src.RecordRun(t.Context(), SyncRun{Source: "google", Kind: RunIncremental,
+					Phases: Phases{FetchMS: 20, PlanMS: 3}, Error: "boom"}); err != nil {
+					t.Fatal(err)
+				}
 				// A signed-in portal user, who stays signed in on the copy.
 				session := PortalSession{Key: "c2Vzc2lvbg", UserID: alice.ID, Email: alice.PrimaryEmail, CSRF: "csrf",
 					Expires: time.Now().Add(time.Hour).UTC().Truncate(time.Second)}

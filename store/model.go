@@ -293,8 +293,25 @@ type SyncRun struct {
 	Kind   string `json:"kind,omitempty"`
 	Forced bool   `json:"forced,omitempty"`
 	Counts Counts `json:"counts"`
+	Phases Phases `json:"phases"`
 	Plan   *Plan  `json:"plan,omitempty"`
 	Error  string `json:"error,omitempty"`
+}
+
+// Phases are how long the parts of a sync run took, in milliseconds; a
+// part the run did not reach is 0. The apply and the finish end after the
+// run is recorded with its changes: they are added by SetRunPhases.
+type Phases struct {
+	// FetchMS is the fetch from the source.
+	FetchMS int64 `json:"fetchMs"`
+	// PlanMS is the filter, the store's state (what of its reading the
+	// fetch did not hide), the plan and the guard.
+	PlanMS int64 `json:"planMs"`
+	// ApplyMS is the apply, its commit included.
+	ApplyMS int64 `json:"applyMs"`
+	// FinishMS is what a server does with an applied plan: the audit, the
+	// new view and its LDAP trees. The command line builds no view.
+	FinishMS int64 `json:"finishMs"`
 }
 
 // Kinds of sync runs.

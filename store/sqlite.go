@@ -923,6 +923,10 @@ func (db *DB) insertRun(ctx context.Context, tx *txn, run SyncRun) (int64, error
 	if err != nil {
 		return 0, err
 	}
+	phases, err := json.Marshal(run.Phases)
+	if err != nil {
+		return 0, err
+	}
 	var plan sql.NullString
 	if run.Plan != nil {
 		rec, err := encodePlanRecord(run.Plan)
@@ -936,9 +940,9 @@ func (db *DB) insertRun(ctx context.Context, tx *txn, run SyncRun) (int64, error
 		kind = RunFull
 	}
 	var id int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO sync_runs (started_at, finished_at, source, kind, forced, counts, plan, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		nullTime(run.StartedAt), nullTime(run.FinishedAt), run.Source, kind, run.Forced, string(counts), plan, run.Error).Scan(&id)
+	err = tx.QueryRowContext(ctx, `INSERT INTO sync_runs (started_at, finished_at, source, kind, forced, counts, phases, plan, error)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		nullTime(run.StartedAt), nullTime(run.FinishedAt), run.Source, kind, run.Forced, string(counts), string(phases), plan, run.Error).Scan(&id)
 	if err != nil {
 		return 0, err
 	}
@@ -959,10 +963,10 @@ func scanRun(row interface{ Scan(...any) error }, withPlan bool) (SyncRun, error
 	var (
 		r                 SyncRun
 		started, finished sql.NullString
-		counts            string
+		counts, phases    string
 		plan              sql.NullString
 	)
-	dest := []any{&r.ID, &started, &finished, &r.Source, &r.Kind, &r.Forced, &counts, &r.Error}
+	dest := []any{&r.ID, &started, &finished, &r.Source, &r.Kind, &r.Forced, &counts, &phases, &r.Error}
 	if withPlan {
 		dest = append(dest, &plan)
 	}
@@ -975,6 +979,9 @@ func scanRun(row interface{ Scan(...any) error }, withPlan bool) (SyncRun, error
 	if err := json.Unmarshal([]byte(counts), &r.Counts); err != nil {
 		return SyncRun{}, fmt.Errorf("run %d: counts: %w", r.ID, err)
 	}
+	if err := json.Unmarshal([]byte(phases), &r.Phases); err != nil {
+		return SyncRun{}, fmt.Errorf("run %d: phases: %w", r.ID, err)
+	}
 	if plan.Valid {
 		var err error
 		if r.Plan, err = decodePlanRecord(plan.String); err != nil {
@@ -984,7 +991,25 @@ func scanRun(row interface{ Scan(...any) error }, withPlan bool) (SyncRun, error
 	return r, nil
 }
 
-const runColumns = `id, started_at, finished_at, source, kind, forced, counts, error`
+const runColumns = `id, started_at, finished_at, source, kind, forced, counts, phases, error`
+
+// SetRunPhases replaces the phases of the run with this id (see Phases:
+// the apply and the finish end after the run is recorded). The error wraps
+// ErrNotFound if there is no such run.
+func (db *DB) SetRunPhases(ctx context.Context, id int64, p Phases) error {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("store: run %d phases: %w", id, err)
+	}
+	res, err := db.write.ExecContext(ctx, `UPDATE sync_runs SET phases = ? WHERE id = ?`, string(data), id)
+	if err != nil {
+		return fmt.Errorf("store: run %d phases: %w", id, db.wrote(ctx, err, false))
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("store: run %d phases: %w", id, ErrNotFound)
+	}
+	return nil
+}
 
 // SyncRuns returns the last limit sync runs (all if limit <= 0), newest
 // first, without their plans.

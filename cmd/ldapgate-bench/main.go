@@ -16,7 +16,10 @@
 // for different reasons: see bench/bind-timing.sh).
 //
 // With -gen-directory, it writes a directory file of -n users instead (the
-// data of bench/compare-slapd.sh) and exits.
+// data of bench/compare-slapd.sh) and exits. With -fake-google DIR, it
+// serves a fake of Google's Directory API holding an organisation of -n
+// users (see serveFakeGoogle; the source of bench/sync-memory.sh) until
+// interrupted.
 package main
 
 import (
@@ -31,6 +34,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -72,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.page, "page", 1000, "page size for -mode paged")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long to run")
 	gen := fs.Bool("gen-directory", false, "write a directory file of -n users to stdout and exit")
+	fake := fs.String("fake-google", "", "serve a fake Google organisation of -n users until interrupted, writing its key and an ldapgate config into this folder")
+	latency := fs.Duration("latency", 0, "for -fake-google: added to every call")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -82,8 +88,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *fake != "" {
+		if err := serveFakeGoogle(ctx, stdout, *fake, o.n, *latency); err != nil {
+			fmt.Fprintln(stderr, "ldapgate-bench:", err)
+			return 1
+		}
+		return 0
+	}
 	if o.mode == "timing" {
 		// -d bounds a timing run only when given: -per decides otherwise.
 		cancel := context.CancelFunc(func() {})

@@ -40,7 +40,7 @@ func newSyncHistoryCmd(s *streams) *cobra.Command {
 				return writeJSON(s, runs)
 			}
 			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "RUN\tSTARTED\tTOOK\tSOURCE\tRESULT")
+			fmt.Fprintln(tw, "RUN\tSTARTED\tTOOK\tFETCH+PLAN+APPLY+FINISH\tSOURCE\tRESULT")
 			for _, r := range runs {
 				result := planfmt.Counts(r.Counts)
 				if r.Error != "" {
@@ -48,8 +48,10 @@ func newSyncHistoryCmd(s *streams) *cobra.Command {
 				} else if r.Forced {
 					result += " (forced)"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.ID, r.StartedAt.Local().Format(time.DateTime),
-					r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond), r.Source, result)
+				p := r.Phases
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s+%s+%s+%s\t%s\t%s\n", r.ID, r.StartedAt.Local().Format(time.DateTime),
+					r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond), seconds(p.FetchMS), seconds(p.PlanMS),
+					seconds(p.ApplyMS), seconds(p.FinishMS), r.Source, result)
 			}
 			return tw.Flush()
 		},
@@ -85,6 +87,9 @@ func newSyncShowCmd(s *streams) *cobra.Command {
 			}
 			fmt.Fprintf(s.Out, "run %d: %s, from %s, took %s\n", r.ID, r.StartedAt.Local().Format(time.DateTime),
 				r.Source, r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond))
+			p := r.Phases
+			fmt.Fprintf(s.Out, "phases: fetch %s, plan %s, apply %s, finish %s\n",
+				seconds(p.FetchMS), seconds(p.PlanMS), seconds(p.ApplyMS), seconds(p.FinishMS))
 			if r.Error != "" {
 				fmt.Fprintf(s.Out, "failed, nothing applied: %s\n", r.Error)
 			}
@@ -102,6 +107,9 @@ func newSyncShowCmd(s *streams) *cobra.Command {
 	cmd.Flags().BoolVar(&opts.plan, "plan", false, "print every change of the plan, not its summary")
 	return cmd
 }
+
+// seconds formats a phase's milliseconds as seconds, to a tenth.
+func seconds(ms int64) string { return strconv.FormatFloat(float64(ms)/1000, 'f', 1, 64) + "s" }
 
 // openStore loads the config and opens the store it names.
 func openStore(cmd *cobra.Command, configPath string) (*gateway.Config, *store.DB, error) {

@@ -322,6 +322,28 @@ func TestStoreBackup(t *testing.T) {
 	}
 }
 
+// ldapgate sync builds no directory view: it serves none (at 100k users a
+// view costs seconds and more memory than the sync). The gateway logs each
+// view it builds at debug level and above.
+func TestSyncBuildsNoView(t *testing.T) {
+	cfgPath, _ := demoSetup(t)
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	debug := strings.Replace(string(data), "level: info", "level: debug", 1)
+	if err := os.WriteFile(cfgPath, []byte(debug), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := cli(t, "", "sync", "-c", cfgPath)
+	if code != exitOK || !strings.Contains(out, "Applied as sync run 1") {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(errOut, "directory view updated") {
+		t.Errorf("ldapgate sync built a view:\n%s", errOut)
+	}
+}
+
 func TestSyncHistoryAndShow(t *testing.T) {
 	cfgPath, dirFile := demoSetup(t)
 	if code, out, errOut := cli(t, "", "sync", "-c", cfgPath); code != exitOK {
@@ -347,8 +369,12 @@ func TestSyncHistoryAndShow(t *testing.T) {
 		t.Errorf("oldest run: %q", lines[2])
 	}
 
+	if !strings.Contains(lines[0], "FETCH+PLAN+APPLY+FINISH") || !strings.Contains(lines[2], "s+") {
+		t.Errorf("history shows no phases:\n%s", out)
+	}
+
 	code, out, _ = cli(t, "", "sync", "show", "1", "-c", cfgPath)
-	if code != exitOK || !strings.Contains(out, "+ user alice@example.com (uid=alice)") {
+	if code != exitOK || !strings.Contains(out, "+ user alice@example.com (uid=alice)") || !strings.Contains(out, "phases: fetch ") {
 		t.Errorf("show 1: exit %d\n%s", code, out)
 	}
 	if code, _, errOut := cli(t, "", "sync", "show", "99", "-c", cfgPath); code != exitError || !strings.Contains(errOut, "not found") {

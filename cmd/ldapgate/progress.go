@@ -73,7 +73,7 @@ const barWidth = 10
 //	fetching: 12,345 users, 87 groups, members of 40/87 groups [#####-----] 46%
 //	planning: 100,000 users against the store (4s)
 //	applying 499,100 changes in one transaction (12s)
-//	finishing: 499,100 audit records, the new directory view (3s)
+//	finishing: 499,100 audit records (3s)
 //
 // While fetching, the total of groups, the bar and the percentage come
 // once the groups in scope are known; the other phases show how long they
@@ -88,7 +88,7 @@ func progressLine(c progress.Counts, elapsed time.Duration, width int) string {
 		case progress.PhaseApply:
 			line = "applying " + numfmt.Thousands(c.Items) + plural(c.Items, " change", " changes") + " in one transaction"
 		default:
-			line = "finishing: " + numfmt.Thousands(c.Items) + plural(c.Items, " audit record", " audit records") + ", the new directory view"
+			line = "finishing: " + numfmt.Thousands(c.Items) + plural(c.Items, " audit record", " audit records")
 		}
 		line += " (" + elapsed.Truncate(time.Second).String() + ")"
 		if width > 0 && len(line) >= width {

@@ -102,7 +102,7 @@ func TestProgressLinePhases(t *testing.T) {
 	}{
 		{progress.PhasePlan, 100000, "planning: 100,000 users against the store (4s)"},
 		{progress.PhaseApply, 499100, "applying 499,100 changes in one transaction (4s)"},
-		{progress.PhaseFinish, 1, "finishing: 1 audit record, the new directory view (4s)"},
+		{progress.PhaseFinish, 1, "finishing: 1 audit record (4s)"},
 	} {
 		c := done
 		c.Phase, c.Items = tt.phase, tt.items

@@ -97,7 +97,7 @@ func runSync(cmd *cobra.Command, s *streams, opts *syncOptions) error {
 		cfg.Store.Path = filepath.Join(dir, "ldapgate.db")
 		fmt.Fprintln(s.Err, "note: the store does not exist yet; planning against an empty store")
 	}
-	g, err := gateway.New(ctx, cfg, log)
+	g, err := gateway.New(ctx, cfg, log, gateway.WithoutView())
 	if err != nil {
 		return err
 	}

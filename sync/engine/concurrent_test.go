@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -109,5 +111,47 @@ func TestSyncWaitsForABusyStore(t *testing.T) {
 	res, err := New(&snapSource{snap: snap}, bs, Options{DeleteUsers: true}, nil).Run(context.Background(), RunOptions{})
 	if err != nil || !res.Applied || bs.applies != 2 {
 		t.Fatalf("run on a busy store: applied %v after %d applies, err %v; want applied on the second", res != nil && res.Applied, bs.applies, err)
+	}
+}
+
+// notifyingStore tells loaded when its state was first read.
+type notifyingStore struct {
+	*store.DB
+	loaded chan struct{}
+	once   sync.Once
+}
+
+func (n *notifyingStore) LoadState(ctx context.Context) (*store.State, error) {
+	st, err := n.DB.LoadState(ctx)
+	n.once.Do(func() { close(n.loaded) })
+	return st, err
+}
+
+// fetchAfterLoad's fetch ends only once the store was read.
+type fetchAfterLoad struct {
+	snapSource
+	loaded <-chan struct{}
+}
+
+func (f *fetchAfterLoad) Fetch(ctx context.Context) (*store.Snapshot, error) {
+	select {
+	case <-f.loaded:
+		return f.snapSource.Fetch(ctx)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// A run reads the store while the source fetches (which mostly waits on
+// the network), not after: a sync with nothing to change then takes little
+// more than its fetch.
+func TestRunReadsTheStoreBesideTheFetch(t *testing.T) {
+	ns := &notifyingStore{DB: openStore(t), loaded: make(chan struct{})}
+	src := &fetchAfterLoad{snapSource: snapSource{snap: &store.Snapshot{Users: []store.User{usr("u1", "one@example.com")}}}, loaded: ns.loaded}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // a run that reads after the fetch waits this long
+	defer cancel()
+	res, err := New(src, ns, Options{DeleteUsers: true}, nil).Run(ctx, RunOptions{})
+	if err != nil || !res.Applied {
+		t.Fatalf("a fetch that ends after the store's read: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ldapgate/ldapgate/store"
 )
@@ -61,7 +62,9 @@ func (e *Engine) RunDelta(ctx context.Context, fetch DeltaFunc, opts RunOptions)
 	if state.NeverSynced {
 		return nil, ErrNeverSynced
 	}
+	fetchStart := time.Now()
 	d, err := fetch(ctx, state)
+	run.Phases.FetchMS = since(fetchStart)
 	if err != nil {
 		return e.fail(ctx, opts, &run, nil, fmt.Errorf("fetch changes from %s: %w", run.Source, err))
 	}
@@ -85,11 +88,12 @@ func (e *Engine) RunDelta(ctx context.Context, fetch DeltaFunc, opts RunOptions)
 				return e.fail(ctx, opts, &run, nil, fmt.Errorf("load state: %w", err))
 			}
 		}
+		planFrom := time.Now()
 		filtered, err := FilterSnapshot(overlay(state, d), e.opts.Filter, e.opts.Rules)
 		if err != nil {
 			return e.fail(ctx, opts, &run, nil, fmt.Errorf("filter: %w", err))
 		}
-		res, err := e.planAndApply(ctx, state, filtered, filtered.Stats, opts, &run)
+		res, err := e.planAndApply(ctx, state, filtered, filtered.Stats, opts, &run, planFrom)
 		state = nil
 		if (errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrBusy)) && attempt < maxAttempts {
 			e.log.Info("the store changed while planning; planning the changes again", "attempt", attempt+1)

@@ -103,6 +103,11 @@ type Result struct {
 	// DeferredDeletes counts the user deletions RunOptions.DeferDeletes
 	// left for a later run.
 	DeferredDeletes int `json:"deferredDeletes,omitempty"`
+	// Phases are how long the run's parts took, as far as it went. The
+	// run record has the fetch and the plan; ApplyMS ends after the
+	// record's commit, so the caller (who may have a finish to add)
+	// completes the record with store.DB.SetRunPhases.
+	Phases store.Phases `json:"phases"`
 }
 
 // Engine runs syncs from one source into one store.
@@ -137,6 +142,11 @@ func New(src Source, st Store, opts Options, log *slog.Logger) *Engine {
 // (ldapgate sync beside a running server): the apply then fails whole
 // (store.ErrStale, or store.ErrBusy while the other holds the store), and
 // the run plans again from the same fetch, up to maxAttempts times.
+//
+// The store is read while the source fetches (a fetch mostly waits on the
+// network), so that a sync that changes nothing takes little more than its
+// fetch. A write between that read and the apply is caught like any other
+// (store.ErrStale) and planned again.
 func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	run := store.SyncRun{StartedAt: e.now(), Source: e.src.Name(), Kind: store.RunFull}
 	fail := func(res *Result, err error) (*Result, error) { return e.fail(ctx, opts, &run, res, err) }
@@ -145,14 +155,20 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 	if opts.Progress != nil {
 		fctx = progress.With(ctx, opts.Progress)
 	}
+	load := e.startLoad(ctx)
+	fetchStart := time.Now()
 	snap, err := e.src.Fetch(fctx)
+	run.Phases.FetchMS = since(fetchStart)
 	if err != nil {
+		load.cancel()
 		return fail(nil, fmt.Errorf("fetch from %s: %w", run.Source, err))
 	}
+	planFrom := time.Now()
 	e.log.Info("fetched", "source", run.Source, "users", len(snap.Users), "groups", len(snap.Groups))
 	opts.Progress.SetPhase(progress.PhasePlan, len(snap.Users))
 	filtered, err := FilterSnapshot(snap, e.opts.Filter, e.opts.Rules)
 	if err != nil {
+		load.cancel()
 		return fail(nil, fmt.Errorf("filter: %w", err))
 	}
 	fs := filtered.Stats
@@ -160,8 +176,13 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		"excluded_suspended", fs.ExcludedSuspended, "excluded_archived", fs.ExcludedArchived,
 		"excluded_org_unit", fs.ExcludedOrgUnit, "excluded_group", fs.ExcludedGroup,
 		"groups_in_scope", fs.GroupsInScope, "groups_fetched", fs.GroupsFetched)
+	state, err := load.wait()
+	if err != nil {
+		return fail(nil, fmt.Errorf("load state: %w", err))
+	}
 	for attempt := 1; ; attempt++ {
-		res, err := e.planAndApply(ctx, nil, filtered, fs, opts, &run)
+		res, err := e.planAndApply(ctx, state, filtered, fs, opts, &run, planFrom)
+		state, planFrom = nil, time.Now()
 		if (errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrBusy)) && attempt < maxAttempts {
 			// Another sync (ldapgate sync beside the server) applied its
 			// plan after this one loaded the store, or is still applying
@@ -176,6 +197,35 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) (*Result, error) {
 		return res, nil
 	}
 }
+
+// pendingState is the store's state being read beside the fetch.
+type pendingState struct {
+	done   chan struct{}
+	state  *store.State
+	err    error
+	cancel context.CancelFunc // stops the read and waits for it to end
+}
+
+func (e *Engine) startLoad(ctx context.Context) *pendingState {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &pendingState{done: make(chan struct{})}
+	p.cancel = func() { cancel(); <-p.done }
+	go func() {
+		defer close(p.done)
+		p.state, p.err = e.st.LoadState(ctx)
+	}()
+	return p
+}
+
+// wait returns the state once read.
+func (p *pendingState) wait() (*store.State, error) {
+	<-p.done
+	p.cancel()
+	return p.state, p.err
+}
+
+// since is the time since start in whole milliseconds.
+func since(start time.Time) int64 { return time.Since(start).Milliseconds() }
 
 // fail logs a failed run and, unless it is a dry run, records it with err
 // (and the plan, if res has one).
@@ -248,8 +298,8 @@ const maxAttempts = 5
 // planAndApply loads the store (unless state is given), plans, guards and
 // (unless a dry run) applies the plan. A plan made against a state another
 // writer changed before the apply fails with an error wrapping
-// store.ErrStale.
-func (e *Engine) planAndApply(ctx context.Context, state *store.State, filtered *Filtered, fs store.FilterStats, opts RunOptions, run *store.SyncRun) (*Result, error) {
+// store.ErrStale. The plan phase is timed from planFrom.
+func (e *Engine) planAndApply(ctx context.Context, state *store.State, filtered *Filtered, fs store.FilterStats, opts RunOptions, run *store.SyncRun, planFrom time.Time) (*Result, error) {
 	run.Forced = false
 	if state == nil {
 		var err error
@@ -274,6 +324,7 @@ func (e *Engine) planAndApply(ctx context.Context, state *store.State, filtered 
 		e.log.Warn(w)
 	}
 	res := &Result{Plan: plan, Counts: plan.Counts(), Filter: fs, Warnings: warnings, DeferredDeletes: deferred}
+	defer func() { res.Phases = run.Phases }()
 	c := res.Counts
 	e.log.Info("planned", "kind", run.Kind, "dry_run", opts.DryRun,
 		"users_added", c.UsersAdded, "users_updated", c.UsersUpdated, "users_deleted", c.UsersDeleted,
@@ -281,6 +332,7 @@ func (e *Engine) planAndApply(ctx context.Context, state *store.State, filtered 
 		"members_added", c.MembersAdded, "members_deleted", c.MembersDeleted,
 		"grants_added", c.GrantsAdded, "grants_deleted", c.GrantsDeleted)
 
+	run.Phases.PlanMS = since(planFrom)
 	if err := Guard(state, plan, e.opts.MaxDeletePercent); err != nil {
 		if !opts.Force {
 			return res, err
@@ -299,9 +351,14 @@ func (e *Engine) planAndApply(ctx context.Context, state *store.State, filtered 
 	run.Counts = res.Counts
 	run.Plan = plan
 	checked := *plan // shares the changes; the result's plan stays as planned
-	checked.Generation = &state.Generation
+	// A copy of the generation: a pointer into the state would keep all of
+	// it (100k users) alive through the apply.
+	gen := state.Generation
+	checked.Generation = &gen
 	opts.Progress.SetPhase(progress.PhaseApply, Changes(plan))
+	applyStart := time.Now()
 	id, err := e.st.Apply(ctx, &checked, *run)
+	run.Phases.ApplyMS = since(applyStart)
 	if err != nil {
 		run.Counts = store.Counts{}
 		return res, fmt.Errorf("apply: %w", err)

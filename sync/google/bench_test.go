@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	admin "google.golang.org/api/admin/directory/v1"
-
 	"github.com/ldapgate/ldapgate/store"
 	"github.com/ldapgate/ldapgate/sync/engine"
 	"github.com/ldapgate/ldapgate/sync/google"
@@ -26,62 +24,19 @@ import (
 
 // Benchmark sizes (the issue's).
 const (
-	benchUsers       = 100_000
-	benchGroups      = 5_000
-	benchMembers     = 300_000
-	benchBigGroups   = 50    // groups of 1,000 members: 5 pages each
-	benchBigSize     = 1_000 //
-	benchLatency     = 20 * time.Millisecond
-	benchUsersPage   = 500
-	benchGroupsPage  = 200
-	benchMembersPage = 200
+	benchUsers     = 100_000
+	benchGroups    = 5_000
+	benchMembers   = 300_000
+	benchBigGroups = 50    // groups of 1,000 members: 5 pages each
+	benchBigSize   = 1_000 //
+	benchLatency   = 20 * time.Millisecond
 )
 
 // benchOrg fills srv with the benchmark's organisation and returns the
 // minimum number of list calls the API allows for it.
 func benchOrg(srv *googletest.Server) (minCalls, chain int) {
-	users := make([]*admin.User, benchUsers)
-	for i := range users {
-		users[i] = &admin.User{
-			Id: fmt.Sprintf("1%08d", i), PrimaryEmail: fmt.Sprintf("user%06d@example.com", i),
-			Aliases:     []string{fmt.Sprintf("u%06d@example.com", i)},
-			Name:        &admin.UserName{GivenName: "User", FamilyName: strconv.Itoa(i), FullName: "User " + strconv.Itoa(i)},
-			OrgUnitPath: "/Staff", CreationTime: "2021-03-04T05:06:07.000Z", LastLoginTime: "2026-11-01T00:00:00.000Z",
-			// Fields ldapgate does not ask for, which the partial response drops.
-			Emails: []any{map[string]any{"address": fmt.Sprintf("user%06d@example.com", i), "primary": true}},
-			Phones: []any{map[string]any{"value": "+1 555 0100", "type": "work"}},
-		}
-	}
-	groups := make([]*admin.Group, benchGroups)
-	members := make(map[string][]*admin.Member, benchGroups)
-	rest := benchMembers - benchBigGroups*benchBigSize
-	next := 0
-	memberPages := 0
-	for i := range groups {
-		id := fmt.Sprintf("g%05d", i)
-		groups[i] = &admin.Group{Id: id, Email: fmt.Sprintf("group%05d@example.com", i), Name: "Group " + strconv.Itoa(i), DirectMembersCount: 1}
-		n := rest / (benchGroups - benchBigGroups)
-		if i < benchBigGroups {
-			n = benchBigSize
-		} else if i-benchBigGroups < rest%(benchGroups-benchBigGroups) {
-			n++
-		}
-		ms := make([]*admin.Member, n)
-		for j := range ms {
-			u := users[next%benchUsers]
-			next++
-			ms[j] = &admin.Member{Type: "USER", Id: u.Id, Email: u.PrimaryEmail, Role: "MEMBER", Status: "ACTIVE"}
-		}
-		members[id] = ms
-		memberPages += max(1, (n+benchMembersPage-1)/benchMembersPage)
-	}
-	srv.SetUsers(users)
-	srv.SetGroups(groups)
-	srv.SetAllMembers(members)
-	userPages := (benchUsers + benchUsersPage - 1) / benchUsersPage
-	groupPages := (benchGroups + benchGroupsPage - 1) / benchGroupsPage
-	chain = max(userPages, groupPages+(benchBigSize+benchMembersPage-1)/benchMembersPage)
-	return userPages + groupPages + memberPages, chain
+	l := srv.FillOrg(googletest.Org{Users: benchUsers, Groups: benchGroups, Members: benchMembers, BigGroups: benchBigGroups, BigSize: benchBigSize})
+	return l.MinCalls, l.Chain
 }
 
 // timedSource measures the fetch inside an engine run.

@@ -30,7 +30,7 @@ const (
 	PhaseFetch  Phase = iota // the source lists users, groups and members
 	PhasePlan                // the store is read and compared with the source
 	PhaseApply               // the plan is written, in one transaction
-	PhaseFinish              // audit records written, the directory view rebuilt
+	PhaseFinish              // audit records written, a server's directory view rebuilt
 )
 
 // Counts is a reading of a Progress.

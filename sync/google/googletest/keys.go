@@ -120,11 +120,21 @@ func (sa *ServiceAccount) WithNewKey(tb testing.TB) *ServiceAccount {
 // its token_uri.
 func (sa *ServiceAccount) JSONKey(tb testing.TB, tokenURI string) []byte {
 	tb.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(sa.Key)
+	data, err := sa.MarshalJSONKey(tokenURI)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	data, err := json.MarshalIndent(map[string]string{
+	return data
+}
+
+// MarshalJSONKey is JSONKey outside a test (a benchmark's fake server
+// process).
+func (sa *ServiceAccount) MarshalJSONKey(tokenURI string) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(sa.Key)
+	if err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(map[string]string{
 		"type":                        "service_account",
 		"project_id":                  sa.ProjectID,
 		"private_key_id":              sa.KeyID,
@@ -136,10 +146,16 @@ func (sa *ServiceAccount) JSONKey(tb testing.TB, tokenURI string) []byte {
 		"auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
 		"universe_domain":             "googleapis.com",
 	}, "", "  ")
+}
+
+// GenerateServiceAccount returns a service account named email with a new
+// key, outside a test (a benchmark's fake server process).
+func GenerateServiceAccount(email string) (*ServiceAccount, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
-	return data
+	return &ServiceAccount{Email: email, ClientID: "100000000000000004242", ProjectID: "ldapgate-bench", KeyID: fmt.Sprintf("%040x", 0xbe4c), Key: k}, nil
 }
 
 // P12 returns the service account's key as a legacy P12 file, as Google
