@@ -94,7 +94,7 @@ func newEnvMethods(t *testing.T, limit directory.BindLimit, methods func(e *env)
 		e.db.Close()
 	})
 	e.sync(t)
-	srv, err := ldapserver.New(ldapserver.Config{BaseDN: "dc=example,dc=com", BindLimit: limit}, e.live, nil,
+	srv, err := ldapserver.New(ldapserver.Config{Directory: directory.Config{BaseDN: "dc=example,dc=com", BindLimit: limit}}, e.live, nil,
 		ldapserver.WithUserAuthenticator(e.chain))
 	if err != nil {
 		t.Fatal(err)
@@ -462,7 +462,7 @@ func benchEnv(b *testing.B, ttl time.Duration) benchEnvT {
 	}
 	b.Cleanup(func() { apm.Close() })
 	chain := bindproxy.NewChain([]bindproxy.Method{apm}, bindproxy.Options{CacheTTL: ttl})
-	srv, err := ldapserver.New(ldapserver.Config{BaseDN: "dc=example,dc=com"}, live, nil, ldapserver.WithUserAuthenticator(chain))
+	srv, err := ldapserver.New(ldapserver.Config{Directory: directory.Config{BaseDN: "dc=example,dc=com"}}, live, nil, ldapserver.WithUserAuthenticator(chain))
 	if err != nil {
 		b.Fatal(err)
 	}

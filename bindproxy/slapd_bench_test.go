@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/ldapserver"
 )
 
@@ -32,7 +33,7 @@ func BenchmarkVersusSlapd(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		srv, err := ldapserver.New(ldapserver.Config{BaseDN: "dc=example,dc=com"}, e.live, nil, ldapserver.WithUserAuthenticator(e.chain))
+		srv, err := ldapserver.New(ldapserver.Config{Directory: directory.Config{BaseDN: "dc=example,dc=com"}}, e.live, nil, ldapserver.WithUserAuthenticator(e.chain))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -78,8 +78,8 @@ func (a *upstreamUsers) AuthenticateUser(_ context.Context, u *store.ViewUser, p
 func startUpstream(t *testing.T, e *env, pki *testPKI) (string, *upstreamUsers) {
 	t.Helper()
 	users := new(upstreamUsers)
-	cfg := ldapserver.Config{BaseDN: "dc=example,dc=com", LDAPS: true,
-		BindLimit: directory.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1},
+	cfg := ldapserver.Config{LDAPS: true, Directory: directory.Config{BaseDN: "dc=example,dc=com",
+		BindLimit: directory.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1}},
 		TLS: &tls.Config{Certificates: []tls.Certificate{pki.server}, ClientCAs: pki.roots,
 			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}}
 	srv, err := ldapserver.New(cfg, e.live, nil, ldapserver.WithUserAuthenticator(users))

@@ -20,7 +20,6 @@ import (
 
 	"github.com/ldapgate/ldapgate/directory"
 	"github.com/ldapgate/ldapgate/internal/passhash"
-	"github.com/ldapgate/ldapgate/ldapserver"
 	"github.com/ldapgate/ldapgate/store"
 )
 
@@ -696,7 +695,7 @@ func (c *Config) validate(root *yaml.Node) ConfigErrors {
 	}
 	if _, err := ldap.ParseDN(c.LDAP.BaseDN); err != nil || c.LDAP.BaseDN == "" {
 		bad("ldap.base_dn", "expected a DN such as dc=example,dc=com, got %q", c.LDAP.BaseDN)
-	} else if err := (ldapserver.Config{BaseDN: c.LDAP.BaseDN}).Validate(); err != nil {
+	} else if err := (directory.Config{BaseDN: c.LDAP.BaseDN}).Validate(); err != nil {
 		bad("ldap.base_dn", "%v", err)
 	}
 	for _, l := range []struct{ key, addr string }{{"ldap.listen", c.LDAP.Listen}, {"ldap.ldaps_listen", c.LDAP.LDAPSListen}} {

@@ -382,21 +382,22 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	lcfg := ldapserver.Config{
-		BaseDN:          cfg.LDAP.BaseDN,
-		ServiceAccounts: hashes,
-		SizeLimit:       cfg.LDAP.SizeLimit,
-		MaxMessageBytes: cfg.LDAP.MaxMessageBytes,
-		MaxConnections:  cfg.LDAP.MaxConnections,
-		IdleTimeout:     cfg.LDAP.IdleTimeout.D(),
-		VendorVersion:   Build().Version,
-		TLS:             tlsCfg,
-		RequireTLS:      cfg.LDAP.RequireTLS,
-		BindLimit:       cfg.LDAPBindLimit(),
-		POSIX:           cfg.ldapPOSIX(),
-		ActiveDirectory: cfg.LDAP.ActiveDirectory,
-
+		Directory: directory.Config{
+			BaseDN:          cfg.LDAP.BaseDN,
+			ServiceAccounts: hashes,
+			SizeLimit:       cfg.LDAP.SizeLimit,
+			VendorVersion:   Build().Version,
+			BindLimit:       cfg.LDAPBindLimit(),
+			POSIX:           cfg.ldapPOSIX(),
+			ActiveDirectory: cfg.LDAP.ActiveDirectory,
+		},
+		MaxMessageBytes:          cfg.LDAP.MaxMessageBytes,
+		MaxConnections:           cfg.LDAP.MaxConnections,
 		MaxConnectionsPerAddress: cfg.LDAP.MaxConnectionsPerAddress,
+		IdleTimeout:              cfg.LDAP.IdleTimeout.D(),
 		FirstBindTimeout:         cfg.LDAP.FirstBindTimeout.D(),
+		TLS:                      tlsCfg,
+		RequireTLS:               cfg.LDAP.RequireTLS,
 	}
 	authOpts, err := g.startAuth(ctx)
 	if err != nil {

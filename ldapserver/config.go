@@ -9,24 +9,14 @@ import (
 	"github.com/ldapgate/ldapgate/directory"
 )
 
-// Config configures a Server: its directory (see directory.Config, whose
-// fields it repeats so that one literal configures a listener) and its
-// connections. The zero values of
-// the optional fields select the documented defaults.
+// Config configures a Server: what it serves (Directory) and its
+// connections. The zero values of the optional fields select the
+// documented defaults.
 type Config struct {
-	// BaseDN is the naming context, e.g. "dc=example,dc=com". Its first RDN
-	// must be dc, o, ou or c (the base entry's class follows from it).
-	BaseDN string
-	// OU names under BaseDN; defaults people, groups, privileges, services.
-	PeopleOU, GroupsOU, PrivilegesOU, ServicesOU string
-	// ServiceAccounts may bind as cn=<Name>,ou=<ServicesOU>,<BaseDN> and read
-	// the whole directory.
-	ServiceAccounts []directory.ServiceAccount
-	// SizeLimit is the server's maximum number of entries per search; 0 means
-	// none. A search returns at most min(client limit, SizeLimit) entries.
-	SizeLimit int
-	// VendorVersion is shown in the RootDSE.
-	VendorVersion string
+	// Directory is what the server serves: the tree's names, service
+	// accounts, limits and views. Its Controls, Extensions and
+	// SASLMechanisms are the server's to set, from what it implements.
+	Directory directory.Config
 	// TLS, when set, enables TLS: LDAPS on the whole listener if LDAPS is
 	// true, otherwise the StartTLS extended operation.
 	TLS   *tls.Config
@@ -77,16 +67,6 @@ type Config struct {
 	// WriteTimeout bounds writing one batch of responses to a client that
 	// does not read (default 60s).
 	WriteTimeout time.Duration
-	// BindLimit throttles failed binds.
-	BindLimit directory.BindLimit
-	// POSIX adds the RFC 2307bis attributes (see directory.POSIX).
-	POSIX directory.POSIX
-	// ActiveDirectory adds an Active-Directory-flavoured view for clients
-	// configured for AD: users get objectClass user, sAMAccountName (the
-	// uid), userPrincipalName (the primary address) and userAccountControl
-	// (512, or 514 while suspended or archived); groups and privilege
-	// groups get objectClass group and sAMAccountName (the cn).
-	ActiveDirectory bool
 }
 
 // Defaults.
@@ -151,7 +131,7 @@ func (c Config) Validate() error {
 	if err := c.directory().Validate(); err != nil {
 		return err
 	}
-	for _, sa := range c.ServiceAccounts {
+	for _, sa := range c.Directory.ServiceAccounts {
 		if sa.ClientCertSHA256 != "" && c.TLS == nil {
 			return fmt.Errorf("service account %q: a client certificate needs a TLS configuration", sa.Name)
 		}
@@ -176,10 +156,7 @@ func (c *Config) directory() directory.Config {
 		}
 		sasl = []string{saslExternal}
 	}
-	return directory.Config{
-		BaseDN: c.BaseDN, PeopleOU: c.PeopleOU, GroupsOU: c.GroupsOU, PrivilegesOU: c.PrivilegesOU, ServicesOU: c.ServicesOU,
-		ServiceAccounts: c.ServiceAccounts, SizeLimit: c.SizeLimit, VendorVersion: c.VendorVersion,
-		Controls: []string{oidPagedResults, oidSortRequest}, Extensions: ext, SASLMechanisms: sasl,
-		BindLimit: c.BindLimit, POSIX: c.POSIX, ActiveDirectory: c.ActiveDirectory,
-	}
+	d := c.Directory
+	d.Controls, d.Extensions, d.SASLMechanisms = []string{oidPagedResults, oidSortRequest}, ext, sasl
+	return d
 }

@@ -16,9 +16,9 @@ func TestConfigNeedsTLS(t *testing.T) {
 		"plain":                  {func(*Config) {}, ""},
 		"ldaps":                  {func(c *Config) { c.LDAPS = true }, "ldaps requires a TLS configuration"},
 		"require tls":            {func(c *Config) { c.RequireTLS = true }, "require TLS needs a TLS configuration"},
-		"client cert":            {func(c *Config) { c.ServiceAccounts[0].ClientCertSHA256 = fp }, "a client certificate needs a TLS configuration"},
-		"client cert with tls":   {func(c *Config) { c.ServiceAccounts[0].ClientCertSHA256, c.TLS = fp, testTLS(t).server }, ""},
-		"directory's own checks": {func(c *Config) { c.BaseDN = "example.com" }, "not a DN"},
+		"client cert":            {func(c *Config) { c.Directory.ServiceAccounts[0].ClientCertSHA256 = fp }, "a client certificate needs a TLS configuration"},
+		"client cert with tls":   {func(c *Config) { c.Directory.ServiceAccounts[0].ClientCertSHA256, c.TLS = fp, testTLS(t).server }, ""},
+		"directory's own checks": {func(c *Config) { c.Directory.BaseDN = "example.com" }, "not a DN"},
 	} {
 		c := testConfig(t)
 		tc.mod(&c)

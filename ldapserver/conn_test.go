@@ -596,7 +596,7 @@ func TestServerRelayNotLockedOut(t *testing.T) {
 		t.Run(fmt.Sprintf("trusted=%v", trusted), func(t *testing.T) {
 			cfg := testConfig(t)
 			if trusted {
-				cfg.BindLimit.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+				cfg.Directory.BindLimit.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 			}
 			s, _ := newTestServer(t, cfg, testLive(), WithUserAuthenticator(appPassword("user-app-pw")))
 			addr := serve(t, s)
@@ -729,7 +729,7 @@ func TestServerPagingServerSizeLimit(t *testing.T) {
 	live := testLive()
 	live.Store(bigView(30))
 	cfg := testConfig(t)
-	cfg.SizeLimit = 10
+	cfg.Directory.SizeLimit = 10
 	s, _ := newTestServer(t, cfg, live)
 	addr := serve(t, s)
 	c := dialBound(t, addr)

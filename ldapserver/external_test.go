@@ -39,7 +39,7 @@ func externalServer(t *testing.T, fp string, ldaps bool, clock *fakeClock) (addr
 	cfg := testConfig(t)
 	cfg.TLS = certs.server
 	cfg.LDAPS = ldaps
-	cfg.ServiceAccounts[0].ClientCertSHA256 = fp
+	cfg.Directory.ServiceAccounts[0].ClientCertSHA256 = fp
 	s, _ = newTestServer(t, cfg, testLive(), WithClock(clock.Now))
 	return serve(t, s), certs, s
 }
@@ -189,12 +189,12 @@ func TestExternalConfig(t *testing.T) {
 		change func(*Config)
 		want   string
 	}{
-		{"bad fingerprint", func(c *Config) { c.ServiceAccounts[0].ClientCertSHA256 = "AB:CD" }, "expected 64 hex digits"},
-		{"not hex", func(c *Config) { c.ServiceAccounts[0].ClientCertSHA256 = strings.Repeat("zz", 32) }, "expected hex digits"},
-		{"no TLS", func(c *Config) { c.TLS = nil; c.ServiceAccounts[0].ClientCertSHA256 = fp }, "needs a TLS configuration"},
+		{"bad fingerprint", func(c *Config) { c.Directory.ServiceAccounts[0].ClientCertSHA256 = "AB:CD" }, "expected 64 hex digits"},
+		{"not hex", func(c *Config) { c.Directory.ServiceAccounts[0].ClientCertSHA256 = strings.Repeat("zz", 32) }, "expected hex digits"},
+		{"no TLS", func(c *Config) { c.TLS = nil; c.Directory.ServiceAccounts[0].ClientCertSHA256 = fp }, "needs a TLS configuration"},
 		{"same certificate twice", func(c *Config) {
-			c.ServiceAccounts = append(c.ServiceAccounts, directory.ServiceAccount{Name: "backup", PasswordHash: c.ServiceAccounts[0].PasswordHash})
-			c.ServiceAccounts[0].ClientCertSHA256, c.ServiceAccounts[1].ClientCertSHA256 = fp, strings.ToLower(fp)
+			c.Directory.ServiceAccounts = append(c.Directory.ServiceAccounts, directory.ServiceAccount{Name: "backup", PasswordHash: c.Directory.ServiceAccounts[0].PasswordHash})
+			c.Directory.ServiceAccounts[0].ClientCertSHA256, c.Directory.ServiceAccounts[1].ClientCertSHA256 = fp, strings.ToLower(fp)
 		}, "same client certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,13 +51,13 @@ type (
 func testConfig(tb testing.TB) Config {
 	tb.Helper()
 	a, b := testHashes(tb)
-	return Config{
+	return Config{Directory: directory.Config{
 		BaseDN:          testBase,
 		ServiceAccounts: []directory.ServiceAccount{{Name: "archive", PasswordHash: a}, {Name: "backup", PasswordHash: b}},
 		VendorVersion:   testVendorVers,
 		// Refusals are answered at once: tests of the delay set their own.
 		BindLimit: directory.BindLimit{FailureDelay: -1},
-	}
+	}}
 }
 
 // appPassword lets every enabled user bind with one password.

@@ -297,7 +297,7 @@ func TestLDAPUtilsExternal(t *testing.T) {
 	for _, ldaps := range []bool{false, true} {
 		cfg := testConfig(t)
 		cfg.TLS, cfg.LDAPS = certs.server, ldaps
-		cfg.ServiceAccounts[0].ClientCertSHA256 = fp
+		cfg.Directory.ServiceAccounts[0].ClientCertSHA256 = fp
 		s, _ := newTestServer(t, cfg, testLive())
 		addr := serve(t, s)
 		args := []string{"-H", "ldap://" + addr, "-ZZ", "-Y", "EXTERNAL"}

@@ -172,7 +172,7 @@ func TestConnFirstBindTimeout(t *testing.T) {
 func TestConnPerAddressLimit(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxConnectionsPerAddress = 2
-	cfg.BindLimit.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}
+	cfg.Directory.BindLimit.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}
 	s, logs := newTestServer(t, cfg, testLive())
 	addr := serve(t, s)
 	closed := make(chan uint64, 8)
@@ -248,7 +248,7 @@ func FuzzFrameBuffered(f *testing.F) {
 func TestConnFullEvictsUnbound(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxConnections = 3
-	cfg.BindLimit.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}
+	cfg.Directory.BindLimit.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.9/32")}
 	s, _ := newTestServer(t, cfg, testLive())
 	addr := serve(t, s)
 	rootDSE := func(c net.Conn) {

@@ -425,7 +425,7 @@ func TestServerViewSwap(t *testing.T) {
 func TestServerBindLimiter(t *testing.T) {
 	clock := newFakeClock()
 	cfg := testConfig(t)
-	cfg.BindLimit = directory.BindLimit{PerName: 3, Window: time.Minute, Backoff: time.Hour, FailureDelay: -1}
+	cfg.Directory.BindLimit = directory.BindLimit{PerName: 3, Window: time.Minute, Backoff: time.Hour, FailureDelay: -1}
 	s, _ := newTestServer(t, cfg, testLive(), WithClock(clock.Now))
 	addr := serve(t, s)
 	c := dial(t, addr)

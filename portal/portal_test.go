@@ -72,7 +72,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { apm.Close() })
 	e.chain = bindproxy.NewChain([]bindproxy.Method{apm}, bindproxy.Options{CacheTTL: time.Minute})
-	lcfg := ldapserver.Config{BaseDN: "dc=example,dc=com", BindLimit: directory.BindLimit{PerName: -1, PerAddress: -1}}
+	lcfg := ldapserver.Config{Directory: directory.Config{BaseDN: "dc=example,dc=com", BindLimit: directory.BindLimit{PerName: -1, PerAddress: -1}}}
 	srv, err := ldapserver.New(lcfg, e.live, nil, ldapserver.WithUserAuthenticator(e.chain))
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func newEnv(t *testing.T) *env {
 		public := "http://" + srv.Listener.Addr().String()
 		p, err := portal.New(portal.Config{
 			PublicURL: public, ClientID: e.issuer.ClientID, ClientSecret: e.issuer.ClientSecret, Provider: prov,
-			Store: e.db, Live: e.live, UserDN: func(uid string) string { return directory.UserDN(lcfg.BaseDN, uid) }, Services: []string{"archive"},
+			Store: e.db, Live: e.live, UserDN: func(uid string) string { return directory.UserDN(lcfg.Directory.BaseDN, uid) }, Services: []string{"archive"},
 			Revoked: e.chain.Revoked, Sessions: sessions,
 		})
 		if err != nil {

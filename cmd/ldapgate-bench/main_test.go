@@ -26,9 +26,9 @@ func startServer(t *testing.T) string {
 	}
 	live := &store.Live{}
 	live.Store(store.NewView(st, nil, time.Now()))
-	s, err := ldapserver.New(ldapserver.Config{BaseDN: "dc=example,dc=com",
+	s, err := ldapserver.New(ldapserver.Config{Directory: directory.Config{BaseDN: "dc=example,dc=com",
 		ServiceAccounts: []directory.ServiceAccount{{Name: "bench", PasswordHash: hash}},
-		BindLimit:       directory.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1}}, live, nil)
+		BindLimit:       directory.BindLimit{PerName: -1, PerNameTotal: -1, PerAddress: -1, FailureDelay: -1}}}, live, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

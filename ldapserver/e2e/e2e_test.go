@@ -149,12 +149,12 @@ func startDirectoryTLS(t *testing.T, mode int) *directory {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := ldapserver.Config{
+	cfg := ldapserver.Config{Directory: ldapdir.Config{
 		BaseDN:          baseDN,
 		ServiceAccounts: []ldapdir.ServiceAccount{{Name: "archive", PasswordHash: svcHash}},
 		POSIX:           ldapdir.POSIX{Enabled: true},
 		BindLimit:       ldapdir.BindLimit{PerName: -1, PerAddress: -1},
-	}
+	}}
 	if mode != plainLDAP {
 		c := testtool.SelfSigned(t, time.Now(), x509.ExtKeyUsageServerAuth)
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{c.TLS}, MinVersion: tls.VersionTLS12}

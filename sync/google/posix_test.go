@@ -150,11 +150,11 @@ func serveLDAP(t *testing.T, st *store.State) *ldap.Conn {
 	}
 	live := &store.Live{}
 	live.Store(store.NewView(st, []string{"login", "admin"}, time.Now()))
-	srv, err := ldapserver.New(ldapserver.Config{
+	srv, err := ldapserver.New(ldapserver.Config{Directory: directory.Config{
 		BaseDN:          "dc=example,dc=com",
 		ServiceAccounts: []directory.ServiceAccount{{Name: "archive", PasswordHash: string(hash)}},
 		POSIX:           directory.POSIX{Enabled: true},
-	}, live, nil)
+	}}, live, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
