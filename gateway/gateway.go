@@ -309,18 +309,20 @@ func (g *Gateway) applied(ctx context.Context, res *engine.Result, cfg *Config) 
 	if g.noView {
 		return nil
 	}
+	// Unless nothing was written and the config is the view's (then the
+	// view and its trees stay: a new one would cost seconds of CPU with
+	// 100k users, and its size again in memory while both are alive), a
+	// new view, whose refreshView releases the sync's memory.
 	changed, err := g.changes.Changed(ctx)
-	if err != nil {
-		return err
+	if err == nil && (changed || g.viewCfg.Load() != cfg) {
+		if err = g.refreshView(ctx); err == nil {
+			return nil
+		}
 	}
-	if !changed && g.viewCfg.Load() == cfg {
-		// Nothing was written and the config is the view's: the view and
-		// its trees stay. A new one would cost seconds of CPU with 100k
-		// users, and its size again in memory while both are alive.
-		releaseMemory(g.log)
-		return nil
-	}
-	return g.refreshView(ctx) // which releases memory too
+	// Also when the view could not be refreshed: the collector must not
+	// stay at the sync's setting (tuneForSync) until the next sync.
+	releaseMemory(g.log)
+	return err
 }
 
 // warmTrees builds the LDAP tree of the current view now rather than in
